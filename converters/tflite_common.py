@@ -1,0 +1,143 @@
+"""Shared TFLite route: ONNX -> (onnx2tf) saved_model -> TFLiteConverter.
+
+onnx2tf runs once per export and is shared by every TFLite format (ctx.cache). It runs in a
+subprocess because it overwrites its input file, prints thousands of lines, needs onnxsim on
+PATH and may crash TensorFlow; we hand it a static batch-1 copy of the ONNX (the dynamo
+exporter's symbolic batch dim breaks its ConvTranspose lowering). Calibration for int8 uses
+our own representative dataset (onnx2tf's -oiqt would try to download sample images).
+The TFLiteConverter step also runs in a subprocess (tflite_worker) so TensorFlow never loads
+into the process that holds torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError
+from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
+
+ONNX2TF_TIMEOUT_S = 1800
+TFLITE_TIMEOUT_S = 900
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    return env
+
+
+def _last_error(text: str) -> str:
+    """The most telling line of a failed tool's output."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in text.splitlines()]
+    for pattern in (r"^\w*Error: .+", r"ERROR: .*(onnx_op_name|op_type).*", r"ERROR: .+"):
+        hits = [ln for ln in lines if re.search(pattern, ln) and "trace log" not in ln]
+        if hits:
+            return hits[-1][:240]
+    tail = [ln for ln in lines if ln]
+    return tail[-1][:240] if tail else "no output"
+
+
+def static_batch_copy(src: Path, dst: Path) -> None:
+    """Copy of the ONNX with batch fixed to 1 and stale value_info dropped."""
+    import onnx
+
+    model = onnx.load(str(src))
+    for v in list(model.graph.input) + list(model.graph.output):
+        dim = v.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_param")
+        dim.dim_value = 1
+    del model.graph.value_info[:]
+    onnx.save(onnx.shape_inference.infer_shapes(model), str(dst))
+
+
+def saved_model(ctx: ConvertContext) -> Path:
+    """Run onnx2tf once per export; cache the saved_model (or the failure) in ctx.cache."""
+    if "saved_model_error" in ctx.cache:
+        raise ConversionError(ctx.cache["saved_model_error"])
+    if "saved_model" in ctx.cache:
+        return ctx.cache["saved_model"]
+    work = ctx.workdir / "onnx2tf"
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "model_static.onnx"
+    static_batch_copy(ctx.onnx_path, src)
+    out = work / "saved_model"
+    argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(argv, cwd=work, env=_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        ctx.cache["saved_model_error"] = f"onnx2tf timed out after {ONNX2TF_TIMEOUT_S} s"
+        raise ConversionError(ctx.cache["saved_model_error"]) from None
+    ctx.cache["onnx2tf_seconds"] = round(time.perf_counter() - t0, 2)
+    if proc.returncode != 0 or not (out / "saved_model.pb").exists():
+        reason = _last_error(proc.stdout + "\n" + proc.stderr)
+        ctx.cache["saved_model_error"] = f"onnx2tf failed (exit {proc.returncode}): {reason}"
+        raise ConversionError(ctx.cache["saved_model_error"])
+    ctx.cache["saved_model"] = out
+    return out
+
+
+def io_layout(input_rank: int, output_rank: int) -> dict:
+    """onnx2tf turns NCHW tensors into NHWC; record the permutations the runner applies."""
+    io: dict = {"batch": 1}
+    if input_rank == 4:
+        io.update(input_layout="NHWC", input_perm=[0, 2, 3, 1])
+    if output_rank == 4:
+        io.update(output_layout="NHWC", output_perm=[0, 3, 1, 2])
+    return io
+
+
+class TFLiteConverterBase(Converter):
+    """A TFLite format = one TFLiteConverter mode on the shared saved_model."""
+
+    runtime = "litert"
+    mode = ""
+
+    def missing_dependency(self):
+        return missing_modules("tensorflow", "onnx2tf", "onnxsim", "ai_edge_litert")
+
+    def convert(self, ctx: ConvertContext) -> ConvertResult:
+        sm = saved_model(ctx)
+        io = io_layout(len(ctx.input_shape) + 1, 4)
+        calib = ctx.workdir / "calibration_nhwc.npy"
+        if not calib.exists():
+            perm = io.get("input_perm")
+            np.save(calib, np.ascontiguousarray(ctx.calibration.transpose(perm) if perm else ctx.calibration))
+        out = ctx.out_dir / self.filename
+        job = {"saved_model": str(sm), "mode": self.mode, "out": str(out), "calibration": str(calib),
+               "per_channel": ctx.options.per_channel, "int8_io": ctx.options.int8_io}
+        job_path = ctx.workdir / f"tflite_{self.mode}.json"
+        job_path.write_text(json.dumps(job))
+        argv = [sys.executable, "-m", "edgegan.converters.tflite_worker", str(job_path)]
+        try:
+            proc = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=TFLITE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ConversionError(f"TFLiteConverter ({self.mode}) timed out after {TFLITE_TIMEOUT_S} s") from None
+        if proc.returncode != 0 or not out.exists():
+            out.unlink(missing_ok=True)
+            raise ConversionError(f"TFLiteConverter ({self.mode}) failed: {_last_error(proc.stderr + proc.stdout)}")
+        report = json.loads((ctx.workdir / f"tflite_{self.mode}.report.json").read_text()) \
+            if (ctx.workdir / f"tflite_{self.mode}.report.json").exists() else {}
+        if self.mode == "int8" and ctx.options.int8_io:
+            io["int8_io"] = True
+        quant = {"scheme": self.scheme, **report.get("quantization", {})}
+        if self.mode == "int8":
+            quant.update(per_channel=ctx.options.per_channel, calibration="representative dataset",
+                         calibration_count=int(len(ctx.calibration)))
+        tool_version = f"onnx2tf {module_version('onnx2tf')} + tensorflow {module_version('tensorflow-cpu')}"
+        return ConvertResult(out, self.runtime, "onnx2tf+TFLiteConverter", tool_version,
+                             quantization=quant, io=io,
+                             notes=f"onnx2tf {ctx.cache.get('onnx2tf_seconds')} s (shared by TFLite formats)")
+
+    scheme = ""
+

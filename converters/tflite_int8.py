@@ -1,0 +1,14 @@
+"""`tflite-int8`: TFLite full-integer int8 (float I/O by default)."""
+from __future__ import annotations
+
+from .base import register
+from .tflite_common import TFLiteConverterBase
+
+
+@register
+class TFLiteInt8(TFLiteConverterBase):
+    format = "tflite-int8"
+    mode = "int8"
+    scheme = "full integer int8"
+    filename = "model_int8.tflite"
+    description = "TFLite full-integer int8 (float I/O by default)"

@@ -1,0 +1,1 @@
+"""Targets where artifacts run: transports, device info and the on-device runner."""

@@ -1,0 +1,68 @@
+"""One exception tree for the whole library.
+
+Library code raises these; only the CLI turns them into exit codes. Every message is meant to
+be a single line that names the problem and what to do about it.
+"""
+from __future__ import annotations
+
+
+class EdgeganError(Exception):
+    """Base of every error edgegan raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(EdgeganError):
+    """A config value, CLI option or name is invalid."""
+
+    exit_code = 2
+
+
+class UnknownNameError(ConfigError):
+    """A registry lookup (model, format, metric, target) failed."""
+
+
+class CheckpointError(EdgeganError):
+    """A weights / model file is missing, unreadable, unsafe or does not match the model."""
+
+    exit_code = 3
+
+
+class InputSpecError(EdgeganError):
+    """Inputs do not match the model's input spec (shape, dtype, range)."""
+
+    exit_code = 2
+
+
+class ExportError(EdgeganError):
+    """torch -> ONNX export or its validation failed."""
+
+    exit_code = 4
+
+
+class ConversionError(EdgeganError):
+    """A converter could not produce its artifact (recorded as a failed row, not fatal)."""
+
+    exit_code = 5
+
+
+class BundleError(EdgeganError):
+    """A bundle cannot be written, read or validated."""
+
+    exit_code = 6
+
+
+class OutputError(BundleError):
+    """The output location is not writable or the disk is full."""
+
+
+class DeviceError(EdgeganError):
+    """A target device could not be reached or a run on it failed."""
+
+    exit_code = 7
+
+
+class MetricError(EdgeganError):
+    """A metric cannot be computed on the given samples."""
+
+    exit_code = 8

@@ -1,0 +1,1 @@
+"""torch -> ONNX export and its validation."""

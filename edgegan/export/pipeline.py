@@ -1,0 +1,297 @@
+"""`edgegan export` as a library call: model -> ONNX -> every format -> verify -> bundle.
+
+One format failing never stops the others: its row is recorded as ``failed`` with the reason.
+Only problems with the model itself (unloadable, inputs wrong, ONNX export impossible) or the
+output location abort the export, and then no bundle directory is left behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .. import __version__
+from ..bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
+                      BundleWriter, sha256_file)
+from ..config import JsonConfig
+from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError
+from ..models.spec import InputSpec
+from ..verify.host import FidelityThresholds
+
+log = logging.getLogger(__name__)
+
+FLOAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite-fp32"}
+ProgressFn = Callable[[str, Optional[str], Optional[ArtifactRecord]], None]
+
+
+def _default_formats() -> list[str]:
+    from ..converters import DEFAULT_FORMATS
+
+    return list(DEFAULT_FORMATS)
+
+
+def _convert_options_default():
+    from ..converters.base import ConvertOptions
+
+    return ConvertOptions()
+
+
+@dataclasses.dataclass
+class ExportConfig(JsonConfig):
+    """Everything that determines a bundle (written into bundle.json as ``export_config``)."""
+
+    model: str
+    checkpoint: Optional[str] = None
+    model_config: dict = dataclasses.field(default_factory=dict)
+    formats: list[str] = dataclasses.field(default_factory=_default_formats)
+    n_inputs: int = 64
+    calibration: int = 128
+    input_seed: int = 0
+    calibration_seed: int = 1
+    inputs_file: Optional[str] = None
+    input_shape: Optional[list[int]] = None
+    input_kind: Optional[str] = None
+    out: Optional[str] = None
+    overwrite: bool = False
+    threads: int = 2
+    latency_rounds: int = 5
+    latency_runs: int = 20
+    convert: dict = dataclasses.field(default_factory=dict)
+    thresholds: dict = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.n_inputs < 1:
+            raise ConfigError(f"--inputs must be >= 1, got {self.n_inputs}")
+        if self.calibration < 1:
+            raise ConfigError(f"--calibration must be >= 1, got {self.calibration}")
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if not self.formats:
+            raise ConfigError("no formats requested; pass --formats onnx,ort-int8,...")
+
+    def bundle_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        stem = Path(self.model).stem if os.sep in self.model or self.model.endswith((".pt", ".pt2")) else self.model
+        return Path("bundles") / stem.replace(":", "_")
+
+
+def _versions() -> dict:
+    from ..converters.base import module_version
+
+    out = {"edgegan": __version__, "python": platform.python_version()}
+    for dist in ("torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "onnx2tf", "ai-edge-litert", "numpy"):
+        out[dist] = module_version(dist)
+    return out
+
+
+def _host() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware")):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"arch": platform.machine(), "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform()}
+
+
+def _input_spec_override(cfg: ExportConfig) -> Optional[InputSpec]:
+    if cfg.input_shape is None:
+        return None
+    kind = cfg.input_kind or "latent"
+    return InputSpec(shape=list(cfg.input_shape), kind=kind, distribution="normal" if kind == "latent" else "uniform")
+
+
+def _load_inputs(cfg: ExportConfig, model) -> np.ndarray:
+    if cfg.inputs_file:
+        p = Path(cfg.inputs_file)
+        if not p.is_file():
+            raise InputSpecError(f"inputs file '{p}' does not exist; pass a .npy of shape [N, {', '.join(map(str, model.input_spec.shape))}]")
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputSpecError(f"inputs file '{p}' is not a .npy array ({exc}); save it with numpy.save") from None
+        return model.input_spec.check(arr)
+    return model.sample_inputs(cfg.n_inputs, cfg.input_seed)
+
+
+def _run_forward(module, inputs: np.ndarray) -> np.ndarray:
+    from .onnx import torch_outputs
+
+    try:
+        out = torch_outputs(module, inputs)
+    except RuntimeError as exc:
+        first = (str(exc).splitlines() or ["?"])[0][:200]
+        raise InputSpecError(f"the model rejects inputs of shape [N, {', '.join(map(str, inputs.shape[1:]))}]: {first}; "
+                             "pass the right --input-shape") from None
+    if out.ndim != 4:
+        raise ExportError(f"the model returns shape {list(out.shape)}; edgegan expects images [N, C, H, W]")
+    if not np.isfinite(out).all():
+        raise ExportError("the float model produces NaN/inf on the stored inputs; fix the model before exporting")
+    return out
+
+
+def _record_from(fmt: str, res, bundle_root: Path, seconds: float) -> ArtifactRecord:
+    rel = res.path.relative_to(bundle_root).as_posix()
+    return ArtifactRecord(
+        format=fmt, status="ok", path=rel, sha256=sha256_file(res.path), bytes=res.path.stat().st_size,
+        runtime=res.runtime, tool=res.tool, tool_version=res.tool_version, convert_seconds=round(seconds, 2),
+        quantization=res.quantization, rewrites=res.rewrites, io=res.io,
+    )
+
+
+def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.ndarray,
+            thresholds: FidelityThresholds, threads: int) -> None:
+    from ..verify.host import fidelity, run_artifact
+
+    try:
+        outputs = run_artifact(root / rec.path, rec.format, rec.io, inputs, threads)
+    except Exception as exc:  # noqa: BLE001 - any runtime failure becomes this row's reason
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        rec.status, rec.reason = "failed", f"host run failed: {first}"
+        return
+    if outputs.shape != reference.shape:
+        rec.status, rec.reason = "failed", f"output shape {list(outputs.shape)} != float {list(reference.shape)}"
+        return
+    if not np.isfinite(outputs).all():
+        rec.status, rec.reason = "failed", "outputs contain NaN/inf"
+        return
+    rec.fidelity = fidelity(outputs, reference)
+    p = rec.fidelity["psnr_db"]
+    if p is not None and p < thresholds.ok_psnr_db:
+        rec.status, rec.reason = "degraded", f"PSNR {p:.1f} dB < {thresholds.ok_psnr_db:g} dB"
+
+
+def _add_ratios(records: list[ArtifactRecord]) -> None:
+    by_fmt = {r.format: r for r in records if r.status != "failed"}
+    float_lat = {rt: by_fmt[f].host_latency_ms.get("median") for rt, f in FLOAT_OF_RUNTIME.items() if f in by_fmt}
+    fastest_float = min((v for v in float_lat.values() if v), default=None)
+    for r in records:
+        if r.status == "failed" or r.bytes is None:
+            continue
+        base = by_fmt.get(FLOAT_OF_RUNTIME.get(r.runtime or "", ""), by_fmt.get("onnx"))
+        if base is not None and base.bytes:
+            r.size_ratio = round(r.bytes / base.bytes, 4)
+        med = r.host_latency_ms.get("median")
+        if med and float_lat.get(r.runtime or ""):
+            r.host_latency_ms["ratio_vs_float_same_runtime"] = round(med / float_lat[r.runtime], 3)
+        if med and fastest_float:
+            r.host_latency_ms["ratio_vs_fastest_float"] = round(med / fastest_float, 3)
+
+
+def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tuple[Path, dict]:
+    """Build the bundle described by ``cfg``; returns (bundle dir, manifest)."""
+    from ..converters import CONVERTERS
+    from ..converters.base import ConvertContext, ConvertOptions
+    from ..models.loading import load_generator
+    from ..models.stats import count_macs, parameter_count, weights_sha256
+    from .onnx import export_onnx
+
+    say = progress or (lambda stage, fmt, rec: None)
+    formats = list(dict.fromkeys(["onnx", *cfg.formats]))
+    converters = {f: CONVERTERS.get(f) for f in formats}  # unknown format -> UnknownNameError now
+    options = ConvertOptions.from_dict(cfg.convert)
+    thresholds = FidelityThresholds.from_dict(cfg.thresholds)
+    out_dir = cfg.bundle_dir()
+
+    say("load", None, None)
+    model = load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None, _input_spec_override(cfg))
+    inputs = _load_inputs(cfg, model)
+    calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
+    reference = _run_forward(model.module, inputs)
+
+    with BundleWriter(out_dir, overwrite=cfg.overwrite) as writer, \
+            tempfile.TemporaryDirectory(prefix="edgegan-export-") as work:
+        root = writer.tmp
+        assert root is not None
+        say("onnx", "onnx", None)
+        t0 = time.perf_counter()
+        onnx_path = writer.artifacts / converters["onnx"].filename
+        onnx_info = export_onnx(model.module, inputs, onnx_path, reference)
+        ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=calibration,
+                             input_shape=list(model.input_spec.shape), workdir=Path(work),
+                             out_dir=writer.artifacts, options=options)
+        records: list[ArtifactRecord] = []
+        for fmt in formats:
+            conv = converters[fmt]
+            say("convert", fmt, None)
+            if fmt != "onnx":
+                t0 = time.perf_counter()
+            missing = conv.missing_dependency()
+            if missing:
+                rec = ArtifactRecord(format=fmt, status="failed", reason=missing, runtime=conv.runtime)
+            else:
+                try:
+                    res = conv.convert(ctx)
+                    rec = _record_from(fmt, res, root, time.perf_counter() - t0)
+                    if fmt == "onnx":
+                        rec.quantization.update(exporter=onnx_info.exporter, opset=onnx_info.opset,
+                                                fallback_reason=onnx_info.fallback_reason)
+                except ConversionError as exc:
+                    rec = ArtifactRecord(format=fmt, status="failed", reason=str(exc), runtime=conv.runtime)
+                except EdgeganError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a converter bug must not sink the other formats
+                    log.debug("converter %s crashed", fmt, exc_info=True)
+                    first = (str(exc).strip().splitlines() or [""])[0][:200]
+                    rec = ArtifactRecord(format=fmt, status="failed", runtime=conv.runtime,
+                                         reason=f"{type(exc).__name__}: {first}")
+                if rec.status == "ok":
+                    say("verify", fmt, None)
+                    _verify(rec, root, inputs, reference, thresholds, cfg.threads)
+            records.append(rec)
+            say("done", fmt, rec)
+
+        say("latency", None, None)
+        from ..verify.host import measure_latencies
+
+        runnable = {r.format: (root / r.path, r.io) for r in records if r.status != "failed"}
+        if runnable:
+            lat = measure_latencies(runnable, inputs, cfg.threads, cfg.latency_rounds, cfg.latency_runs)
+            for r in records:
+                if r.format in lat:
+                    r.host_latency_ms = lat[r.format]
+        _add_ratios(records)
+
+        writer.save_array(INPUTS, inputs)
+        writer.save_array(REFERENCE, reference)
+        writer.save_array(CALIBRATION, calibration)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {
+                "name": model.name, "source": model.source, "family": model.family, "config": model.config,
+                "weights_sha256": weights_sha256(model.module), "params": parameter_count(model.module),
+                "macs": count_macs(model.module, inputs),
+            },
+            "input": {**model.input_spec.to_dict(), "source": model.input_source if not cfg.inputs_file else cfg.inputs_file},
+            "output": {"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
+            "seeds": {"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
+            "inputs": {"file": INPUTS, "count": int(len(inputs))},
+            "reference": {"file": REFERENCE, "producer": f"torch {_versions()['torch']} float32"},
+            "calibration": {"file": CALIBRATION, "source": model.input_source, "count": int(len(calibration)),
+                            "method": options.calibration_method},
+            "compression": model.compression,
+            "export": {"exporter": onnx_info.exporter, "opset": onnx_info.opset,
+                       "max_abs_err_vs_torch": onnx_info.max_abs_err_vs_torch,
+                       "fallback_reason": onnx_info.fallback_reason},
+            "thresholds": thresholds.to_dict(),
+            "export_config": cfg.to_dict(),
+            "tools": _versions(),
+            "host": _host(),
+            "artifacts_dir": ARTIFACTS_DIR,
+            "artifacts": [r.to_dict() for r in records],
+        }
+        writer.write_manifest(manifest)
+    return out_dir, manifest

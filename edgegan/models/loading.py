@@ -1,0 +1,267 @@
+"""Turn a user's model spec into a ready generator, safely.
+
+A spec is one of: a zoo name (optionally with ``--checkpoint`` state_dict and ``--config``
+overrides), an edgegan checkpoint file (records its family and config), a TorchScript or
+ExportedProgram archive, or ``package.module:factory``. Pickles are only ever read with
+``weights_only=True``: a checkpoint that would run code is refused, never executed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError
+from .spec import InputSpec
+from .zoo import FAMILIES, ZOO
+
+CHECKPOINT_FORMAT = "edgegan-checkpoint"
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A generator in eval mode plus everything the bundle records about it."""
+
+    name: str
+    module: Any
+    input_spec: InputSpec
+    source: str
+    family: Optional[str] = None
+    config: Optional[dict] = None
+    input_source: str = "spec"
+    real_inputs: Optional[Callable[[int, int], np.ndarray]] = None
+    compression: list = dataclasses.field(default_factory=list)
+
+    def sample_inputs(self, n: int, seed: int) -> np.ndarray:
+        """Inputs from the model's input distribution: real task data when the zoo entry has
+        it, otherwise drawn from the input spec."""
+        if self.real_inputs is not None:
+            return self.input_spec.check(self.real_inputs(n, seed))
+        return self.input_spec.sample(n, seed)
+
+
+def _sniff(path: Path) -> str:
+    """'torch-save' | 'torchscript' | 'exported-program' | 'unknown' from the zip layout."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "unknown"
+    if any(n.endswith("archive_format") or "/models/model.json" in n for n in names):
+        return "exported-program"
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    if any(n.endswith("data.pkl") for n in names):
+        return "torch-save"
+    return "unknown"
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` with one-line errors for every way it can fail."""
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"checkpoint '{p}' does not exist; check the path")
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint '{p}' is a directory; pass the .pt file inside it")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint '{p}' is empty (0 bytes); re-save or re-download it")
+    kind = _sniff(p)
+    if kind in ("torchscript", "exported-program"):
+        raise CheckpointError(
+            f"'{p}' is a {kind} archive, not a state_dict; pass it as the MODEL argument instead of --checkpoint"
+        )
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "Weights only load failed" in msg or "Unsupported global" in msg or "unsupported" in msg.lower():
+            raise CheckpointError(
+                f"refusing '{p}': it holds Python objects that would run code when unpickled; "
+                "re-save only tensors with torch.save(model.state_dict(), path)"
+            ) from None
+        raise CheckpointError(f"'{p}' is not a PyTorch checkpoint ({msg.splitlines()[0][:120]})") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for garbage input
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+        looks_torch = magic == b"PK\x03\x04" or magic[:1] == b"\x80"  # torch zip or legacy pickle
+        hint = "truncated or corrupt" if looks_torch else "not a PyTorch checkpoint"
+        raise CheckpointError(f"'{p}' is {hint} ({first}); re-save it with torch.save(state_dict)") from None
+
+
+def _state_dict_of(obj: Any, path: Path) -> dict:
+    import torch
+
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        obj = obj["state_dict"]
+    elif isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "generator", "netG", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"'{path}' does not contain a state_dict (a dict of tensors); save one with torch.save(model.state_dict())"
+        )
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_state_dict_strict(module: Any, state: dict, what: str, path: Path) -> None:
+    """Load with a one-line summary of missing / unexpected / mis-shaped keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: file {list(state[k].shape)} vs model {list(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch (e.g. {shapes[0]})")
+        raise CheckpointError(
+            f"checkpoint '{path}' does not match {what}: {'; '.join(parts)}; pass the --config the weights were trained with"
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def build_family(family: str, config: dict, seed: int = 0):
+    """Instantiate a family with a config dict (random init, seeded)."""
+    import torch
+
+    fam = FAMILIES.get(family)
+    cfg = fam.config_cls.from_dict(config)
+    torch.manual_seed(seed)
+    module = fam.build(cfg)
+    return module, cfg, fam.input_spec(cfg)
+
+
+def _from_zoo(name: str, checkpoint: Optional[Path], overrides: Optional[dict], seed: int) -> LoadedModel:
+    entry = ZOO.get(name)
+    config = {**entry.config, **(overrides or {})}
+    module, cfg, spec = build_family(entry.family, config, seed)
+    what = f"{entry.family}({', '.join(f'{k}={v}' for k, v in cfg.to_dict().items())})"
+    source = f"zoo:{name} (random init, seed {seed})"
+    if checkpoint is not None:
+        load_state_dict_strict(module, _state_dict_of(read_checkpoint(checkpoint), checkpoint), what, checkpoint)
+        source = f"zoo:{name} + checkpoint {checkpoint}"
+    elif entry.weights_path is not None:
+        if overrides:
+            raise ConfigError(f"'{name}' ships trained weights for its own config; drop --config or use '{entry.family}'")
+        wp = entry.weights_path
+        if not wp.exists():
+            raise CheckpointError(
+                f"shipped weights {wp.name} are missing from the install; reinstall edgegan or retrain with "
+                f"python -m edgegan.models.training.{'digits' if entry.family == 'dcgan' else 'sketch'}"
+            )
+        load_state_dict_strict(module, _state_dict_of(read_checkpoint(wp), wp), what, wp)
+        source = f"zoo:{name} (shipped weights {wp.name})"
+    module.eval()
+    return LoadedModel(
+        name=name, module=module, input_spec=spec, source=source, family=entry.family, config=cfg.to_dict(),
+        input_source=entry.input_source if checkpoint is None else "spec", real_inputs=entry.real_inputs if checkpoint is None else None,
+    )
+
+
+def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
+    family, config = obj.get("family"), obj.get("config")
+    if not isinstance(family, str) or not isinstance(config, dict):
+        raise CheckpointError(f"'{path}' is an edgegan checkpoint without family/config; re-create it with edgegan")
+    module, cfg, spec = build_family(family, config)
+    load_state_dict_strict(module, _state_dict_of(obj, path), family, path)
+    module.eval()
+    base = obj.get("base_model")
+    real_inputs = ZOO.get(base).real_inputs if isinstance(base, str) and base in ZOO else None
+    return LoadedModel(
+        name=str(obj.get("name") or path.stem), module=module, input_spec=spec, source=f"checkpoint {path}",
+        family=family, config=cfg.to_dict(), compression=list(obj.get("compression") or []),
+        real_inputs=real_inputs, input_source=ZOO.get(base).input_source if real_inputs else "spec",
+    )
+
+
+def _require_spec(input_spec: Optional[InputSpec], what: str) -> InputSpec:
+    if input_spec is None:
+        raise ConfigError(f"{what} does not say what input it takes; pass --input-shape (e.g. 100,1,1) and --input-kind")
+    return input_spec
+
+
+def load_generator(
+    spec: str,
+    checkpoint: Optional[str | Path] = None,
+    config: Optional[dict] = None,
+    input_spec: Optional[InputSpec] = None,
+    seed: int = 0,
+) -> LoadedModel:
+    """Resolve any supported model spec to a :class:`LoadedModel` in eval mode."""
+    import torch
+
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if spec in ZOO:
+        return _from_zoo(spec, ckpt, config, seed)
+    path = Path(spec)
+    if path.exists():
+        kind = _sniff(path) if path.is_file() else "unknown"
+        if kind == "torchscript":
+            try:
+                module = torch.jit.load(str(path), map_location="cpu")
+            except RuntimeError as exc:
+                raise CheckpointError(f"'{path}' is a corrupt TorchScript archive ({str(exc).splitlines()[0][:120]})") from None
+            module.eval()
+            return LoadedModel(path.stem, module, _require_spec(input_spec, f"TorchScript '{path}'"), f"torchscript {path}")
+        if kind == "exported-program":
+            try:
+                ep = torch.export.load(str(path))
+            except Exception as exc:  # noqa: BLE001 - torch raises many types for bad archives
+                raise CheckpointError(f"'{path}' is a corrupt ExportedProgram ({str(exc).splitlines()[0][:120]})") from None
+            if input_spec is None:
+                shapes = [n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder" and n.name not in ep.graph_signature.inputs_to_parameters and n.name not in ep.graph_signature.inputs_to_buffers]
+                if len(shapes) == 1:
+                    input_spec = InputSpec(shape=[int(s) for s in shapes[0][1:]], kind="latent" if len(shapes[0]) == 4 and shapes[0][2] == 1 else "image",
+                                           distribution="normal" if shapes[0][-1] == 1 else "uniform")
+            return LoadedModel(path.stem, ep.module(), _require_spec(input_spec, f"ExportedProgram '{path}'"), f"exported-program {path}")
+        obj = read_checkpoint(path)
+        if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+            return _from_edgegan_checkpoint(path, obj)
+        raise CheckpointError(
+            f"'{path}' is a bare state_dict; name the architecture: edgegan export <zoo-model> --checkpoint {path} [--config JSON]"
+        )
+    if ":" in spec and not spec.startswith(("/", ".")):
+        mod_name, _, fn_name = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(mod_name), fn_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import model factory '{spec}' ({exc}); check PYTHONPATH and the name") from None
+        module = factory(**(config or {}))
+        if not isinstance(module, torch.nn.Module):
+            raise ConfigError(f"factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module")
+        if ckpt is not None:
+            load_state_dict_strict(module, _state_dict_of(read_checkpoint(ckpt), ckpt), spec, ckpt)
+        module.eval()
+        return LoadedModel(fn_name, module, _require_spec(input_spec, f"factory '{spec}'"), f"factory {spec}")
+    ZOO.get(spec)  # raises UnknownNameError with the zoo listing and a did-you-mean
+    raise AssertionError("unreachable")
+
+
+def save_checkpoint(path: str | Path, module: Any, family: str, config: dict, name: str,
+                    base_model: Optional[str] = None, compression: Optional[list] = None) -> None:
+    """Write an edgegan checkpoint: tensors + plain metadata, loadable with weights_only=True."""
+    import torch
+
+    obj = {
+        "format": CHECKPOINT_FORMAT, "name": name, "family": family, "config": dict(config),
+        "base_model": base_model, "compression": list(compression or []),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+    }
+    torch.save(obj, path)

@@ -1,0 +1,1 @@
+"""Scripts that train the zoo's shipped weights here, reproducibly (CPU, seeded)."""

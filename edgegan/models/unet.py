@@ -1,0 +1,116 @@
+"""pix2pix U-Net generator with skip concatenations.
+
+Built from the innermost block outwards like the reference: each block is
+down(conv 4×4 s2) -> submodule -> up(transposed conv 4×4 s2), and its output is concatenated
+with its input (except the outermost block, which ends in tanh)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..config import JsonConfig
+from ..errors import ConfigError
+
+
+@dataclasses.dataclass
+class UnetConfig(JsonConfig):
+    ngf: int = 64
+    num_downs: int = 8
+    in_channels: int = 3
+    out_channels: int = 3
+    image_size: int = 256
+    # Per-level widths set by structured channel pruning (edgegan.compress); None = the
+    # reference layout. down_channels[l]: output of the down conv at level l (0 = outermost,
+    # num_downs entries); up_channels[l-1]: output of the up conv at level l >= 1
+    # (num_downs - 1 entries; level 0's up conv gives out_channels).
+    down_channels: Optional[list[int]] = None
+    up_channels: Optional[list[int]] = None
+
+    def validate(self) -> None:
+        if self.ngf <= 0 or self.num_downs < 5:
+            raise ConfigError("unet ngf must be positive and num_downs >= 5 (the pix2pix layout)")
+        if self.image_size % (2**self.num_downs):
+            raise ConfigError(
+                f"unet image_size {self.image_size} must be divisible by 2**num_downs={2**self.num_downs}"
+            )
+        for key, n in (("down_channels", self.num_downs), ("up_channels", self.num_downs - 1)):
+            v = getattr(self, key)
+            if v is not None and (len(v) != n or any(c <= 0 for c in v)):
+                raise ConfigError(f"unet {key} must be {n} positive ints, got {v}")
+
+    def widths(self) -> tuple[list[int], list[int]]:
+        """(down, up) widths per level, filling in the reference layout where unset."""
+        down = self.down_channels or [self.ngf * min(2**level, 8) for level in range(self.num_downs)]
+        up = self.up_channels or list(down[:-1])
+        return list(down), list(up)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Omit unset width fields so unpruned configs read exactly as before."""
+        out = super().to_dict()
+        for key in ("down_channels", "up_channels"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
+
+
+class UnetSkipBlock(nn.Module):
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        in_channels: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        up_in: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        in_channels = outer if in_channels is None else in_channels
+        # channels the up conv reads: this block's down output (+ the submodule's up output)
+        up_in = (inner if innermost else inner * 2) if up_in is None else up_in
+        down = [nn.Conv2d(in_channels, inner, 4, 2, 1, bias=False)]
+        if outermost:
+            up_conv = nn.ConvTranspose2d(up_in, outer, 4, 2, 1)
+            seq = down + [submodule, nn.ReLU(True), up_conv, nn.Tanh()]
+        elif innermost:
+            up_conv = nn.ConvTranspose2d(up_in, outer, 4, 2, 1, bias=False)
+            seq = [nn.LeakyReLU(0.2, True)] + down + [nn.ReLU(True), up_conv, nn.BatchNorm2d(outer)]
+        else:
+            up_conv = nn.ConvTranspose2d(up_in, outer, 4, 2, 1, bias=False)
+            seq = (
+                [nn.LeakyReLU(0.2, True)]
+                + down
+                + [nn.BatchNorm2d(inner), submodule, nn.ReLU(True), up_conv, nn.BatchNorm2d(outer)]
+            )
+        self.model = nn.Sequential(*seq)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        # clone: the leaky ReLU is in-place and x is also the skip path
+        return torch.cat([x, self.model(x.clone())], 1)
+
+
+class UnetGenerator(nn.Module):
+    """image [N, Cin, H, W] -> image [N, Cout, H, W]; H, W divisible by 2**num_downs."""
+
+    def __init__(self, config: UnetConfig) -> None:
+        super().__init__()
+        down, up = config.widths()
+        last = config.num_downs - 1
+        block = UnetSkipBlock(up[last - 1], down[last], in_channels=down[last - 1], innermost=True)
+        for level in range(last - 1, 0, -1):
+            block = UnetSkipBlock(up[level - 1], down[level], in_channels=down[level - 1], submodule=block,
+                                  up_in=down[level] + up[level])
+        self.model = UnetSkipBlock(
+            config.out_channels, down[0], in_channels=config.in_channels, submodule=block, outermost=True,
+            up_in=down[0] + up[0],
+        )
+        self.config = config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

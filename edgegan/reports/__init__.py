@@ -1,0 +1,1 @@
+"""Rendering of tables and sample grids."""

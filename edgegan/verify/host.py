@@ -1,0 +1,87 @@
+"""Host-side verification: the same runner code the devices use, on this machine.
+
+Status rules (documented in docs/export.md):
+* ``failed``   – conversion or execution failed, wrong output shape, or non-finite outputs;
+* ``degraded`` – runs, but PSNR vs float torch is below ``ok_psnr_db`` (default 30 dB);
+* ``ok``       – PSNR >= ``ok_psnr_db``.
+PSNR uses peak-to-peak 2.0 because generator outputs live in [-1, 1].
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from ..config import JsonConfig
+from ..errors import ConfigError
+
+PEAK = 2.0
+
+
+@dataclasses.dataclass
+class FidelityThresholds(JsonConfig):
+    ok_psnr_db: float = 30.0
+
+    def validate(self) -> None:
+        if not 0 < self.ok_psnr_db < 200:
+            raise ConfigError(f"ok_psnr_db must be in (0, 200), got {self.ok_psnr_db}")
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
+    """PSNR / max / mean abs error of ``outputs`` vs the float reference, plus the worst sample."""
+    diff = np.abs(np.asarray(outputs, np.float64) - np.asarray(reference, np.float64))
+    per_sample = [psnr_db(o, r) for o, r in zip(outputs, reference)]
+    p = psnr_db(outputs, reference)
+    return {
+        "psnr_db": round(p, 2) if math.isfinite(p) else None,
+        "exact": not math.isfinite(p),
+        "max_abs_err": float(diff.max()),
+        "mean_abs_err": float(diff.mean()),
+        "worst_sample_psnr_db": round(min(per_sample), 2) if math.isfinite(min(per_sample)) else None,
+        "worst_sample": int(np.argmin(per_sample)),
+        "samples": int(len(outputs)),
+    }
+
+
+def _runner():
+    from ..devices.runner import edgegan_runner
+
+    return edgegan_runner
+
+
+def run_artifact(path: Path, fmt: str, io: dict, inputs: np.ndarray, threads: int = 2) -> np.ndarray:
+    """Outputs of one artifact for every input (batch 1), via the device runner's code."""
+    r = _runner()
+    try:
+        art = r.Artifact(str(path), fmt, io, threads)
+        return art.run_all(inputs)
+    except r.RunnerError as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def measure_latencies(artifacts: dict[str, tuple[Path, dict]], x: np.ndarray, threads: int = 2,
+                      rounds: int = 5, runs_per_round: int = 20, warmup: int = 5) -> dict[str, dict]:
+    """Median batch-1 latency per artifact, measured round-robin in one run so that machine
+    noise hits every format alike (that is what makes the ratios comparable)."""
+    r = _runner()
+    loaded = {fmt: r.Artifact(str(p), fmt, io, threads) for fmt, (p, io) in artifacts.items()}
+    samples: dict[str, list[float]] = {fmt: [] for fmt in loaded}
+    for fmt, art in loaded.items():
+        r.time_latency(art, x[:1], warmup, 1)
+    for _ in range(rounds):
+        for fmt, art in loaded.items():
+            _, ms = r.time_latency(art, x[:1], 2, runs_per_round)
+            samples[fmt].extend(ms)
+    return {
+        fmt: {"median": round(statistics.median(ms), 4), "runs": len(ms), "threads": threads,
+              "runtime": loaded[fmt].runtime}
+        for fmt, ms in samples.items()
+    }

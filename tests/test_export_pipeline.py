@@ -1,0 +1,140 @@
+"""`edgegan export` end to end on tiny models: all formats, manifest, verification, failures."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from edgegan.bundle import Bundle, sha256_file
+from edgegan.errors import ExportError, InputSpecError, OutputError, UnknownNameError
+from edgegan.export.pipeline import ExportConfig, run_export
+
+ALL = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
+
+
+def test_tiny_bundle_has_every_format_verified(tiny_bundle):
+    path, manifest = tiny_bundle
+    b = Bundle.load(path)
+    assert [r.format for r in b.artifact_records()] == ALL
+    assert b.verify_hashes() == []
+    for rec in b.artifact_records():
+        assert rec.status in ("ok", "degraded"), (rec.format, rec.reason)
+        assert (path / rec.path).stat().st_size == rec.bytes
+        assert rec.fidelity["samples"] == 16 and rec.fidelity["max_abs_err"] >= 0
+        assert rec.host_latency_ms["median"] > 0 and rec.host_latency_ms["runs"] == 20
+        assert rec.tool and rec.tool_version
+    recs = {r.format: r for r in b.artifact_records()}
+    assert recs["onnx"].fidelity["max_abs_err"] < 1e-4
+    assert recs["tflite-fp32"].fidelity["max_abs_err"] < 1e-4
+    assert recs["tflite-fp32"].io["input_perm"] == [0, 2, 3, 1]
+    assert recs["ort-int8"].size_ratio < 0.5 and recs["tflite-int8"].size_ratio < 0.5
+    assert recs["ort-int8"].quantization["per_channel"] is True
+    assert "ConvTranspose x4" in recs["ort-int8"].quantization["ops_left_float"]
+    assert recs["tflite-int8"].quantization["ops_left_float"] == []  # full integer
+    assert recs["tflite-int8"].host_latency_ms["ratio_vs_float_same_runtime"] > 0
+
+
+def test_manifest_records_model_inputs_and_tools(tiny_bundle):
+    path, m = tiny_bundle
+    assert m["schema_version"] == 1
+    assert m["model"]["params"] == 28_351 and m["model"]["macs"] > 0 and len(m["model"]["weights_sha256"]) == 64
+    assert m["input"]["shape"] == [100, 1, 1] and m["input"]["kind"] == "latent"
+    b = Bundle.load(path)
+    x, ref = b.inputs(), b.reference()
+    assert x.shape == (16, 100, 1, 1) and ref.shape == (16, 1, 32, 32)
+    assert np.load(path / "calibration.npy").shape == (32, 100, 1, 1)
+    assert not np.array_equal(np.load(path / "calibration.npy")[:16], x)  # calibration != test inputs
+    assert m["tools"]["onnxruntime"] != "not installed" and m["tools"]["torch"].startswith("2.13")
+    assert json.loads((path / "bundle.json").read_text())["export_config"]["model"] == "dcgan-tiny"
+
+
+def test_stored_reference_is_the_float_model(tiny_bundle):
+    import torch
+
+    from edgegan.models import load_generator
+
+    path, _ = tiny_bundle
+    b = Bundle.load(path)
+    m = load_generator("dcgan-tiny")
+    with torch.no_grad():
+        out = m.module(torch.from_numpy(b.inputs())).numpy()
+    np.testing.assert_allclose(out, b.reference(), atol=1e-6)
+
+
+def test_same_config_gives_same_onnx(tmp_path, tiny_bundle):
+    path, m = tiny_bundle
+    _, m2 = run_export(ExportConfig(model="dcgan-tiny", out=str(tmp_path / "again"), formats=["onnx"],
+                                    n_inputs=16, calibration=32, latency_rounds=1, latency_runs=2))
+    assert m2["model"]["weights_sha256"] == m["model"]["weights_sha256"]
+    assert m2["artifacts"][0]["sha256"] == m["artifacts"][0]["sha256"]
+    assert np.array_equal(np.load(tmp_path / "again" / "inputs.npy"), np.load(path / "inputs.npy"))
+
+
+def test_one_failing_converter_does_not_stop_the_others(tmp_path):
+    """Erf has no TFLite builtin: those rows fail with the reason, ONNX + ORT still verify."""
+    path, m = run_export(ExportConfig(model="support_models:erf_generator", input_shape=[8, 1, 1], out=str(tmp_path / "b"),
+                                      formats=["ort-int8", "tflite-fp32", "tflite-int8"], n_inputs=8,
+                                      calibration=16, latency_rounds=1, latency_runs=2))
+    rows = {a["format"]: a for a in m["artifacts"]}
+    assert rows["onnx"]["status"] == "ok" and rows["ort-int8"]["status"] == "ok"
+    for fmt in ("tflite-fp32", "tflite-int8"):
+        assert rows[fmt]["status"] == "failed"
+        assert "Erf" in rows[fmt]["reason"] and "\n" not in rows[fmt]["reason"]
+        assert rows[fmt]["path"] is None
+    assert Bundle.load(path).verify_hashes() == []
+
+
+@pytest.mark.parametrize("name", ["resnet-tiny", "unet-tiny"])
+def test_image_to_image_tiny_models_export_to_onnx_and_ort(tmp_path, name):
+    _, m = run_export(ExportConfig(model=name, out=str(tmp_path / "b"), formats=["ort-int8"], n_inputs=4,
+                                   calibration=8, latency_rounds=1, latency_runs=2))
+    rows = {a["format"]: a for a in m["artifacts"]}
+    assert rows["onnx"]["fidelity"]["max_abs_err"] < 1e-4
+    assert rows["ort-int8"]["status"] in ("ok", "degraded") and math.isfinite(rows["ort-int8"]["fidelity"]["psnr_db"])
+    assert m["input"]["kind"] == "image"
+
+
+def test_unknown_format_fails_before_writing(tmp_path):
+    with pytest.raises(UnknownNameError, match="unknown format 'tflite-int4'"):
+        run_export(ExportConfig(model="dcgan-tiny", out=str(tmp_path / "b"), formats=["tflite-int4"]))
+    assert not (tmp_path / "b").exists()
+
+
+def test_wrong_input_shape_file(tmp_path):
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((4, 64), np.float32))
+    with pytest.raises(InputSpecError, match=r"shape \[4, 64\] but the model takes \[N, 100, 1, 1\]"):
+        run_export(ExportConfig(model="dcgan-tiny", out=str(tmp_path / "b"), inputs_file=str(bad)))
+    assert not (tmp_path / "b").exists()
+
+
+def test_wrong_input_shape_for_user_model(tmp_path):
+    with pytest.raises(InputSpecError, match="rejects inputs of shape"):
+        run_export(ExportConfig(model="support_models:erf_generator", input_shape=[3, 1, 1], out=str(tmp_path / "b")))
+    assert not (tmp_path / "b").exists()
+
+
+def test_unexportable_model_leaves_no_bundle(tmp_path):
+    with pytest.raises(ExportError, match="every exporter") as e:
+        run_export(ExportConfig(model="support_models:unexportable", input_shape=[4, 1, 1], out=str(tmp_path / "b"),
+                                formats=["onnx"]))
+    assert "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_during_export(tmp_path):
+    import subprocess
+
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        with pytest.raises(OutputError, match="disk full"):
+            run_export(ExportConfig(model="dcgan-tiny", out=str(mnt / "b"), formats=["onnx"]))
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
