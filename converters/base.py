@@ -23,6 +23,7 @@ class ConvertOptions(JsonConfig):
     ort_activation_type: str = "uint8"
     ort_weight_type: str = "int8"
     ort_reduce_range: bool = False
+    ort_subpixel: bool = True
     int8_io: bool = False
 
     def validate(self) -> None:

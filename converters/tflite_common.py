@@ -3,8 +3,9 @@
 onnx2tf runs once per export and is shared by every TFLite format (ctx.cache). It runs in a
 subprocess because it overwrites its input file, prints thousands of lines, needs onnxsim on
 PATH and may crash TensorFlow; we hand it a static batch-1 copy of the ONNX (the dynamo
-exporter's symbolic batch dim breaks its ConvTranspose lowering). Calibration for int8 uses
-our own representative dataset (onnx2tf's -oiqt would try to download sample images).
+exporter's symbolic batch dim breaks its ConvTranspose lowering) and, for image inputs, our own
+sample images so it never tries to download its own. Calibration for int8 uses our own
+representative dataset (onnx2tf's -oiqt would try to download sample images).
 The TFLiteConverter step also runs in a subprocess (tflite_worker) so TensorFlow never loads
 into the process that holds torch.
 """
@@ -60,6 +61,17 @@ def static_batch_copy(src: Path, dst: Path) -> None:
     onnx.save(onnx.shape_inference.infer_shapes(model), str(dst))
 
 
+# onnx2tf validates 3-channel image models on sample images it DOWNLOADS from GitHub unless
+# this file is in its working directory; we put the model's own calibration inputs there.
+ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def _provide_sample_data(ctx: ConvertContext, work: Path) -> None:
+    cal = ctx.calibration
+    if cal.ndim == 4:
+        np.save(work / ONNX2TF_SAMPLE_FILE, np.ascontiguousarray(cal[:20].transpose(0, 2, 3, 1)).astype(np.float32))
+
+
 def saved_model(ctx: ConvertContext) -> Path:
     """Run onnx2tf once per export; cache the saved_model (or the failure) in ctx.cache."""
     if "saved_model_error" in ctx.cache:
@@ -70,6 +82,7 @@ def saved_model(ctx: ConvertContext) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     src = work / "model_static.onnx"
     static_batch_copy(ctx.onnx_path, src)
+    _provide_sample_data(ctx, work)
     out = work / "saved_model"
     argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
     t0 = time.perf_counter()

@@ -65,6 +65,7 @@ class ArtifactRecord:
     io: dict = dataclasses.field(default_factory=dict)
     fidelity: dict = dataclasses.field(default_factory=dict)
     host_latency_ms: dict = dataclasses.field(default_factory=dict)
+    notes: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

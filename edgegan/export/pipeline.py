@@ -147,7 +147,7 @@ def _record_from(fmt: str, res, bundle_root: Path, seconds: float) -> ArtifactRe
     return ArtifactRecord(
         format=fmt, status="ok", path=rel, sha256=sha256_file(res.path), bytes=res.path.stat().st_size,
         runtime=res.runtime, tool=res.tool, tool_version=res.tool_version, convert_seconds=round(seconds, 2),
-        quantization=res.quantization, rewrites=res.rewrites, io=res.io,
+        quantization=res.quantization, rewrites=res.rewrites, io=res.io, notes=res.notes,
     )
 
 

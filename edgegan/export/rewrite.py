@@ -1,0 +1,168 @@
+"""Float-exact torch-level graph rewrites that let an int8 runtime stay in int8.
+
+ONNX Runtime's CPU provider has no int8 ConvTranspose: in a QDQ model each one is dequantized,
+run in float and re-quantized, which makes an all-ConvTranspose DCGAN *slower* in int8 than
+in float. A stride-2 transposed convolution is exactly a stride-1 3×3 convolution producing
+4·C_out channels followed by a pixel shuffle (the "sub-pixel" form): output pixel (2i+a, 2j+b)
+only sees a 2×2 window of input pixels whose position depends on the phase (a, b). So one
+2×2 convolution over the zero-padded input producing 4·C_out channels (one C_out block per
+phase, holding that phase's taps), four phase-shifted slices and an interleave (Reshape /
+Transpose) compute it exactly — with the same number of weights and ~the same MACs as the
+transposed conv, so the int8 file stays 1/4 of float. BatchNorm after it folds into the new
+conv's weights and bias. (A transposed conv on a 1×1 input could become a 1×1 conv + reshape,
+but its C_out·k² per-channel scales and biases cost more file size than its few MACs save.)
+
+The result is checked against the original before use, and used for the int8 artifact only
+(the float artifact keeps the graph as exported).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RewriteReport:
+    rewrites: list
+    max_abs_err: float
+
+
+def _phase_taps(k: int, p: int) -> dict[int, tuple[int, dict[int, int]]] | None:
+    """For a stride-2 transposed conv: phase a -> (window start s_a, {u in 0..1: kernel index})
+    meaning output row 2i+a = sum over u of x[i + s_a + u] * W[kernel index]. None when a
+    phase needs more than a 2-wide window."""
+    phases = {}
+    used = []
+    for a in (0, 1):
+        offs = {d: a + p - 2 * d for d in range(-k, k + 1) if 0 <= a + p - 2 * d < k}
+        if not offs or max(offs) - min(offs) > 1:
+            return None
+        start = min(offs)
+        phases[a] = (start, {d - start: kh for d, kh in offs.items()})
+        used += list(offs.values())
+    return phases if sorted(used) == list(range(k)) else None
+
+
+def _fold_bn(weight, bias, bn):
+    """Per-output-channel scale/shift of an eval-mode BatchNorm folded into (weight, bias)."""
+    import torch
+
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    new_bias = (bias - bn.running_mean) * scale + bn.bias.detach()
+    return scale, new_bias
+
+
+class _PhaseConvUp(__import__("torch").nn.Module):
+    """Stride-2 transposed conv as pad -> 2×2 conv (4 phase blocks) -> slice -> interleave."""
+
+    def __init__(self, conv, c_out: int, pads: tuple[int, int], starts: tuple[int, int]) -> None:
+        super().__init__()
+        self.conv, self.c_out, self.pads, self.starts = conv, c_out, pads, starts
+
+    def forward(self, x):
+        import torch
+        import torch.nn.functional as F
+
+        h, w = x.shape[-2], x.shape[-1]
+        lo, hi = self.pads
+        y = self.conv(F.pad(x, (lo, hi, lo, hi)))
+        c = self.c_out
+        parts = []
+        for a in (0, 1):
+            ra = self.starts[a] + lo
+            for b in (0, 1):
+                rb = self.starts[b] + lo
+                p = a * 2 + b
+                parts.append(y[:, p * c:(p + 1) * c, ra:ra + h, rb:rb + w])
+        z = torch.stack(parts, 1).reshape(x.shape[0], 2, 2, c, h, w)
+        return z.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], c, 2 * h, 2 * w)
+
+
+def _subpixel_module(convt, bn):
+    import torch
+    from torch import nn
+
+    k, p = convt.kernel_size[0], convt.padding[0]
+    phases = _phase_taps(k, p)
+    w = convt.weight.detach()  # [C_in, C_out, k, k]
+    c_in, c_out = w.shape[0], w.shape[1]
+    bias = convt.bias.detach() if convt.bias is not None else torch.zeros(c_out)
+    scale = torch.ones(c_out)
+    if bn is not None:
+        scale, bias = _fold_bn(w, bias, bn)
+    kernel = torch.zeros(2, 2, c_out, c_in, 2, 2)
+    for a, (_, taps_a) in phases.items():
+        for b, (_, taps_b) in phases.items():
+            for u, kh in taps_a.items():
+                for v, kw in taps_b.items():
+                    kernel[a, b, :, :, u, v] = w[:, :, kh, kw].T * scale[:, None]
+    conv = nn.Conv2d(c_in, 4 * c_out, 2, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
+        conv.bias.copy_(bias.repeat(4))
+    starts = (phases[0][0], phases[1][0])
+    lo = max(0, -min(starts))
+    hi = max(0, max(starts) + 1)
+    return _PhaseConvUp(conv, c_out, (lo, hi), starts)
+
+
+def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> None:
+    from torch import nn
+
+    children = list(seq.named_children())
+    i = 0
+    while i < len(children):
+        name, mod = children[i]
+        path = f"{prefix}{name}"
+        if isinstance(mod, nn.ConvTranspose2d) and mod.groups == 1 and mod.dilation == (1, 1) \
+                and mod.kernel_size[0] == mod.kernel_size[1] and mod.stride[0] == mod.stride[1] \
+                and mod.padding[0] == mod.padding[1]:
+            nxt = children[i + 1][1] if i + 1 < len(children) else None
+            bn = nxt if isinstance(nxt, nn.BatchNorm2d) and nxt.track_running_stats else None
+            hw = input_hw.get(id(mod))
+            k, s, p = mod.kernel_size[0], mod.stride[0], mod.padding[0]
+            new = None
+            if s == 2 and _phase_taps(k, p) is not None and hw is not None \
+                    and (hw[0] - 1) * 2 - 2 * p + k + mod.output_padding[0] == 2 * hw[0]:
+                new, what = _subpixel_module(mod, bn), f"{path}: ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + interleave"
+            if new is not None:
+                setattr(seq, name, new)
+                if bn is not None:
+                    setattr(seq, children[i + 1][0], nn.Identity())
+                    what += " (BatchNorm folded)"
+                    i += 1
+                done.append(what)
+        elif len(list(mod.children())) > 0:
+            _rewrite_sequential(mod, input_hw, done, f"{path}.")
+        i += 1
+
+
+def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
+    """A rewritten deep copy of ``module`` (eval mode) plus what changed and the max error vs
+    the original on ``example``; raises ValueError when nothing applies or it is not exact."""
+    import torch
+    from torch import nn
+
+    model = copy.deepcopy(module).eval()
+    input_hw: dict = {}
+    hooks = [m.register_forward_pre_hook(lambda m, inp: input_hw.__setitem__(id(m), tuple(inp[0].shape[-2:])))
+             for m in model.modules() if isinstance(m, nn.ConvTranspose2d)]
+    x = torch.from_numpy(np.ascontiguousarray(example))
+    with torch.no_grad():
+        ref = model(x)
+    for h in hooks:
+        h.remove()
+    done: list = []
+    _rewrite_sequential(model, input_hw, done)
+    if not done:
+        raise ValueError("no ConvTranspose2d that the sub-pixel rewrite handles")
+    with torch.no_grad():
+        err = float((model(x) - ref).abs().max())
+    if not err <= atol:
+        raise ValueError(f"sub-pixel rewrite is not exact here (max abs err {err:.3g})")
+    return model, RewriteReport(done, err)
