@@ -7,7 +7,6 @@ with a small conv discriminator. Seeded; one CPU thread by default so reruns mat
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -87,17 +86,9 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 64, threads: int = 
 
 
 def main() -> None:
-    from ..zoo import PRETRAINED_DIR
+    from . import run_training_cli
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "dcgan_digits.pt")
-    ap.add_argument("--grid", type=Path, default=Path("docs/img/dcgan_digits_samples.png"))
-    args = ap.parse_args()
-    info = train(args.steps, args.out, args.seed, threads=args.threads, grid=args.grid)
-    print(f"wrote {args.out}: {info}")
+    run_training_cli(__doc__, train, 3000, "dcgan_digits.pt", "dcgan_digits_samples.png")
 
 
 if __name__ == "__main__":

@@ -8,22 +8,17 @@ Trained on 32×32 patches (the network is fully convolutional; it is exported at
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
 
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 2.0) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
-
-
 def train(steps: int, out: Path, seed: int = 0, batch: int = 16, threads: int = 1, grid: Path | None = None) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from ...verify.host import psnr_db as psnr
     from ..data import sketch_patches
     from ..loading import build_family, save_checkpoint
 
@@ -60,17 +55,9 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 16, threads: int = 
 
 
 def main() -> None:
-    from ..zoo import PRETRAINED_DIR
+    from . import run_training_cli
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "resnet_sketch.pt")
-    ap.add_argument("--grid", type=Path, default=Path("docs/img/resnet_sketch_samples.png"))
-    args = ap.parse_args()
-    info = train(args.steps, args.out, args.seed, threads=args.threads, grid=args.grid)
-    print(f"wrote {args.out}: {info}")
+    run_training_cli(__doc__, train, 5000, "resnet_sketch.pt", "resnet_sketch_samples.png")
 
 
 if __name__ == "__main__":
