@@ -1,0 +1,224 @@
+"""`edgegan compress MODEL --method ... --out CKPT`: post-training compression of a generator.
+
+Writes an edgegan checkpoint (loadable by every other verb: ``edgegan export CKPT``) and a
+``compression.json`` next to it; the same records travel inside the checkpoint into
+bundle.json. ``--pipeline`` takes a JSON list of steps (inline or a file) instead of one
+``--method``; ``--dry-run`` prints that JSON for a given command line without running it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+# CLI option dest -> (method it belongs to, config field)
+METHOD_OPTIONS: dict[str, tuple[str, str]] = {
+    "clip_value": ("clip", "value"),
+    "clip_percentile": ("clip", "percentile"),
+    "bits": ("quant", "bits"),
+    "scheme": ("quant", "scheme"),
+    "granularity": ("quant", "granularity"),
+    "activations": ("quant", "activations"),
+    "activation_bits": ("quant", "activation_bits"),
+    "calibration_samples": ("quant", "calibration_samples"),
+    "sparsity": ("prune", "sparsity"),
+    "scope": ("prune", "scope"),
+    "ratio": ("channel-prune", "ratio"),
+    "criterion": ("channel-prune", "criterion"),
+    "min_channels": ("channel-prune", "min_channels"),
+}
+METHOD_NAMES = ("clip", "quant", "prune", "channel-prune", "bn-recalibrate")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="zoo name (see `edgegan models`) or an edgegan checkpoint (e.g. from a previous compress)")
+    p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
+    p.add_argument("--config", default=None, help="JSON object of model config overrides for --checkpoint")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--method", choices=METHOD_NAMES, help="one compression method")
+    how.add_argument("--pipeline", help="JSON list of {\"method\", \"config\"} steps, inline or a file path")
+    p.add_argument("--out", help="compressed checkpoint to write (.pt)")
+    p.add_argument("--record", help="where to write the compression record (default: compression.json next to --out)")
+    p.add_argument("--name", help="model name stored in the checkpoint (default: MODEL-<method tags>)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out checkpoint")
+    p.add_argument("--layers", type=_csv, help="only these layers / channel groups (comma-separated; see --list-layers)")
+    p.add_argument("--exclude", type=_csv, help="leave these layers / channel groups alone")
+    g = p.add_argument_group("clip")
+    g.add_argument("--clip-value", type=float, help="clip weights to ±C")
+    g.add_argument("--clip-percentile", type=float, help="clip each layer at this percentile of |w| (e.g. 99.9)")
+    g = p.add_argument_group("quant")
+    g.add_argument("--bits", type=int, help="weight bits k, 2..8 (default 8)")
+    g.add_argument("--scheme", choices=["symmetric", "asymmetric"])
+    g.add_argument("--granularity", choices=["per-tensor", "per-channel"])
+    g.add_argument("--activations", action="store_true", default=None,
+                   help="also fake-quantize layer inputs (in-memory simulation; not stored in the checkpoint)")
+    g.add_argument("--activation-bits", type=int)
+    g.add_argument("--calibration-samples", type=int, help="inputs for the activation observers (default 256)")
+    g = p.add_argument_group("prune")
+    g.add_argument("--sparsity", type=float, help="fraction of weights set to zero, in [0, 1)")
+    g.add_argument("--scope", choices=["layer", "global"], help="same sparsity per layer, or one global threshold")
+    g = p.add_argument_group("channel-prune")
+    g.add_argument("--ratio", type=float, help="fraction of channels removed per group, in [0, 1)")
+    g.add_argument("--criterion", choices=["l1", "norm-scale"], help="filter L1 norm or norm-layer |gamma|")
+    g.add_argument("--min-channels", type=int)
+    p.add_argument("--bn-recalibrate", type=int, metavar="N",
+                   help="then re-estimate BatchNorm statistics on N inputs (a bn-recalibrate step; with "
+                        "--method bn-recalibrate: its sample count)")
+    p.add_argument("--list-layers", action="store_true", help="print the model's layers and channel groups and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the pipeline JSON this command would run and exit")
+    p.add_argument("--json", action="store_true", help="print the compression record as JSON")
+
+
+def build_pipeline(args: argparse.Namespace):
+    """The PipelineConfig described by the command line (ConfigError on misplaced options)."""
+    from ..compress import PipelineConfig, PipelineStep
+    from ..errors import ConfigError
+
+    given = {dest: getattr(args, dest) for dest in METHOD_OPTIONS if getattr(args, dest, None) is not None}
+    if args.pipeline is not None:
+        if args.bn_recalibrate is not None:
+            given = {"bn_recalibrate": args.bn_recalibrate, **given}
+        if given or args.layers or args.exclude:
+            flag = "--" + next(iter(given), "layers").replace("_", "-")
+            raise ConfigError(f"{flag} cannot be combined with --pipeline; put it in the pipeline's step config")
+        text = args.pipeline
+        if not text.lstrip().startswith(("[", "{")):
+            path = Path(text)
+            if not path.is_file():
+                raise ConfigError(f"--pipeline '{text}' is neither JSON nor an existing file; pass a JSON list of steps")
+            text = path.read_text()
+        return PipelineConfig.from_json(text)
+    if args.method is None:
+        raise ConfigError("say what to do: --method clip|quant|prune|channel-prune|bn-recalibrate, or --pipeline JSON")
+    config: dict = {}
+    for dest, value in given.items():
+        method, key = METHOD_OPTIONS[dest]
+        if method != args.method:
+            raise ConfigError(f"--{dest.replace('_', '-')} belongs to --method {method}, not {args.method}; "
+                              "drop it or use --pipeline to combine methods")
+        config[key] = value
+    if args.layers:
+        config["layers"] = args.layers
+    if args.exclude:
+        config["exclude"] = args.exclude
+    recal = {} if args.bn_recalibrate is None else {"samples": args.bn_recalibrate}
+    if args.method == "bn-recalibrate":
+        return PipelineConfig([PipelineStep(args.method, {**config, **recal})])
+    steps = [PipelineStep(args.method, config)]
+    if args.bn_recalibrate is not None:
+        steps.append(PipelineStep("bn-recalibrate", recal))
+    return PipelineConfig(steps)
+
+
+def _tag(step) -> str:
+    cfg = step.typed_config()
+    return {
+        "clip": lambda: "clip",
+        "quant": lambda: f"q{cfg.bits}" + (f"a{cfg.activation_bits}" if cfg.activations else ""),
+        "prune": lambda: f"sp{round(100 * cfg.sparsity)}",
+        "channel-prune": lambda: f"cp{round(100 * cfg.ratio)}",
+        "bn-recalibrate": lambda: "bnr",
+    }.get(step.method, lambda: step.method)()
+
+
+def _base_model_name(spec: str) -> str | None:
+    """The zoo model a compressed model descends from (kept through repeated compression)."""
+    from ..models.loading import CHECKPOINT_FORMAT, read_checkpoint
+    from ..models.zoo import ZOO
+
+    if spec in ZOO:
+        return spec
+    path = Path(spec)
+    if path.is_file():
+        obj = read_checkpoint(path)
+        if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+            base = obj.get("base_model")
+            return base if isinstance(base, str) else None
+    return None
+
+
+def _load(args: argparse.Namespace):
+    from ..errors import ConfigError
+    from ..models import load_generator
+
+    overrides = None
+    if args.config:
+        try:
+            overrides = json.loads(args.config)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
+    return load_generator(args.model, args.checkpoint, overrides)
+
+
+def _list_layers(model) -> int:
+    from ..compress.layers import weight_layers
+
+    print(f"weight layers of {model.name} (for --layers/--exclude of clip, quant, prune):")
+    for name, layer in weight_layers(model.module).items():
+        print(f"  {name:40s} {type(layer).__name__}{tuple(layer.weight.shape)}")
+    if model.family is not None:
+        from ..compress.posttrain.channel_layout import channel_layout
+        from ..compress.posttrain.channel_prune import _family_config
+
+        layout = channel_layout(model.family, _family_config(model), model.module)
+        print("channel groups (for --layers/--exclude of channel-prune):")
+        for name, group in layout.groups.items():
+            norm = "norm: " + ", ".join(group.norms) if group.norms else "no norm layer"
+            print(f"  {name:40s} {group.width:5d} channels, producers {', '.join(group.producers)}; {norm}")
+    return 0
+
+
+def _print_summary(record: dict, ckpt: Path, record_path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    base, now = record.get("base_summary") or {}, record["summary"]
+    table = Table(title=f"{record['name']}  ({' -> '.join(s['method'] for s in record['pipeline'])})")
+    for col in ("", "base", "compressed", "ratio"):
+        table.add_column(col, justify="left" if not col else "right")
+    for key, label in (("params", "parameters"), ("macs", "MACs"), ("float_bytes", "float32 size (bytes)"),
+                       ("packed_bytes", "packed size (bytes)"), ("int8_container_bytes", "as int8 (bytes)")):
+        b, c = base.get(key), now.get(key)
+        ratio = f"{c / b:.3f}" if b else ""
+        table.add_row(label, f"{b:,}" if b is not None else "", f"{c:,}", ratio)
+    table.add_row("weight sparsity", f"{base.get('weight_sparsity', 0):.1%}", f"{now['weight_sparsity']:.1%}", "")
+    console = Console()
+    console.print(table)
+    console.print(f"checkpoint: {ckpt} ({record['checkpoint']['bytes']:,} bytes on disk)\nrecord:     {record_path}")
+    console.print("packed size = k bits per quantized weight (+ sparse bitmap where smaller); the checkpoint and "
+                  "the exported ONNX hold float32 values, see docs/compression.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..compress import PipelineConfig, PipelineStep, compress, save_compressed
+    from ..errors import ConfigError, OutputError
+
+    if args.list_layers:
+        return _list_layers(_load(args))
+    pipeline = build_pipeline(args)
+    if args.dry_run:  # every field spelled out, so the printed JSON replays exactly via --pipeline
+        print(PipelineConfig([PipelineStep(s.method, s.typed_config().to_dict()) for s in pipeline.steps]).to_json())
+        return 0
+    if not args.out:
+        raise ConfigError("--out is required: the compressed checkpoint to write, e.g. --out out/model.pt")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise OutputError(f"'{out}' exists; pass --force to replace it or choose another --out")
+    model = _load(args)
+    compressed = compress(model, pipeline)
+    name = args.name or "-".join([Path(model.name).stem, *(_tag(s) for s in pipeline.steps)])
+    compressed = dataclasses.replace(compressed, name=name)
+    ckpt, record_path, record = save_compressed(compressed, out, args.record, base=model,
+                                                base_model=_base_model_name(args.model))
+    if args.json:
+        json.dump(record, sys.stdout, indent=2)
+        print()
+    else:
+        _print_summary(record, ckpt, record_path)
+    return 0

@@ -1,0 +1,98 @@
+"""Writing a compressed generator: the edgegan checkpoint plus its ``compression.json``.
+
+Both files are written to temporary names in the target folder and renamed into place only
+when both are complete, so a failure never leaves a half-written checkpoint or a record that
+describes a checkpoint that is not there.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ConfigError, OutputError
+from .storage import storage_stats
+
+RECORD_SCHEMA_VERSION = 1
+RECORD_FILENAME = "compression.json"
+
+
+def model_summary(model: Any) -> dict[str, Any]:
+    """Params, MACs (one sample), sizes and sparsity of a (compressed) LoadedModel."""
+    from ..models.stats import count_macs
+
+    out = storage_stats(model.module, model.compression)
+    out["macs"] = count_macs(model.module, model.sample_inputs(1, 0))
+    return out
+
+
+def compression_record(model: Any, base: Optional[Any] = None, base_model: Optional[str] = None) -> dict[str, Any]:
+    """The content of compression.json for ``model`` (``base``: the uncompressed model)."""
+    record = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "name": model.name,
+        "base_model": base_model,
+        "family": model.family,
+        "config": model.config,
+        "pipeline": [{"method": r["method"], "config": r["config"]} for r in model.compression],
+        "records": model.compression,
+        "summary": model_summary(model),
+        "base_summary": model_summary(base) if base is not None else None,
+        "notes": [
+            "packed_bytes: k bits per quantized weight, sparse bitmap where smaller (edgegan.compress.storage)",
+            "float_bytes / file sizes: what the float32 checkpoint and exported ONNX really take",
+        ],
+    }
+    json.dumps(record)
+    return record
+
+
+def _tmp_path(folder: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=".edgegan-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Path] = None,
+                    base: Optional[Any] = None, base_model: Optional[str] = None) -> tuple[Path, Path, dict]:
+    """Write the checkpoint at ``out`` and compression.json (default: next to it).
+
+    Returns (checkpoint path, record path, record)."""
+    from ..models.loading import save_checkpoint
+
+    if model.family is None or model.config is None:
+        raise ConfigError(f"'{model.name}' has no zoo family/config, so it cannot be saved as an edgegan "
+                          "checkpoint; compress a zoo model or an edgegan checkpoint")
+    out = Path(out)
+    record_path = Path(record_path) if record_path is not None else out.parent / RECORD_FILENAME
+    if out.is_dir():
+        raise OutputError(f"--out '{out}' is a directory; give the checkpoint file name, e.g. {out / 'model.pt'}")
+    for folder in {out.parent, record_path.parent}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder '{folder}' ({exc.strerror}); choose a writable --out") from None
+    record = compression_record(model, base, base_model)
+    tmp_ckpt = tmp_rec = None
+    try:
+        tmp_ckpt = _tmp_path(out.parent, ".pt")
+        save_checkpoint(tmp_ckpt, model.module, model.family, model.config, model.name,
+                        base_model=base_model, compression=model.compression)
+        data = tmp_ckpt.read_bytes()
+        record["checkpoint"] = {"path": out.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        tmp_rec = _tmp_path(record_path.parent, ".json")
+        tmp_rec.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp_ckpt, out)
+        tmp_ckpt = None
+        os.replace(tmp_rec, record_path)
+        tmp_rec = None
+    except OSError as exc:
+        raise OutputError(f"cannot write '{out}' ({exc.strerror or exc}); check free space and permissions") from None
+    finally:
+        for leftover in (tmp_ckpt, tmp_rec):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
+    return out, record_path, record
