@@ -1,52 +1,487 @@
 #!/usr/bin/env python3
-"""edgegan on-device runner: load one artifact, run the stored inputs, time it, write results.
+"""edgegan on-device runner: load one artifact, run the stored inputs, measure it, write results.
 
 Runs on the device with python3 + numpy + one runtime (onnxruntime for .onnx; ai-edge-litert,
-tflite-runtime or tensorflow for .tflite). No torch, no edgegan. Usage:
+tflite-runtime or tensorflow for .tflite). No torch, no edgegan: this one file is copied to the
+device, and the host imports the same file for verification. Usage:
 
-    python3 edgegan_runner.py JOB.json
+    python3 edgegan_runner.py JOB.json       # measure one artifact
+    python3 edgegan_runner.py --info         # device info as JSON (works without numpy)
 
 JOB.json: {"artifact": path, "format": "tflite-int8", "io": {...}, "inputs": "inputs.npy",
-           "warmup": 10, "runs": 50, "threads": 2, "out": dir}
-Writes DIR/samples.npy (outputs for every stored input, NCHW float32) and DIR/results.json.
+           "warmup": 10, "runs": 50, "threads": 2, "out": dir,
+           "memory": true, "power": {"probe": "auto", "baseline_s": 1.0, "min_s": 1.0}}
+Writes DIR/samples.npy (outputs for every stored input, NCHW float32) and, last and atomically,
+DIR/results.json with ``"complete": true``. Exit codes: 0 ok, 2 usage, 3 runner error (one
+line on stderr), 4 disk full / unwritable output.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import platform
+import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 
-import numpy as np
+try:  # `--info` must work before `edgegan device setup` has installed numpy
+    import numpy as np
+except ImportError:  # pragma: no cover - exercised on bare devices
+    np = None
 
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2
 
 
 class RunnerError(Exception):
     """A problem the runner reports as one line on stderr (exit code 3)."""
 
 
-def runtime_versions() -> dict:
-    """Versions of the inference runtimes importable here (absent ones are left out)."""
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod, name in (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"),
-                      ("tflite_runtime", "tflite-runtime")):
+def _need_numpy() -> None:
+    if np is None:
+        raise RunnerError("numpy is not installed for this python; run `edgegan device setup TARGET`")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # noqa: BLE001 - not installed
+        return None
+
+
+# ---------------------------------------------------------------------------- device info
+RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"),
+                   ("tflite_runtime", "tflite-runtime"))
+ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+             "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+             "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
+             "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
+             "0xd49": "Neoverse-N2", "0xd4b": "Cortex-A78C", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3"}
+
+
+def runtime_versions(only: str | None = None) -> dict:
+    """Versions of python, numpy and the inference runtimes importable here (absent ones are
+    left out). ``only`` limits the runtime imports to one (imports are slow under emulation)."""
+    out = {"python": platform.python_version()}
+    if np is not None:
+        out["numpy"] = np.__version__
+    for mod, name in RUNTIME_MODULES:
+        if only and name != only:
+            continue
         try:
             m = __import__(mod)
-            out[name] = getattr(m, "__version__", "unknown")
         except Exception:  # noqa: BLE001 - any import failure means "not available"
             continue
-    if "ai-edge-litert" in out and out["ai-edge-litert"] == "unknown":
-        try:
-            from importlib.metadata import version
-
-            out["ai-edge-litert"] = version("ai-edge-litert")
-        except Exception:  # noqa: BLE001
-            pass
+        out[name] = getattr(m, "__version__", None) or _dist_version(name) or "unknown"
     return out
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """A readable CPU name from /proc/cpuinfo (x86 'model name', ARM part numbers, 'Model')."""
+    text = cpuinfo if cpuinfo is not None else (_read("/proc/cpuinfo") or "")
+    fields: dict = {}
+    parts = []
+    for line in text.splitlines():
+        if ":" not in line:
+            continue
+        k, v = (s.strip() for s in line.split(":", 1))
+        fields.setdefault(k.lower(), v)
+        if k.lower() == "cpu part":
+            parts.append(v.lower())
+    if "model name" in fields:
+        return fields["model name"]
+    names = sorted({ARM_PARTS.get(p, f"ARM part {p}") for p in parts})
+    desc = " + ".join(names)
+    board = fields.get("model") or fields.get("hardware")
+    return f"{desc} ({board})" if desc and board else desc or board or platform.processor() or "unknown"
+
+
+def emulator() -> str | None:
+    """The emulator this process runs under, or None on real hardware. Emulated boards
+    declare themselves (EDGEGAN_EMULATOR); otherwise an ARM userland on an x86 kernel is
+    qemu-user (the kernel's CPU modalias is not emulated)."""
+    declared = os.environ.get("EDGEGAN_EMULATOR")
+    if declared:
+        return declared
+    machine = platform.machine().lower()
+    modalias = _read("/sys/devices/system/cpu/modalias") or ""
+    if machine.startswith(("aarch64", "arm")) and "type:x86" in modalias:
+        return "qemu-user (detected: x86 host kernel)"
+    return None
+
+
+def device_info(with_runtimes: bool = True) -> dict:
+    """What a result needs to be reproducible: arch, CPU, cores, memory, OS, python, runtimes."""
+    mem_kb = None
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    os_release = {}
+    for line in (_read("/etc/os-release") or "").splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            os_release[k] = v.strip().strip('"')
+    return {
+        "arch": platform.machine(), "cpu": cpu_model(), "cores": os.cpu_count(),
+        "memory_mb": round(mem_kb / 1024, 1) if mem_kb else None,
+        "os": os_release.get("PRETTY_NAME") or platform.system(),
+        "kernel": platform.release(), "hostname": platform.node(),
+        "python": platform.python_version(), "python_executable": sys.executable,
+        "runtimes": runtime_versions() if with_runtimes else {},
+        "emulator": emulator(), "thermal_zones": len(thermal_zones()),
+        "power_sources": [p.source() for p in available_probes()[0]],
+        "runner_version": RUNNER_VERSION,
+    }
+
+
+# ---------------------------------------------------------------------------- thermal
+def thermal_zones(sysfs: str = "/") -> dict:
+    """{zone type: °C} from /sys/class/thermal/thermal_zone*/temp (millidegrees)."""
+    base = os.path.join(sysfs, "sys/class/thermal")
+    out = {}
+    try:
+        names = sorted(n for n in os.listdir(base) if n.startswith("thermal_zone"))
+    except OSError:
+        return out
+    for n in names:
+        raw = _read(os.path.join(base, n, "temp"))
+        if raw is None or not raw.lstrip("-").isdigit():
+            continue
+        kind = _read(os.path.join(base, n, "type")) or n
+        key = kind if kind not in out else f"{kind}:{n}"
+        out[key] = int(raw) / 1000.0
+    return out
+
+
+# ---------------------------------------------------------------------------- power probes
+PROBES: dict = {}
+
+
+def register_probe(cls):
+    """Register a power probe class under ``cls.name`` (order = detection priority)."""
+    PROBES[cls.name] = cls
+    return cls
+
+
+class PowerProbe:
+    """One real power source. ``kind`` is "power" (read() -> watts now) or "energy"
+    (read() -> cumulative joules); ``detect`` returns an instance or raises RunnerError why not."""
+
+    name = ""
+    kind = "power"
+
+    @classmethod
+    def detect(cls, sysfs: str = "/", **opts) -> "PowerProbe":
+        raise NotImplementedError
+
+    def source(self) -> str:
+        return self.name
+
+    def read(self) -> float:
+        raise NotImplementedError
+
+
+@register_probe
+class RaplProbe(PowerProbe):
+    """Intel/AMD RAPL package energy counters (µJ), summed over top-level packages."""
+
+    name = "rapl"
+    kind = "energy"
+
+    def __init__(self, zones: list) -> None:
+        self.zones = zones  # [(dir, label, max_range_uj)]
+        self.last = [None] * len(zones)
+        self.total_j = 0.0
+
+    @classmethod
+    def detect(cls, sysfs: str = "/", **opts) -> "RaplProbe":
+        base = os.path.join(sysfs, "sys/class/powercap")
+        try:
+            names = sorted(os.listdir(base))
+        except OSError:
+            raise RunnerError("no /sys/class/powercap") from None
+        zones = []
+        for n in names:  # top-level zones only: intel-rapl:0, not the sub-zone intel-rapl:0:0
+            if not re.fullmatch(r"[a-z-]+rapl:\d+", n):
+                continue
+            d = os.path.join(base, n)
+            if _read(os.path.join(d, "energy_uj")) is None:
+                raise RunnerError(f"{d}/energy_uj is not readable (root only since 2020; run as root)")
+            rng = _read(os.path.join(d, "max_energy_range_uj"))
+            zones.append((d, _read(os.path.join(d, "name")) or n, int(rng) if rng and rng.isdigit() else None))
+        if not zones:
+            raise RunnerError("no RAPL package zone under /sys/class/powercap")
+        return cls(zones)
+
+    def source(self) -> str:
+        return "rapl:" + "+".join(z[1] for z in self.zones)
+
+    def read(self) -> float:
+        for i, (d, _, rng) in enumerate(self.zones):
+            uj = int(_read(os.path.join(d, "energy_uj")))
+            prev = self.last[i]
+            if prev is not None:
+                delta = uj - prev
+                if delta < 0:  # counter wrapped
+                    delta += rng or 0
+                self.total_j += delta / 1e6
+            self.last[i] = uj
+        return self.total_j
+
+
+HWMON_NAMES = ("ina209", "ina219", "ina220", "ina226", "ina230", "ina231", "ina233", "ina237", "ina238",
+               "ina260", "ina2xx", "ina3221")
+
+
+@register_probe
+class HwmonInaProbe(PowerProbe):
+    """TI INA2xx / INA3221 current-shunt monitors under /sys/class/hwmon: power*_input (µW),
+    else curr*_input (mA) × in*_input (mV) per channel. A channel labelled as the board's
+    input (VDD_IN / VIN, as on Jetson) is used alone: the other channels are its sub-rails."""
+
+    name = "hwmon"
+
+    def __init__(self, channels: list, label: str) -> None:
+        self.channels = channels  # [("power", path) | ("vi", volts_path, amps_path)]
+        self.label = label
+
+    @classmethod
+    def detect(cls, sysfs: str = "/", **opts) -> "HwmonInaProbe":
+        base = os.path.join(sysfs, "sys/class/hwmon")
+        try:
+            dirs = sorted(os.listdir(base))
+        except OSError:
+            raise RunnerError("no /sys/class/hwmon") from None
+        for n in dirs:
+            d = os.path.join(base, n)
+            chip = (_read(os.path.join(d, "name")) or "").lower()
+            if chip not in HWMON_NAMES:
+                continue
+            files = set(os.listdir(d))
+            power = sorted(f for f in files if re.fullmatch(r"power\d+_input", f))
+            chans = []
+            if power:
+                chans = [(("power", os.path.join(d, f)), _read(os.path.join(d, f.replace("_input", "_label"))) or f)
+                         for f in power]
+            else:
+                for f in sorted(files):
+                    m = re.fullmatch(r"curr(\d+)_input", f)
+                    if m and f"in{m.group(1)}_input" in files:
+                        label = _read(os.path.join(d, f"in{m.group(1)}_label")) or _read(os.path.join(d, f"curr{m.group(1)}_label")) or f"ch{m.group(1)}"
+                        chans.append((("vi", os.path.join(d, f"in{m.group(1)}_input"), os.path.join(d, f)), label))
+            if not chans:
+                continue
+            inputs = [c for c in chans if re.search(r"(^|_)(VDD_IN|VIN|IN)$", str(c[1]).upper())]
+            pick = inputs[:1] or chans
+            label = f"{chip}:{n}:" + "+".join(str(c[1]) for c in pick)
+            probe = cls([c[0] for c in pick], label)
+            probe.read()  # readable now, or RunnerError
+            return probe
+        raise RunnerError("no INA2xx/INA3221 hwmon device")
+
+    def source(self) -> str:
+        return f"hwmon:{self.label}"
+
+    def read(self) -> float:
+        watts = 0.0
+        for ch in self.channels:
+            try:
+                if ch[0] == "power":
+                    watts += int(_read(ch[1])) / 1e6
+                else:
+                    watts += int(_read(ch[1])) / 1e3 * int(_read(ch[2])) / 1e3
+            except (TypeError, ValueError):
+                raise RunnerError(f"hwmon channel {ch[1]} stopped being readable") from None
+        return watts
+
+
+PMIC_LINE = re.compile(r"^\s*(\S+)_([AV])\s+(?:current|volt)\(\d+\)=([-0-9.eE+]+)[AV]\s*$")
+
+
+def parse_pmic_adc(text: str) -> dict:
+    """`vcgencmd pmic_read_adc` output -> {rail: watts} for rails with both current and volts."""
+    amps, volts = {}, {}
+    for line in text.splitlines():
+        m = PMIC_LINE.match(line)
+        if m:
+            (amps if m.group(2) == "A" else volts)[m.group(1)] = float(m.group(3))
+    return {rail: amps[rail] * volts[rail] for rail in sorted(amps) if rail in volts}
+
+
+@register_probe
+class VcgencmdPmicProbe(PowerProbe):
+    """Raspberry Pi 5 PMIC ADCs via `vcgencmd pmic_read_adc`: the sum of V × A over the rails
+    it reports (the 5 V input's own current is not metered, so this is the SoC + peripherals)."""
+
+    name = "vcgencmd-pmic"
+
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+        self.rails = 0
+
+    @classmethod
+    def detect(cls, sysfs: str = "/", vcgencmd: str | None = None, **opts) -> "VcgencmdPmicProbe":
+        import shutil
+
+        cmd = vcgencmd or shutil.which("vcgencmd")
+        if not cmd or not os.path.exists(cmd):
+            raise RunnerError("no vcgencmd")
+        probe = cls(cmd)
+        probe.read()
+        return probe
+
+    def source(self) -> str:
+        return f"vcgencmd pmic_read_adc ({self.rails} rails)"
+
+    def read(self) -> float:
+        try:
+            proc = subprocess.run([self.cmd, "pmic_read_adc"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RunnerError(f"vcgencmd pmic_read_adc failed: {exc}") from None
+        if proc.returncode != 0:
+            raise RunnerError(f"vcgencmd pmic_read_adc exited {proc.returncode}: {proc.stderr.strip()[:200]} (not a Pi 5?)")
+        rails = parse_pmic_adc(proc.stdout)
+        if not rails:
+            raise RunnerError("vcgencmd pmic_read_adc printed no rail with both current and voltage (not a Pi 5?)")
+        self.rails = len(rails)
+        return sum(rails.values())
+
+
+@register_probe
+class AndroidBatteryProbe(PowerProbe):
+    """Android fuel gauge: /sys/class/power_supply/battery/{current_now µA, voltage_now µV}.
+    Only meaningful while discharging: on a charger the current is the charger's."""
+
+    name = "android-battery"
+
+    def __init__(self, d: str) -> None:
+        self.d = d
+
+    @classmethod
+    def detect(cls, sysfs: str = "/", **opts) -> "AndroidBatteryProbe":
+        d = os.path.join(sysfs, "sys/class/power_supply/battery")
+        if _read(os.path.join(d, "current_now")) is None or _read(os.path.join(d, "voltage_now")) is None:
+            raise RunnerError("no readable power_supply/battery current_now + voltage_now")
+        status = _read(os.path.join(d, "status"))
+        if status and status.lower() in ("charging", "full"):
+            raise RunnerError(f"battery status is {status!r}: unplug the charger (adb over Wi-Fi) to measure")
+        probe = cls(d)
+        probe.read()
+        return probe
+
+    def source(self) -> str:
+        return "android-battery:current_now*voltage_now"
+
+    def read(self) -> float:
+        try:
+            ua = int(_read(os.path.join(self.d, "current_now")))
+            uv = int(_read(os.path.join(self.d, "voltage_now")))
+        except (TypeError, ValueError):
+            raise RunnerError("battery current_now/voltage_now stopped being readable") from None
+        return abs(ua) / 1e6 * uv / 1e6  # sign convention differs between vendors
+
+
+def available_probes(sysfs: str = "/", only: str = "auto", **opts) -> tuple:
+    """([probes that read a real source], {name: why not}) in priority order."""
+    found, why = [], {}
+    names = list(PROBES) if only in ("auto", None) else [only]
+    for n in names:
+        if n not in PROBES:
+            raise RunnerError(f"unknown power probe {n!r}; choose one of {', '.join(PROBES)} or auto")
+        try:
+            found.append(PROBES[n].detect(sysfs, **opts))
+        except RunnerError as exc:
+            why[n] = str(exc)
+        except OSError as exc:
+            why[n] = f"{exc.strerror or exc}"
+    return found, why
+
+
+class PowerSampler:
+    """Samples one probe on a thread: watts for power probes, joules counter for energy probes."""
+
+    def __init__(self, probe: PowerProbe, interval_s: float = 0.05) -> None:
+        self.probe, self.interval = probe, interval_s
+        self.samples: list = []  # (t, value)
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.samples.append((time.perf_counter(), self.probe.read()))
+            except (RunnerError, OSError) as exc:
+                self.error = str(exc)
+                return
+            if self._stop.wait(self.interval):
+                break
+
+    def __enter__(self) -> "PowerSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.samples.append((time.perf_counter(), self.probe.read()))
+        except (RunnerError, OSError) as e:
+            self.error = self.error or str(e)
+
+    def average_w(self) -> float | None:
+        s = self.samples
+        if len(s) < 2 or s[-1][0] <= s[0][0]:
+            return None
+        if self.probe.kind == "energy":
+            return (s[-1][1] - s[0][1]) / (s[-1][0] - s[0][0])
+        area = sum((t1 - t0) * (v0 + v1) / 2 for (t0, v0), (t1, v1) in zip(s, s[1:]))  # trapezoid
+        return area / (s[-1][0] - s[0][0])
+
+
+def measure_power(probe: PowerProbe | None, why: dict, work, baseline_s: float, interval_s: float,
+                  min_s: float) -> tuple:
+    """Run ``work(deadline)`` (returns inferences done) under the sampler after an idle baseline.
+    Returns (power dict, work result)."""
+    if probe is None:
+        reason = "; ".join(f"{k}: {v}" for k, v in why.items()) or "no power source"
+        return {"provenance": "unavailable", "avg_w": None, "idle_w": None, "net_w": None,
+                "energy_mj_per_inference": None, "reason": reason}, work(None)
+    with PowerSampler(probe, interval_s) as idle:
+        time.sleep(baseline_s)
+    t0 = time.perf_counter()
+    with PowerSampler(probe, interval_s) as busy:
+        done = work(t0 + min_s)
+    seconds = time.perf_counter() - t0
+    idle_w, avg_w = idle.average_w(), busy.average_w()
+    err = busy.error or idle.error
+    if err or idle_w is None or avg_w is None or not done:
+        return {"provenance": "unavailable", "avg_w": None, "idle_w": None, "net_w": None,
+                "energy_mj_per_inference": None,
+                "reason": f"{probe.source()}: {err or 'too few samples'}"}, done
+    net = max(avg_w - idle_w, 0.0)
+    return {"provenance": f"measured({probe.source()})", "avg_w": round(avg_w, 4), "idle_w": round(idle_w, 4),
+            "net_w": round(net, 4), "energy_mj_per_inference": round(net * seconds / done[1] * 1e3, 4),
+            "inferences": done[1], "seconds": round(seconds, 3), "samples": len(busy.samples),
+            "baseline_s": baseline_s, "interval_s": interval_s}, done
+
+
+# ---------------------------------------------------------------------------- runtimes
 def _tflite_interpreter_cls():
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -68,34 +503,46 @@ def _tflite_interpreter_cls():
         raise RunnerError("no TFLite runtime here; install ai-edge-litert (or tflite-runtime)") from None
 
 
+def _import_onnxruntime():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise RunnerError("onnxruntime is not installed here; install it to run .onnx artifacts") from None
+    return ort
+
+
 class OnnxModel:
     runtime = "onnxruntime"
 
     def __init__(self, path: str, threads: int) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise RunnerError("onnxruntime is not installed here; install it to run .onnx artifacts") from None
+        ort = _import_onnxruntime()
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        try:
+            self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - runtime-specific exception types
+            raise RunnerError(f"onnxruntime {ort.__version__} cannot load {os.path.basename(path)}: "
+                              f"{str(exc).splitlines()[0][:300]}") from None
         self.input_name = self.sess.get_inputs()[0].name
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x):
         return self.sess.run(None, {self.input_name: x})[0]
 
 
 class TFLiteModel:
     def __init__(self, path: str, threads: int) -> None:
         cls, self.runtime = _tflite_interpreter_cls()
-        self.interp = cls(model_path=path, num_threads=threads)
-        self.interp.allocate_tensors()
+        try:
+            self.interp = cls(model_path=path, num_threads=threads)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RunnerError(f"{self.runtime} cannot load {os.path.basename(path)}: {str(exc).splitlines()[0][:300]}") from None
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x):
         d = self.inp
         if d["dtype"] in (np.int8, np.uint8):
             scale, zp = d["quantization"]
@@ -110,36 +557,43 @@ class TFLiteModel:
         return y
 
 
+def runtime_for(path: str) -> str:
+    """The runtime family an artifact file needs, from its extension."""
+    return "litert" if path.endswith(".tflite") else "onnxruntime"
+
+
 class Artifact:
     """One artifact plus its I/O convention: inputs/outputs are NCHW float32 outside, the
     model may want NHWC (``io.input_perm`` / ``io.output_perm``) and batch 1."""
 
     def __init__(self, path: str, fmt: str, io: dict | None = None, threads: int = 1) -> None:
+        _need_numpy()
         if not os.path.exists(path):
             raise RunnerError(f"artifact {path} not found on this device")
         self.io = io or {}
-        self.model = TFLiteModel(path, threads) if path.endswith(".tflite") else OnnxModel(path, threads)
+        self.model = TFLiteModel(path, threads) if runtime_for(path) == "litert" else OnnxModel(path, threads)
         self.runtime = self.model.runtime
         self.fmt = fmt
 
-    def prepare(self, x: np.ndarray) -> np.ndarray:
+    def prepare(self, x):
         perm = self.io.get("input_perm")
         x = np.asarray(x, np.float32)
         return np.ascontiguousarray(x.transpose(perm)) if perm else x
 
-    def finish(self, y: np.ndarray) -> np.ndarray:
+    def finish(self, y):
         perm = self.io.get("output_perm")
         y = np.asarray(y, np.float32)
         return np.ascontiguousarray(y.transpose(perm)) if perm else y
 
-    def run_one(self, x: np.ndarray) -> np.ndarray:
+    def run_one(self, x):
         return self.finish(self.model.run(self.prepare(x)))
 
-    def run_all(self, inputs: np.ndarray) -> np.ndarray:
+    def run_all(self, inputs):
         """Outputs for every input, one at a time (batch 1, as on a device)."""
         return np.concatenate([self.run_one(inputs[i : i + 1]) for i in range(len(inputs))])
 
 
+# ---------------------------------------------------------------------------- timing
 def latency_stats(ms: list) -> dict:
     a = np.sort(np.asarray(ms, np.float64))
     trim = int(len(a) * 0.1)
@@ -152,7 +606,7 @@ def latency_stats(ms: list) -> dict:
     }
 
 
-def time_latency(artifact: Artifact, x: np.ndarray, warmup: int, runs: int) -> tuple[float, list]:
+def time_latency(artifact: Artifact, x, warmup: int, runs: int) -> tuple[float, list]:
     """First-inference ms and per-run ms for ``runs`` timed runs after ``warmup`` untimed ones.
     Times the runtime call only (layout conversion done once, outside the timer)."""
     xin = artifact.prepare(x)
@@ -169,46 +623,224 @@ def time_latency(artifact: Artifact, x: np.ndarray, warmup: int, runs: int) -> t
     return first, ms
 
 
-def run_job(job: dict) -> dict:
+# ---------------------------------------------------------------------------- memory
+def _status_kb(field: str) -> int | None:
+    for line in (_read("/proc/self/status") or "").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _maxrss_mb(ru_maxrss: int) -> float:
+    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024  # bytes vs KiB
+
+
+def memory_child(job_path: str, mode: str) -> int:
+    """In a fresh process: import the runtime (``baseline``) or also load the model and run a
+    few inferences (``model``); print VmHWM. The parent adds ru_maxrss from wait4."""
+    with open(job_path) as fh:
+        job = json.load(fh)
+    if mode == "model":
+        inputs = np.load(job["inputs"], allow_pickle=False)
+        art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), int(job.get("threads", 1)))
+        time_latency(art, inputs[:1], 2, min(int(job.get("runs", 50)), 10))
+    elif runtime_for(job["artifact"]) == "litert":
+        _tflite_interpreter_cls()
+    else:
+        _import_onnxruntime()
+    print(json.dumps({"vmhwm_kb": _status_kb("VmHWM")}))
+    return 0
+
+
+def _spawn_memory_child(job_path: str, mode: str, timeout: float) -> dict:
+    """Peak memory of a fresh child (spawned before this process loads anything big, so the
+    child's ru_maxrss does not inherit our high-water mark)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--memory-child", job_path, mode],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        deadline = time.time() + timeout
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.time() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise RunnerError(f"memory measurement ({mode}) took over {timeout:.0f} s")
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise RunnerError(f"memory child ({mode}) exited {proc.returncode}: {tail[0][:300]}")
+        data = json.loads(out.read().decode().strip().splitlines()[-1])
+    return {"vmhwm_mb": round(data["vmhwm_kb"] / 1024, 2) if data.get("vmhwm_kb") else None,
+            "ru_maxrss_mb": round(_maxrss_mb(ru.ru_maxrss), 2)}
+
+
+def measure_memory(job_path: str, timeout: float = 600.0) -> dict:
+    """Peak resident memory of a fresh process that loads the model and runs it.
+    method: VmHWM (/proc/self/status of that process) or ru_maxrss (wait4) natively;
+    under an emulator the emulator's own RSS is included, so it becomes a range."""
+    base = _spawn_memory_child(job_path, "baseline", timeout)
+    model = _spawn_memory_child(job_path, "model", timeout)
+    key = "vmhwm_mb" if model["vmhwm_mb"] is not None and base["vmhwm_mb"] is not None else "ru_maxrss_mb"
+    peak, idle = model[key], base[key]
+    out = {"baseline_mb": idle, "model_mb": round(max(peak - idle, 0.0), 2), "children": {"baseline": base, "model": model}}
+    emu = emulator()
+    if emu:
+        out.update(peak_memory_mb=None, method="emulated-range", peak_memory_range_mb=[out["model_mb"], peak],
+                   note=f"under {emu} the process RSS includes the emulator: range = [model's increment over an "
+                        "idle runtime process, whole emulated process]; not a device measurement")
+    else:
+        out.update(peak_memory_mb=peak, method="VmHWM" if key == "vmhwm_mb" else "ru_maxrss",
+                   peak_memory_range_mb=None)
+    return out
+
+
+# ---------------------------------------------------------------------------- the job
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _arm_deadline(seconds) -> None:
+    """Stop this runner after ``seconds`` (a host-side timeout cannot kill a process on a board
+    reached over SSH, so the runner enforces its own)."""
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        return
+
+    def expired(signum, frame):
+        raise RunnerError(f"the job ran over its {float(seconds):.0f} s limit on the device; raise --timeout or use fewer --runs")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(max(1, int(float(seconds) + 0.999)))
+
+
+def run_job(job: dict, job_path: str | None = None) -> dict:
     """Execute one job dict and write its outputs; returns the results record."""
+    _need_numpy()
     out_dir = job["out"]
     os.makedirs(out_dir, exist_ok=True)
+    for stale in ("results.json", "samples.npy"):  # a rerun must never leave an old result behind
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
+    warmup, runs, threads = int(job.get("warmup", 10)), int(job.get("runs", 50)), int(job.get("threads", 1))
+    sysfs = job.get("sysfs_root", "/")
+    thermal_start = thermal_zones(sysfs)
+    memory = None
+    if job.get("memory", True):
+        if job_path is None:
+            job_path = os.path.join(out_dir, "job.json")
+            _write_atomic(job_path, json.dumps(job).encode())
+        memory = measure_memory(job_path, float(job.get("memory_timeout_s", 600)))
     inputs = np.load(job["inputs"], allow_pickle=False)
     t0 = time.perf_counter_ns()
-    art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), int(job.get("threads", 1)))
+    art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), threads)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
-    first, ms = time_latency(art, inputs[:1], int(job.get("warmup", 10)), int(job.get("runs", 50)))
+    xin = art.prepare(inputs[:1])
+    t0 = time.perf_counter_ns()
+    art.model.run(xin)
+    first = (time.perf_counter_ns() - t0) / 1e6
+    for _ in range(warmup):
+        art.model.run(xin)
+
+    ms: list = []
+
+    def work(deadline):
+        for _ in range(runs):
+            t = time.perf_counter_ns()
+            art.model.run(xin)
+            ms.append((time.perf_counter_ns() - t) / 1e6)
+        extra = 0
+        while deadline is not None and time.perf_counter() < deadline:  # long enough for the power probe
+            art.model.run(xin)
+            extra += 1
+        return (extra, runs + extra)
+
+    pcfg = dict(job.get("power") or {})
+    probe_name = pcfg.get("probe", "auto")
+    if probe_name == "none":
+        probes, why = [], {"none": "power measurement disabled (--power none)"}
+    else:
+        probes, why = available_probes(sysfs, probe_name, vcgencmd=pcfg.get("vcgencmd"))
+    power, _ = measure_power(probes[0] if probes else None, why, work, float(pcfg.get("baseline_s", 1.0)),
+                             float(pcfg.get("interval_s", 0.05)), float(pcfg.get("min_s", 1.0)))
+    thermal_end = thermal_zones(sysfs)
     samples = art.run_all(inputs)
-    tmp = os.path.join(out_dir, "samples.npy.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, samples)
-    os.replace(tmp, os.path.join(out_dir, "samples.npy"))
+    buf = _npy_bytes(samples)
+    _write_atomic(os.path.join(out_dir, "samples.npy"), buf)
     result = {
         "runner_version": RUNNER_VERSION, "format": art.fmt, "runtime": art.runtime,
-        "artifact": os.path.basename(job["artifact"]), "threads": int(job.get("threads", 1)),
-        "warmup": int(job.get("warmup", 10)), "runs": len(ms), "model_load_ms": load_ms,
-        "first_inference_ms": first, "latency_ms": latency_stats(ms),
-        "versions": runtime_versions(), "samples": "samples.npy", "samples_shape": list(samples.shape),
+        "artifact": os.path.basename(job["artifact"]), "threads": threads,
+        "warmup": warmup, "runs": len(ms), "model_load_ms": load_ms,
+        "first_inference_ms": first, "latency_ms": latency_stats(ms), "timer": "perf_counter_ns",
+        "memory": memory,
+        "peak_memory_mb": memory["peak_memory_mb"] if memory else None,
+        "peak_memory_range_mb": memory["peak_memory_range_mb"] if memory else None,
+        "memory_method": memory["method"] if memory else None,
+        "power": power,
+        "thermal": {"start_c": max(thermal_start.values()) if thermal_start else None,
+                    "end_c": max(thermal_end.values()) if thermal_end else None,
+                    "zones_start": thermal_start, "zones_end": thermal_end},
+        "versions": runtime_versions(only=art.runtime if art.runtime != "tensorflow" else "none"),
+        "emulator": emulator(),
+        "samples": "samples.npy", "samples_shape": list(samples.shape),
+        "samples_sha256": hashlib.sha256(buf).hexdigest(),
+        "complete": True,
     }
-    tmp = os.path.join(out_dir, "results.json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, os.path.join(out_dir, "results.json"))
+    _write_atomic(os.path.join(out_dir, "results.json"), json.dumps(result, indent=2).encode())
     return result
+
+
+def _npy_bytes(a) -> bytes:
+    import io
+
+    bio = io.BytesIO()
+    np.save(bio, np.ascontiguousarray(a, np.float32), allow_pickle=False)
+    return bio.getvalue()
 
 
 def main(argv: list | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: edgegan_runner.py JOB.json", file=sys.stderr)
-        return 2
     try:
-        with open(argv[0]) as fh:
-            job = json.load(fh)
-        run_job(job)
+        if argv == ["--info"]:
+            print(json.dumps(device_info(), indent=2))
+            return 0
+        if len(argv) == 3 and argv[0] == "--memory-child":
+            _need_numpy()
+            return memory_child(argv[1], argv[2])
+        if len(argv) != 1 or argv[0].startswith("-"):
+            print("usage: edgegan_runner.py JOB.json | --info", file=sys.stderr)
+            return 2
+        _need_numpy()
+        try:
+            with open(argv[0]) as fh:
+                job = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise RunnerError(f"cannot read job file {argv[0]} ({getattr(exc, 'strerror', None) or exc})") from None
+        _arm_deadline(job.get("timeout_s"))
+        run_job(job, os.path.abspath(argv[0]))
     except RunnerError as exc:
         print(f"edgegan-runner: error: {exc}", file=sys.stderr)
         return 3
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"edgegan-runner: error: disk full on the device writing {exc.filename or 'results'}; "
+                  "free space or use a workdir on a bigger disk", file=sys.stderr)
+            return 4
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            print(f"edgegan-runner: error: cannot write {exc.filename} ({exc.strerror}); use a writable workdir",
+                  file=sys.stderr)
+            return 4
+        raise
     return 0
 
 
