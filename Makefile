@@ -9,7 +9,7 @@ REQS := requirements/base.txt requirements/nodeps.txt requirements/test.txt pypr
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install host-packages demo test unit-test device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -29,8 +29,18 @@ install: $(STAMP)
 demo: install
 	$(PY) -m edgegan export dcgan-digits --out bundles/dcgan-digits --force
 
-test: install
+# system packages for the loopback sshd and the emulated aarch64 board (root; idempotent)
+host-packages:
+	@bash device_tests/board/install_host_packages.sh
+
+# unit + integration tests, then the device suite on the emulated aarch64 board
+test: unit-test device-test
+
+unit-test: install host-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+device-test: install host-packages
+	$(PY) -m pytest -q device_tests -m device $(PYTEST_ARGS)
 
 test-slow: install
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..converters import CONVERTERS
     from ..converters.base import module_version
-    from ..devices.runner.edgegan_runner import runtime_versions
+    from ..runner.edgegan_runner import runtime_versions
 
     formats = [{"format": name, "runtime": c.runtime, "available": c.missing_dependency() is None,
                 "reason": c.missing_dependency(), "description": c.description} for name, c in CONVERTERS.items()]

@@ -1,5 +1,5 @@
 """Targets where artifacts run: transports (local, ssh), device info, setup, power probes,
-profiling, and the on-device runner (``runner/edgegan_runner.py``).
+profiling. The on-device runner itself lives in ``edgegan/runner/`` (it imports nothing from edgegan).
 
 Everything heavy (paramiko, rich, numpy-heavy work) is imported inside functions, so
 ``import edgegan.devices`` stays light.

@@ -52,7 +52,7 @@ def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def _runner():
-    from ..devices.runner import edgegan_runner
+    from ..runner import edgegan_runner
 
     return edgegan_runner
 

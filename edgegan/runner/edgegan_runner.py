@@ -54,15 +54,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _dist_version(name: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # noqa: BLE001 - not installed
-        return None
-
-
 # ---------------------------------------------------------------------------- device info
 RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"),
                    ("tflite_runtime", "tflite-runtime"))
@@ -86,7 +77,15 @@ def runtime_versions(only: str | None = None) -> dict:
             m = __import__(mod)
         except Exception:  # noqa: BLE001 - any import failure means "not available"
             continue
-        out[name] = getattr(m, "__version__", None) or _dist_version(name) or "unknown"
+        version = getattr(m, "__version__", None)
+        if not version:
+            try:
+                from importlib.metadata import version as dist_version
+
+                version = dist_version(name)
+            except Exception:  # noqa: BLE001 - metadata missing
+                version = "unknown"
+        out[name] = version
     return out
 
 
@@ -624,15 +623,9 @@ def time_latency(artifact: Artifact, x, warmup: int, runs: int) -> tuple[float, 
 
 
 # ---------------------------------------------------------------------------- memory
-def _status_kb(field: str) -> int | None:
-    for line in (_read("/proc/self/status") or "").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
-
-
-def _maxrss_mb(ru_maxrss: int) -> float:
-    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024  # bytes vs KiB
+def _vmhwm_kb() -> int | None:
+    m = re.search(r"^VmHWM:\s+(\d+)", _read("/proc/self/status") or "", re.M)
+    return int(m.group(1)) if m else None
 
 
 def memory_child(job_path: str, mode: str) -> int:
@@ -648,7 +641,7 @@ def memory_child(job_path: str, mode: str) -> int:
         _tflite_interpreter_cls()
     else:
         _import_onnxruntime()
-    print(json.dumps({"vmhwm_kb": _status_kb("VmHWM")}))
+    print(json.dumps({"vmhwm_kb": _vmhwm_kb()}))
     return 0
 
 
@@ -678,7 +671,7 @@ def _spawn_memory_child(job_path: str, mode: str, timeout: float) -> dict:
             raise RunnerError(f"memory child ({mode}) exited {proc.returncode}: {tail[0][:300]}")
         data = json.loads(out.read().decode().strip().splitlines()[-1])
     return {"vmhwm_mb": round(data["vmhwm_kb"] / 1024, 2) if data.get("vmhwm_kb") else None,
-            "ru_maxrss_mb": round(_maxrss_mb(ru.ru_maxrss), 2)}
+            "ru_maxrss_mb": round(ru.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024), 2)}
 
 
 def measure_memory(job_path: str, timeout: float = 600.0) -> dict:
@@ -745,14 +738,8 @@ def run_job(job: dict, job_path: str | None = None) -> dict:
     t0 = time.perf_counter_ns()
     art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), threads)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
+    first, ms = time_latency(art, inputs[:1], warmup, 0)  # first inference + warmup; timed runs below
     xin = art.prepare(inputs[:1])
-    t0 = time.perf_counter_ns()
-    art.model.run(xin)
-    first = (time.perf_counter_ns() - t0) / 1e6
-    for _ in range(warmup):
-        art.model.run(xin)
-
-    ms: list = []
 
     def work(deadline):
         for _ in range(runs):
@@ -775,7 +762,11 @@ def run_job(job: dict, job_path: str | None = None) -> dict:
                              float(pcfg.get("interval_s", 0.05)), float(pcfg.get("min_s", 1.0)))
     thermal_end = thermal_zones(sysfs)
     samples = art.run_all(inputs)
-    buf = _npy_bytes(samples)
+    import io
+
+    bio = io.BytesIO()
+    np.save(bio, np.ascontiguousarray(samples, np.float32), allow_pickle=False)
+    buf = bio.getvalue()
     _write_atomic(os.path.join(out_dir, "samples.npy"), buf)
     result = {
         "runner_version": RUNNER_VERSION, "format": art.fmt, "runtime": art.runtime,
@@ -798,14 +789,6 @@ def run_job(job: dict, job_path: str | None = None) -> dict:
     }
     _write_atomic(os.path.join(out_dir, "results.json"), json.dumps(result, indent=2).encode())
     return result
-
-
-def _npy_bytes(a) -> bytes:
-    import io
-
-    bio = io.BytesIO()
-    np.save(bio, np.ascontiguousarray(a, np.float32), allow_pickle=False)
-    return bio.getvalue()
 
 
 def main(argv: list | None = None) -> int:
@@ -837,8 +820,7 @@ def main(argv: list | None = None) -> int:
                   "free space or use a workdir on a bigger disk", file=sys.stderr)
             return 4
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            print(f"edgegan-runner: error: cannot write {exc.filename} ({exc.strerror}); use a writable workdir",
-                  file=sys.stderr)
+            print(f"edgegan-runner: error: cannot write {exc.filename} ({exc.strerror}); use a writable workdir", file=sys.stderr)
             return 4
         raise
     return 0

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Host packages the emulated aarch64 board needs: qemu-user-static (+ binfmt-support to
+# register it) and openssh-server (the board's sshd). Idempotent: installs only what is
+# missing, so a warm CI rerun spends no time here. Run as root (CI is root).
+set -euo pipefail
+need=()
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "host packages present" >&2
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  # not fatal: the ssh / emulated-board tests skip with this reason instead
+  echo "warning: not root, cannot install ${need[*]}; the loopback-sshd and emulated-board tests will skip" \
+       "(sudo apt-get install -y ${need[*]})" >&2
+  exit 0
+fi
+echo "installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps the package's postinst from starting a system-wide sshd on port 22
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1
+fi
+rc=0
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || rc=$?
+[ "$made_policy" = 1 ] && rm -f "$policy"
+exit $rc

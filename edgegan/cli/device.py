@@ -1,0 +1,99 @@
+"""`edgegan device setup|info TARGET`: prepare a device's runner environment, or describe it.
+
+Also home of the target options every device-facing verb shares (``profile`` imports them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("target connection")
+    g.add_argument("--identity", "-i", help="ssh private key file (default: ssh-agent and ~/.ssh/id_*)")
+    g.add_argument("--known-hosts", help="known_hosts file to check the host key against (default ~/.ssh/known_hosts)")
+    g.add_argument("--accept-new-host-key", action="store_true",
+                   help="trust an UNKNOWN host key and record it in known_hosts (a CHANGED key is always refused)")
+    g.add_argument("--connect-timeout", type=float, default=15.0, help="seconds to connect (default 15)")
+    g.add_argument("--retries", type=int, default=2, help="reconnect attempts after a dropped connection (default 2)")
+    g.add_argument("--workdir", help="edgegan's directory on the device (default ~/.edgegan)")
+    g.add_argument("--python", help="python on the device that runs the runner (default: the setup venv, else python3)")
+
+
+def target_options(args: argparse.Namespace):
+    from ..devices.transport import TargetOptions
+
+    return TargetOptions(identity=args.identity, known_hosts=args.known_hosts,
+                         accept_new_host_key=args.accept_new_host_key, connect_timeout_s=args.connect_timeout,
+                         retries=args.retries, workdir=args.workdir, python=args.python)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    s = sub.add_parser("setup", help="create a venv on the device with numpy + the runtimes",
+                       description="Create (or refresh) ~/.edgegan/venv on the device with numpy and the runtimes, "
+                                   "pinned to this host's versions.")
+    s.add_argument("target", help="local or ssh://user@host[:port]")
+    s.add_argument("--runtimes", type=_csv, default=["onnxruntime", "ai-edge-litert"],
+                   help="comma-separated: onnxruntime, ai-edge-litert, tflite-runtime (default: onnxruntime,ai-edge-litert)")
+    s.add_argument("--requirements", type=_csv, help="exact pip requirements instead of the defaults, e.g. numpy==2.4.6,...")
+    s.add_argument("--wheels", help="offline board: push the .whl files in this folder and install from them")
+    s.add_argument("--download-wheels", action="store_true",
+                   help="offline board: pip download wheels here for the device's platform + python, then push them")
+    s.add_argument("--index-url", help="package index the device should use (online install)")
+    s.add_argument("--system-python", default="python3", help="the device's python used to create the venv")
+    s.add_argument("--force", action="store_true", help="recreate the venv even if it is up to date")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_target_arguments(s)
+    i = sub.add_parser("info", help="arch, CPU, cores, memory, OS, python and runtime versions of the device")
+    i.add_argument("target", help="local or ssh://user@host[:port]")
+    i.add_argument("--json", action="store_true", help="print DeviceInfo as JSON")
+    add_target_arguments(i)
+
+
+def _print_info(info: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    t.add_column("key", style="bold")
+    t.add_column("value")
+    for k, v in info.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a} {b}" for a, b in v.items())
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v)) or "none readable"
+        t.add_row(k, "–" if v in (None, "") else str(v))
+    Console().print(t)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "info":
+        from ..devices.setup import device_info
+
+        info = device_info(args.target, target_options(args)).to_dict()
+        if args.json:
+            print(json.dumps(info, indent=2))
+        else:
+            _print_info(info, f"device {args.target}")
+        return 0
+    from ..devices.setup import SetupConfig, setup_device
+
+    cfg = SetupConfig(target=args.target, runtimes=args.runtimes, requirements=args.requirements, wheels=args.wheels,
+                      download_wheels=args.download_wheels, index_url=args.index_url,
+                      system_python=args.system_python, force=args.force, target_options=target_options(args))
+    if args.json:
+        print(json.dumps(setup_device(cfg), indent=2))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    with console.status("setting up the device") as status:
+        result = setup_device(cfg, progress=lambda msg: (status.update(msg), console.print(f"  {msg}")))
+    console.print(f"[green]✅ {result['status']}[/] in {result['seconds']} s: {result['venv']}")
+    _print_info(result["device"], f"device {args.target}")
+    return 0

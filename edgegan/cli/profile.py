@@ -1,0 +1,138 @@
+"""`edgegan profile BUNDLE --target T`: run every artifact on a device, measure, pull back, score."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .device import add_target_arguments, target_options
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle directory written by `edgegan export`")
+    p.add_argument("--target", default="local", help="local (default) or ssh://user@host[:port]")
+    p.add_argument("--formats", type=_csv, default=None, help="comma-separated formats (default: all in the bundle)")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per format (default 50)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed warmup runs (default 10)")
+    p.add_argument("--threads", type=int, default=2, help="runtime threads (default 2)")
+    p.add_argument("--out", help="results directory (default results/<model>-<target>)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--power", default="auto", help="power probe: auto, none, rapl, hwmon, vcgencmd-pmic, android-battery")
+    p.add_argument("--power-baseline", type=float, default=1.0, help="idle seconds sampled before the runs (default 1)")
+    p.add_argument("--power-min-seconds", type=float, default=1.0,
+                   help="keep inferring at least this long while sampling power (default 1)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per format on the device (default 900)")
+    p.add_argument("--resume", action="store_true", help="reuse finished formats from an earlier results.json in --out")
+    p.add_argument("--no-compare", action="store_true", help="skip LSH/kNN precision-recall vs the float samples")
+    p.add_argument("--vs-host", dest="vs_host", action="store_true", default=None,
+                   help="also compare device outputs with this host's for the same artifact (default for remote targets)")
+    p.add_argument("--no-vs-host", dest="vs_host", action="store_false")
+    p.add_argument("--keep-remote", action="store_true", help="leave the run directory on the device")
+    p.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    add_target_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..devices.profile import ProfileConfig, run_profile
+
+    cfg = ProfileConfig(
+        bundle=args.bundle, target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup,
+        threads=args.threads, out=args.out, memory=not args.no_memory, power_probe=args.power,
+        power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds, timeout_s=args.timeout,
+        resume=args.resume, compare=not args.no_compare, vs_host=args.vs_host, keep_remote=args.keep_remote,
+        target_options=target_options(args),
+    )
+    if args.json:
+        out, doc = run_profile(cfg)
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+    else:
+        with ProfileProgress(cfg.formats) as progress:
+            out, doc = run_profile(cfg, progress=progress)
+        print_profile_table(doc, out)
+    return 0 if all(r.get("status") == "ok" for r in doc["results"]) else 1
+
+
+STAGES = {"push": (1, "pushing"), "run": (2, "running on the device"), "pull": (3, "pulling results"),
+          "compare": (4, "scoring samples"), "done": (5, "done")}
+
+
+class ProfileProgress:
+    """One progress bar per format (push -> run -> pull -> score), plus a ✅/❌ line when it ends."""
+
+    def __init__(self, formats: list[str] | None = None) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.fields[fmt]:<15}"), BarColumn(bar_width=20),
+                                 TextColumn("{task.description}"), TimeElapsedColumn(), transient=False)
+        self.tasks: dict[str, int] = {}
+        self.formats = formats or []
+
+    def __enter__(self) -> "ProfileProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def _task(self, fmt: str) -> int:
+        if fmt not in self.tasks:
+            self.tasks[fmt] = self.progress.add_task("waiting", total=len(STAGES), fmt=fmt)
+        return self.tasks[fmt]
+
+    def __call__(self, stage: str, fmt: str | None, row: dict | None) -> None:
+        if fmt is None:
+            if stage == "connect":
+                self.progress.console.print("connecting to the target and reading device info ...")
+            return
+        step, text = STAGES.get(stage, (0, stage))
+        if stage == "done" and row is not None:
+            ok = row.get("status") == "ok"
+            text = "[green]✅ ok[/]" if ok else f"[red]❌ {row.get('status')}[/]"
+            if row.get("resumed"):
+                text += " (resumed)"
+        self.progress.update(self._task(fmt), completed=step, description=text)
+        if stage == "done" and row is not None and row.get("status") != "ok":
+            self.progress.console.print(f"  [red]❌ {fmt}[/]: {row.get('reason')}")
+
+
+def print_profile_table(doc: dict, out) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..reports.profile_report import quality_cells
+
+    dev = doc.get("device") or {}
+    emu = f" [yellow](emulated: {dev['emulator']})[/]" if dev.get("emulator") else ""
+    table = Table(title=f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}{emu}")
+    for col in ("format", "status", "runtime", "p50 ms", "p99 ms", "load ms", "first ms", "peak MB", "power",
+                "PSNR dB", "kNN P/R", "vs host"):
+        table.add_column(col, justify="left" if col in ("format", "status", "runtime", "power") else "right",
+                         overflow="fold")
+    fmt = lambda v, spec=".3f": "–" if v is None else format(v, spec)  # noqa: E731
+    for r in doc["results"]:
+        lat = r.get("latency_ms") or {}
+        ok = r.get("status") == "ok"
+        psnr, _, knn, host = quality_cells(r) if ok else ("–",) * 4
+        mem = "–"
+        if ok and r.get("peak_memory_mb") is not None:
+            mem = f"{r['peak_memory_mb']:.0f} {r.get('memory_method')}"
+        elif ok and r.get("peak_memory_range_mb"):
+            lo, hi = r["peak_memory_range_mb"]
+            mem = f"{lo:.0f}–{hi:.0f} emulated"
+        pw = r.get("power") or {}
+        power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
+        table.add_row(r["format"], "[green]✅[/]" if ok else f"[red]❌[/] {r.get('reason') or ''}"[:120],
+                      str(r.get("runtime") or "–"), fmt(lat.get("p50")), fmt(lat.get("p99")),
+                      fmt(r.get("model_load_ms"), ".1f"), fmt(r.get("first_inference_ms")), mem, power, psnr, knn, host)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 160))
+    console.print(table)
+    sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") == "ok"}
+    console.print("power: " + ", ".join(sorted(s for s in sources if s)) if sources else "power: –")
+    console.print(f"results: [bold]{out}[/] (results.json, results.csv, report.md)")

@@ -1,0 +1,376 @@
+"""`edgegan profile` as a library call: push a bundle's artifacts + the runner to a target,
+run each format there, pull results + samples back, and score the device's outputs.
+
+One format failing (no runtime on the device, runner crash, bad result) is a ``failed`` row
+with the reason, never an abort. A lost connection is retried once (reconnect, rerun that
+format); if the device stays unreachable the rows finished so far are written with
+``complete: false`` and a DeviceError says how to resume — a half-run is never reported as
+complete.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import posixpath
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .. import __version__
+from ..bundle import INPUTS, ArtifactRecord, Bundle, sha256_file
+from ..config import JsonConfig
+from ..errors import ConfigError, DeviceError, EdgeganError
+from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
+from .session import DeviceInfo, DeviceSession
+from .targets import open_target
+from .transport import TargetOptions, stderr_tail
+
+log = logging.getLogger(__name__)
+
+RESULTS_SCHEMA = "edgegan.profile/1"
+ProgressFn = Callable[[str, Optional[str], Optional[dict]], None]
+
+
+@dataclasses.dataclass
+class ProfileConfig(JsonConfig):
+    """Everything that determines a profile run (written into results.json as ``config``)."""
+
+    bundle: str
+    target: str = "local"
+    formats: Optional[list[str]] = None
+    runs: int = 50
+    warmup: int = 10
+    threads: int = 2
+    out: Optional[str] = None
+    memory: bool = True
+    power_probe: str = "auto"
+    power_baseline_s: float = 1.0
+    power_min_s: float = 1.0
+    timeout_s: float = 900.0
+    resume: bool = False
+    compare: bool = True
+    vs_host: Optional[bool] = None
+    keep_remote: bool = False
+    target_options: TargetOptions = dataclasses.field(default_factory=TargetOptions)
+
+    def validate(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(f"--runs must be >= 1, got {self.runs}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"--timeout must be > 0, got {self.timeout_s}")
+        if self.power_baseline_s < 0 or self.power_min_s < 0:
+            raise ConfigError("power baseline / minimum seconds must be >= 0")
+        from .power import probe_names
+
+        if self.power_probe not in ("auto", "none", *probe_names()):
+            raise ConfigError(f"--power {self.power_probe!r} is not a probe; choose auto, none, {', '.join(probe_names())}")
+
+    def out_dir(self, bundle: Bundle) -> Path:
+        if self.out:
+            return Path(self.out)
+        slug = "".join(c if c.isalnum() or c in "-." else "_" for c in self.target.split("://")[-1])
+        return Path("results") / f"{bundle.manifest['model']['name']}-{slug}"
+
+
+def target_label(url: str) -> str:
+    """The target URL without anything secret-looking (there is none today, but keep it so)."""
+    return url.split("?", 1)[0]
+
+
+def _row_base(rec: ArtifactRecord, target: str, device: str) -> dict:
+    return {"device": device, "target": target_label(target), "format": rec.format, "status": "failed",
+            "reason": None, "runtime": rec.runtime,
+            "artifact": {"path": rec.path, "sha256": rec.sha256, "bytes": rec.bytes}}
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def vs_host_outputs(bundle: Bundle, rec: ArtifactRecord, samples: np.ndarray) -> dict:
+    """The device's outputs against this host's for the same artifact and inputs."""
+    from ..verify.host import run_artifact
+
+    try:
+        host = run_artifact(bundle.artifact_path(rec), rec.format, rec.io, bundle.inputs(), threads=1)
+    except (RuntimeError, EdgeganError, ImportError) as exc:
+        return {"available": False, "reason": f"cannot run {rec.format} on this host: {str(exc)[:200]}"}
+    if host.shape != samples.shape:
+        return {"available": True, "exact": False, "reason": f"shape {list(samples.shape)} vs host {list(host.shape)}"}
+    diff = np.abs(host.astype(np.float64) - samples.astype(np.float64))
+    return {"available": True, "exact": bool(np.array_equal(host, samples)), "max_abs_diff": float(diff.max()),
+            "differing_elements": int((diff > 0).sum()), "elements": int(diff.size)}
+
+
+def distribution_quality(reference: np.ndarray, samples: np.ndarray) -> dict:
+    """LSH / kNN precision-recall + density/coverage of device samples vs the float samples.
+    The single call site into edgegan.metrics (the `compare` verb's API)."""
+    try:
+        from ..metrics.compare import compare_samples
+    except ImportError as exc:  # metrics not installed / not built yet
+        return {"distribution_error": f"edgegan.metrics unavailable ({exc})"}
+    try:
+        res = compare_samples(reference, samples, paired=False)
+    except (EdgeganError, ImportError, ValueError) as exc:
+        return {"distribution_error": str(exc)[:300]}
+    q = {k: _finite(float(v)) if v is not None else None for k, v in res["quality"].items() if k != "psnr_db"}
+    q["features"] = res.get("features", {}).get("name")
+    return q
+
+
+class Profiler:
+    """One profile run (use :func:`run_profile`)."""
+
+    def __init__(self, cfg: ProfileConfig, progress: ProgressFn | None = None) -> None:
+        self.cfg = cfg
+        self.progress = progress or (lambda stage, fmt, row: None)
+        self.bundle = Bundle.load(cfg.bundle)
+        self.out = cfg.out_dir(self.bundle)
+        self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.rows: list[dict] = []
+        self.session: Optional[DeviceSession] = None
+        self.info: Optional[DeviceInfo] = None
+        self.vs_host = cfg.vs_host if cfg.vs_host is not None else cfg.target != "local"
+
+    # ------------------------------------------------------------------ selection
+    def selected(self) -> list[ArtifactRecord | str]:
+        records = {r.format: r for r in self.bundle.artifact_records()}
+        wanted = self.cfg.formats or list(records)
+        return [records.get(f, f) for f in dict.fromkeys(wanted)]
+
+    def previous_rows(self) -> dict:
+        p = self.out / "results.json"
+        if not (self.cfg.resume and p.is_file()):
+            return {}
+        try:
+            doc = json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return {}
+        if doc.get("target") != target_label(self.cfg.target):
+            return {}
+        return {r["format"]: r for r in doc.get("results", []) if r.get("status") == "ok"}
+
+    # ------------------------------------------------------------------ the run
+    def document(self, complete: bool) -> dict:
+        return {
+            "schema": RESULTS_SCHEMA, "edgegan": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "complete": complete, "run_id": self.run_id, "target": target_label(self.cfg.target),
+            "device": self.info.to_dict() if self.info else None,
+            "bundle": {"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest["model"]["name"],
+                       "manifest_sha256": sha256_file(self.bundle.root / "bundle.json"),
+                       "inputs": int(self.bundle.manifest.get("inputs", {}).get("count", 0))},
+            "settings": {"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
+                         "memory": self.cfg.memory, "power_probe": self.cfg.power_probe,
+                         "power_baseline_s": self.cfg.power_baseline_s, "power_min_s": self.cfg.power_min_s},
+            "results": self.rows,
+        }
+
+    def save(self, complete: bool) -> dict:
+        from ..reports.profile_report import write_all
+
+        doc = self.document(complete)
+        write_all(doc, self.out, self.bundle)
+        return doc
+
+    def connect(self) -> None:
+        opts = self.cfg.target_options
+        self.progress("connect", None, None)
+        t = open_target(self.cfg.target, opts)
+        self.session = DeviceSession(t, opts.workdir, opts.python)
+        self.info = self.session.info()
+        self.remote_run = self.session.path("runs", self.run_id)
+        self.session.t.mkdir(self.remote_run)
+        self.session.t.push(self.bundle.root / INPUTS, posixpath.join(self.remote_run, INPUTS))
+
+    def reconnect(self) -> bool:
+        try:
+            if self.session:
+                self.session.t.close()
+        except Exception:  # noqa: BLE001 - the old connection is gone anyway
+            pass
+        try:
+            self.connect()
+            return True
+        except DeviceError as exc:
+            log.warning("reconnect to %s failed: %s", self.cfg.target, exc)
+            return False
+
+    def run(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        previous = self.previous_rows()
+        items = self.selected()
+        self.connect()
+        try:
+            for item in items:
+                fmt = item if isinstance(item, str) else item.format
+                if fmt in previous and isinstance(item, ArtifactRecord) and previous[fmt]["artifact"]["sha256"] == item.sha256:
+                    self.rows.append({**previous[fmt], "resumed": True})
+                    self.progress("done", fmt, self.rows[-1])
+                    continue
+                row = self.one_with_retry(item)
+                self.rows.append(row)
+                self.progress("done", fmt, row)
+                self.save(complete=False)  # each finished row is on disk before the next starts
+        except DeviceConnectionError as exc:
+            self.save(complete=False)
+            done = sum(r["status"] == "ok" for r in self.rows)
+            raise DeviceConnectionError(
+                f"{exc} — {done} of {len(items)} formats finished, saved in {self.out / 'results.json'} "
+                "marked complete=false; fix the connection and rerun with --resume") from None
+        finally:
+            self.cleanup()
+        return self.save(complete=True)
+
+    def cleanup(self) -> None:
+        if self.session is None:
+            return
+        try:
+            if not self.cfg.keep_remote and getattr(self, "remote_run", None):
+                self.session.t.remove(self.remote_run)
+        except EdgeganError as exc:
+            log.info("could not remove %s on the device: %s", getattr(self, "remote_run", "?"), exc)
+        finally:
+            self.session.t.close()
+
+    def one_with_retry(self, item) -> dict:
+        try:
+            return self.one(item)
+        except DeviceConnectionError as exc:
+            fmt = item if isinstance(item, str) else item.format
+            log.warning("connection lost during %s (%s); reconnecting to resume", fmt, exc)
+            if not self.reconnect():
+                row = _row_base(item, self.cfg.target, "") if isinstance(item, ArtifactRecord) else {"format": fmt}
+                row.update(status="incomplete", reason=f"connection lost: {exc}")
+                self.rows.append(row)
+                raise
+            return self.one(item)
+
+    # ------------------------------------------------------------------ one format
+    def one(self, item) -> dict:
+        assert self.session is not None and self.info is not None
+        device = self.info.hostname or self.cfg.target
+        if isinstance(item, str):
+            have = ", ".join(r.format for r in self.bundle.artifact_records())
+            return {"device": device, "target": target_label(self.cfg.target), "format": item, "status": "failed",
+                    "reason": f"not in the bundle (it has: {have}); re-export with --formats {item}"}
+        rec: ArtifactRecord = item
+        row = _row_base(rec, self.cfg.target, device)
+        if rec.status == "failed" or rec.path is None:
+            row["reason"] = f"export failed: {rec.reason}"
+            return row
+        missing = self.info.has_runtime_for(rec.path)
+        if missing:
+            row["reason"] = missing
+            return row
+        t0 = time.monotonic()
+        s, t = self.session, self.session.t
+        self.progress("push", rec.format, None)
+        local_art = self.bundle.artifact_path(rec)
+        remote_art = s.path("artifacts", f"{(rec.sha256 or sha256_file(local_art))[:16]}-{posixpath.basename(rec.path)}")
+        if t.size(remote_art) != local_art.stat().st_size:
+            t.mkdir(posixpath.dirname(remote_art))
+            t.push(local_art, remote_art)
+        rdir = posixpath.join(self.remote_run, rec.format)
+        job = {"artifact": remote_art, "format": rec.format, "io": rec.io, "inputs": posixpath.join(self.remote_run, INPUTS),
+               "warmup": self.cfg.warmup, "runs": self.cfg.runs, "threads": self.cfg.threads, "out": rdir,
+               "memory": self.cfg.memory, "memory_timeout_s": self.cfg.timeout_s, "timeout_s": self.cfg.timeout_s,
+               "power": {"probe": self.cfg.power_probe, "baseline_s": self.cfg.power_baseline_s,
+                         "min_s": self.cfg.power_min_s}}
+        t.mkdir(rdir)
+        with tempfile.TemporaryDirectory(prefix="edgegan-job-") as tmp:
+            jp = Path(tmp) / "job.json"
+            jp.write_text(json.dumps(job, indent=1))
+            t.push(jp, posixpath.join(rdir, "job.json"))
+        self.progress("run", rec.format, None)
+        try:
+            # the runner stops itself at timeout_s; the grace covers a runner too stuck to do so
+            res = t.run(s.runner_argv(posixpath.join(rdir, "job.json")), timeout=self.cfg.timeout_s + 120)
+        except DeviceTimeoutError as exc:
+            row["reason"] = str(exc)
+            return row
+        if res.exit_code != 0:
+            row["reason"] = self._runner_failure(res.exit_code, res.stderr)
+            if res.exit_code == 4 and "disk full" in res.stderr:
+                row["disk_full"] = True
+            return row
+        self.progress("pull", rec.format, None)
+        local_dir = self.out / rec.format
+        local_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("results.json", "samples.npy"):
+            (local_dir / stale).unlink(missing_ok=True)
+        try:
+            rj = t.pull(posixpath.join(rdir, "results.json"), local_dir, "device_results.json")
+            result = json.loads(rj.read_text())
+            name = result.get("samples", "samples.npy")
+            sp = t.pull(posixpath.join(rdir, name), local_dir, name)
+        except UnsafePathError as exc:
+            row["reason"] = str(exc)
+            return row
+        except (json.JSONDecodeError, DeviceError) as exc:
+            if isinstance(exc, (DeviceConnectionError, DeviceDiskFullError)):
+                raise
+            row["reason"] = f"could not read the device's results: {str(exc)[:300]}"
+            return row
+        if not result.get("complete") or hashlib.sha256(sp.read_bytes()).hexdigest() != result.get("samples_sha256"):
+            row["reason"] = "the device's result is incomplete (results.json not complete or samples.npy hash mismatch)"
+            return row
+        if sp.name != "samples.npy":
+            sp = sp.rename(local_dir / "samples.npy")
+        self.progress("compare", rec.format, None)
+        samples = np.load(sp, allow_pickle=False)
+        row.update(self._measurements(result))
+        row["samples"] = f"{rec.format}/samples.npy"
+        row["quality"] = self._quality(rec, samples)
+        row["status"] = "ok"
+        row["seconds"] = round(time.monotonic() - t0, 2)
+        return row
+
+    @staticmethod
+    def _runner_failure(code: int, stderr: str) -> str:
+        tail = stderr_tail(stderr) or "(no stderr)"
+        if code == -1:
+            return f"runner crashed on the device (killed by a signal): {tail}"
+        if code < 0 or code > 128:
+            sig = -code if code < 0 else code - 128
+            return f"runner crashed on the device (signal {sig}): {tail}"
+        return f"runner exited {code}: {tail}"
+
+    @staticmethod
+    def _measurements(result: dict) -> dict:
+        keys = ("runtime", "latency_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
+                "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power", "thermal",
+                "versions", "emulator", "timer", "runner_version")
+        return {k: result.get(k) for k in keys}
+
+    def _quality(self, rec: ArtifactRecord, samples: np.ndarray) -> dict:
+        from ..verify.host import fidelity
+
+        ref = self.bundle.reference()
+        if samples.shape != ref.shape:
+            return {"error": f"device samples {list(samples.shape)} vs reference {list(ref.shape)}"}
+        q = fidelity(samples, ref)
+        q["vs"] = "float reference (bundle reference.npy)"
+        if self.cfg.compare:
+            q.update(distribution_quality(ref, samples))
+        if self.vs_host:
+            q["vs_host"] = vs_host_outputs(self.bundle, rec, samples)
+        return q
+
+
+def run_profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> tuple[Path, dict]:
+    """Profile ``cfg.bundle`` on ``cfg.target``; returns (output dir, results document)."""
+    p = Profiler(cfg, progress)
+    doc = p.run()
+    return p.out, doc

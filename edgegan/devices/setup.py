@@ -1,0 +1,205 @@
+"""`edgegan device setup`: a venv on the device with numpy + the runtimes the runner needs.
+
+Online boards install from the package index; offline boards get wheels the host downloads
+for the device's platform (``--download-wheels``: pip download with the device's python
+version and the manylinux tags of its architecture — aarch64 needs all three tags, or pip
+picks an ancient ai-edge-litert) or from a folder (``--wheels DIR``). Versions default to this
+host's, so device and host run the same runtime and their outputs can be compared bit for bit.
+Idempotent: a marker in the venv records what was installed; a matching rerun does nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import posixpath
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..config import JsonConfig
+from ..errors import ConfigError, DeviceError
+from .errors import RemoteCommandError
+from .local import local_cache
+from .session import DeviceInfo, DeviceSession
+from .targets import open_target
+from .transport import TargetOptions, stderr_tail
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = {"onnxruntime": "onnxruntime", "ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
+MARKER = "edgegan-setup.json"
+PLATFORM_TAGS = {
+    "aarch64": ["manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64"],
+    "arm64": ["manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64"],
+    "x86_64": ["manylinux2014_x86_64", "manylinux_2_27_x86_64", "manylinux_2_28_x86_64"],
+}
+
+
+def host_version(dist: str) -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def default_requirements(runtimes: list[str]) -> list[str]:
+    """numpy + the runtimes, pinned to this host's versions where the host has them."""
+    reqs = []
+    for dist in ["numpy", *runtimes]:
+        v = host_version(dist)
+        reqs.append(f"{dist}=={v}" if v else dist)
+    return reqs
+
+
+def platform_tags(arch: str) -> list[str]:
+    tags = PLATFORM_TAGS.get(arch.lower())
+    if not tags:
+        raise ConfigError(f"no wheel platform tags known for arch {arch!r}; download wheels yourself and pass --wheels DIR")
+    return tags
+
+
+def download_wheels(reqs: list[str], arch: str, python_version: str, dest: Path | None = None) -> Path:
+    """pip download ``reqs`` for the device's platform (cached per platform + requirement set)."""
+    pyver = ".".join(python_version.split(".")[:2])
+    key = f"{arch}-cp{pyver.replace('.', '')}"
+    dest = dest or local_cache() / "wheels" / key
+    stamp = dest / ".requirements.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == sorted(reqs):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:",
+            "--python-version", pyver, "--implementation", "cp", "-d", str(dest)]
+    for tag in platform_tags(arch):
+        argv += ["--platform", tag]
+    proc = subprocess.run(argv + reqs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise DeviceError(f"pip download for {key} failed: {stderr_tail(proc.stderr)}; check the versions exist "
+                          "for that platform (`pip index versions NAME`) or pass --wheels DIR")
+    stamp.write_text(json.dumps(sorted(reqs)))
+    return dest
+
+
+@dataclasses.dataclass
+class SetupConfig(JsonConfig):
+    target: str
+    runtimes: list[str] = dataclasses.field(default_factory=lambda: ["onnxruntime", "ai-edge-litert"])
+    requirements: Optional[list[str]] = None
+    wheels: Optional[str] = None
+    download_wheels: bool = False
+    index_url: Optional[str] = None
+    system_python: str = "python3"
+    force: bool = False
+    timeout_s: float = 1800.0
+    target_options: TargetOptions = dataclasses.field(default_factory=TargetOptions)
+
+    def validate(self) -> None:
+        bad = [r for r in self.runtimes if r not in RUNTIMES]
+        if bad:
+            raise ConfigError(f"unknown runtime(s) {bad}; choose from {', '.join(RUNTIMES)}")
+        if self.wheels and self.download_wheels:
+            raise ConfigError("pass either --wheels DIR or --download-wheels, not both")
+        if self.wheels and not Path(self.wheels).is_dir():
+            raise ConfigError(f"--wheels {self.wheels} is not a directory of .whl files")
+
+
+def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """Create/refresh the device venv; returns {"status", "device" (DeviceInfo dict), ...}."""
+    say = progress or (lambda msg: None)
+    opts = cfg.target_options
+    reqs = cfg.requirements or default_requirements(cfg.runtimes)
+    t0 = time.monotonic()
+    with open_target(cfg.target, opts) as t:
+        s = DeviceSession(t, opts.workdir, opts.python)
+        say(f"reading device info with {cfg.system_python}")
+        base = s.info(python=cfg.system_python)
+        venv = s.path("venv")
+        spec = {"requirements": sorted(reqs), "python": base.python, "arch": base.arch}
+        if not cfg.force and _marker(t, venv) == spec:
+            try:
+                info = s.info(python=s.venv_python)
+                if all(info.has_runtime_for(p) is None for p in _probe_paths(cfg.runtimes)):
+                    return {"status": "already set up", "device": info.to_dict(), "venv": venv, "requirements": reqs,
+                            "seconds": round(time.monotonic() - t0, 1)}
+            except DeviceError:
+                pass  # broken venv: rebuild it
+        say(f"creating {venv} with {cfg.system_python} ({base.python}, {base.arch})")
+        t.remove(venv)
+        t.mkdir(s.workdir)
+        res = t.run([cfg.system_python, "-m", "venv", venv], timeout=600)
+        if res.exit_code != 0:
+            hint = ("install the venv module (Debian/Raspberry Pi OS: apt install python3-venv)"
+                    if "ensurepip" in res.stderr or "venv" in res.stderr else "check the device's python3")
+            raise RemoteCommandError(f"`{cfg.system_python} -m venv` failed on {t.target}: {stderr_tail(res.stderr)}; {hint}",
+                                     res.exit_code, res.stderr)
+        pip = [s.venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-compile", "-q"]
+        wheel_dir = Path(cfg.wheels) if cfg.wheels else None
+        if cfg.download_wheels:
+            say(f"downloading wheels on this host for {base.arch} / python {base.python}")
+            wheel_dir = download_wheels(reqs, base.arch, base.python)
+        if wheel_dir is not None:
+            remote_wheels = s.path("wheels")
+            t.mkdir(remote_wheels)
+            files = sorted(wheel_dir.glob("*.whl"))
+            if not files:
+                raise ConfigError(f"no .whl files in {wheel_dir}")
+            say(f"pushing {len(files)} wheels ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB)")
+            for f in files:
+                remote = posixpath.join(remote_wheels, f.name)
+                if t.size(remote) != f.stat().st_size:
+                    t.push(f, remote)
+            pip += ["--no-index", "--find-links", remote_wheels]
+        elif cfg.index_url:
+            pip += ["--index-url", cfg.index_url]
+        say("installing " + " ".join(reqs) + (" (offline wheels)" if wheel_dir else " from the package index"))
+        res = t.run(pip + reqs, timeout=cfg.timeout_s)
+        if res.exit_code != 0:
+            raise RemoteCommandError(f"pip install on {t.target} failed: {stderr_tail(res.stderr)}; "
+                                     + ("the device may be offline: use --download-wheels" if wheel_dir is None else
+                                        "the wheels may not match the device's platform/python"), res.exit_code, res.stderr)
+        info = s.info(python=s.venv_python)
+        missing = [m for m in (info.has_runtime_for(p) for p in _probe_paths(cfg.runtimes)) if m]
+        if missing:
+            raise DeviceError(f"setup finished but the runner still reports: {missing[0]}")
+        _write_marker(t, venv, spec)
+        return {"status": "installed", "device": info.to_dict(), "venv": venv, "requirements": reqs,
+                "offline_wheels": str(wheel_dir) if wheel_dir else None, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _probe_paths(runtimes: list[str]) -> list[str]:
+    out = []
+    if "onnxruntime" in runtimes:
+        out.append("x.onnx")
+    if {"ai-edge-litert", "tflite-runtime"} & set(runtimes):
+        out.append("x.tflite")
+    return out
+
+
+def _marker(t, venv: str) -> Optional[dict]:
+    remote = posixpath.join(venv, MARKER)
+    if t.size(remote) is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return json.loads(t.pull(remote, Path(tmp), MARKER).read_text())
+        except (DeviceError, json.JSONDecodeError):
+            return None
+
+
+def _write_marker(t, venv: str, spec: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / MARKER
+        p.write_text(json.dumps(spec, indent=1))
+        t.push(p, posixpath.join(venv, MARKER))
+
+
+def device_info(target: str, options: TargetOptions | None = None) -> DeviceInfo:
+    """DeviceInfo of ``target`` (with the setup venv's python when it exists)."""
+    options = options or TargetOptions()
+    with open_target(target, options) as t:
+        return DeviceSession(t, options.workdir, options.python).info()

@@ -1,0 +1,208 @@
+"""Profile results on disk: results.json (the record), results.csv (one row per format),
+report.md (table + sample grid). Every file is written atomically, so a reader never sees a
+half-written report, and ``complete`` in results.json says whether the run finished."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CSV_COLUMNS = [
+    "device", "target", "format", "status", "runtime", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
+    "trimmed_mean_ms", "std_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
+    "peak_memory_mb", "peak_memory_low_mb", "peak_memory_high_mb", "memory_method", "power_provenance",
+    "avg_w", "net_w", "energy_mj_per_inference", "thermal_start_c", "thermal_end_c", "psnr_db",
+    "max_abs_err", "lsh_precision", "lsh_recall", "knn_precision", "knn_recall", "density", "coverage",
+    "vs_host_exact", "vs_host_max_abs_diff", "emulator", "reason",
+]
+
+
+def clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars -> python, inf/NaN -> None."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(text.encode() if isinstance(text, str) else text)
+    os.replace(tmp, path)
+
+
+def flat_row(r: dict) -> dict:
+    lat = r.get("latency_ms") or {}
+    pw = r.get("power") or {}
+    th = r.get("thermal") or {}
+    q = r.get("quality") or {}
+    vh = q.get("vs_host") or {}
+    rng = r.get("peak_memory_range_mb") or [None, None]
+    return {
+        "device": r.get("device"), "target": r.get("target"), "format": r.get("format"), "status": r.get("status"),
+        "runtime": r.get("runtime"),
+        **{f"{k}_ms": lat.get(k) for k in ("p50", "p90", "p95", "p99", "mean", "trimmed_mean", "std")},
+        "warmup": r.get("warmup"), "runs": r.get("runs"), "threads": r.get("threads"),
+        "model_load_ms": r.get("model_load_ms"), "first_inference_ms": r.get("first_inference_ms"),
+        "peak_memory_mb": r.get("peak_memory_mb"), "peak_memory_low_mb": rng[0], "peak_memory_high_mb": rng[1],
+        "memory_method": r.get("memory_method"), "power_provenance": pw.get("provenance"),
+        "avg_w": pw.get("avg_w"), "net_w": pw.get("net_w"), "energy_mj_per_inference": pw.get("energy_mj_per_inference"),
+        "thermal_start_c": th.get("start_c"), "thermal_end_c": th.get("end_c"),
+        "psnr_db": q.get("psnr_db"), "max_abs_err": q.get("max_abs_err"),
+        **{k: q.get(k) for k in ("lsh_precision", "lsh_recall", "knn_precision", "knn_recall", "density", "coverage")},
+        "vs_host_exact": vh.get("exact"), "vs_host_max_abs_diff": vh.get("max_abs_diff"),
+        "emulator": r.get("emulator"), "reason": r.get("reason"),
+    }
+
+
+def write_csv(doc: dict, path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in doc["results"]:
+        w.writerow(clean(flat_row(r)))
+    _atomic_write(path, buf.getvalue())
+
+
+def _f(v, spec: str = ".3f", empty: str = "–") -> str:
+    return empty if v is None else format(v, spec)
+
+
+def memory_cell(r: dict) -> str:
+    if r.get("peak_memory_mb") is not None:
+        return f"{r['peak_memory_mb']:.1f} MB ({r.get('memory_method')})"
+    rng = r.get("peak_memory_range_mb")
+    if rng:
+        return f"{rng[0]:.0f}–{rng[1]:.0f} MB (emulated-range)"
+    return "–"
+
+
+def power_cell(r: dict) -> str:
+    pw = r.get("power") or {}
+    if pw.get("avg_w") is None:
+        return pw.get("provenance", "–")
+    return f"{pw['avg_w']:.2f} W (net {pw['net_w']:.2f}) {pw['provenance']}"
+
+
+def quality_cells(r: dict) -> tuple[str, str, str, str]:
+    q = r.get("quality") or {}
+    psnr = "exact" if q.get("exact") else _f(q.get("psnr_db"), ".1f")
+    lsh = f"{_f(q.get('lsh_precision'), '.2f')} / {_f(q.get('lsh_recall'), '.2f')}" if "lsh_precision" in q else "–"
+    knn = f"{_f(q.get('knn_precision'), '.2f')} / {_f(q.get('knn_recall'), '.2f')}" if "knn_precision" in q else "–"
+    vh = q.get("vs_host")
+    if not vh:
+        host = "–"
+    elif not vh.get("available"):
+        host = "n/a"
+    else:
+        host = "bit-exact" if vh.get("exact") else f"max Δ {_f(vh.get('max_abs_diff'), '.2e')}"
+    return psnr, lsh, knn, host
+
+
+def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | None, list[str]]:
+    """grid.png: row 1 = float reference, then one row per finished format (same latents)."""
+    from .grid import save_grid
+
+    rows, labels = [], []
+    try:
+        ref = bundle.reference()[:columns]
+    except (OSError, ValueError):
+        return None, []
+    rows.append(ref)
+    labels.append("float reference")
+    for r in doc["results"]:
+        p = out / r["format"] / "samples.npy"
+        if r.get("status") != "ok" or not p.is_file():
+            continue
+        s = np.load(p, allow_pickle=False)[:columns]
+        if s.shape != ref.shape:
+            continue
+        rows.append(s)
+        labels.append(r["format"])
+    if ref.ndim != 4 or ref.shape[1] not in (1, 3):
+        return None, []
+    path = save_grid(np.concatenate(rows), out / "grid.png", nrow=len(ref), scale=2)
+    return path, labels
+
+
+def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
+    dev = doc.get("device") or {}
+    st = doc.get("settings", {})
+    lines = [f"# Profile: {doc['bundle']['model']} on {doc['target']}", ""]
+    if not doc.get("complete"):
+        lines += ["> **Incomplete run**: the device became unreachable; rows below are the formats that "
+                  "finished. Rerun with `--resume`.", ""]
+    emu = f" — **emulated** ({dev['emulator']})" if dev.get("emulator") else ""
+    mem = f", {dev['memory_mb'] / 1024:.1f} GB RAM" if dev.get("memory_mb") else ""
+    lines += [
+        f"- device: {dev.get('arch', '?')} · {dev.get('cpu', '?')} · {dev.get('cores', '?')} cores{mem} · "
+        f"{dev.get('os', '?')} · python {dev.get('python', '?')}{emu}",
+        "- runtimes: " + ", ".join(f"{k} {v}" for k, v in (dev.get("runtimes") or {}).items() if k != "python"),
+        f"- settings: batch 1, {st.get('threads')} threads, {st.get('warmup')} warmup + {st.get('runs')} timed runs "
+        f"(perf_counter_ns), {doc['bundle']['inputs']} stored inputs; created {doc['created']}",
+        "", "| format | status | runtime | p50 ms | p90 ms | p99 ms | mean ± std ms | load ms | first ms | "
+        "peak memory | power | mJ / inference | thermal °C | PSNR dB | LSH P / R | kNN P / R | vs host |",
+        "|" + "---|" * 17,
+    ]
+    for r in doc["results"]:
+        lat = r.get("latency_ms") or {}
+        th = r.get("thermal") or {}
+        ok = r.get("status") == "ok"
+        status = "✅" if ok else ("⏸ incomplete" if r.get("status") == "incomplete" else "❌")
+        psnr, lsh, knn, host = quality_cells(r) if ok else ("–",) * 4
+        thermal = f"{_f(th.get('start_c'), '.1f')} → {_f(th.get('end_c'), '.1f')}" if th.get("start_c") is not None else "–"
+        pw = r.get("power") or {}
+        lines.append(" | ".join([
+            f"| {r['format']}", status + ("" if ok else f" {r.get('reason') or ''}".replace("|", "/")),
+            str(r.get("runtime") or "–"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")),
+            f"{_f(lat.get('mean'))} ± {_f(lat.get('std'))}" if lat else "–", _f(r.get("model_load_ms"), ".1f"),
+            _f(r.get("first_inference_ms")), memory_cell(r) if ok else "–", power_cell(r) if ok else "–",
+            _f(pw.get("energy_mj_per_inference"), ".4f"), thermal, psnr, lsh, knn, host]) + " |")
+    lines += ["", "**How to read it.** Latency: runtime call only, batch 1. Peak memory: a fresh process that loads "
+              "the model and runs it — `VmHWM` (/proc/self/status) or `ru_maxrss` (wait4); under an emulator the "
+              "emulator's own memory is included, so it is an `emulated-range` [model's increment over an idle runtime "
+              "process, whole process], not a device measurement. Power: `measured(<source>)` with the idle baseline "
+              "subtracted, or `unavailable` (no number is estimated). PSNR: device outputs vs the float reference "
+              "(peak-to-peak 2). LSH/kNN P/R: device samples vs float samples. vs host: the same artifact run on "
+              "this host."]
+    failed = [r for r in doc["results"] if r.get("status") != "ok"]
+    if failed:
+        lines += ["", "## Failed formats", ""] + [f"- **{r['format']}**: {r.get('reason')}" for r in failed]
+    unavailable = {(r.get("power") or {}).get("reason") for r in doc["results"] if r.get("status") == "ok"} - {None}
+    if unavailable:
+        lines += ["", f"Power unavailable: {sorted(unavailable)[0]}"]
+    if grid is not None:
+        lines += ["", "## Samples (same latents)", "", f"Rows: {', '.join(grid_labels)}.", "",
+                  f"![samples]({grid.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(doc: dict, out: Path, bundle) -> dict[str, Path]:
+    """results.json + results.csv + report.md (+ grid.png) into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = clean(doc)
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "report.md"}
+    _atomic_write(paths["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_csv(doc, paths["csv"])
+    grid, labels = sample_grid(doc, out, bundle)
+    if grid is not None:
+        paths["grid"] = grid
+    _atomic_write(paths["md"], markdown(doc, grid, labels))
+    return paths

@@ -1,0 +1,68 @@
+"""`edgegan profile` / `edgegan device` as a user runs them (subprocess, real CLI)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAST = ["--runs", "3", "--warmup", "1", "--power-baseline", "0.05", "--power-min-seconds", "0.05"]
+
+
+def edgegan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "edgegan", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle) -> Path:
+    return tiny_bundle[0]
+
+
+def test_profile_local_prints_the_table_and_writes_the_report(bundle, tmp_path):
+    proc = edgegan("profile", str(bundle), "--target", "local", "--formats", "onnx,tflite-int8", "--out",
+                   str(tmp_path / "r"), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert "✅" in proc.stdout and "results:" in proc.stdout and "power:" in proc.stdout
+    for name in ("results.json", "results.csv", "report.md", "grid.png", "onnx/samples.npy", "tflite-int8/samples.npy"):
+        assert (tmp_path / "r" / name).is_file(), name
+
+
+def test_profile_json_and_a_missing_format_exit_1(bundle, tmp_path):
+    proc = edgegan("profile", str(bundle), "--formats", "onnx,tflite-int8-mixed", "--json", "--no-compare",
+                   "--out", str(tmp_path / "r"), *FAST)
+    assert proc.returncode == 1  # one ❌ row
+    doc = json.loads(proc.stdout)
+    assert [r["status"] for r in doc["results"]] == ["ok", "failed"] and doc["complete"] is True
+
+
+def test_device_info_local(tmp_path):
+    proc = edgegan("device", "info", "local", "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["arch"] and info["cores"] >= 1 and "onnxruntime" in info["runtimes"] and info["target"] == "local"
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["profile", "/nonexistent", "--target", "local"], 6, "is not a bundle"),
+    (["device", "info", "ftp://host"], 2, "unknown target scheme 'ftp'"),
+    (["device", "info", "ssh://user:pw@host"], 2, "passwords in the target URL are not supported"),
+    (["device", "setup", "local", "--runtimes", "tensorrt"], 2, "unknown runtime"),
+    (["profile", "/nonexistent", "--power", "joulemeter"], 2, "is not a probe"),
+])
+def test_errors_are_one_line_with_exit_codes(args, code, text):
+    proc = edgegan(*args)
+    assert proc.returncode == code, proc.stderr
+    assert text in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+def test_importing_edgegan_and_its_device_cli_stays_light():
+    code = ("import sys, edgegan, edgegan.devices, edgegan.devices.transport, edgegan.cli.profile, edgegan.cli.device\n"
+            "heavy = [m for m in ('paramiko', 'onnxruntime', 'torch', 'tensorflow', 'ai_edge_litert') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
