@@ -24,6 +24,17 @@ def tiny_bundle(tmp_path_factory):
     return path, manifest
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest (and deterministically) on one thread on a shared 2-core box."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run `python -m edgegan ...` as a user would; tests/ is importable for factory specs."""
     env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""), COLUMNS="200")

@@ -18,12 +18,7 @@ from edgegan.models.stats import count_macs, parameter_count  # noqa: E402
 FAMILIES = ["dcgan-tiny", "resnet-tiny", "unet-tiny"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def outputs(model, n: int = 4) -> np.ndarray:

@@ -14,12 +14,7 @@ from edgegan.compress import apply_method, compress  # noqa: E402
 from edgegan.models import load_generator  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def outputs(model) -> np.ndarray:

@@ -24,13 +24,7 @@ from edgegan.errors import ConfigError, UnknownNameError  # noqa: E402
 from edgegan.models import load_generator  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread (and deterministic) on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
