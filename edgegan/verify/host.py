@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,18 +68,33 @@ def run_artifact(path: Path, fmt: str, io: dict, inputs: np.ndarray, threads: in
         raise RuntimeError(str(exc)) from None
 
 
+# Runtimes' worker threads keep spinning for tens of ms after a run and steal the cores from
+# the next artifact (measured: tflite-fp32 timed right after ort-int8 read 1.44 ms instead of
+# 0.71 ms). So each timed block starts after a pause that lets them park, then untimed runs
+# for WARM_SECONDS of wall time. With both, the round-robin medians match one-artifact-per-
+# process runs of the device runner within ~1 %.
+PAUSE_SECONDS = 0.05
+WARM_SECONDS = 0.08
+
+
 def measure_latencies(artifacts: dict[str, tuple[Path, dict]], x: np.ndarray, threads: int = 2,
                       rounds: int = 5, runs_per_round: int = 20, warmup: int = 5) -> dict[str, dict]:
     """Median batch-1 latency per artifact, measured round-robin in one run so that machine
     noise hits every format alike (that is what makes the ratios comparable)."""
+    import math
+
     r = _runner()
     loaded = {fmt: r.Artifact(str(p), fmt, io, threads) for fmt, (p, io) in artifacts.items()}
     samples: dict[str, list[float]] = {fmt: [] for fmt in loaded}
+    per_run: dict[str, float] = {}
     for fmt, art in loaded.items():
-        r.time_latency(art, x[:1], warmup, 1)
+        _, ms = r.time_latency(art, x[:1], warmup, 5)
+        per_run[fmt] = max(statistics.median(ms), 1e-3)
     for _ in range(rounds):
         for fmt, art in loaded.items():
-            _, ms = r.time_latency(art, x[:1], 2, runs_per_round)
+            time.sleep(PAUSE_SECONDS)
+            warm = max(warmup, math.ceil(WARM_SECONDS * 1000 / per_run[fmt]))
+            _, ms = r.time_latency(art, x[:1], min(warm, 2000), runs_per_round)
             samples[fmt].extend(ms)
     return {
         fmt: {"median": round(statistics.median(ms), 4), "runs": len(ms), "threads": threads,
