@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, first_line
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # op types onnxruntime's CPU provider executes as integer kernels in QDQ form
@@ -125,8 +125,7 @@ class OrtInt8(Converter):
                 break
             except Exception as exc:  # noqa: BLE001 - report any quantizer failure as this row's reason
                 out.unlink(missing_ok=True)
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-                errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {type(exc).__name__}: {first}")
+                errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {type(exc).__name__}: {first_line(exc, 160)}")
         else:
             raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
         if source != rewritten:

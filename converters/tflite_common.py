@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, strip_ansi
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 
 ONNX2TF_TIMEOUT_S = 1800
@@ -39,7 +39,7 @@ def _env() -> dict:
 
 def _last_error(text: str) -> str:
     """The most telling line of a failed tool's output."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in text.splitlines()]
+    lines = [ln.strip() for ln in strip_ansi(text).splitlines()]
     for pattern in (r"^\w*Error: .+", r"ERROR: .*(onnx_op_name|op_type).*", r"ERROR: .+"):
         hits = [ln for ln in lines if re.search(pattern, ln) and "trace log" not in ln]
         if hits:

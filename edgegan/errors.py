@@ -5,6 +5,10 @@ be a single line that names the problem and what to do about it.
 """
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
 
 class EdgeganError(Exception):
     """Base of every error edgegan raises on purpose."""
@@ -66,3 +70,15 @@ class MetricError(EdgeganError):
     """A metric cannot be computed on the given samples."""
 
     exit_code = 8
+
+
+def strip_ansi(text: str) -> str:
+    """Tool output without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
+def first_line(exc: BaseException, limit: int = 200, default: str | None = None) -> str:
+    """The first line of an exception's message, uncoloured and capped, for one-line errors
+    and failed-row reasons (``default``, else the exception type, when the message is empty)."""
+    lines = strip_ansi(str(exc)).strip().splitlines()
+    return (lines[0] if lines else (type(exc).__name__ if default is None else default))[:limit]

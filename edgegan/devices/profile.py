@@ -117,10 +117,8 @@ def vs_host_outputs(bundle: Bundle, rec: ArtifactRecord, samples: np.ndarray) ->
 def distribution_quality(reference: np.ndarray, samples: np.ndarray) -> dict:
     """LSH / kNN precision-recall + density/coverage of device samples vs the float samples.
     The single call site into edgegan.metrics (the `compare` verb's API)."""
-    try:
-        from ..metrics.compare import compare_samples
-    except ImportError as exc:  # metrics not installed / not built yet
-        return {"distribution_error": f"edgegan.metrics unavailable ({exc})"}
+    from ..metrics.compare import compare_samples
+
     try:
         res = compare_samples(reference, samples, paired=False)
     except (EdgeganError, ImportError, ValueError) as exc:

@@ -8,14 +8,13 @@ import dataclasses
 import errno
 import io
 import logging
-import re
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +124,7 @@ def export_onnx(module, inputs: np.ndarray, path: Path, reference: np.ndarray | 
 
                 path.unlink(missing_ok=True)
                 raise os_error_to_edgegan(nospace, path) from None
-            first = re.sub(r"\x1b\[[0-9;]*m", "", (str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
-            errors.append(f"{exporter}: {type(exc).__name__}: {first}")
+            errors.append(f"{exporter}: {type(exc).__name__}: {first_line(exc)}")
             log.debug("%s exporter failed", exporter, exc_info=True)
             continue
         return OnnxExportInfo(

@@ -22,7 +22,7 @@ from .. import __version__
 from ..bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
                       BundleWriter, sha256_file)
 from ..config import JsonConfig
-from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError
+from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
 from ..models.spec import InputSpec
 from ..verify.host import FidelityThresholds
 
@@ -93,19 +93,6 @@ def _versions() -> dict:
     return out
 
 
-def _host() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith(("model name", "hardware")):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"arch": platform.machine(), "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform()}
-
-
 def _input_spec_override(cfg: ExportConfig) -> Optional[InputSpec]:
     if cfg.input_shape is None:
         return None
@@ -132,8 +119,7 @@ def _run_forward(module, inputs: np.ndarray) -> np.ndarray:
     try:
         out = torch_outputs(module, inputs)
     except RuntimeError as exc:
-        first = (str(exc).splitlines() or ["?"])[0][:200]
-        raise InputSpecError(f"the model rejects inputs of shape [N, {', '.join(map(str, inputs.shape[1:]))}]: {first}; "
+        raise InputSpecError(f"the model rejects inputs of shape [N, {', '.join(map(str, inputs.shape[1:]))}]: {first_line(exc, default='?')}; "
                              "pass the right --input-shape") from None
     if out.ndim != 4:
         raise ExportError(f"the model returns shape {list(out.shape)}; edgegan expects images [N, C, H, W]")
@@ -158,8 +144,7 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
     try:
         outputs = run_artifact(root / rec.path, rec.format, rec.io, inputs, threads)
     except Exception as exc:  # noqa: BLE001 - any runtime failure becomes this row's reason
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        rec.status, rec.reason = "failed", f"host run failed: {first}"
+        rec.status, rec.reason = "failed", f"host run failed: {first_line(exc)}"
         return
     if outputs.shape != reference.shape:
         rec.status, rec.reason = "failed", f"output shape {list(outputs.shape)} != float {list(reference.shape)}"
@@ -244,9 +229,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
                     raise
                 except Exception as exc:  # noqa: BLE001 - a converter bug must not sink the other formats
                     log.debug("converter %s crashed", fmt, exc_info=True)
-                    first = (str(exc).strip().splitlines() or [""])[0][:200]
                     rec = ArtifactRecord(format=fmt, status="failed", runtime=conv.runtime,
-                                         reason=f"{type(exc).__name__}: {first}")
+                                         reason=f"{type(exc).__name__}: {first_line(exc, default='')}")
                 if rec.status == "ok":
                     say("verify", fmt, None)
                     _verify(rec, root, inputs, reference, thresholds, cfg.threads)
@@ -267,6 +251,9 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
         writer.save_array(INPUTS, inputs)
         writer.save_array(REFERENCE, reference)
         writer.save_array(CALIBRATION, calibration)
+        from ..runner.edgegan_runner import device_info
+
+        versions = _versions()
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -279,7 +266,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
             "output": {"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
             "seeds": {"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
             "inputs": {"file": INPUTS, "count": int(len(inputs))},
-            "reference": {"file": REFERENCE, "producer": f"torch {_versions()['torch']} float32"},
+            "reference": {"file": REFERENCE, "producer": f"torch {versions['torch']} float32"},
             "calibration": {"file": CALIBRATION, "source": model.input_source, "count": int(len(calibration)),
                             "method": options.calibration_method},
             "compression": model.compression,
@@ -288,8 +275,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
                        "fallback_reason": onnx_info.fallback_reason},
             "thresholds": thresholds.to_dict(),
             "export_config": cfg.to_dict(),
-            "tools": _versions(),
-            "host": _host(),
+            "tools": versions,
+            "host": device_info(with_runtimes=False),
             "artifacts_dir": ARTIFACTS_DIR,
             "artifacts": [r.to_dict() for r in records],
         }

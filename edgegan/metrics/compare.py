@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import MetricError, first_line
 from .base import check_finite
 from .features import get_extractor
 from .knn import exact_scores
@@ -46,7 +46,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise MetricError(f"cannot read '{path}' as a .npy array ({str(exc).splitlines()[0][:120]}); "
+        raise MetricError(f"cannot read '{path}' as a .npy array ({first_line(exc, 120)}); "
                           "pass a .npy/.npz file or a bundle/result folder") from None
 
 
@@ -84,7 +84,7 @@ def load_samples(path: str | Path) -> SampleSet:
                 latents = next((z[k] for k in LATENT_KEYS if k in z), None)
                 return SampleSet(z["samples"], latents, str(p))
         except (OSError, ValueError) as exc:
-            raise MetricError(f"cannot read '{p}' as .npz ({str(exc).splitlines()[0][:120]})") from None
+            raise MetricError(f"cannot read '{p}' as .npz ({first_line(exc, 120)})") from None
     return SampleSet(_load_npy(p), None, str(p))
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..config import JsonConfig
-from ..errors import CheckpointError, ConfigError, MetricError
+from ..errors import CheckpointError, ConfigError, MetricError, first_line
 from ..registry import Registry
 from .base import check_finite
 
@@ -254,7 +254,7 @@ def _build_file(config: FileConfig):
         try:
             sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
-            raise CheckpointError(f"cannot load ONNX feature model '{path}': {str(exc).splitlines()[0][:160]}") from None
+            raise CheckpointError(f"cannot load ONNX feature model '{path}': {first_line(exc, 160)}") from None
         inp = sess.get_inputs()[0]
         shape = inp.shape
         channels = config.channels or (shape[1] if len(shape) == 4 and isinstance(shape[1], int) else None)
@@ -286,7 +286,7 @@ def _build_file(config: FileConfig):
             raise
         except Exception as exc:  # noqa: BLE001 - the user's model failed on our input
             raise MetricError(f"feature model '{path}' failed on input {list(np.shape(samples))}: "
-                              f"{str(exc).splitlines()[0][:160]}; check input_size/channels") from None
+                              f"{first_line(exc, 160)}; check input_size/channels") from None
 
     return run
 

@@ -43,7 +43,8 @@ def check_paired(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("A", "B
     return a.astype(np.float64), b.astype(np.float64)
 
 
-def _psnr(mse: np.ndarray | float, data_range: float) -> np.ndarray:
+def psnr_from_mse(mse: np.ndarray | float, data_range: float) -> np.ndarray:
+    """PSNR in dB from mean squared error(s); ``inf`` where the error is zero."""
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(data_range**2 / np.asarray(mse, dtype=np.float64))
 
@@ -51,7 +52,7 @@ def _psnr(mse: np.ndarray | float, data_range: float) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
     """Per-sample PSNR in dB ([N]); ``inf`` where a sample is reproduced exactly."""
     a, b = check_paired(a, b)
-    return _psnr(((a - b) ** 2).reshape(len(a), -1).mean(axis=1), data_range)
+    return psnr_from_mse(((a - b) ** 2).reshape(len(a), -1).mean(axis=1), data_range)
 
 
 def _gaussian_window(size: int, sigma: float) -> np.ndarray:
@@ -107,7 +108,7 @@ def paired_metrics(a: np.ndarray, b: np.ndarray, config: PairedConfig | None = N
     a64, b64 = check_paired(a, b)
     diff = np.abs(a64 - b64).reshape(len(a64), -1)
     mse = (diff**2).mean(axis=1)
-    per_psnr = _psnr(mse, config.data_range)
+    per_psnr = psnr_from_mse(mse, config.data_range)
     per_ssim = ssim(a64, b64, config.data_range) if a64.ndim in (3, 4) else None
     ranking = np.argsort(-mse, kind="stable")  # largest error first
     median_index = int(ranking[len(ranking) // 2])
@@ -116,7 +117,7 @@ def paired_metrics(a: np.ndarray, b: np.ndarray, config: PairedConfig | None = N
              for i in ranking[: config.worst]]
     return {
         "count": int(len(a64)),
-        "psnr_db": float(_psnr(mse.mean(), config.data_range)),
+        "psnr_db": float(psnr_from_mse(mse.mean(), config.data_range)),
         "psnr_db_worst": float(per_psnr[ranking[0]]),
         "psnr_db_median": float(np.median(per_psnr)),
         "ssim": float(per_ssim.mean()) if per_ssim is not None else None,

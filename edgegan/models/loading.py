@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, first_line
 from .spec import InputSpec
 from .zoo import FAMILIES, ZOO
 
@@ -86,14 +86,13 @@ def read_checkpoint(path: str | Path) -> Any:
                 f"refusing '{p}': it holds Python objects that would run code when unpickled; "
                 "re-save only tensors with torch.save(model.state_dict(), path)"
             ) from None
-        raise CheckpointError(f"'{p}' is not a PyTorch checkpoint ({msg.splitlines()[0][:120]})") from None
+        raise CheckpointError(f"'{p}' is not a PyTorch checkpoint ({first_line(exc, 120)})") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for garbage input
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         with open(p, "rb") as fh:
             magic = fh.read(4)
         looks_torch = magic == b"PK\x03\x04" or magic[:1] == b"\x80"  # torch zip or legacy pickle
         hint = "truncated or corrupt" if looks_torch else "not a PyTorch checkpoint"
-        raise CheckpointError(f"'{p}' is {hint} ({first}); re-save it with torch.save(state_dict)") from None
+        raise CheckpointError(f"'{p}' is {hint} ({first_line(exc, 160)}); re-save it with torch.save(state_dict)") from None
 
 
 def _state_dict_of(obj: Any, path: Path) -> dict:
@@ -217,14 +216,14 @@ def load_generator(
             try:
                 module = torch.jit.load(str(path), map_location="cpu")
             except RuntimeError as exc:
-                raise CheckpointError(f"'{path}' is a corrupt TorchScript archive ({str(exc).splitlines()[0][:120]})") from None
+                raise CheckpointError(f"'{path}' is a corrupt TorchScript archive ({first_line(exc, 120)})") from None
             module.eval()
             return LoadedModel(path.stem, module, _require_spec(input_spec, f"TorchScript '{path}'"), f"torchscript {path}")
         if kind == "exported-program":
             try:
                 ep = torch.export.load(str(path))
             except Exception as exc:  # noqa: BLE001 - torch raises many types for bad archives
-                raise CheckpointError(f"'{path}' is a corrupt ExportedProgram ({str(exc).splitlines()[0][:120]})") from None
+                raise CheckpointError(f"'{path}' is a corrupt ExportedProgram ({first_line(exc, 120)})") from None
             if input_spec is None:
                 shapes = [n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder" and n.name not in ep.graph_signature.inputs_to_parameters and n.name not in ep.graph_signature.inputs_to_buffers]
                 if len(shapes) == 1:

@@ -54,6 +54,14 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _sysfs_entries(base: str, what: str) -> list:
+    """Sorted names in a sysfs class directory; RunnerError('no <what>') when it is absent."""
+    try:
+        return sorted(os.listdir(base))
+    except OSError:
+        raise RunnerError(f"no {what}") from None
+
+
 # ---------------------------------------------------------------------------- device info
 RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"),
                    ("tflite_runtime", "tflite-runtime"))
@@ -209,10 +217,7 @@ class RaplProbe(PowerProbe):
     @classmethod
     def detect(cls, sysfs: str = "/", **opts) -> "RaplProbe":
         base = os.path.join(sysfs, "sys/class/powercap")
-        try:
-            names = sorted(os.listdir(base))
-        except OSError:
-            raise RunnerError("no /sys/class/powercap") from None
+        names = _sysfs_entries(base, "/sys/class/powercap")
         zones = []
         for n in names:  # top-level zones only: intel-rapl:0, not the sub-zone intel-rapl:0:0
             if not re.fullmatch(r"[a-z-]+rapl:\d+", n):
@@ -261,10 +266,7 @@ class HwmonInaProbe(PowerProbe):
     @classmethod
     def detect(cls, sysfs: str = "/", **opts) -> "HwmonInaProbe":
         base = os.path.join(sysfs, "sys/class/hwmon")
-        try:
-            dirs = sorted(os.listdir(base))
-        except OSError:
-            raise RunnerError("no /sys/class/hwmon") from None
+        dirs = _sysfs_entries(base, "/sys/class/hwmon")
         for n in dirs:
             d = os.path.join(base, n)
             chip = (_read(os.path.join(d, "name")) or "").lower()

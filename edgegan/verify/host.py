@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError
+from ..metrics.paired import psnr_from_mse
 
 PEAK = 2.0
 
@@ -33,20 +34,20 @@ class FidelityThresholds(JsonConfig):
 
 def psnr_db(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+    return float(psnr_from_mse(mse, peak))
 
 
 def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
     """PSNR / max / mean abs error of ``outputs`` vs the float reference, plus the worst sample."""
     diff = np.abs(np.asarray(outputs, np.float64) - np.asarray(reference, np.float64))
-    per_sample = [psnr_db(o, r) for o, r in zip(outputs, reference)]
-    p = psnr_db(outputs, reference)
+    per_sample = psnr_from_mse((diff**2).reshape(len(diff), -1).mean(axis=1), PEAK)
+    p = float(psnr_from_mse(float(np.mean(diff**2)), PEAK))
     return {
         "psnr_db": round(p, 2) if math.isfinite(p) else None,
         "exact": not math.isfinite(p),
         "max_abs_err": float(diff.max()),
         "mean_abs_err": float(diff.mean()),
-        "worst_sample_psnr_db": round(min(per_sample), 2) if math.isfinite(min(per_sample)) else None,
+        "worst_sample_psnr_db": round(float(per_sample.min()), 2) if math.isfinite(per_sample.min()) else None,
         "worst_sample": int(np.argmin(per_sample)),
         "samples": int(len(outputs)),
     }
