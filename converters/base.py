@@ -16,24 +16,39 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 @dataclasses.dataclass
 class ConvertOptions(JsonConfig):
-    """Options shared by the converters (each reads the ones it understands)."""
+    """Options for the converters: the ones several formats share, plus ``formats``: per-format
+    options, each validated against that converter's own ``Options`` dataclass (so a new
+    converter brings its options with it and nothing here changes)."""
 
-    calibration_method: str = "minmax"
-    per_channel: bool = True
-    ort_activation_type: str = "uint8"
-    ort_weight_type: str = "int8"
-    ort_reduce_range: bool = False
-    ort_subpixel: bool = True
-    int8_io: bool = False
+    calibration_method: str = dataclasses.field(
+        default="minmax", metadata={"help": "int8 calibration: " + ", ".join(CALIBRATION_METHODS)})
+    per_channel: bool = dataclasses.field(default=True, metadata={"help": "per-channel weight scales"})
+    int8_io: bool = dataclasses.field(default=False, metadata={"help": "int8 input/output tensors where supported"})
+    formats: dict = dataclasses.field(default_factory=dict, metadata={"help": "{format: {option: value}}"})
 
     def validate(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
             raise ConfigError(
-                f"calibration method '{self.calibration_method}' unknown; use one of {', '.join(CALIBRATION_METHODS)}"
+                f"ConvertOptions.calibration_method '{self.calibration_method}' unknown; use one of "
+                f"{', '.join(CALIBRATION_METHODS)}"
             )
-        for key in ("ort_activation_type", "ort_weight_type"):
-            if getattr(self, key) not in ("int8", "uint8"):
-                raise ConfigError(f"{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+        for fmt in self.formats:
+            self.for_format(fmt)
+
+    def for_format(self, fmt: str) -> JsonConfig:
+        """The typed options of one format (its converter's defaults where not given)."""
+        conv = CONVERTERS.get(fmt)
+        given = self.formats.get(fmt, {})
+        if conv.Options is None:
+            if given:
+                raise ConfigError(f"ConvertOptions.formats['{fmt}']: the {fmt} converter takes no options")
+            return JsonConfig()
+        if isinstance(given, conv.Options):
+            return given
+        try:
+            return conv.Options.from_dict(given)
+        except ConfigError as exc:
+            raise ConfigError(f"ConvertOptions.formats['{fmt}']: {exc}") from None
 
 
 @dataclasses.dataclass
@@ -52,6 +67,9 @@ class ConvertContext:
     options: ConvertOptions
     cache: dict = dataclasses.field(default_factory=dict)
 
+    def options_for(self, converter: "Converter"):
+        return self.options.for_format(converter.format)
+
 
 @dataclasses.dataclass
 class ConvertResult:
@@ -66,12 +84,19 @@ class ConvertResult:
 
 
 class Converter:
-    """Base class: subclasses set ``format``/``runtime``/``filename`` and implement ``convert``."""
+    """Base class: subclasses set ``format``/``runtime``/``filename`` and implement ``convert``.
+
+    ``runtime`` must name an entry of the runner's runtime table and ``filename`` end in one of
+    its suffixes (checked at registration); ``tools`` are the pip distributions of the
+    toolchain (reported by `edgegan env` and recorded in bundles); ``Options`` is the
+    converter's own JsonConfig dataclass, or None."""
 
     format: str = ""
     runtime: str = ""
     filename: str = ""
     description: str = ""
+    tools: tuple = ()
+    Options: Optional[type] = None
 
     def missing_dependency(self) -> Optional[str]:
         """None when the toolchain is importable, else a one-line reason with the fix."""
@@ -85,8 +110,33 @@ CONVERTERS: Registry[Converter] = Registry("format")
 
 
 def register(cls: type[Converter]) -> type[Converter]:
+    """Register a converter after checking it against the runner's runtime table."""
+    from ..runner.edgegan_runner import RUNTIMES
+
+    rt = RUNTIMES.get(cls.runtime)
+    if rt is None:
+        raise ValueError(f"converter {cls.format!r}: runtime {cls.runtime!r} is not in the runner's table "
+                         f"({', '.join(RUNTIMES)})")
+    if not cls.filename.endswith(rt.suffixes):
+        raise ValueError(f"converter {cls.format!r}: {cls.filename!r} does not end in {'/'.join(rt.suffixes)}")
     CONVERTERS.add(cls.format, cls())
     return cls
+
+
+BASE_TOOLS = ("torch", "onnx", "onnxscript", "numpy")
+
+
+def tool_distributions() -> list[str]:
+    """Every distribution whose version matters for a bundle: the export toolchain, each
+    registered converter's tools and each runtime's probe-able implementations."""
+    from ..runner.edgegan_runner import RUNTIMES
+
+    dists = list(BASE_TOOLS)
+    for _, conv in CONVERTERS.items():
+        dists += conv.tools
+    for rt in RUNTIMES.values():
+        dists += [m.distribution for m in rt.modules if m.probe]
+    return list(dict.fromkeys(dists))
 
 
 def module_version(dist: str) -> str:

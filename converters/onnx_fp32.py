@@ -12,6 +12,7 @@ class OnnxFloat(Converter):
     runtime = "onnxruntime"
     filename = "model.onnx"
     description = "float32 ONNX (torch.onnx, opset 18), reference for the other formats"
+    tools = ("onnx", "onnxruntime")
 
     def missing_dependency(self):
         return missing_modules("onnx", "onnxruntime")

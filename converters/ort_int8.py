@@ -3,7 +3,7 @@ from the model's input distribution.
 
 Before quantizing, stride-2 ConvTranspose layers are rewritten (float-exact, checked) into
 Conv 3×3 + PixelShuffle with BatchNorm folded (edgegan.export.rewrite), because ORT has no int8
-ConvTranspose kernel; ``ort_subpixel=False`` quantizes the graph as exported.
+ConvTranspose kernel; ``OrtInt8Options.subpixel=False`` quantizes the graph as exported.
 
 Activation/weight types are explicit (onnxruntime >= 1.32 defaults activations to int8 and
 then rejects uint8 weights). Ops ORT cannot run in int8 (ConvTranspose, InstanceNorm, reflect
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 
 import numpy as np
 
-from ..errors import ConversionError, first_line
+from ..config import JsonConfig
+from ..errors import ConfigError, ConversionError, first_line
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # op types onnxruntime's CPU provider executes as integer kernels in QDQ form
@@ -78,12 +80,30 @@ def _strip_debug_info(path) -> None:
     onnx.save(model, str(path))
 
 
+@dataclasses.dataclass
+class OrtInt8Options(JsonConfig):
+    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+
+    activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
+    weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
+    reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
+    subpixel: bool = dataclasses.field(default=True, metadata={
+        "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
+
+    def validate(self) -> None:
+        for key in ("activation_type", "weight_type"):
+            if getattr(self, key) not in ("int8", "uint8"):
+                raise ConfigError(f"OrtInt8Options.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+
+
 @register
 class OrtInt8(Converter):
     format = "ort-int8"
     runtime = "onnxruntime"
     filename = "model_ort_int8.onnx"
     description = "ONNX Runtime static QDQ int8 (per-channel weights)"
+    tools = ("onnxruntime",)
+    Options = OrtInt8Options
 
     def missing_dependency(self):
         return missing_modules("onnx", "onnxruntime")
@@ -92,8 +112,8 @@ class OrtInt8(Converter):
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        opts = ctx.options
-        rewritten, rewrites, notes = self._rewritten_onnx(ctx) if opts.ort_subpixel else (None, [], [])
+        opts, ort = ctx.options, ctx.options_for(self)
+        rewritten, rewrites, notes = self._rewritten_onnx(ctx) if ort.subpixel else (None, [], [])
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
         qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
@@ -118,8 +138,8 @@ class OrtInt8(Converter):
                     quantize_static(
                         str(graph), str(out), _calibration_reader(ctx.calibration, "input"),
                         quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
-                        activation_type=qtype[opts.ort_activation_type], weight_type=qtype[opts.ort_weight_type],
-                        reduce_range=opts.ort_reduce_range, calibrate_method=method,
+                        activation_type=qtype[ort.activation_type], weight_type=qtype[ort.weight_type],
+                        reduce_range=ort.reduce_range, calibrate_method=method,
                         extra_options={"CalibTensorRangeSymmetric": False},
                     )
                 break
@@ -138,9 +158,9 @@ class OrtInt8(Converter):
         return ConvertResult(
             out, self.runtime, "onnxruntime.quantization", module_version("onnxruntime"),
             quantization={
-                "scheme": "static QDQ int8", "activations": opts.ort_activation_type,
-                "weights": opts.ort_weight_type, "per_channel": opts.per_channel,
-                "reduce_range": opts.ort_reduce_range, "calibration_method": opts.calibration_method,
+                "scheme": "static QDQ int8", "activations": ort.activation_type,
+                "weights": ort.weight_type, "per_channel": opts.per_channel,
+                "reduce_range": ort.reduce_range, "calibration_method": opts.calibration_method,
                 "ops_left_float": ops_left_float(out),
             },
             rewrites=rewrites, notes="; ".join(notes) or None,

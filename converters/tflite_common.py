@@ -115,6 +115,7 @@ class TFLiteConverterBase(Converter):
 
     runtime = "litert"
     mode = ""
+    tools = ("tensorflow-cpu", "onnx2tf", "onnxsim", "tf-keras", "ai-edge-litert")
 
     def missing_dependency(self):
         return missing_modules("tensorflow", "onnx2tf", "onnxsim", "ai_edge_litert")

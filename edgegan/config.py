@@ -66,6 +66,15 @@ class JsonConfig:
         """Raise ConfigError if the values are inconsistent."""
 
     def __post_init__(self) -> None:
+        # a nested config given as a plain dict (e.g. ExportConfig(convert={...})) becomes its type
+        hints = None
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, dict) and f.type not in ("dict", dict) and not str(f.type).startswith("dict"):
+                hints = hints or typing.get_type_hints(type(self))
+                tp = hints.get(f.name)
+                if isinstance(tp, type) and dataclasses.is_dataclass(tp) and issubclass(tp, JsonConfig):
+                    setattr(self, f.name, tp.from_dict(v))
         self.validate()
 
     def to_dict(self) -> dict[str, Any]:

@@ -58,8 +58,11 @@ def test_session_pushes_the_runner_once_and_reads_device_info(tmp_path):
     assert info.target == "local" and info.arch and "numpy" in info.runtimes
     assert info.has_runtime_for("m.onnx") is None and info.has_runtime_for("m.tflite") is None
     bare = DeviceInfo(runtimes={"python": "3.11", "numpy": "2"})
-    assert "no TFLite runtime" in bare.has_runtime_for("m.tflite")
-    assert "no onnxruntime" in bare.has_runtime_for("m.onnx")
+    assert "no litert runtime" in bare.has_runtime_for("m.tflite")
+    assert "ai-edge-litert or tflite-runtime or tensorflow" in bare.has_runtime_for("m.tflite")
+    assert "no onnxruntime runtime" in bare.has_runtime_for("m.onnx")
+    assert DeviceInfo(runtimes={"numpy": "2", "tflite-runtime": "2.14"}).has_runtime_for("m.tflite") is None
+    assert "unknown artifact suffix" in bare.has_runtime_for("m.engine")
     assert "aarch64" in DeviceInfo(arch="aarch64", cpu="Cortex-A76", cores=4, python="3.11", emulator="qemu").summary()
 
 
@@ -84,3 +87,14 @@ def test_setup_config_validation(tmp_path):
         dsetup.SetupConfig(target="local", wheels=str(tmp_path), download_wheels=True)
     with pytest.raises(ConfigError, match="not a directory"):
         dsetup.SetupConfig(target="local", wheels=str(tmp_path / "nope"))
+
+
+def test_setup_runtimes_come_from_the_runner_table():
+    from edgegan.runner.edgegan_runner import RUNTIMES
+
+    assert dsetup.SetupConfig(target="local").runtimes == list(RUNTIMES)
+    assert dsetup.resolve_runtimes(["litert"]) == (["litert"], ["ai-edge-litert"])
+    # an implementation name picks that implementation of its runtime
+    assert dsetup.resolve_runtimes(["tflite-runtime", "onnxruntime"]) == (["litert", "onnxruntime"],
+                                                                         ["tflite-runtime", "onnxruntime"])
+    assert dsetup._probe_paths(["onnxruntime", "litert"]) == ["x.onnx", "x.tflite"]

@@ -38,8 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        description="Create (or refresh) ~/.edgegan/venv on the device with numpy and the runtimes, "
                                    "pinned to this host's versions.")
     s.add_argument("target", help="local or ssh://user@host[:port]")
-    s.add_argument("--runtimes", type=_csv, default=["onnxruntime", "ai-edge-litert"],
-                   help="comma-separated: onnxruntime, ai-edge-litert, tflite-runtime (default: onnxruntime,ai-edge-litert)")
+    s.add_argument("--runtimes", type=_csv, default=None,
+                   help="comma-separated runtimes (onnxruntime, litert) or implementations (ai-edge-litert, "
+                        "tflite-runtime); default: every runtime in the runner's table")
     s.add_argument("--requirements", type=_csv, help="exact pip requirements instead of the defaults, e.g. numpy==2.4.6,...")
     s.add_argument("--wheels", help="offline board: push the .whl files in this folder and install from them")
     s.add_argument("--download-wheels", action="store_true",
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..devices.setup import SetupConfig, setup_device
 
-    cfg = SetupConfig(target=args.target, runtimes=args.runtimes, requirements=args.requirements, wheels=args.wheels,
+    given = {"runtimes": args.runtimes} if args.runtimes is not None else {}  # the config owns the default
+    cfg = SetupConfig(target=args.target, **given, requirements=args.requirements, wheels=args.wheels,
                       download_wheels=args.download_wheels, index_url=args.index_url,
                       system_python=args.system_python, force=args.force, target_options=target_options(args))
     if args.json:

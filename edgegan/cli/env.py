@@ -12,14 +12,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..converters import CONVERTERS
-    from ..converters.base import module_version
-    from ..runner.edgegan_runner import runtime_versions
+    from ..converters.base import module_version, tool_distributions
+    from ..runner.edgegan_runner import RUNTIMES, runtime_versions
 
-    formats = [{"format": name, "runtime": c.runtime, "available": c.missing_dependency() is None,
-                "reason": c.missing_dependency(), "description": c.description} for name, c in CONVERTERS.items()]
-    tools = {d: module_version(d) for d in ("torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
-                                           "onnx2tf", "onnxsim", "tf-keras", "ai-edge-litert", "numpy")}
-    data = {"edgegan": __version__, "formats": formats, "tools": tools, "runtimes": runtime_versions()}
+    formats = []
+    for name, c in CONVERTERS.items():
+        missing = c.missing_dependency()
+        formats.append({"format": name, "runtime": c.runtime, "available": missing is None, "reason": missing,
+                        "description": c.description})
+    tools = {d: module_version(d) for d in tool_distributions()}
+    installed = runtime_versions()
+    runtimes = [{"runtime": rt.name, "suffixes": list(rt.suffixes), "float_format": rt.float_format,
+                 "implementations": rt.distributions(), "installed": rt.installed(installed),
+                 "description": rt.description} for rt in RUNTIMES.values()]
+    data = {"edgegan": __version__, "formats": formats, "tools": tools, "runtimes": installed,
+            "runtime_table": runtimes}
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -34,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
         t.add_row(f["format"], f["runtime"], "[green]yes[/]" if f["available"] else f"[red]no[/] ({f['reason']})",
                   f["description"])
     console.print(t)
+    t3 = Table(title="runtimes (the runner's table)")
+    for c in ("runtime", "artifacts", "float baseline", "installed here"):
+        t3.add_column(c)
+    for r in runtimes:
+        t3.add_row(r["runtime"], " ".join(r["suffixes"]), r["float_format"],
+                   r["installed"] or f"no (install {' or '.join(r['implementations'])})")
+    console.print(t3)
     t2 = Table(title="tools and runtimes")
     t2.add_column("package")
     t2.add_column("version")

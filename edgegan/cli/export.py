@@ -17,22 +17,43 @@ def _ints(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
 
+def _format_options(items: list[str] | None) -> dict:
+    """``["ort-int8.reduce_range=true", ...]`` -> ``{"ort-int8": {"reduce_range": True}}``."""
+    from ..errors import ConfigError
+
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        fmt, dot, field = key.rpartition(".")
+        if not sep or not dot or not fmt or not field:
+            raise ConfigError(f"--convert-option {item!r} is not FORMAT.FIELD=VALUE, e.g. ort-int8.reduce_range=true")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(fmt, {})[field] = value
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="zoo name (see `edgegan models`), an edgegan checkpoint, a TorchScript / "
                    "ExportedProgram file, or package.module:factory")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
     p.add_argument("--config", default=None, help="JSON object of model config overrides, e.g. '{\"width\": 16}'")
     p.add_argument("--formats", type=_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
-    p.add_argument("--calibration", type=int, default=128, help="calibration inputs for int8 (default 128)")
-    p.add_argument("--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"])
-    p.add_argument("--inputs", type=int, default=64, dest="n_inputs", help="stored inputs for verification (default 64)")
+    p.add_argument("--calibration", type=int, help="calibration inputs for int8 (default 128)")
+    p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], help="default minmax")
+    p.add_argument("--inputs", type=int, dest="n_inputs", help="stored inputs for verification (default 64)")
     p.add_argument("--inputs-file", help=".npy of inputs to store instead of drawing them")
     p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1")
     p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models")
-    p.add_argument("--seed", type=int, default=0, help="seed of the stored inputs (calibration uses seed+1)")
-    p.add_argument("--int8-io", action="store_true", help="tflite-int8 with int8 input/output tensors")
-    p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
-    p.add_argument("--threads", type=int, default=2, help="runtime threads for verification latency")
+    p.add_argument("--seed", type=int, help="seed of the stored inputs (default 0; calibration uses seed+1)")
+    p.add_argument("--int8-io", action="store_true", default=None, help="tflite-int8 with int8 input/output tensors")
+    p.add_argument("--per-tensor", action="store_true", default=None,
+                   help="per-tensor instead of per-channel weight scales")
+    p.add_argument("--threads", type=int, help="runtime threads for verification latency (default 2)")
+    p.add_argument("--convert-option", action="append", metavar="FORMAT.FIELD=VALUE", dest="convert_options",
+                   help="a converter's own option, e.g. ort-int8.reduce_range=true (repeatable; see docs/export.md)")
     p.add_argument("--out", help="bundle directory (default bundles/<model>)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
@@ -41,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..export.pipeline import ExportConfig, run_export
-    from .render import ExportProgress, print_fidelity_table
+    from .render import ExportProgress, given, print_fidelity_table
 
     model_config = {}
     if args.config:
@@ -51,16 +72,17 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
         if not isinstance(model_config, dict):
             raise ConfigError("--config must be a JSON object, e.g. '{\"width\": 16}'")
-    kwargs = dict(
+    # CLI options default to None: the config dataclasses own every default
+    convert = given(calibration_method=args.calibration_method, int8_io=args.int8_io,
+                    per_channel=None if args.per_tensor is None else not args.per_tensor,
+                    formats=_format_options(args.convert_options) or None)
+    kwargs = given(
         model=args.model, checkpoint=args.checkpoint, model_config=model_config, calibration=args.calibration,
         n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
-        input_kind=args.input_kind, input_seed=args.seed, calibration_seed=args.seed + 1, out=args.out,
-        overwrite=args.force, threads=args.threads,
-        convert={"calibration_method": args.calibration_method, "int8_io": args.int8_io,
-                 "per_channel": not args.per_tensor},
+        input_kind=args.input_kind, input_seed=args.seed, out=args.out, overwrite=args.force or None,
+        threads=args.threads, formats=args.formats, convert=convert or None,
+        calibration_seed=None if args.seed is None else args.seed + 1,
     )
-    if args.formats is not None:
-        kwargs["formats"] = args.formats
     cfg = ExportConfig(**kwargs)
     if args.json:
         out, manifest = run_export(cfg)

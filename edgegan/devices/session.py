@@ -45,12 +45,17 @@ class DeviceInfo(JsonConfig):
     target: str = ""
 
     def has_runtime_for(self, artifact_path: str) -> Optional[str]:
-        """None if a runtime for this artifact is installed, else the reason it is not."""
-        if artifact_path.endswith(".tflite"):
-            if not {"ai-edge-litert", "tflite-runtime", "tensorflow"} & set(self.runtimes):
-                return "no TFLite runtime on the device (install ai-edge-litert: `edgegan device setup`)"
-        elif "onnxruntime" not in self.runtimes:
-            return "no onnxruntime on the device (install it: `edgegan device setup`)"
+        """None if a runtime for this artifact is installed, else the reason it is not
+        (looked up in the runner's runtime table)."""
+        from ..runner.edgegan_runner import RunnerError, runtime_for
+
+        try:
+            rt = runtime_for(artifact_path)
+        except RunnerError as exc:
+            return str(exc)
+        if rt.installed(self.runtimes) is None:
+            return (f"no {rt.name} runtime on the device (install {' or '.join(rt.distributions())}: "
+                    f"`edgegan device setup --runtimes {rt.name}`)")
         if "numpy" not in self.runtimes:
             return "no numpy on the device (`edgegan device setup`)"
         return None

@@ -30,7 +30,6 @@ from .transport import TargetOptions, stderr_tail
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = {"onnxruntime": "onnxruntime", "ai-edge-litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}
 MARKER = "edgegan-setup.json"
 PLATFORM_TAGS = {
     "aarch64": ["manylinux2014_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64"],
@@ -85,10 +84,36 @@ def download_wheels(reqs: list[str], arch: str, python_version: str, dest: Path 
     return dest
 
 
+def _runtime_table() -> dict:
+    from ..runner.edgegan_runner import RUNTIMES
+
+    return RUNTIMES
+
+
+def resolve_runtimes(names: list[str], machine: str = "") -> tuple[list[str], list[str]]:
+    """(runtime names, pip distributions) for ``--runtimes`` entries: a runtime name from the
+    runner's table installs its default distribution for the device's machine; a distribution
+    name (e.g. tflite-runtime) installs that implementation."""
+    table = _runtime_table()
+    runtimes, dists = [], []
+    for n in names:
+        if n in table:
+            runtimes.append(n)
+            dists += table[n].pip_requirements(machine)
+            continue
+        rt = next((r for r in table.values() if n in r.distributions()), None)
+        if rt is None:
+            choices = sorted({*table, *(d for r in table.values() for d in r.distributions())})
+            raise ConfigError(f"unknown runtime {n!r} in SetupConfig.runtimes; choose from {', '.join(choices)}")
+        runtimes.append(rt.name)
+        dists.append(n)
+    return list(dict.fromkeys(runtimes)), list(dict.fromkeys(dists))
+
+
 @dataclasses.dataclass
 class SetupConfig(JsonConfig):
     target: str
-    runtimes: list[str] = dataclasses.field(default_factory=lambda: ["onnxruntime", "ai-edge-litert"])
+    runtimes: list[str] = dataclasses.field(default_factory=lambda: list(_runtime_table()))
     requirements: Optional[list[str]] = None
     wheels: Optional[str] = None
     download_wheels: bool = False
@@ -99,9 +124,7 @@ class SetupConfig(JsonConfig):
     target_options: TargetOptions = dataclasses.field(default_factory=TargetOptions)
 
     def validate(self) -> None:
-        bad = [r for r in self.runtimes if r not in RUNTIMES]
-        if bad:
-            raise ConfigError(f"unknown runtime(s) {bad}; choose from {', '.join(RUNTIMES)}")
+        resolve_runtimes(self.runtimes)
         if self.wheels and self.download_wheels:
             raise ConfigError("pass either --wheels DIR or --download-wheels, not both")
         if self.wheels and not Path(self.wheels).is_dir():
@@ -112,18 +135,19 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
     """Create/refresh the device venv; returns {"status", "device" (DeviceInfo dict), ...}."""
     say = progress or (lambda msg: None)
     opts = cfg.target_options
-    reqs = cfg.requirements or default_requirements(cfg.runtimes)
     t0 = time.monotonic()
     with open_target(cfg.target, opts) as t:
         s = DeviceSession(t, opts.workdir, opts.python)
         say(f"reading device info with {cfg.system_python}")
         base = s.info(python=cfg.system_python)
+        runtimes, dists = resolve_runtimes(cfg.runtimes, base.arch)
+        reqs = cfg.requirements or default_requirements(dists)
         venv = s.path("venv")
         spec = {"requirements": sorted(reqs), "python": base.python, "arch": base.arch}
         if not cfg.force and _marker(t, venv) == spec:
             try:
                 info = s.info(python=s.venv_python)
-                if all(info.has_runtime_for(p) is None for p in _probe_paths(cfg.runtimes)):
+                if all(info.has_runtime_for(p) is None for p in _probe_paths(runtimes)):
                     return {"status": "already set up", "device": info.to_dict(), "venv": venv, "requirements": reqs,
                             "seconds": round(time.monotonic() - t0, 1)}
             except DeviceError:
@@ -163,7 +187,7 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
                                      + ("the device may be offline: use --download-wheels" if wheel_dir is None else
                                         "the wheels may not match the device's platform/python"), res.exit_code, res.stderr)
         info = s.info(python=s.venv_python)
-        missing = [m for m in (info.has_runtime_for(p) for p in _probe_paths(cfg.runtimes)) if m]
+        missing = [m for m in (info.has_runtime_for(p) for p in _probe_paths(runtimes)) if m]
         if missing:
             raise DeviceError(f"setup finished but the runner still reports: {missing[0]}")
         _write_marker(t, venv, spec)
@@ -172,12 +196,9 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
 
 
 def _probe_paths(runtimes: list[str]) -> list[str]:
-    out = []
-    if "onnxruntime" in runtimes:
-        out.append("x.onnx")
-    if {"ai-edge-litert", "tflite-runtime"} & set(runtimes):
-        out.append("x.tflite")
-    return out
+    """One artifact name per runtime, to ask DeviceInfo.has_runtime_for about."""
+    table = _runtime_table()
+    return ["x" + table[r].suffixes[0] for r in runtimes]
 
 
 def _marker(t, venv: str) -> Optional[dict]:

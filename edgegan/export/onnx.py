@@ -84,13 +84,13 @@ def _check(path: Path) -> None:
 
 
 def onnx_session(path: Path, threads: int = 1):
+    """An ORT session with the same options the device runner uses."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    from ..runner.edgegan_runner import onnxruntime_session_options
+
+    return ort.InferenceSession(str(path), onnxruntime_session_options(ort, threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def export_onnx(module, inputs: np.ndarray, path: Path, reference: np.ndarray | None = None,

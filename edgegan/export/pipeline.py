@@ -22,13 +22,21 @@ from .. import __version__
 from ..bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
                       BundleWriter, sha256_file)
 from ..config import JsonConfig
+from ..converters.base import ConvertOptions
 from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
 from ..models.spec import InputSpec
 from ..verify.host import FidelityThresholds
 
 log = logging.getLogger(__name__)
 
-FLOAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite-fp32"}
+
+
+def float_of_runtime() -> dict[str, str]:
+    """runtime name -> the format that is its own fp32 baseline (from the runner's table)."""
+    from ..runner.edgegan_runner import RUNTIMES
+
+    return {name: rt.float_format for name, rt in RUNTIMES.items()}
+
 ProgressFn = Callable[[str, Optional[str], Optional[ArtifactRecord]], None]
 
 
@@ -36,12 +44,6 @@ def _default_formats() -> list[str]:
     from ..converters import DEFAULT_FORMATS
 
     return list(DEFAULT_FORMATS)
-
-
-def _convert_options_default():
-    from ..converters.base import ConvertOptions
-
-    return ConvertOptions()
 
 
 @dataclasses.dataclass
@@ -64,8 +66,8 @@ class ExportConfig(JsonConfig):
     threads: int = 2
     latency_rounds: int = 5
     latency_runs: int = 20
-    convert: dict = dataclasses.field(default_factory=dict)
-    thresholds: dict = dataclasses.field(default_factory=dict)
+    convert: ConvertOptions = dataclasses.field(default_factory=ConvertOptions)
+    thresholds: FidelityThresholds = dataclasses.field(default_factory=FidelityThresholds)
 
     def validate(self) -> None:
         if self.n_inputs < 1:
@@ -85,10 +87,10 @@ class ExportConfig(JsonConfig):
 
 
 def _versions() -> dict:
-    from ..converters.base import module_version
+    from ..converters.base import module_version, tool_distributions
 
     out = {"edgegan": __version__, "python": platform.python_version()}
-    for dist in ("torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "onnx2tf", "ai-edge-litert", "numpy"):
+    for dist in tool_distributions():
         out[dist] = module_version(dist)
     return out
 
@@ -160,12 +162,13 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
 
 def _add_ratios(records: list[ArtifactRecord]) -> None:
     by_fmt = {r.format: r for r in records if r.status != "failed"}
-    float_lat = {rt: by_fmt[f].host_latency_ms.get("median") for rt, f in FLOAT_OF_RUNTIME.items() if f in by_fmt}
+    floats = float_of_runtime()
+    float_lat = {rt: by_fmt[f].host_latency_ms.get("median") for rt, f in floats.items() if f in by_fmt}
     fastest_float = min((v for v in float_lat.values() if v), default=None)
     for r in records:
         if r.status == "failed" or r.bytes is None:
             continue
-        base = by_fmt.get(FLOAT_OF_RUNTIME.get(r.runtime or "", ""), by_fmt.get("onnx"))
+        base = by_fmt.get(floats.get(r.runtime or "", ""), by_fmt.get("onnx"))
         if base is not None and base.bytes:
             r.size_ratio = round(r.bytes / base.bytes, 4)
         med = r.host_latency_ms.get("median")
@@ -178,7 +181,7 @@ def _add_ratios(records: list[ArtifactRecord]) -> None:
 def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tuple[Path, dict]:
     """Build the bundle described by ``cfg``; returns (bundle dir, manifest)."""
     from ..converters import CONVERTERS
-    from ..converters.base import ConvertContext, ConvertOptions
+    from ..converters.base import ConvertContext
     from ..models.loading import load_generator
     from ..models.stats import count_macs, parameter_count, weights_sha256
     from .onnx import export_onnx
@@ -186,8 +189,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
     say = progress or (lambda stage, fmt, rec: None)
     formats = list(dict.fromkeys(["onnx", *cfg.formats]))
     converters = {f: CONVERTERS.get(f) for f in formats}  # unknown format -> UnknownNameError now
-    options = ConvertOptions.from_dict(cfg.convert)
-    thresholds = FidelityThresholds.from_dict(cfg.thresholds)
+    options = cfg.convert
+    thresholds = cfg.thresholds
     out_dir = cfg.bundle_dir()
 
     say("load", None, None)

@@ -1,24 +1,25 @@
 #!/usr/bin/env python3
 """edgegan on-device runner: load one artifact, run the stored inputs, measure it, write results.
 
-Runs on the device with python3 + numpy + one runtime (onnxruntime for .onnx; ai-edge-litert,
-tflite-runtime or tensorflow for .tflite). No torch, no edgegan: this one file is copied to the
-device, and the host imports the same file for verification. Usage:
+Runs on the device with python3 + numpy + one runtime from the runtime table (``RUNTIMES``:
+onnxruntime for .onnx; ai-edge-litert, tflite-runtime or tensorflow for .tflite). No torch, no
+edgegan: this one file is copied to the device, and the host imports the same file for
+verification and for the runtime table. Usage:
 
     python3 edgegan_runner.py JOB.json       # measure one artifact
     python3 edgegan_runner.py --info         # device info as JSON (works without numpy)
 
-JOB.json: {"artifact": path, "format": "tflite-int8", "io": {...}, "inputs": "inputs.npy",
-           "warmup": 10, "runs": 50, "threads": 2, "out": dir,
-           "memory": true, "power": {"probe": "auto", "baseline_s": 1.0, "min_s": 1.0}}
-Writes DIR/samples.npy (outputs for every stored input, NCHW float32) and, last and atomically,
-DIR/results.json with ``"complete": true``. Exit codes: 0 ok, 2 usage, 3 runner error (one
-line on stderr), 4 disk full / unwritable output.
+The contracts are the dataclasses below: ``Job`` (job.json), ``Result`` (results.json, written
+last and atomically with ``complete: true``, next to samples.npy: outputs for every stored input,
+NCHW float32) and ``ExitCode``.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import errno
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -63,8 +64,6 @@ def _sysfs_entries(base: str, what: str) -> list:
 
 
 # ---------------------------------------------------------------------------- device info
-RUNTIME_MODULES = (("onnxruntime", "onnxruntime"), ("ai_edge_litert", "ai-edge-litert"),
-                   ("tflite_runtime", "tflite-runtime"))
 ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
@@ -78,11 +77,12 @@ def runtime_versions(only: str | None = None) -> dict:
     out = {"python": platform.python_version()}
     if np is not None:
         out["numpy"] = np.__version__
-    for mod, name in RUNTIME_MODULES:
+    for mod, name in [(m.import_name, m.distribution) for rt in RUNTIMES.values() for m in rt.modules
+                      if m.probe or only == m.distribution]:
         if only and name != only:
             continue
         try:
-            m = __import__(mod)
+            m = importlib.import_module(mod)
         except Exception:  # noqa: BLE001 - any import failure means "not available"
             continue
         version = getattr(m, "__version__", None)
@@ -483,49 +483,128 @@ def measure_power(probe: PowerProbe | None, why: dict, work, baseline_s: float, 
 
 
 # ---------------------------------------------------------------------------- runtimes
-def _tflite_interpreter_cls():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
+# The runtime table: the one place that knows which runtime runs which artifact. The host
+# (session, setup, export, `edgegan env`, the converter registry) reads it from this file, so a
+# new runtime is one entry here plus its adapter class.
+@dataclasses.dataclass(frozen=True)
+class RuntimeModule:
+    """One importable implementation of a runtime (``distribution`` is its pip name)."""
 
-        return Interpreter, "ai-edge-litert"
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import Interpreter
-
-        return Interpreter, "tflite-runtime"
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter, "tensorflow"
-    except ImportError:
-        raise RunnerError("no TFLite runtime here; install ai-edge-litert (or tflite-runtime)") from None
+    import_name: str
+    distribution: str
+    probe: bool = True  # False: too slow to import just to report a version (tensorflow)
 
 
-def _import_onnxruntime():
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise RunnerError("onnxruntime is not installed here; install it to run .onnx artifacts") from None
-    return ort
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """A runtime: which artifacts it runs, how to get it, how to load and run an artifact.
+
+    ``modules`` are alternatives in order of preference (any one is enough on a device);
+    ``pip`` maps a machine (``platform.machine()`` lower-cased, or ``"default"``) to the
+    distributions `edgegan device setup` installs; ``float_format`` is the artifact format whose
+    latency/size is this runtime's own fp32 baseline; ``adapter`` names a class in this file
+    whose ``(path, threads)`` constructor loads an artifact and whose ``run(x)`` runs one batch.
+    An adapter may also define ``benchmark(x, warmup, runs) -> [ms]`` when the runtime times
+    itself (a native benchmark binary or a browser page driven through a subprocess)."""
+
+    name: str
+    suffixes: tuple
+    modules: tuple
+    pip: dict
+    float_format: str
+    adapter: str
+    description: str = ""
+
+    def distributions(self) -> list:
+        return [m.distribution for m in self.modules]
+
+    def pip_requirements(self, machine: str = "") -> list:
+        return list(self.pip.get(machine.lower(), self.pip["default"]))
+
+    def installed(self, versions: dict):
+        """The distribution name of an installed implementation, given runtime_versions()."""
+        return next((d for d in self.distributions() if d in versions), None)
+
+
+RUNTIMES: dict = {}
+
+
+def register_runtime(rt: Runtime) -> Runtime:
+    if rt.name in RUNTIMES:
+        raise ValueError(f"runtime {rt.name!r} registered twice")
+    clash = [s for s in rt.suffixes for other in RUNTIMES.values() if s in other.suffixes]
+    if clash:
+        raise ValueError(f"runtime {rt.name!r}: suffix {clash[0]!r} already belongs to another runtime")
+    RUNTIMES[rt.name] = rt
+    return rt
+
+
+register_runtime(Runtime(
+    name="onnxruntime", suffixes=(".onnx",), modules=(RuntimeModule("onnxruntime", "onnxruntime"),),
+    pip={"default": ("onnxruntime",)}, float_format="onnx", adapter="OnnxModel",
+    description="ONNX Runtime, CPU execution provider"))
+register_runtime(Runtime(
+    name="litert", suffixes=(".tflite",),
+    modules=(RuntimeModule("ai_edge_litert", "ai-edge-litert"), RuntimeModule("tflite_runtime", "tflite-runtime"),
+             RuntimeModule("tensorflow", "tensorflow", probe=False)),
+    pip={"default": ("ai-edge-litert",)}, float_format="tflite-fp32", adapter="TFLiteModel",
+    description="LiteRT (TFLite) interpreter with its default XNNPACK delegate"))
+
+
+def runtime_for(path: str) -> Runtime:
+    """The runtime an artifact file needs, looked up by its suffix in the runtime table."""
+    name = os.path.basename(path)
+    for rt in RUNTIMES.values():
+        if name.endswith(rt.suffixes):
+            return rt
+    known = ", ".join(f"{s} ({rt.name})" for rt in RUNTIMES.values() for s in rt.suffixes)
+    raise RunnerError(f"no runtime runs {name!r}: unknown artifact suffix; known: {known}")
+
+
+def runtime_named(name: str) -> Runtime:
+    """A runtime by name, or by the pip name of one of its implementations."""
+    if name in RUNTIMES:
+        return RUNTIMES[name]
+    for rt in RUNTIMES.values():
+        if name in rt.distributions():
+            return rt
+    raise RunnerError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+
+
+def import_runtime(rt: Runtime, what: str = "run"):
+    """(module, distribution name) of the first importable implementation of ``rt``."""
+    for m in rt.modules:
+        try:
+            return importlib.import_module(m.import_name), m.distribution
+        except ImportError:
+            continue
+    raise RunnerError(f"no {rt.name} runtime here to {what} {'/'.join(rt.suffixes)} artifacts; install "
+                      f"{' or '.join(rt.distributions())} (`edgegan device setup` does it on a device)")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def onnxruntime_session_options(ort, threads: int):
+    """The one set of ORT session options edgegan runs with (host verification and devices)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return so
 
 
 class OnnxModel:
-    runtime = "onnxruntime"
-
     def __init__(self, path: str, threads: int) -> None:
-        ort = _import_onnxruntime()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        ort, self.runtime = import_runtime(RUNTIMES["onnxruntime"])
         try:
-            self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            self.sess = ort.InferenceSession(path, onnxruntime_session_options(ort, threads),
+                                             providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - runtime-specific exception types
             raise RunnerError(f"onnxruntime {ort.__version__} cannot load {os.path.basename(path)}: "
-                              f"{str(exc).splitlines()[0][:300]}") from None
+                              f"{_first_line(exc)}") from None
         self.input_name = self.sess.get_inputs()[0].name
 
     def run(self, x):
@@ -534,12 +613,14 @@ class OnnxModel:
 
 class TFLiteModel:
     def __init__(self, path: str, threads: int) -> None:
-        cls, self.runtime = _tflite_interpreter_cls()
+        mod, self.runtime = import_runtime(RUNTIMES["litert"])
+        cls = mod.lite.Interpreter if self.runtime == "tensorflow" else importlib.import_module(
+            mod.__name__ + ".interpreter").Interpreter
         try:
             self.interp = cls(model_path=path, num_threads=threads)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise RunnerError(f"{self.runtime} cannot load {os.path.basename(path)}: {str(exc).splitlines()[0][:300]}") from None
+            raise RunnerError(f"{self.runtime} cannot load {os.path.basename(path)}: {_first_line(exc)}") from None
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
 
@@ -558,11 +639,6 @@ class TFLiteModel:
         return y
 
 
-def runtime_for(path: str) -> str:
-    """The runtime family an artifact file needs, from its extension."""
-    return "litert" if path.endswith(".tflite") else "onnxruntime"
-
-
 class Artifact:
     """One artifact plus its I/O convention: inputs/outputs are NCHW float32 outside, the
     model may want NHWC (``io.input_perm`` / ``io.output_perm``) and batch 1."""
@@ -572,7 +648,8 @@ class Artifact:
         if not os.path.exists(path):
             raise RunnerError(f"artifact {path} not found on this device")
         self.io = io or {}
-        self.model = TFLiteModel(path, threads) if runtime_for(path) == "litert" else OnnxModel(path, threads)
+        self.spec = runtime_for(path)
+        self.model = globals()[self.spec.adapter](path, threads)
         self.runtime = self.model.runtime
         self.fmt = fmt
 
@@ -634,15 +711,13 @@ def memory_child(job_path: str, mode: str) -> int:
     """In a fresh process: import the runtime (``baseline``) or also load the model and run a
     few inferences (``model``); print VmHWM. The parent adds ru_maxrss from wait4."""
     with open(job_path) as fh:
-        job = json.load(fh)
+        job = Job.from_dict(json.load(fh))
     if mode == "model":
-        inputs = np.load(job["inputs"], allow_pickle=False)
-        art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), int(job.get("threads", 1)))
-        time_latency(art, inputs[:1], 2, min(int(job.get("runs", 50)), 10))
-    elif runtime_for(job["artifact"]) == "litert":
-        _tflite_interpreter_cls()
+        inputs = np.load(job.inputs, allow_pickle=False)
+        art = Artifact(job.artifact, job.format, job.io, job.threads)
+        time_latency(art, inputs[:1], 2, min(job.runs, 10))
     else:
-        _import_onnxruntime()
+        import_runtime(runtime_for(job.artifact))
     print(json.dumps({"vmhwm_kb": _vmhwm_kb()}))
     return 0
 
@@ -696,6 +771,149 @@ def measure_memory(job_path: str, timeout: float = 600.0) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------- contracts
+class ExitCode(enum.IntEnum):
+    """The runner's exit codes (the host maps them to row reasons)."""
+
+    OK = 0
+    USAGE = 2          # wrong command line or a job file that is not a valid Job
+    RUNNER_ERROR = 3   # one line on stderr says what failed (missing runtime, bad artifact, timeout)
+    OUTPUT_ERROR = 4   # disk full or unwritable output directory on the device
+
+
+def _typed(cls, data, where: str):
+    """Build dataclass ``cls`` from an untrusted dict: unknown keys and wrong types are errors."""
+    if not isinstance(data, dict):
+        raise RunnerError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise RunnerError(f"{where}: unknown field(s) {', '.join(unknown)} (runner version {RUNNER_VERSION})")
+    kwargs = {}
+    for name, value in data.items():
+        want = cls.TYPES.get(name)
+        if want is not None and value is not None and not (isinstance(value, want) and not
+                                                           (isinstance(value, bool) and bool not in _as_tuple(want))):
+            raise RunnerError(f"{where}: field {name!r} must be {_type_names(want)}, got {type(value).__name__}")
+        kwargs[name] = value
+    missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RunnerError(f"{where}: missing field(s) {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def _as_tuple(t):
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _type_names(t) -> str:
+    return " or ".join(x.__name__ for x in _as_tuple(t))
+
+
+@dataclasses.dataclass
+class PowerSettings:
+    probe: str = "auto"
+    baseline_s: float = 1.0
+    min_s: float = 1.0
+    interval_s: float = 0.05
+    vcgencmd: str | None = None
+
+    TYPES = {"probe": str, "baseline_s": (int, float), "min_s": (int, float), "interval_s": (int, float),
+             "vcgencmd": str}
+
+
+@dataclasses.dataclass
+class Job:
+    """job.json: what the host asks the runner to do with one artifact (paths are on the device)."""
+
+    artifact: str
+    inputs: str
+    out: str
+    format: str = ""
+    io: dict = dataclasses.field(default_factory=dict)
+    warmup: int = 10
+    runs: int = 50
+    threads: int = 1
+    memory: bool = True
+    memory_timeout_s: float = 600.0
+    timeout_s: float | None = None
+    power: PowerSettings = dataclasses.field(default_factory=PowerSettings)
+    sysfs_root: str = "/"
+
+    TYPES = {"artifact": str, "inputs": str, "out": str, "format": str, "io": dict, "warmup": int, "runs": int,
+             "threads": int, "memory": bool, "memory_timeout_s": (int, float), "timeout_s": (int, float),
+             "power": dict, "sysfs_root": str}
+
+    @classmethod
+    def from_dict(cls, data) -> "Job":
+        job = _typed(cls, data, "job")
+        job.power = _typed(PowerSettings, job.power or {}, "job.power") if not isinstance(job.power, PowerSettings) else job.power
+        if job.runs < 1 or job.warmup < 0 or job.threads < 1:
+            raise RunnerError(f"job: runs >= 1, warmup >= 0 and threads >= 1 required (got {job.runs}, {job.warmup}, {job.threads})")
+        for key in ("input_perm", "output_perm"):
+            perm = job.io.get(key)
+            if perm is not None and (not isinstance(perm, list) or sorted(perm) != list(range(len(perm)))):
+                raise RunnerError(f"job: io.{key} must be a permutation list, got {perm!r}")
+        return job
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Result:
+    """results.json: one artifact measured on this device. Written last and atomically, with
+    ``complete`` true; the host treats it as untrusted and re-validates it with ``from_dict``."""
+
+    format: str
+    runtime: str
+    artifact: str
+    threads: int
+    warmup: int
+    runs: int
+    model_load_ms: float
+    first_inference_ms: float
+    latency_ms: dict
+    samples: str
+    samples_shape: list
+    samples_sha256: str
+    runner_version: int = RUNNER_VERSION
+    artifact_sha256: str | None = None
+    timer: str = "perf_counter_ns"
+    memory: dict | None = None
+    peak_memory_mb: float | None = None
+    peak_memory_range_mb: list | None = None
+    memory_method: str | None = None
+    power: dict | None = None
+    thermal: dict | None = None
+    versions: dict = dataclasses.field(default_factory=dict)
+    emulator: str | None = None
+    complete: bool = False
+
+    TYPES = {"format": str, "runtime": str, "artifact": str, "threads": int, "warmup": int, "runs": int,
+             "model_load_ms": (int, float), "first_inference_ms": (int, float), "latency_ms": dict,
+             "samples": str, "samples_shape": list, "samples_sha256": str, "runner_version": int,
+             "artifact_sha256": str, "timer": str, "memory": dict, "peak_memory_mb": (int, float),
+             "peak_memory_range_mb": list, "memory_method": str, "power": dict, "thermal": dict,
+             "versions": dict, "emulator": str, "complete": bool}
+    LATENCY_KEYS = ("p50", "p90", "p95", "p99", "mean", "trimmed_mean", "std", "min", "max")
+
+    @classmethod
+    def from_dict(cls, data) -> "Result":
+        res = _typed(cls, data, "results.json")
+        bad = [k for k in cls.LATENCY_KEYS if not isinstance(res.latency_ms.get(k), (int, float))
+               or isinstance(res.latency_ms.get(k), bool)]
+        if bad:
+            raise RunnerError(f"results.json: latency_ms.{bad[0]} is missing or not a number")
+        if os.path.basename(res.samples) != res.samples or res.samples in ("", ".", ".."):
+            raise RunnerError(f"results.json: samples {res.samples!r} must be a bare file name")
+        return res
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 # ---------------------------------------------------------------------------- the job
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = path + ".tmp"
@@ -719,26 +937,36 @@ def _arm_deadline(seconds) -> None:
     signal.alarm(max(1, int(float(seconds) + 0.999)))
 
 
-def run_job(job: dict, job_path: str | None = None) -> dict:
-    """Execute one job dict and write its outputs; returns the results record."""
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_job(job, job_path: str | None = None) -> dict:
+    """Execute one job (a :class:`Job` or its dict) and write its outputs; returns the results
+    record (``Result.to_dict()``)."""
     _need_numpy()
-    out_dir = job["out"]
+    job = job if isinstance(job, Job) else Job.from_dict(job)
+    out_dir = job.out
     os.makedirs(out_dir, exist_ok=True)
     for stale in ("results.json", "samples.npy"):  # a rerun must never leave an old result behind
         if os.path.exists(os.path.join(out_dir, stale)):
             os.remove(os.path.join(out_dir, stale))
-    warmup, runs, threads = int(job.get("warmup", 10)), int(job.get("runs", 50)), int(job.get("threads", 1))
-    sysfs = job.get("sysfs_root", "/")
+    warmup, runs, threads = job.warmup, job.runs, job.threads
+    sysfs = job.sysfs_root
     thermal_start = thermal_zones(sysfs)
     memory = None
-    if job.get("memory", True):
+    if job.memory:
         if job_path is None:
             job_path = os.path.join(out_dir, "job.json")
-            _write_atomic(job_path, json.dumps(job).encode())
-        memory = measure_memory(job_path, float(job.get("memory_timeout_s", 600)))
-    inputs = np.load(job["inputs"], allow_pickle=False)
+            _write_atomic(job_path, json.dumps(job.to_dict()).encode())
+        memory = measure_memory(job_path, float(job.memory_timeout_s))
+    inputs = np.load(job.inputs, allow_pickle=False)
     t0 = time.perf_counter_ns()
-    art = Artifact(job["artifact"], job.get("format", ""), job.get("io"), threads)
+    art = Artifact(job.artifact, job.format, job.io, threads)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
     first, ms = time_latency(art, inputs[:1], warmup, 0)  # first inference + warmup; timed runs below
     xin = art.prepare(inputs[:1])
@@ -754,14 +982,13 @@ def run_job(job: dict, job_path: str | None = None) -> dict:
             extra += 1
         return (extra, runs + extra)
 
-    pcfg = dict(job.get("power") or {})
-    probe_name = pcfg.get("probe", "auto")
-    if probe_name == "none":
+    pcfg = job.power
+    if pcfg.probe == "none":
         probes, why = [], {"none": "power measurement disabled (--power none)"}
     else:
-        probes, why = available_probes(sysfs, probe_name, vcgencmd=pcfg.get("vcgencmd"))
-    power, _ = measure_power(probes[0] if probes else None, why, work, float(pcfg.get("baseline_s", 1.0)),
-                             float(pcfg.get("interval_s", 0.05)), float(pcfg.get("min_s", 1.0)))
+        probes, why = available_probes(sysfs, pcfg.probe, vcgencmd=pcfg.vcgencmd)
+    power, _ = measure_power(probes[0] if probes else None, why, work, float(pcfg.baseline_s),
+                             float(pcfg.interval_s), float(pcfg.min_s))
     thermal_end = thermal_zones(sysfs)
     samples = art.run_all(inputs)
     import io
@@ -770,25 +997,25 @@ def run_job(job: dict, job_path: str | None = None) -> dict:
     np.save(bio, np.ascontiguousarray(samples, np.float32), allow_pickle=False)
     buf = bio.getvalue()
     _write_atomic(os.path.join(out_dir, "samples.npy"), buf)
-    result = {
-        "runner_version": RUNNER_VERSION, "format": art.fmt, "runtime": art.runtime,
-        "artifact": os.path.basename(job["artifact"]), "threads": threads,
-        "warmup": warmup, "runs": len(ms), "model_load_ms": load_ms,
-        "first_inference_ms": first, "latency_ms": latency_stats(ms), "timer": "perf_counter_ns",
-        "memory": memory,
-        "peak_memory_mb": memory["peak_memory_mb"] if memory else None,
-        "peak_memory_range_mb": memory["peak_memory_range_mb"] if memory else None,
-        "memory_method": memory["method"] if memory else None,
-        "power": power,
-        "thermal": {"start_c": max(thermal_start.values()) if thermal_start else None,
-                    "end_c": max(thermal_end.values()) if thermal_end else None,
-                    "zones_start": thermal_start, "zones_end": thermal_end},
-        "versions": runtime_versions(only=art.runtime if art.runtime != "tensorflow" else "none"),
-        "emulator": emulator(),
-        "samples": "samples.npy", "samples_shape": list(samples.shape),
-        "samples_sha256": hashlib.sha256(buf).hexdigest(),
-        "complete": True,
-    }
+    result = Result(
+        format=art.fmt, runtime=art.runtime, artifact=os.path.basename(job.artifact),
+        artifact_sha256=_file_sha256(job.artifact), threads=threads,
+        warmup=warmup, runs=len(ms), model_load_ms=load_ms,
+        first_inference_ms=first, latency_ms=latency_stats(ms),
+        memory=memory,
+        peak_memory_mb=memory["peak_memory_mb"] if memory else None,
+        peak_memory_range_mb=memory["peak_memory_range_mb"] if memory else None,
+        memory_method=memory["method"] if memory else None,
+        power=power,
+        thermal={"start_c": max(thermal_start.values()) if thermal_start else None,
+                 "end_c": max(thermal_end.values()) if thermal_end else None,
+                 "zones_start": thermal_start, "zones_end": thermal_end},
+        versions=runtime_versions(only=art.runtime),
+        emulator=emulator(),
+        samples="samples.npy", samples_shape=list(samples.shape),
+        samples_sha256=hashlib.sha256(buf).hexdigest(),
+        complete=True,
+    ).to_dict()
     _write_atomic(os.path.join(out_dir, "results.json"), json.dumps(result, indent=2).encode())
     return result
 
@@ -798,35 +1025,40 @@ def main(argv: list | None = None) -> int:
     try:
         if argv == ["--info"]:
             print(json.dumps(device_info(), indent=2))
-            return 0
+            return ExitCode.OK
         if len(argv) == 3 and argv[0] == "--memory-child":
             _need_numpy()
             return memory_child(argv[1], argv[2])
         if len(argv) != 1 or argv[0].startswith("-"):
             print("usage: edgegan_runner.py JOB.json | --info", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
         _need_numpy()
         try:
             with open(argv[0]) as fh:
-                job = json.load(fh)
+                data = json.load(fh)
         except (OSError, ValueError) as exc:
             raise RunnerError(f"cannot read job file {argv[0]} ({getattr(exc, 'strerror', None) or exc})") from None
-        _arm_deadline(job.get("timeout_s"))
+        try:
+            job = Job.from_dict(data)
+        except RunnerError as exc:
+            print(f"edgegan-runner: error: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        _arm_deadline(job.timeout_s)
         run_job(job, os.path.abspath(argv[0]))
     except RunnerError as exc:
         print(f"edgegan-runner: error: {exc}", file=sys.stderr)
-        return 3
+        return ExitCode.RUNNER_ERROR
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             print(f"edgegan-runner: error: disk full on the device writing {exc.filename or 'results'}; "
                   "free space or use a workdir on a bigger disk", file=sys.stderr)
-            return 4
+            return ExitCode.OUTPUT_ERROR
         if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             print(f"edgegan-runner: error: cannot write {exc.filename} ({exc.strerror}); use a writable workdir", file=sys.stderr)
-            return 4
+            return ExitCode.OUTPUT_ERROR
         raise
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(int(main()))
