@@ -178,3 +178,38 @@ def test_disk_full_on_the_device_is_a_clear_error(bundle, tmp_path):
         assert not (tmp_path / "r" / "results.json").exists()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_tampered_artifact_is_never_run_and_a_poisoned_device_cache_is_caught(bundle, tmp_path):
+    b2 = tmp_path / "b2"
+    shutil.copytree(bundle, b2)
+    onnx = b2 / "artifacts" / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[-5] ^= 0x01  # one flipped bit in the last initializer
+    onnx.write_bytes(bytes(data))
+    _, doc = run_profile(ProfileConfig(bundle=str(b2), target="local", out=str(tmp_path / "r"), formats=TWO,
+                                       target_options=TargetOptions(workdir=str(tmp_path / "wd")), **FAST))
+    st = {r["format"]: r for r in doc["results"]}
+    assert st["onnx"]["status"] == "failed" and "does not match its sha256" in st["onnx"]["reason"]
+    assert st["ort-int8"]["status"] == "ok"
+    assert not list((tmp_path / "wd" / "artifacts").glob("*.onnx")) or all(
+        p.stat().st_size != onnx.stat().st_size or p.read_bytes() != bytes(data)
+        for p in (tmp_path / "wd" / "artifacts").glob("*.onnx"))
+
+    # the device cache is keyed on the file's hash; a file swapped in behind that name is detected
+    wd = tmp_path / "wd2"
+    _, ok = run_profile(ProfileConfig(bundle=str(bundle), target="local", out=str(tmp_path / "r2"), formats=["ort-int8"],
+                                      target_options=TargetOptions(workdir=str(wd)), **FAST))
+    assert ok["results"][0]["status"] == "ok"
+    cached = next((wd / "artifacts").glob("*.onnx"))
+    other = (bundle / "artifacts" / "model.onnx").read_bytes()
+    fake = other if len(other) == cached.stat().st_size else None
+    if fake is None:  # same size is what the cache checks: make a same-size impostor of the int8 file
+        raw = bytearray(cached.read_bytes())
+        raw[-5] ^= 0x01
+        fake = bytes(raw)
+    cached.write_bytes(fake)
+    _, doc = run_profile(ProfileConfig(bundle=str(bundle), target="local", out=str(tmp_path / "r3"), formats=["ort-int8"],
+                                       target_options=TargetOptions(workdir=str(wd)), **FAST))
+    row = doc["results"][0]
+    assert row["status"] == "failed" and "ran a different file" in row["reason"]

@@ -32,6 +32,7 @@ from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutErr
 from .session import DeviceInfo, DeviceSession
 from .targets import open_target
 from .transport import TargetOptions, stderr_tail
+from ..runner.edgegan_runner import ExitCode, Job, PowerSettings, Result, RunnerError
 
 log = logging.getLogger(__name__)
 
@@ -274,18 +275,24 @@ class Profiler:
             return row
         t0 = time.monotonic()
         s, t = self.session, self.session.t
-        self.progress("push", rec.format, None)
         local_art = self.bundle.artifact_path(rec)
-        remote_art = s.path("artifacts", f"{(rec.sha256 or sha256_file(local_art))[:16]}-{posixpath.basename(rec.path)}")
+        actual = sha256_file(local_art)
+        if actual != rec.sha256:  # never run (or cache on the device) a file the export did not make
+            row["reason"] = (f"{rec.path} does not match its sha256 in bundle.json (file {actual[:12]}…, manifest "
+                             f"{(rec.sha256 or 'none')[:12]}…): modified or corrupt; re-export the bundle")
+            return row
+        self.progress("push", rec.format, None)
+        # content-addressed on the device by the file's full hash, so a cached copy is this exact file
+        remote_art = s.path("artifacts", f"{actual}{posixpath.splitext(rec.path)[1]}")
         if t.size(remote_art) != local_art.stat().st_size:
             t.mkdir(posixpath.dirname(remote_art))
             t.push(local_art, remote_art)
         rdir = posixpath.join(self.remote_run, rec.format)
-        job = {"artifact": remote_art, "format": rec.format, "io": rec.io, "inputs": posixpath.join(self.remote_run, INPUTS),
-               "warmup": self.cfg.warmup, "runs": self.cfg.runs, "threads": self.cfg.threads, "out": rdir,
-               "memory": self.cfg.memory, "memory_timeout_s": self.cfg.timeout_s, "timeout_s": self.cfg.timeout_s,
-               "power": {"probe": self.cfg.power_probe, "baseline_s": self.cfg.power_baseline_s,
-                         "min_s": self.cfg.power_min_s}}
+        job = Job(artifact=remote_art, format=rec.format, io=rec.io, inputs=posixpath.join(self.remote_run, INPUTS),
+                  warmup=self.cfg.warmup, runs=self.cfg.runs, threads=self.cfg.threads, out=rdir,
+                  memory=self.cfg.memory, memory_timeout_s=self.cfg.timeout_s, timeout_s=self.cfg.timeout_s,
+                  power=PowerSettings(probe=self.cfg.power_probe, baseline_s=self.cfg.power_baseline_s,
+                                      min_s=self.cfg.power_min_s)).to_dict()
         t.mkdir(rdir)
         with tempfile.TemporaryDirectory(prefix="edgegan-job-") as tmp:
             jp = Path(tmp) / "job.json"
@@ -298,9 +305,9 @@ class Profiler:
         except DeviceTimeoutError as exc:
             row["reason"] = str(exc)
             return row
-        if res.exit_code != 0:
+        if res.exit_code != ExitCode.OK:
             row["reason"] = self._runner_failure(res.exit_code, res.stderr)
-            if res.exit_code == 4 and "disk full" in res.stderr:
+            if res.exit_code == ExitCode.OUTPUT_ERROR and "disk full" in res.stderr:
                 row["disk_full"] = True
             return row
         self.progress("pull", rec.format, None)
@@ -310,25 +317,28 @@ class Profiler:
             (local_dir / stale).unlink(missing_ok=True)
         try:
             rj = t.pull(posixpath.join(rdir, "results.json"), local_dir, "device_results.json")
-            result = json.loads(rj.read_text())
-            name = result.get("samples", "samples.npy")
-            sp = t.pull(posixpath.join(rdir, name), local_dir, name)
+            result = Result.from_dict(json.loads(rj.read_text()))  # device output is untrusted
+            sp = t.pull(posixpath.join(rdir, result.samples), local_dir, result.samples)
         except UnsafePathError as exc:
             row["reason"] = str(exc)
             return row
-        except (json.JSONDecodeError, DeviceError) as exc:
+        except (json.JSONDecodeError, DeviceError, RunnerError) as exc:
             if isinstance(exc, (DeviceConnectionError, DeviceDiskFullError)):
                 raise
             row["reason"] = f"could not read the device's results: {str(exc)[:300]}"
             return row
-        if not result.get("complete") or hashlib.sha256(sp.read_bytes()).hexdigest() != result.get("samples_sha256"):
+        if not result.complete or hashlib.sha256(sp.read_bytes()).hexdigest() != result.samples_sha256:
             row["reason"] = "the device's result is incomplete (results.json not complete or samples.npy hash mismatch)"
+            return row
+        if result.artifact_sha256 not in (None, actual):
+            row["reason"] = (f"the device ran a different file than {rec.path} (sha256 {result.artifact_sha256[:12]}… "
+                             f"vs {actual[:12]}…); its artifact cache may be tampered: remove {posixpath.dirname(remote_art)}")
             return row
         if sp.name != "samples.npy":
             sp = sp.rename(local_dir / "samples.npy")
         self.progress("compare", rec.format, None)
         samples = np.load(sp, allow_pickle=False)
-        row.update(self._measurements(result))
+        row.update(self._measurements(result.to_dict()))
         row["samples"] = f"{rec.format}/samples.npy"
         row["quality"] = self._quality(rec, samples)
         row["status"] = "ok"
@@ -338,6 +348,8 @@ class Profiler:
     @staticmethod
     def _runner_failure(code: int, stderr: str) -> str:
         tail = stderr_tail(stderr) or "(no stderr)"
+        if code == ExitCode.USAGE:
+            return f"the runner rejected the job (runner/host version mismatch?): {tail}"
         if code == -1:
             return f"runner crashed on the device (killed by a signal): {tail}"
         if code < 0 or code > 128:
@@ -349,7 +361,7 @@ class Profiler:
     def _measurements(result: dict) -> dict:
         keys = ("runtime", "latency_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
                 "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power", "thermal",
-                "versions", "emulator", "timer", "runner_version")
+                "versions", "emulator", "timer", "runner_version", "artifact_sha256")
         return {k: result.get(k) for k in keys}
 
     def _quality(self, rec: ArtifactRecord, samples: np.ndarray) -> dict:
