@@ -26,7 +26,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import BundleError, OutputError
+from .config import JsonConfig
+from .errors import BundleError, ConfigError, OutputError
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
@@ -46,7 +47,7 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclasses.dataclass
-class ArtifactRecord:
+class ArtifactRecord(JsonConfig):
     """One row of the bundle: a format's artifact, how it was made and how faithful it is."""
 
     format: str
@@ -67,18 +68,108 @@ class ArtifactRecord:
     host_latency_ms: dict = dataclasses.field(default_factory=dict)
     notes: Optional[str] = None
 
+    def validate(self) -> None:
+        if self.status not in STATUSES:
+            raise BundleError(f"artifact record status {self.status!r} is not one of {STATUSES}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ArtifactRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise BundleError(f"artifact record has unknown fields {sorted(unknown)}; the bundle is from a newer edgegan")
-        if data.get("status") not in STATUSES:
-            raise BundleError(f"artifact record status {data.get('status')!r} is not one of {STATUSES}")
-        return cls(**data)
+    def from_dict(cls, data: Any) -> "ArtifactRecord":
+        if isinstance(data, dict):
+            unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise BundleError(f"artifact record has unknown fields {sorted(unknown)}; the bundle is from a newer edgegan")
+        try:
+            return super().from_dict(data)
+        except ConfigError as exc:
+            raise BundleError(f"artifact record {data.get('format') if isinstance(data, dict) else '?'}: {exc}") from None
+
+
+@dataclasses.dataclass
+class ModelInfo(JsonConfig):
+    """Which generator the bundle holds (``weights_sha256`` identifies its float weights)."""
+
+    name: str
+    source: str = ""
+    family: Optional[str] = None
+    config: Optional[dict] = None
+    weights_sha256: Optional[str] = None
+    params: Optional[int] = None
+    macs: Optional[int] = None
+
+
+@dataclasses.dataclass
+class StoredArray(JsonConfig):
+    """A .npy file stored in the bundle (inputs, reference, calibration)."""
+
+    file: str
+    count: Optional[int] = None
+    producer: Optional[str] = None
+    source: Optional[str] = None
+    method: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Manifest(JsonConfig):
+    """bundle.json: the contract between export and every later stage. Written by the export,
+    read (and validated) by :meth:`Bundle.load`; nothing else parses bundle.json."""
+
+    schema_version: int
+    model: ModelInfo
+    input: dict
+    output: dict
+    inputs: StoredArray
+    reference: StoredArray
+    artifacts: list[ArtifactRecord]
+    created: str = ""
+    seeds: dict = dataclasses.field(default_factory=dict)
+    calibration: Optional[StoredArray] = None
+    compression: list = dataclasses.field(default_factory=list)
+    export: dict = dataclasses.field(default_factory=dict)
+    thresholds: dict = dataclasses.field(default_factory=dict)
+    export_config: dict = dataclasses.field(default_factory=dict)
+    tools: dict = dataclasses.field(default_factory=dict)
+    host: dict = dataclasses.field(default_factory=dict)
+    artifacts_dir: str = ARTIFACTS_DIR
+
+    def validate(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise BundleError(f"bundle schema_version {self.schema_version} is not supported (expected "
+                              f"{SCHEMA_VERSION}); re-export it with this edgegan")
+        for name in (self.inputs.file, self.reference.file, *(a.path for a in self.artifacts if a.path)):
+            _check_relative(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["artifacts"] = [a.to_dict() for a in self.artifacts]
+        return out
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> "Manifest":
+        """A Manifest from untrusted JSON data; any problem is a BundleError naming the field."""
+        if isinstance(data, dict) and data.get("schema_version") != SCHEMA_VERSION:
+            raise BundleError(f"bundle schema_version {data.get('schema_version')} is not supported (expected "
+                              f"{SCHEMA_VERSION}); re-export it with this edgegan")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise BundleError(f"'{where}' is not a valid bundle manifest: {exc}") from None
+
+    def artifact(self, fmt: str) -> ArtifactRecord:
+        for rec in self.artifacts:
+            if rec.format == fmt:
+                return rec
+        have = ", ".join(r.format for r in self.artifacts)
+        raise BundleError(f"bundle has no '{fmt}' artifact (it has: {have}); re-export with --formats {fmt}")
+
+
+def _check_relative(name: str) -> None:
+    """A path recorded in the manifest must stay inside the bundle."""
+    p = Path(name)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise BundleError(f"manifest path {name!r} escapes the bundle; the manifest is corrupt or hostile")
 
 
 def _check_writable(parent: Path) -> None:
@@ -133,10 +224,12 @@ class BundleWriter:
         except OSError as exc:
             raise os_error_to_edgegan(exc, self.final) from None
 
-    def write_manifest(self, manifest: dict) -> None:
+    def write_manifest(self, manifest: "Manifest") -> None:
         assert self.tmp is not None
+        data = manifest.to_dict()
+        Manifest.parse(json.loads(json.dumps(data)), "the manifest being written")  # what we write must load
         try:
-            (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+            (self.tmp / MANIFEST).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
         except OSError as exc:
             raise os_error_to_edgegan(exc, self.final) from None
 
@@ -164,56 +257,71 @@ class Bundle:
     """A bundle on disk, loaded and validated (no torch needed)."""
 
     root: Path
-    manifest: dict
+    manifest: Manifest
 
     @classmethod
     def load(cls, root: str | Path) -> "Bundle":
         root = Path(root)
         mf = root / MANIFEST
-        if not mf.is_file():
+        if mf.is_symlink() or not mf.is_file():
             raise BundleError(f"'{root}' is not a bundle (no {MANIFEST}); pass the directory `edgegan export` wrote")
         try:
-            manifest = json.loads(mf.read_text())
-        except json.JSONDecodeError as exc:
-            raise BundleError(f"'{mf}' is not valid JSON ({exc.msg}); re-run edgegan export") from None
-        version = manifest.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise BundleError(f"bundle schema_version {version} is not supported (expected {SCHEMA_VERSION}); re-export it")
-        b = cls(root, manifest)
-        b.artifact_records()  # validates the rows
-        return b
+            data = json.loads(mf.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"'{mf}' is not valid JSON ({getattr(exc, 'msg', exc)}); re-run edgegan export") from None
+        return cls(root, Manifest.parse(data, str(mf)))
 
     def artifact_records(self) -> list[ArtifactRecord]:
-        return [ArtifactRecord.from_dict(a) for a in self.manifest.get("artifacts", [])]
+        return list(self.manifest.artifacts)
 
     def artifact(self, fmt: str) -> ArtifactRecord:
-        for rec in self.artifact_records():
-            if rec.format == fmt:
-                return rec
-        have = ", ".join(r.format for r in self.artifact_records())
-        raise BundleError(f"bundle has no '{fmt}' artifact (it has: {have}); re-export with --formats {fmt}")
+        return self.manifest.artifact(fmt)
+
+    def file(self, name: str) -> Path:
+        """A file of the bundle: a regular file inside it, never a symlink (a bundle from elsewhere
+        must not make edgegan read, push or overwrite anything outside it)."""
+        _check_relative(name)
+        p = self.root / name
+        for part in [p, *[self.root / Path(*Path(name).parts[:i]) for i in range(1, len(Path(name).parts))]]:
+            if part.is_symlink():
+                raise BundleError(f"'{name}' in bundle '{self.root}' is a symlink; a bundle holds only its own "
+                                  "files: re-export it or copy the real file in")
+        if not p.is_file():
+            raise BundleError(f"bundle '{self.root}' has no file '{name}'; re-export it")
+        return p
 
     def artifact_path(self, rec: ArtifactRecord) -> Path:
         if rec.path is None:
             raise BundleError(f"'{rec.format}' has no artifact file ({rec.status}: {rec.reason})")
-        p = (self.root / rec.path).resolve()
-        if self.root.resolve() not in p.parents:
-            raise BundleError(f"artifact path {rec.path!r} escapes the bundle; the manifest is corrupt")
-        return p
+        return self.file(rec.path)
+
+    def inputs_path(self) -> Path:
+        return self.file(self.manifest.inputs.file)
 
     def inputs(self) -> np.ndarray:
-        return np.load(self.root / INPUTS, allow_pickle=False)
+        return _load_array(self.inputs_path())
 
     def reference(self) -> np.ndarray:
-        return np.load(self.root / REFERENCE, allow_pickle=False)
+        return _load_array(self.file(self.manifest.reference.file))
 
     def verify_hashes(self) -> list[str]:
-        """Formats whose artifact file is missing or differs from its recorded sha256."""
+        """Formats whose artifact file is missing, a symlink, or differs from its recorded sha256."""
         bad = []
         for rec in self.artifact_records():
             if rec.path is None:
                 continue
-            p = self.root / rec.path
-            if not p.is_file() or sha256_file(p) != rec.sha256:
+            try:
+                p = self.artifact_path(rec)
+            except BundleError:
+                bad.append(rec.format)
+                continue
+            if sha256_file(p) != rec.sha256:
                 bad.append(rec.format)
         return bad
+
+
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise BundleError(f"'{path}' is not a readable .npy array ({exc}); re-export the bundle") from None

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgegan.bundle import Bundle, BundleWriter
+from edgegan.bundle import ArtifactRecord, Bundle, BundleWriter, Manifest, ModelInfo, StoredArray
 from edgegan.errors import BundleError, OutputError
 
 
@@ -20,15 +20,22 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def small_manifest(name="m", artifacts=()) -> Manifest:
+    return Manifest(schema_version=1, model=ModelInfo(name=name), input={"shape": [4, 1, 1]}, output={"shape": [1, 4, 4]},
+                    inputs=StoredArray(file="inputs.npy", count=2), reference=StoredArray(file="reference.npy"),
+                    artifacts=list(artifacts))
+
+
 def test_existing_bundle_needs_overwrite_and_is_replaced_whole(tmp_path):
     final = tmp_path / "b"
     with BundleWriter(final) as w:
-        w.write_manifest({"v": 1})
+        w.write_manifest(small_manifest("one"))
     with pytest.raises(OutputError, match="already exists; pass --force"):
         BundleWriter(final).__enter__()
     with BundleWriter(final, overwrite=True) as w:
-        w.write_manifest({"v": 2})
-    assert json.loads((final / "bundle.json").read_text()) == {"v": 2}
+        w.write_manifest(small_manifest("two"))
+    assert json.loads((final / "bundle.json").read_text())["model"]["name"] == "two"
+    assert Bundle.load(final).manifest == small_manifest("two")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
@@ -68,3 +75,42 @@ def test_load_rejects_non_bundles(tmp_path):
     (tmp_path / "bundle.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(BundleError, match="schema_version 99"):
         Bundle.load(tmp_path)
+
+
+def _write(root, manifest: dict):
+    root.mkdir(exist_ok=True)
+    (root / "bundle.json").write_text(json.dumps(manifest))
+
+
+def test_manifest_round_trips_and_rejects_wrong_types_and_escaping_paths(tmp_path):
+    m = small_manifest(artifacts=[ArtifactRecord(format="onnx", status="ok", path="artifacts/model.onnx", sha256="0" * 64,
+                                                 bytes=3, quantization={"scheme": "float32"})])
+    assert Manifest.from_json(m.to_json()) == m
+    good = m.to_dict()
+    _write(tmp_path / "ok", good)
+    loaded = Bundle.load(tmp_path / "ok")
+    assert loaded.artifact("onnx").quantization == {"scheme": "float32"} and loaded.manifest.model.name == "m"
+    for broken, match in [({**good, "model": {"name": 3}}, "expected str"),
+                          ({**good, "artifacts": [{**good["artifacts"][0], "bytes": "many"}]}, "bytes"),
+                          ({**good, "artifacts": [{**good["artifacts"][0], "status": "great"}]}, "status"),
+                          ({**good, "artifacts": [{**good["artifacts"][0], "path": "../../etc/passwd"}]}, "escapes"),
+                          ({**good, "inputs": {"file": "/etc/passwd"}}, "escapes"),
+                          ({k: v for k, v in good.items() if k != "reference"}, "reference")]:
+        _write(tmp_path / "bad", broken)
+        with pytest.raises(BundleError, match=match):
+            Bundle.load(tmp_path / "bad")
+
+
+def test_bundle_files_are_never_symlinks(tmp_path):
+    secret = tmp_path / "host_secret.npy"
+    np.save(secret, np.arange(4, dtype=np.float32))
+    root = tmp_path / "b"
+    _write(root, small_manifest().to_dict())
+    (root / "inputs.npy").symlink_to(secret)
+    b = Bundle.load(root)
+    with pytest.raises(BundleError, match="is a symlink"):
+        b.inputs()
+    (root / "inputs.npy").unlink()
+    (root / "inputs.npy").mkdir()
+    with pytest.raises(BundleError, match="no file"):
+        b.inputs_path()

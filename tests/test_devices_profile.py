@@ -90,7 +90,7 @@ def test_a_device_without_the_runtime_gives_a_failed_row(bundle, tmp_path):
     py = fake_python(tmp_path / "py", f'PYTHONPATH={hide} exec {sys.executable} "$@"')
     _, doc = run_profile(ProfileConfig(bundle=str(bundle), target="local", out=str(tmp_path / "r"), formats=TWO,
                                        target_options=TargetOptions(python=str(py)), **FAST))
-    assert all(r["status"] == "failed" and "no onnxruntime on the device" in r["reason"] for r in doc["results"])
+    assert all(r["status"] == "failed" and "no onnxruntime runtime on the device" in r["reason"] for r in doc["results"])
     assert doc["complete"] is True
 
 

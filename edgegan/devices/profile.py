@@ -82,7 +82,7 @@ class ProfileConfig(JsonConfig):
         if self.out:
             return Path(self.out)
         slug = "".join(c if c.isalnum() or c in "-." else "_" for c in self.target.split("://")[-1])
-        return Path("results") / f"{bundle.manifest['model']['name']}-{slug}"
+        return Path("results") / f"{bundle.manifest.model.name}-{slug}"
 
 
 def target_label(url: str) -> str:
@@ -167,9 +167,9 @@ class Profiler:
             "schema": RESULTS_SCHEMA, "edgegan": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "complete": complete, "run_id": self.run_id, "target": target_label(self.cfg.target),
             "device": self.info.to_dict() if self.info else None,
-            "bundle": {"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest["model"]["name"],
-                       "manifest_sha256": sha256_file(self.bundle.root / "bundle.json"),
-                       "inputs": int(self.bundle.manifest.get("inputs", {}).get("count", 0))},
+            "bundle": {"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest.model.name,
+                       "manifest_sha256": sha256_file(self.bundle.file("bundle.json")),
+                       "inputs": int(self.bundle.manifest.inputs.count or 0)},
             "settings": {"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
                          "memory": self.cfg.memory, "power_probe": self.cfg.power_probe,
                          "power_baseline_s": self.cfg.power_baseline_s, "power_min_s": self.cfg.power_min_s},
@@ -191,7 +191,7 @@ class Profiler:
         self.info = self.session.info()
         self.remote_run = self.session.path("runs", self.run_id)
         self.session.t.mkdir(self.remote_run)
-        self.session.t.push(self.bundle.root / INPUTS, posixpath.join(self.remote_run, INPUTS))
+        self.session.t.push(self.bundle.inputs_path(), posixpath.join(self.remote_run, INPUTS))
 
     def reconnect(self) -> bool:
         try:

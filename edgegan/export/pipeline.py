@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
-                      BundleWriter, sha256_file)
+                      BundleWriter, Manifest, ModelInfo, StoredArray, sha256_file)
 from ..config import JsonConfig
 from ..converters.base import ConvertOptions
 from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
@@ -257,31 +257,31 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
         from ..runner.edgegan_runner import device_info
 
         versions = _versions()
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": {
-                "name": model.name, "source": model.source, "family": model.family, "config": model.config,
-                "weights_sha256": weights_sha256(model.module), "params": parameter_count(model.module),
-                "macs": count_macs(model.module, inputs),
-            },
-            "input": {**model.input_spec.to_dict(), "source": model.input_source if not cfg.inputs_file else cfg.inputs_file},
-            "output": {"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
-            "seeds": {"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
-            "inputs": {"file": INPUTS, "count": int(len(inputs))},
-            "reference": {"file": REFERENCE, "producer": f"torch {versions['torch']} float32"},
-            "calibration": {"file": CALIBRATION, "source": model.input_source, "count": int(len(calibration)),
-                            "method": options.calibration_method},
-            "compression": model.compression,
-            "export": {"exporter": onnx_info.exporter, "opset": onnx_info.opset,
-                       "max_abs_err_vs_torch": onnx_info.max_abs_err_vs_torch,
-                       "fallback_reason": onnx_info.fallback_reason},
-            "thresholds": thresholds.to_dict(),
-            "export_config": cfg.to_dict(),
-            "tools": versions,
-            "host": device_info(with_runtimes=False),
-            "artifacts_dir": ARTIFACTS_DIR,
-            "artifacts": [r.to_dict() for r in records],
-        }
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            model=ModelInfo(
+                name=model.name, source=model.source, family=model.family, config=model.config,
+                weights_sha256=weights_sha256(model.module), params=parameter_count(model.module),
+                macs=count_macs(model.module, inputs),
+            ),
+            input={**model.input_spec.to_dict(), "source": model.input_source if not cfg.inputs_file else cfg.inputs_file},
+            output={"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
+            seeds={"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
+            inputs=StoredArray(file=INPUTS, count=int(len(inputs))),
+            reference=StoredArray(file=REFERENCE, producer=f"torch {versions['torch']} float32"),
+            calibration=StoredArray(file=CALIBRATION, source=model.input_source, count=int(len(calibration)),
+                                    method=options.calibration_method),
+            compression=model.compression,
+            export={"exporter": onnx_info.exporter, "opset": onnx_info.opset,
+                    "max_abs_err_vs_torch": onnx_info.max_abs_err_vs_torch,
+                    "fallback_reason": onnx_info.fallback_reason},
+            thresholds=thresholds.to_dict(),
+            export_config=cfg.to_dict(),
+            tools=versions,
+            host=device_info(with_runtimes=False),
+            artifacts_dir=ARTIFACTS_DIR,
+            artifacts=records,
+        )
         writer.write_manifest(manifest)
-    return out_dir, manifest
+    return out_dir, manifest.to_dict()
