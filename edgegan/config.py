@@ -30,7 +30,8 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                 return _coerce(name, arg, value)
             except ConfigError:
                 continue
-        raise ConfigError(f"config field '{name}': {value!r} is not a valid {tp}")
+        names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
+        raise ConfigError(f"config field '{name}': expected {names}, got {type(value).__name__} ({value!r})")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config field '{name}': expected a list, got {type(value).__name__}")

@@ -60,6 +60,12 @@ class OutputError(BundleError):
     """The output location is not writable or the disk is full."""
 
 
+class ResultsError(EdgeganError):
+    """A profile results folder cannot be read (missing, not JSON, wrong schema or types)."""
+
+    exit_code = 6
+
+
 class DeviceError(EdgeganError):
     """A target device could not be reached or a run on it failed."""
 

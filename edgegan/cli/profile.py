@@ -84,20 +84,20 @@ class ProfileProgress:
             self.tasks[fmt] = self.progress.add_task("waiting", total=len(STAGES), fmt=fmt)
         return self.tasks[fmt]
 
-    def __call__(self, stage: str, fmt: str | None, row: dict | None) -> None:
+    def __call__(self, stage: str, fmt: str | None, row=None) -> None:
+        """``row`` is the finished format's ProfileRow (stage "done")."""
         if fmt is None:
             if stage == "connect":
                 self.progress.console.print("connecting to the target and reading device info ...")
             return
         step, text = STAGES.get(stage, (0, stage))
         if stage == "done" and row is not None:
-            ok = row.get("status") == "ok"
-            text = "[green]✅ ok[/]" if ok else f"[red]❌ {row.get('status')}[/]"
-            if row.get("resumed"):
+            text = "[green]✅ ok[/]" if row.ok else f"[red]❌ {row.status}[/]"
+            if row.resumed:
                 text += " (resumed)"
         self.progress.update(self._task(fmt), completed=step, description=text)
-        if stage == "done" and row is not None and row.get("status") != "ok":
-            self.progress.console.print(f"  [red]❌ {fmt}[/]: {row.get('reason')}")
+        if stage == "done" and row is not None and not row.ok:
+            self.progress.console.print(f"  [red]❌ {fmt}[/]: {row.reason}")
 
 
 def print_profile_table(doc: dict, out) -> None:

@@ -27,7 +27,8 @@ import numpy as np
 from .. import __version__
 from ..bundle import INPUTS, ArtifactRecord, Bundle, sha256_file
 from ..config import JsonConfig
-from ..errors import ConfigError, DeviceError, EdgeganError
+from ..errors import ConfigError, DeviceError, EdgeganError, ResultsError
+from ..results import ArtifactRef, ProfileRow, ProfileRun, ResultsLayout
 from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
 from .session import DeviceInfo, DeviceSession
 from .targets import open_target
@@ -36,13 +37,12 @@ from ..runner.edgegan_runner import ExitCode, Job, PowerSettings, Result, Runner
 
 log = logging.getLogger(__name__)
 
-RESULTS_SCHEMA = "edgegan.profile/1"
 ProgressFn = Callable[[str, Optional[str], Optional[dict]], None]
 
 
 @dataclasses.dataclass
 class ProfileConfig(JsonConfig):
-    """Everything that determines a profile run (written into results.json as ``config``)."""
+    """Everything that determines a profile run (its settings are written into results.json)."""
 
     bundle: str
     target: str = "local"
@@ -90,10 +90,9 @@ def target_label(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _row_base(rec: ArtifactRecord, target: str, device: str) -> dict:
-    return {"device": device, "target": target_label(target), "format": rec.format, "status": "failed",
-            "reason": None, "runtime": rec.runtime,
-            "artifact": {"path": rec.path, "sha256": rec.sha256, "bytes": rec.bytes}}
+def _row_base(rec: ArtifactRecord, target: str, device: str) -> ProfileRow:
+    return ProfileRow(device=device, target=target_label(target), format=rec.format, status="failed",
+                      runtime=rec.runtime, artifact=ArtifactRef(path=rec.path, sha256=rec.sha256, bytes=rec.bytes))
 
 
 def _finite(x: float | None) -> float | None:
@@ -138,7 +137,7 @@ class Profiler:
         self.bundle = Bundle.load(cfg.bundle)
         self.out = cfg.out_dir(self.bundle)
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        self.rows: list[dict] = []
+        self.rows: list[ProfileRow] = []
         self.session: Optional[DeviceSession] = None
         self.info: Optional[DeviceInfo] = None
         self.vs_host = cfg.vs_host if cfg.vs_host is not None else cfg.target != "local"
@@ -149,37 +148,39 @@ class Profiler:
         wanted = self.cfg.formats or list(records)
         return [records.get(f, f) for f in dict.fromkeys(wanted)]
 
-    def previous_rows(self) -> dict:
-        p = self.out / "results.json"
+    def previous_rows(self) -> dict[str, ProfileRow]:
+        p = ResultsLayout(self.out).results
         if not (self.cfg.resume and p.is_file()):
             return {}
         try:
-            doc = json.loads(p.read_text())
-        except json.JSONDecodeError:
+            doc = ProfileRun.load(p)
+        except ResultsError as exc:
+            log.warning("not resuming from %s: %s", p, exc)
             return {}
-        if doc.get("target") != target_label(self.cfg.target):
+        if doc.target != target_label(self.cfg.target):
             return {}
-        return {r["format"]: r for r in doc.get("results", []) if r.get("status") == "ok"}
+        return {r.format: r for r in doc.results if r.ok}
 
     # ------------------------------------------------------------------ the run
-    def document(self, complete: bool) -> dict:
-        return {
-            "schema": RESULTS_SCHEMA, "edgegan": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "complete": complete, "run_id": self.run_id, "target": target_label(self.cfg.target),
-            "device": self.info.to_dict() if self.info else None,
-            "bundle": {"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest.model.name,
-                       "manifest_sha256": sha256_file(self.bundle.file("bundle.json")),
-                       "inputs": int(self.bundle.manifest.inputs.count or 0)},
-            "settings": {"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
-                         "memory": self.cfg.memory, "power_probe": self.cfg.power_probe,
-                         "power_baseline_s": self.cfg.power_baseline_s, "power_min_s": self.cfg.power_min_s},
-            "results": self.rows,
-        }
+    def document(self, complete: bool) -> ProfileRun:
+        return ProfileRun(
+            edgegan=__version__, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            complete=complete, run_id=self.run_id, target=target_label(self.cfg.target),
+            device=self.info.to_dict() if self.info else None,
+            bundle={"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest.model.name,
+                    "manifest_sha256": sha256_file(self.bundle.file("bundle.json")),
+                    "inputs": int(self.bundle.manifest.inputs.count or 0)},
+            settings={"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
+                      "memory": self.cfg.memory, "power_probe": self.cfg.power_probe,
+                      "power_baseline_s": self.cfg.power_baseline_s, "power_min_s": self.cfg.power_min_s},
+            results=list(self.rows),
+        )
 
     def save(self, complete: bool) -> dict:
+        """Write the results folder; returns results.json's content (``ProfileRun.to_dict()``)."""
         from ..reports.profile_report import write_all
 
-        doc = self.document(complete)
+        doc = self.document(complete).to_dict()
         write_all(doc, self.out, self.bundle)
         return doc
 
@@ -214,8 +215,8 @@ class Profiler:
         try:
             for item in items:
                 fmt = item if isinstance(item, str) else item.format
-                if fmt in previous and isinstance(item, ArtifactRecord) and previous[fmt]["artifact"]["sha256"] == item.sha256:
-                    self.rows.append({**previous[fmt], "resumed": True})
+                if fmt in previous and isinstance(item, ArtifactRecord) and previous[fmt].artifact.sha256 == item.sha256:
+                    self.rows.append(dataclasses.replace(previous[fmt], resumed=True))
                     self.progress("done", fmt, self.rows[-1])
                     continue
                 row = self.one_with_retry(item)
@@ -224,9 +225,9 @@ class Profiler:
                 self.save(complete=False)  # each finished row is on disk before the next starts
         except DeviceConnectionError as exc:
             self.save(complete=False)
-            done = sum(r["status"] == "ok" for r in self.rows)
+            done = sum(r.ok for r in self.rows)
             raise DeviceConnectionError(
-                f"{exc} — {done} of {len(items)} formats finished, saved in {self.out / 'results.json'} "
+                f"{exc} — {done} of {len(items)} formats finished, saved in {ResultsLayout(self.out).results} "
                 "marked complete=false; fix the connection and rerun with --resume") from None
         finally:
             self.cleanup()
@@ -243,42 +244,42 @@ class Profiler:
         finally:
             self.session.t.close()
 
-    def one_with_retry(self, item) -> dict:
+    def one_with_retry(self, item) -> ProfileRow:
         try:
             return self.one(item)
         except DeviceConnectionError as exc:
             fmt = item if isinstance(item, str) else item.format
             log.warning("connection lost during %s (%s); reconnecting to resume", fmt, exc)
             if not self.reconnect():
-                row = _row_base(item, self.cfg.target, "") if isinstance(item, ArtifactRecord) else {"format": fmt}
-                row.update(status="incomplete", reason=f"connection lost: {exc}")
+                row = _row_base(item, self.cfg.target, "") if isinstance(item, ArtifactRecord) else ProfileRow(format=fmt)
+                row.status, row.reason = "incomplete", f"connection lost: {exc}"
                 self.rows.append(row)
                 raise
             return self.one(item)
 
     # ------------------------------------------------------------------ one format
-    def one(self, item) -> dict:
+    def one(self, item) -> ProfileRow:
         assert self.session is not None and self.info is not None
         device = self.info.hostname or self.cfg.target
         if isinstance(item, str):
             have = ", ".join(r.format for r in self.bundle.artifact_records())
-            return {"device": device, "target": target_label(self.cfg.target), "format": item, "status": "failed",
-                    "reason": f"not in the bundle (it has: {have}); re-export with --formats {item}"}
+            return ProfileRow(device=device, target=target_label(self.cfg.target), format=item, status="failed",
+                              reason=f"not in the bundle (it has: {have}); re-export with --formats {item}")
         rec: ArtifactRecord = item
         row = _row_base(rec, self.cfg.target, device)
         if rec.status == "failed" or rec.path is None:
-            row["reason"] = f"export failed: {rec.reason}"
+            row.reason = f"export failed: {rec.reason}"
             return row
         missing = self.info.has_runtime_for(rec.path)
         if missing:
-            row["reason"] = missing
+            row.reason = missing
             return row
         t0 = time.monotonic()
         s, t = self.session, self.session.t
         local_art = self.bundle.artifact_path(rec)
         actual = sha256_file(local_art)
         if actual != rec.sha256:  # never run (or cache on the device) a file the export did not make
-            row["reason"] = (f"{rec.path} does not match its sha256 in bundle.json (file {actual[:12]}…, manifest "
+            row.reason = (f"{rec.path} does not match its sha256 in bundle.json (file {actual[:12]}…, manifest "
                              f"{(rec.sha256 or 'none')[:12]}…): modified or corrupt; re-export the bundle")
             return row
         self.progress("push", rec.format, None)
@@ -303,46 +304,48 @@ class Profiler:
             # the runner stops itself at timeout_s; the grace covers a runner too stuck to do so
             res = t.run(s.runner_argv(posixpath.join(rdir, "job.json")), timeout=self.cfg.timeout_s + 120)
         except DeviceTimeoutError as exc:
-            row["reason"] = str(exc)
+            row.reason = str(exc)
             return row
         if res.exit_code != ExitCode.OK:
-            row["reason"] = self._runner_failure(res.exit_code, res.stderr)
+            row.reason = self._runner_failure(res.exit_code, res.stderr)
             if res.exit_code == ExitCode.OUTPUT_ERROR and "disk full" in res.stderr:
-                row["disk_full"] = True
+                row.disk_full = True
             return row
         self.progress("pull", rec.format, None)
-        local_dir = self.out / rec.format
+        layout = ResultsLayout(self.out)
+        local_dir = layout.format_dir(rec.format)
         local_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("results.json", "samples.npy"):
+        for stale in (ResultsLayout.DEVICE_RESULTS, ResultsLayout.SAMPLES):
             (local_dir / stale).unlink(missing_ok=True)
         try:
-            rj = t.pull(posixpath.join(rdir, "results.json"), local_dir, "device_results.json")
+            rj = t.pull(posixpath.join(rdir, "results.json"), local_dir, ResultsLayout.DEVICE_RESULTS)
             result = Result.from_dict(json.loads(rj.read_text()))  # device output is untrusted
             sp = t.pull(posixpath.join(rdir, result.samples), local_dir, result.samples)
         except UnsafePathError as exc:
-            row["reason"] = str(exc)
+            row.reason = str(exc)
             return row
         except (json.JSONDecodeError, DeviceError, RunnerError) as exc:
             if isinstance(exc, (DeviceConnectionError, DeviceDiskFullError)):
                 raise
-            row["reason"] = f"could not read the device's results: {str(exc)[:300]}"
+            row.reason = f"could not read the device's results: {str(exc)[:300]}"
             return row
         if not result.complete or hashlib.sha256(sp.read_bytes()).hexdigest() != result.samples_sha256:
-            row["reason"] = "the device's result is incomplete (results.json not complete or samples.npy hash mismatch)"
+            row.reason = "the device's result is incomplete (results.json not complete or samples.npy hash mismatch)"
             return row
         if result.artifact_sha256 not in (None, actual):
-            row["reason"] = (f"the device ran a different file than {rec.path} (sha256 {result.artifact_sha256[:12]}… "
+            row.reason = (f"the device ran a different file than {rec.path} (sha256 {result.artifact_sha256[:12]}… "
                              f"vs {actual[:12]}…); its artifact cache may be tampered: remove {posixpath.dirname(remote_art)}")
             return row
-        if sp.name != "samples.npy":
-            sp = sp.rename(local_dir / "samples.npy")
+        if sp.name != ResultsLayout.SAMPLES:
+            sp = sp.rename(layout.samples(rec.format))
         self.progress("compare", rec.format, None)
         samples = np.load(sp, allow_pickle=False)
-        row.update(self._measurements(result.to_dict()))
-        row["samples"] = f"{rec.format}/samples.npy"
-        row["quality"] = self._quality(rec, samples)
-        row["status"] = "ok"
-        row["seconds"] = round(time.monotonic() - t0, 2)
+        for key, value in self._measurements(result.to_dict()).items():
+            setattr(row, key, value)
+        row.samples = ResultsLayout.samples_rel(rec.format)
+        row.quality = self._quality(rec, samples)
+        row.status = "ok"
+        row.seconds = round(time.monotonic() - t0, 2)
         return row
 
     @staticmethod

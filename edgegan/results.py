@@ -1,0 +1,172 @@
+"""Profile results: the results folder and its records, the contract between `edgegan profile`
+(which writes them) and reports, compare and the Python API (which read them).
+
+Layout of one results folder (:class:`ResultsLayout`)::
+
+    results.json          ProfileRun: settings, device, one ProfileRow per format; ``complete``
+    results.csv           the rows flattened (one line per format)
+    report.md, grid.png   human-readable report and sample grid
+    <format>/samples.npy  the device's outputs for the bundle's stored inputs
+    <format>/device_results.json   the runner's own Result, as pulled
+
+Readers go through :meth:`ProfileRun.load`, which validates types once (a results folder may
+come from another machine), so nothing downstream re-checks keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import JsonConfig
+from .errors import ConfigError, ResultsError
+
+RESULTS_SCHEMA = "edgegan.profile/1"
+ROW_STATUSES = ("ok", "failed", "incomplete")
+
+
+class ResultsLayout:
+    """Where each file of a results folder lives."""
+
+    RESULTS = "results.json"
+    CSV = "results.csv"
+    REPORT = "report.md"
+    GRID = "grid.png"
+    SAMPLES = "samples.npy"
+    DEVICE_RESULTS = "device_results.json"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def results(self) -> Path:
+        return self.root / self.RESULTS
+
+    @property
+    def csv(self) -> Path:
+        return self.root / self.CSV
+
+    @property
+    def report(self) -> Path:
+        return self.root / self.REPORT
+
+    @property
+    def grid(self) -> Path:
+        return self.root / self.GRID
+
+    def format_dir(self, fmt: str) -> Path:
+        if not fmt or "/" in fmt or "\\" in fmt or fmt in (".", ".."):
+            raise ResultsError(f"format name {fmt!r} cannot name a results sub-folder")
+        return self.root / fmt
+
+    def samples(self, fmt: str) -> Path:
+        return self.format_dir(fmt) / self.SAMPLES
+
+    @classmethod
+    def samples_rel(cls, fmt: str) -> str:
+        """The samples path recorded in a row (relative to the results folder)."""
+        return f"{fmt}/{cls.SAMPLES}"
+
+
+@dataclasses.dataclass
+class ArtifactRef(JsonConfig):
+    path: Optional[str] = None
+    sha256: Optional[str] = None
+    bytes: Optional[int] = None
+
+
+@dataclasses.dataclass
+class ProfileRow(JsonConfig):
+    """One (device, artifact) record. ``status`` ok rows carry the runner's measurements and the
+    quality of the pulled samples; failed/incomplete rows carry ``reason``."""
+
+    format: str
+    status: str = "failed"
+    reason: Optional[str] = None
+    device: str = ""
+    target: str = ""
+    runtime: Optional[str] = None
+    artifact: ArtifactRef = dataclasses.field(default_factory=ArtifactRef)
+    latency_ms: Optional[dict] = None
+    warmup: Optional[int] = None
+    runs: Optional[int] = None
+    threads: Optional[int] = None
+    model_load_ms: Optional[float] = None
+    first_inference_ms: Optional[float] = None
+    peak_memory_mb: Optional[float] = None
+    peak_memory_range_mb: Optional[list] = None
+    memory_method: Optional[str] = None
+    memory: Optional[dict] = None
+    power: Optional[dict] = None
+    thermal: Optional[dict] = None
+    versions: Optional[dict] = None
+    emulator: Optional[str] = None
+    timer: Optional[str] = None
+    runner_version: Optional[int] = None
+    artifact_sha256: Optional[str] = None
+    samples: Optional[str] = None
+    quality: dict = dataclasses.field(default_factory=dict)
+    seconds: Optional[float] = None
+    resumed: bool = False
+    disk_full: bool = False
+
+    def validate(self) -> None:
+        if self.status not in ROW_STATUSES:
+            raise ConfigError(f"ProfileRow.status {self.status!r} is not one of {ROW_STATUSES}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def p50_ms(self) -> Optional[float]:
+        return (self.latency_ms or {}).get("p50")
+
+
+@dataclasses.dataclass
+class ProfileRun(JsonConfig):
+    """results.json: one profile run of one bundle on one target."""
+
+    target: str
+    run_id: str
+    created: str
+    complete: bool
+    bundle: dict
+    settings: dict
+    results: list[ProfileRow] = dataclasses.field(default_factory=list)
+    device: Optional[dict] = None
+    schema: str = RESULTS_SCHEMA
+    edgegan: str = ""
+
+    def validate(self) -> None:
+        if self.schema != RESULTS_SCHEMA:
+            raise ConfigError(f"ProfileRun.schema {self.schema!r} is not {RESULTS_SCHEMA!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["results"] = [r.to_dict() for r in self.results]
+        return out
+
+    def row(self, fmt: str) -> ProfileRow:
+        for r in self.results:
+            if r.format == fmt:
+                return r
+        raise ResultsError(f"no '{fmt}' row in this run (it has: {', '.join(r.format for r in self.results)})")
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> "ProfileRun":
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ResultsError(f"'{where}' is not a valid edgegan results file: {exc}") from None
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ProfileRun":
+        path = ResultsLayout(folder).results if Path(folder).is_dir() else Path(folder)
+        if not path.is_file():
+            raise ResultsError(f"no {ResultsLayout.RESULTS} in '{folder}'; pass a folder `edgegan profile` wrote")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ResultsError(f"'{path}' is not valid JSON ({getattr(exc, 'msg', exc)}); rerun the profile") from None
+        return cls.parse(data, str(path))
