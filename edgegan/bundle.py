@@ -36,6 +36,7 @@ REFERENCE = "reference.npy"
 CALIBRATION = "calibration.npy"
 ARTIFACTS_DIR = "artifacts"
 STATUSES = ("ok", "degraded", "failed")
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -150,8 +151,8 @@ class Manifest(JsonConfig):
     def parse(cls, data: Any, where: str) -> "Manifest":
         """A Manifest from untrusted JSON data; any problem is a BundleError naming the field."""
         if isinstance(data, dict) and data.get("schema_version") != SCHEMA_VERSION:
-            raise BundleError(f"bundle schema_version {data.get('schema_version')} is not supported (expected "
-                              f"{SCHEMA_VERSION}); re-export it with this edgegan")
+            raise BundleError(f"bundle schema_version {data.get('schema_version')!r} is not supported (expected "
+                              f"{SCHEMA_VERSION!r}); re-export it with this edgegan")
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
@@ -265,10 +266,15 @@ class Bundle:
         mf = root / MANIFEST
         if mf.is_symlink() or not mf.is_file():
             raise BundleError(f"'{root}' is not a bundle (no {MANIFEST}); pass the directory `edgegan export` wrote")
+        if mf.stat().st_size > MAX_MANIFEST_BYTES:
+            raise BundleError(f"'{mf}' is {mf.stat().st_size} bytes, more than a manifest can be "
+                              f"({MAX_MANIFEST_BYTES}); it is not an edgegan bundle")
         try:
             data = json.loads(mf.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"'{mf}' is not valid JSON ({getattr(exc, 'msg', exc)}); re-run edgegan export") from None
+        except RecursionError:
+            raise BundleError(f"'{mf}' nests too deeply to be a manifest; re-run edgegan export") from None
         return cls(root, Manifest.parse(data, str(mf)))
 
     def artifact_records(self) -> list[ArtifactRecord]:

@@ -193,3 +193,23 @@ def test_the_runner_enforces_its_own_deadline(job):
     proc = run_runner([_write_job(job)])
     assert proc.returncode == 3 and "ran over its 1 s limit on the device" in proc.stderr
     assert not (Path(job["out"]) / "results.json").exists()
+
+
+def test_runner_refuses_an_artifact_whose_hash_differs_from_the_job(job):
+    import hashlib
+
+    job["memory"] = False
+    good = hashlib.sha256(Path(job["artifact"]).read_bytes()).hexdigest()
+    assert r.run_job({**job, "artifact_sha256": good})["artifact_sha256"] == good
+    with pytest.raises(r.RunnerError, match="cache was modified"):
+        r.run_job({**job, "artifact_sha256": "0" * 64})
+    assert not (Path(job["out"]) / "results.json").exists()
+
+
+@pytest.mark.parametrize("bad,match", [({"runs": "5"}, "runs"), ({"threads": 100000}, "threads"),
+                                       ({"power": {"probe": 3}}, "probe"), ({"surprise": 1}, "unknown field"),
+                                       ({"io": {"input_perm": [0, 0, 1]}}, "permutation")])
+def test_a_malformed_job_is_a_usage_error_naming_the_field(job, bad, match):
+    proc = run_runner([_write_job({**job, **bad, "memory": False})])
+    assert proc.returncode == r.ExitCode.USAGE == 2
+    assert match in proc.stderr and proc.stderr.strip().count("\n") == 0

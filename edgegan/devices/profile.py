@@ -81,8 +81,14 @@ class ProfileConfig(JsonConfig):
     def out_dir(self, bundle: Bundle) -> Path:
         if self.out:
             return Path(self.out)
-        slug = "".join(c if c.isalnum() or c in "-." else "_" for c in self.target.split("://")[-1])
-        return Path("results") / f"{bundle.manifest.model.name}-{slug}"
+        return Path("results") / f"{safe_name(bundle.manifest.model.name)}-{safe_name(self.target.split('://')[-1])}"
+
+
+def safe_name(text: str) -> str:
+    """One path component from a name that came from a file (a manifest's model name, a target):
+    no separators, no leading dots, bounded length."""
+    slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in text).lstrip(".")[:80]
+    return slug or "model"
 
 
 def target_label(url: str) -> str:
@@ -293,7 +299,7 @@ class Profiler:
                   warmup=self.cfg.warmup, runs=self.cfg.runs, threads=self.cfg.threads, out=rdir,
                   memory=self.cfg.memory, memory_timeout_s=self.cfg.timeout_s, timeout_s=self.cfg.timeout_s,
                   power=PowerSettings(probe=self.cfg.power_probe, baseline_s=self.cfg.power_baseline_s,
-                                      min_s=self.cfg.power_min_s)).to_dict()
+                                      min_s=self.cfg.power_min_s), artifact_sha256=actual).to_dict()
         t.mkdir(rdir)
         with tempfile.TemporaryDirectory(prefix="edgegan-job-") as tmp:
             jp = Path(tmp) / "job.json"

@@ -840,17 +840,20 @@ class Job:
     timeout_s: float | None = None
     power: PowerSettings = dataclasses.field(default_factory=PowerSettings)
     sysfs_root: str = "/"
+    artifact_sha256: str | None = None  # when given, the runner refuses a file with another hash
 
     TYPES = {"artifact": str, "inputs": str, "out": str, "format": str, "io": dict, "warmup": int, "runs": int,
              "threads": int, "memory": bool, "memory_timeout_s": (int, float), "timeout_s": (int, float),
-             "power": dict, "sysfs_root": str}
+             "power": dict, "sysfs_root": str, "artifact_sha256": str}
+    MAX_THREADS = 256
 
     @classmethod
     def from_dict(cls, data) -> "Job":
         job = _typed(cls, data, "job")
         job.power = _typed(PowerSettings, job.power or {}, "job.power") if not isinstance(job.power, PowerSettings) else job.power
-        if job.runs < 1 or job.warmup < 0 or job.threads < 1:
-            raise RunnerError(f"job: runs >= 1, warmup >= 0 and threads >= 1 required (got {job.runs}, {job.warmup}, {job.threads})")
+        if job.runs < 1 or job.warmup < 0 or not 1 <= job.threads <= cls.MAX_THREADS:
+            raise RunnerError(f"job: runs >= 1, warmup >= 0 and 1 <= threads <= {cls.MAX_THREADS} required "
+                              f"(got {job.runs}, {job.warmup}, {job.threads})")
         for key in ("input_perm", "output_perm"):
             perm = job.io.get(key)
             if perm is not None and (not isinstance(perm, list) or sorted(perm) != list(range(len(perm)))):
@@ -955,6 +958,12 @@ def run_job(job, job_path: str | None = None) -> dict:
     for stale in ("results.json", "samples.npy"):  # a rerun must never leave an old result behind
         if os.path.exists(os.path.join(out_dir, stale)):
             os.remove(os.path.join(out_dir, stale))
+    if not os.path.isfile(job.artifact):
+        raise RunnerError(f"artifact {job.artifact} not found on this device")
+    artifact_sha256 = _file_sha256(job.artifact)
+    if job.artifact_sha256 and artifact_sha256 != job.artifact_sha256:
+        raise RunnerError(f"artifact {os.path.basename(job.artifact)} on the device has sha256 {artifact_sha256[:12]}…, "
+                          f"not the {job.artifact_sha256[:12]}… the host sent: its cache was modified; delete it and rerun")
     warmup, runs, threads = job.warmup, job.runs, job.threads
     sysfs = job.sysfs_root
     thermal_start = thermal_zones(sysfs)
@@ -999,7 +1008,7 @@ def run_job(job, job_path: str | None = None) -> dict:
     _write_atomic(os.path.join(out_dir, "samples.npy"), buf)
     result = Result(
         format=art.fmt, runtime=art.runtime, artifact=os.path.basename(job.artifact),
-        artifact_sha256=_file_sha256(job.artifact), threads=threads,
+        artifact_sha256=artifact_sha256, threads=threads,
         warmup=warmup, runs=len(ms), model_load_ms=load_ms,
         first_inference_ms=first, latency_ms=latency_stats(ms),
         memory=memory,
