@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> dict:
     from edgegan.compress import compress, storage_stats
     from edgegan.metrics import get_extractor
     from edgegan.models import load_generator
-    from edgegan.models.data import digits_images
+    from edgegan.datasets import digits_images
     from edgegan.models.stats import count_macs, parameter_count
     from edgegan.reports.grid import save_grid
 

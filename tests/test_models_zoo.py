@@ -94,7 +94,7 @@ def test_shipped_weights_are_trained_and_small(name):
 
 def test_digits_generator_makes_digit_like_images():
     """Samples are mostly dark background with bright strokes, like the upsampled digits."""
-    from edgegan.models.data import digits_images
+    from edgegan.datasets import digits_images
 
     m = load_generator("dcgan-digits")
     with torch.no_grad():
@@ -108,7 +108,7 @@ def test_digits_generator_makes_digit_like_images():
 
 
 def test_sketch_generator_beats_identity_on_held_out_patches():
-    from edgegan.models.data import sketch_patches
+    from edgegan.datasets import sketch_patches
     from edgegan.verify.host import psnr_db
 
     m = load_generator("resnet-sketch")

@@ -56,7 +56,7 @@ def load_samples(path: str | Path) -> SampleSet:
     (+ optional ``inputs.npy``), or the built-in real set ``digits`` (scikit-learn digits)."""
     p = Path(path)
     if not p.exists() and str(path) in BUILTIN_REFERENCES:
-        from ..models.data import digits_images
+        from ..datasets import digits_images
 
         return SampleSet(digits_images(32), None, "digits (scikit-learn, 1797 real images)")
     if not p.exists():
