@@ -177,8 +177,9 @@ def test_the_scan_sees_the_source_tree():
     imports = all_imports()
     sources = {i.source for i in imports}
     assert {"edgegan.metrics.knn", "edgegan.converters.ort_int8", "edgegan.export.pipeline"} <= sources
-    # relative and function-local imports are resolved
-    assert any(i.source == "edgegan.converters.ort_int8" and i.target == "edgegan.export.rewrite" for i in imports)
+    edges = {(i.source, i.target) for i in imports}
+    assert ("edgegan.metrics.compare", "edgegan.datasets") in edges        # relative, inside a function
+    assert ("edgegan.verify.host", "edgegan.runner.edgegan_runner") in edges  # `from ..runner import edgegan_runner`
 
 
 def test_runner_imports_only_stdlib_numpy_and_runtimes():
@@ -195,8 +196,9 @@ def test_metrics_do_not_depend_on_devices_export_or_converters():
 
 def test_no_new_package_cycles():
     graph = package_graph(all_imports())
-    new = [describe(c, graph) for c in cycles(graph) if not is_known(c)]
-    assert new == [], "package import cycles:\n" + "\n".join(new)
+    new = sorted((c for c in cycles(graph) if not is_known(c)), key=len)
+    shown = "\n".join(describe(c, graph) for c in new[:8]) + (f"\n... and {len(new) - 8} longer" if len(new) > 8 else "")
+    assert new == [], f"{len(new)} package import cycle(s), shortest first:\n{shown}"
 
 
 def test_known_cycles_are_still_real():
