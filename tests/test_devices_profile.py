@@ -17,7 +17,7 @@ import pytest
 
 from edgegan.devices.errors import DeviceConnectionError, DeviceDiskFullError
 from edgegan.devices.profile import ProfileConfig, run_profile
-from edgegan.devices.testing import LoopbackSSHD, sshd_missing
+from support_sshd import LoopbackSSHD, sshd_missing
 from edgegan.devices.transport import TargetOptions
 
 needs_sshd = pytest.mark.skipif(sshd_missing() is not None, reason=f"no loopback sshd: {sshd_missing()}")
