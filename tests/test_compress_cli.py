@@ -44,7 +44,7 @@ def test_compress_writes_checkpoint_and_record_matching_the_api(tmp_path, capsys
     assert loaded.compression == record["records"]
     api = apply_method(load_generator("dcgan-tiny"), "quant", {"bits": 4, "granularity": "per-tensor"})
     np.testing.assert_array_equal(outputs(loaded), outputs(api))
-    assert not list(tmp_path.glob(".edgegan-*"))  # no temp files left behind
+    assert not list(tmp_path.glob(".*"))  # no temp files left behind
 
 
 def test_pipeline_json_inline_file_and_dry_run_replay(tmp_path, capsys):

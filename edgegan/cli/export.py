@@ -5,14 +5,12 @@ import argparse
 import json
 import sys
 
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+from ..util.text import split_csv
 
 
 def _ints(value: str) -> list[int]:
     try:
-        return [int(v) for v in _csv(value)]
+        return [int(v) for v in split_csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
@@ -22,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "ExportedProgram file, or package.module:factory")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
     p.add_argument("--config", default=None, help="JSON object of model config overrides, e.g. '{\"width\": 16}'")
-    p.add_argument("--formats", type=_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
+    p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
     p.add_argument("--calibration", type=int, default=128, help="calibration inputs for int8 (default 128)")
     p.add_argument("--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"])
     p.add_argument("--inputs", type=int, default=64, dest="n_inputs", help="stored inputs for verification (default 64)")

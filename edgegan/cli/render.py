@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..util.text import fmt_or_dash as _fmt
+
 STATUS_MARK = {"ok": "[green]✔ ok[/]", "degraded": "[yellow]▲ degraded[/]", "failed": "[red]✘ failed[/]"}
-
-
-def _fmt(v, spec: str, empty: str = "–") -> str:
-    return empty if v is None else format(v, spec)
 
 
 class ExportProgress:
