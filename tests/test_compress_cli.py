@@ -88,6 +88,7 @@ def test_compressing_a_compressed_checkpoint_keeps_the_history(tmp_path, capsys)
     (["--pipeline", "missing.json"], "neither JSON nor an existing file"),
     (["--pipeline", "[]", "--bits", "4"], "cannot be combined with --pipeline"),
     ([], "--method clip|quant|prune|channel-prune"),
+    (["--method", "quant", "--config", "[16]"], "--config must be a JSON object"),
 ])
 def test_bad_input_is_one_line_with_exit_code_2_and_writes_nothing(tmp_path, capsys, argv, fragment):
     model = "resnet-tiny" if "norm-scale" in argv else "dcgan-tiny"

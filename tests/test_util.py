@@ -10,7 +10,8 @@ import pytest
 
 from edgegan.util.files import atomic_write, temp_path_beside
 from edgegan.util.jsonsafe import json_safe
-from edgegan.util.text import fmt_or_dash, split_csv
+from edgegan.errors import ConfigError
+from edgegan.util.text import fmt_or_dash, json_object_option, split_csv
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
@@ -52,3 +53,11 @@ def test_text_helpers():
     assert split_csv("") == []
     assert fmt_or_dash(None) == "–" and fmt_or_dash(None, empty="-") == "-"
     assert fmt_or_dash(1.23456) == "1.235" and fmt_or_dash(0.5, ".1f") == "0.5"
+
+
+def test_json_object_option_names_the_flag():
+    assert json_object_option('{"width": 16}') == {"width": 16}
+    with pytest.raises(ConfigError, match="--config is not valid JSON"):
+        json_object_option("{width: 16}")
+    with pytest.raises(ConfigError, match="--model-config must be a JSON object"):
+        json_object_option("[1]", "--model-config")

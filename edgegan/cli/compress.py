@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..util.text import split_csv
+from ..util.text import json_object_option, split_csv
 
 # CLI option dest -> (method it belongs to, config field)
 METHOD_OPTIONS: dict[str, tuple[str, str]] = {
@@ -142,15 +142,9 @@ def _base_model_name(spec: str) -> str | None:
 
 
 def _load(args: argparse.Namespace):
-    from ..errors import ConfigError
     from ..models import load_generator
 
-    overrides = None
-    if args.config:
-        try:
-            overrides = json.loads(args.config)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
+    overrides = json_object_option(args.config) if args.config else None
     return load_generator(args.model, args.checkpoint, overrides)
 
 

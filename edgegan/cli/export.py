@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..util.text import split_csv
+from ..util.text import json_object_option, split_csv
 
 
 def _ints(value: str) -> list[int]:
@@ -37,18 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from ..export.pipeline import ExportConfig, run_export
     from .render import ExportProgress, print_fidelity_table
 
-    model_config = {}
-    if args.config:
-        try:
-            model_config = json.loads(args.config)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
-        if not isinstance(model_config, dict):
-            raise ConfigError("--config must be a JSON object, e.g. '{\"width\": 16}'")
+    model_config = json_object_option(args.config) if args.config else {}
     kwargs = dict(
         model=args.model, checkpoint=args.checkpoint, model_config=model_config, calibration=args.calibration,
         n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
