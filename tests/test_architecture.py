@@ -224,8 +224,9 @@ def test_checks_catch_violations(tmp_path):
     bad_runner = tmp_path / "runner.py"
     bad_runner.write_text("import os\nimport numpy\ndef f():\n    import torch\n    from . import x\n"
                           "    import onnxruntime\n    __import__('paramiko')\n")
-    assert runner_violations(bad_runner) == ["line 4: imports torch", "line 5: relative import (the runner must stay one self-contained file)",
-                                             "line 7: imports paramiko"]
+    assert runner_violations(bad_runner) == [
+        "line 4: imports torch", "line 5: relative import (the runner must stay one self-contained file)",
+        "line 7: imports paramiko"]
     cli = _fake_imports("edgegan/devices/x.py", "def f():\n    from ..cli.render import fmt\n")
     assert cli_violations(cli) == ["edgegan/devices/x.py:2 imports edgegan.cli.render"]
     met = _fake_imports("edgegan/metrics/x.py", "from edgegan import converters\n")

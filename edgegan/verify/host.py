@@ -32,11 +32,6 @@ class FidelityThresholds(JsonConfig):
             raise ConfigError(f"ok_psnr_db must be in (0, 200), got {self.ok_psnr_db}")
 
 
-def psnr_db(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float(psnr_from_mse(mse, peak))
-
-
 def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
     """PSNR / max / mean abs error of ``outputs`` vs the float reference, plus the worst sample."""
     diff = np.abs(np.asarray(outputs, np.float64) - np.asarray(reference, np.float64))
