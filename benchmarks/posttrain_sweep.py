@@ -123,11 +123,6 @@ def quality_metrics(features: np.ndarray, references: dict[str, np.ndarray]) -> 
     return out
 
 
-def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
-
-
 def export_sizes(model, name: str, out_dir: Path, calibration: np.ndarray, int8_cache: dict) -> dict:
     """Export to ONNX with the export pipeline's exporter (validated against torch); real file
     sizes of it, its gzip, and of the ORT static-int8 file it deploys as. The int8 file holds
@@ -305,9 +300,10 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from edgegan.compress import compress, storage_stats
+    from edgegan.datasets import digits_images
     from edgegan.metrics import get_extractor
+    from edgegan.metrics.paired import psnr_overall
     from edgegan.models import load_generator
-    from edgegan.models.data import digits_images
     from edgegan.models.stats import count_macs, parameter_count
     from edgegan.reports.grid import save_grid
 
@@ -329,7 +325,7 @@ def run(args: argparse.Namespace) -> dict:
         row = {**{k: v for k, v in dataclasses.asdict(s).items() if k != "pipeline"}, "setting": s.name}
         row.update(storage_stats(model.module, model.compression))
         row["params"], row["macs"] = parameter_count(model.module), count_macs(model.module, latents[:1])
-        row["psnr_vs_float_db"] = round(psnr_db(samples, float_same), 2)
+        row["psnr_vs_float_db"] = round(psnr_overall(samples, float_same), 2)
         row.update(quality_metrics(extractor(samples), references))
         sizes = export_sizes(model, s.name, out_dir, calibration, int8_cache)
         onnx_paths[s.name] = sizes.pop("onnx_path")

@@ -120,9 +120,10 @@ class OrtInt8(Converter):
         out = ctx.out_dir / self.filename
         # ORT's pre-processing occasionally produces graphs its quantizer then rejects (e.g.
         # "shared mode is not supported for weight"): try the graphs in order of preference
-        # and record which one was used.
-        candidates = [(rewritten, True), (rewritten, False)] if rewritten else []
-        candidates += [(ctx.onnx_path, True), (ctx.onnx_path, False)]
+        # and record which one was used. Each graph once: without a rewrite, ``rewritten`` is
+        # the exported graph itself.
+        graphs = dict.fromkeys(g for g in (rewritten, ctx.onnx_path) if g is not None)
+        candidates = [(g, preprocess) for g in graphs for preprocess in (True, False)]
         errors = []
         for source, preprocess in candidates:
             graph = source

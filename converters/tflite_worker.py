@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..util.files import atomic_write
 
 
 def op_summary(path: str) -> dict:
@@ -58,10 +59,7 @@ def convert(job: dict) -> None:
     elif mode != "fp32":
         raise ValueError(f"unknown mode {mode}")
     data = conv.convert()
-    tmp = job["out"] + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, job["out"])
+    atomic_write(job["out"], data)
 
 
 def main() -> int:

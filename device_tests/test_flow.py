@@ -71,7 +71,8 @@ def test_every_format_runs_with_measurements(target, profile_doc, bundle):
 def test_board_outputs_match_x86_for_the_same_artifact(target, profile_doc, bundle, record_property):
     """The int8 artifacts' outputs on the board vs this host's run of the same file."""
     from edgegan.bundle import Bundle
-    from edgegan.verify.host import psnr_db, run_artifact
+    from edgegan.metrics.paired import psnr_overall
+    from edgegan.verify.host import run_artifact
 
     out, doc = profile_doc
     b = Bundle.load(bundle)
@@ -84,7 +85,7 @@ def test_board_outputs_match_x86_for_the_same_artifact(target, profile_doc, bund
         dev = np.load(out / r["samples"])
         diff = np.abs(host.astype(np.float64) - dev)
         report[r["format"]] = {"exact": bool(np.array_equal(host, dev)), "max_abs_diff": float(diff.max()),
-                               "psnr_db_vs_host": psnr_db(dev, host)}
+                               "psnr_db_vs_host": psnr_overall(dev, host)}
         assert r["quality"]["vs_host"]["exact"] == report[r["format"]]["exact"]
     record_property("board_vs_x86", json.dumps(report))
     print("\nboard vs x86 (same artifact, same inputs):")

@@ -50,6 +50,13 @@ class ConversionError(EdgeganError):
     exit_code = 5
 
 
+class ArtifactRunError(EdgeganError):
+    """A converted artifact cannot be loaded or run on this machine (runtime missing, file
+    corrupt or rejected by the runtime)."""
+
+    exit_code = 5
+
+
 class BundleError(EdgeganError):
     """A bundle cannot be written, read or validated."""
 

@@ -45,3 +45,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subproce
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """``mount(size_kb, name)`` -> a folder on a fresh tmpfs that size, for disk-full tests;
+    unmounted at teardown. Skips where mounting is not allowed (it needs root)."""
+    mounted: list[Path] = []
+
+    def mount(size_kb: int, name: str = "small") -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a {size_kb} KB tmpfs here ({r.stderr.decode().strip()}); needs root")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=True)

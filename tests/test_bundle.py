@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -48,22 +47,12 @@ def test_unwritable_output(tmp_path):
         BundleWriter("/proc/edgegan/b").__enter__()
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
-
-
-def test_disk_full_is_reported_and_cleaned(tiny_tmpfs):
+def test_disk_full_is_reported_and_cleaned(small_tmpfs):
+    full = small_tmpfs(64)
     with pytest.raises(OutputError, match="disk full while writing"):
-        with BundleWriter(tiny_tmpfs / "b") as w:
+        with BundleWriter(full / "b") as w:
             w.save_array("reference.npy", np.zeros(100_000, np.float32))
-    assert list(tiny_tmpfs.iterdir()) == []
+    assert list(full.iterdir()) == []
 
 
 def test_load_rejects_non_bundles(tmp_path):

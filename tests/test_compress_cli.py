@@ -44,7 +44,7 @@ def test_compress_writes_checkpoint_and_record_matching_the_api(tmp_path, capsys
     assert loaded.compression == record["records"]
     api = apply_method(load_generator("dcgan-tiny"), "quant", {"bits": 4, "granularity": "per-tensor"})
     np.testing.assert_array_equal(outputs(loaded), outputs(api))
-    assert not list(tmp_path.glob(".edgegan-*"))  # no temp files left behind
+    assert not list(tmp_path.glob(".*"))  # no temp files left behind
 
 
 def test_pipeline_json_inline_file_and_dry_run_replay(tmp_path, capsys):
@@ -88,6 +88,7 @@ def test_compressing_a_compressed_checkpoint_keeps_the_history(tmp_path, capsys)
     (["--pipeline", "missing.json"], "neither JSON nor an existing file"),
     (["--pipeline", "[]", "--bits", "4"], "cannot be combined with --pipeline"),
     ([], "--method clip|quant|prune|channel-prune"),
+    (["--method", "quant", "--config", "[16]"], "--config must be a JSON object"),
 ])
 def test_bad_input_is_one_line_with_exit_code_2_and_writes_nothing(tmp_path, capsys, argv, fragment):
     model = "resnet-tiny" if "norm-scale" in argv else "dcgan-tiny"

@@ -7,7 +7,6 @@ import csv
 import json
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from edgegan.devices.errors import DeviceConnectionError, DeviceDiskFullError
 from edgegan.devices.profile import ProfileConfig, run_profile
-from edgegan.devices.testing import LoopbackSSHD, sshd_missing
+from support_sshd import LoopbackSSHD, sshd_missing
 from edgegan.devices.transport import TargetOptions
 
 needs_sshd = pytest.mark.skipif(sshd_missing() is not None, reason=f"no loopback sshd: {sshd_missing()}")
@@ -163,21 +162,14 @@ def dataclass_replace(cfg, **kw):
 
 
 @needs_sshd
-def test_disk_full_on_the_device_is_a_clear_error(bundle, tmp_path):
-    small = tmp_path / "device"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tiny tmpfs ({mounted.stderr.decode().strip()})")
-    try:
-        with LoopbackSSHD(tmp_path / "sshd") as d:
-            with pytest.raises(DeviceDiskFullError, match=r"disk full on ssh://.*free space on the device or pass --workdir"):
-                run_profile(ProfileConfig(bundle=str(bundle), target=d.url, out=str(tmp_path / "r"), formats=TWO,
-                                          target_options=ssh_options(d, tmp_path), **FAST))
-        assert not list(small.rglob("*.part"))
-        assert not (tmp_path / "r" / "results.json").exists()
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
+def test_disk_full_on_the_device_is_a_clear_error(bundle, tmp_path, small_tmpfs):
+    small = small_tmpfs(16, "device")
+    with LoopbackSSHD(tmp_path / "sshd") as d:
+        with pytest.raises(DeviceDiskFullError, match=r"disk full on ssh://.*free space on the device or pass --workdir"):
+            run_profile(ProfileConfig(bundle=str(bundle), target=d.url, out=str(tmp_path / "r"), formats=TWO,
+                                      target_options=ssh_options(d, tmp_path), **FAST))
+    assert not list(small.rglob("*.part"))
+    assert not (tmp_path / "r" / "results.json").exists()
 
 
 def test_a_tampered_artifact_is_never_run_and_a_poisoned_device_cache_is_caught(bundle, tmp_path):

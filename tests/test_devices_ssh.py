@@ -10,7 +10,7 @@ import pytest
 
 from edgegan.devices.errors import (DeviceConnectionError, DeviceTimeoutError, HostKeyError, RemoteCommandError,
                                     UnsafePathError)
-from edgegan.devices.testing import LoopbackSSHD, keygen, sshd_missing
+from support_sshd import LoopbackSSHD, keygen, sshd_missing
 from edgegan.devices.targets import open_target
 from edgegan.devices.transport import TargetOptions, confined_path
 from edgegan.errors import ConfigError, DeviceError
@@ -127,7 +127,7 @@ def test_wrong_key_is_an_authentication_error(sshd, tmp_path):
 
 
 def test_nothing_listening_is_a_clear_connection_error_after_retries(sshd, tmp_path):
-    from edgegan.devices.testing import free_port
+    from support_sshd import free_port
 
     t0 = time.monotonic()
     with pytest.raises(DeviceConnectionError, match=r"cannot connect .* after 2 attempts"):

@@ -15,7 +15,7 @@ from edgegan.metrics.features import auto_name, box_downsample
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgegan.models.data import digits_images, digits_labels
+    from edgegan.datasets import digits_images, digits_labels
 
     return digits_images(32), digits_labels()
 

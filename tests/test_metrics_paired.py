@@ -25,6 +25,17 @@ def test_psnr_known_values(images):
     assert psnr(images, images + 0.02, data_range=1.0)[0] == pytest.approx(40.0 - 20 * math.log10(2), abs=1e-4)
 
 
+def test_psnr_overall_pools_all_pixels(images):
+    from edgegan.metrics.paired import psnr_overall
+
+    b = images.copy()
+    b[0] += 0.1  # only sample 0 moves: overall MSE = 0.01 / 12 -> 10 log10(4 * 12 / 0.01)
+    assert psnr_overall(images, b) == pytest.approx(10 * math.log10(4 * 12 / 0.01), abs=1e-3)
+    assert math.isinf(psnr_overall(images, images))
+    with pytest.raises(MetricError):
+        psnr_overall(images, images[:3])
+
+
 def _ssim_direct(a, b, win=11, sigma=1.5, L=2.0):
     """Straightforward double loop over window positions (independent of the vectorised one)."""
     x = np.arange(win) - (win - 1) / 2

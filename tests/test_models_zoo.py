@@ -94,7 +94,7 @@ def test_shipped_weights_are_trained_and_small(name):
 
 def test_digits_generator_makes_digit_like_images():
     """Samples are mostly dark background with bright strokes, like the upsampled digits."""
-    from edgegan.models.data import digits_images
+    from edgegan.datasets import digits_images
 
     m = load_generator("dcgan-digits")
     with torch.no_grad():
@@ -108,12 +108,12 @@ def test_digits_generator_makes_digit_like_images():
 
 
 def test_sketch_generator_beats_identity_on_held_out_patches():
-    from edgegan.models.data import sketch_patches
-    from edgegan.verify.host import psnr_db
+    from edgegan.datasets import sketch_patches
+    from edgegan.metrics.paired import psnr_overall
 
     m = load_generator("resnet-sketch")
     x, y = sketch_patches(16, 64, 7, split="val")
     with torch.no_grad():
         pred = m.module(torch.from_numpy(x)).numpy()
-    assert psnr_db(pred, y) > 25 > psnr_db(x, y)
+    assert psnr_overall(pred, y) > 25 > psnr_overall(x, y)
     assert np.isfinite(pred).all()

@@ -147,22 +147,15 @@ def test_info_works_without_numpy(tmp_path):
     assert job_proc.returncode == 3 and "edgegan device setup" in job_proc.stderr
 
 
-def test_disk_full_on_the_device_is_exit_4(job, tmp_path):
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(small)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tiny tmpfs here ({mounted.stderr.decode().strip()}); needs root")
-    try:
-        big = np.random.default_rng(0).normal(size=(512, 4, 1, 1)).astype(np.float32)  # 32 KB of samples
-        np.save(tmp_path / "inputs.npy", big)
-        job.update(out=str(small / "out"), memory=False, runs=2, warmup=0)
-        proc = run_runner([_write_job({**job, "out": str(small / "out")})])
-        assert proc.returncode == 4, proc.stderr
-        assert "disk full on the device" in proc.stderr
-        assert not (small / "out" / "results.json").exists()
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
+def test_disk_full_on_the_device_is_exit_4(job, tmp_path, small_tmpfs):
+    small = small_tmpfs(8)
+    big = np.random.default_rng(0).normal(size=(512, 4, 1, 1)).astype(np.float32)  # 32 KB of samples
+    np.save(tmp_path / "inputs.npy", big)
+    job.update(out=str(small / "out"), memory=False, runs=2, warmup=0)
+    proc = run_runner([_write_job({**job, "out": str(small / "out")})])
+    assert proc.returncode == 4, proc.stderr
+    assert "disk full on the device" in proc.stderr
+    assert not (small / "out" / "results.json").exists()
 
 
 def test_cpu_model_names_arm_parts_and_x86():

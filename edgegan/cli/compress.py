@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..util.text import json_object_option, split_csv
+
 # CLI option dest -> (method it belongs to, config field)
 METHOD_OPTIONS: dict[str, tuple[str, str]] = {
     "clip_value": ("clip", "value"),
@@ -32,10 +34,6 @@ METHOD_OPTIONS: dict[str, tuple[str, str]] = {
 METHOD_NAMES = ("clip", "quant", "prune", "channel-prune", "bn-recalibrate")
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="zoo name (see `edgegan models`) or an edgegan checkpoint (e.g. from a previous compress)")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
@@ -47,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", help="where to write the compression record (default: compression.json next to --out)")
     p.add_argument("--name", help="model name stored in the checkpoint (default: MODEL-<method tags>)")
     p.add_argument("--force", action="store_true", help="replace an existing --out checkpoint")
-    p.add_argument("--layers", type=_csv, help="only these layers / channel groups (comma-separated; see --list-layers)")
-    p.add_argument("--exclude", type=_csv, help="leave these layers / channel groups alone")
+    p.add_argument("--layers", type=split_csv, help="only these layers / channel groups (comma-separated; see --list-layers)")
+    p.add_argument("--exclude", type=split_csv, help="leave these layers / channel groups alone")
     g = p.add_argument_group("clip")
     g.add_argument("--clip-value", type=float, help="clip weights to ±C")
     g.add_argument("--clip-percentile", type=float, help="clip each layer at this percentile of |w| (e.g. 99.9)")
@@ -144,15 +142,9 @@ def _base_model_name(spec: str) -> str | None:
 
 
 def _load(args: argparse.Namespace):
-    from ..errors import ConfigError
     from ..models import load_generator
 
-    overrides = None
-    if args.config:
-        try:
-            overrides = json.loads(args.config)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
+    overrides = json_object_option(args.config) if args.config else None
     return load_generator(args.model, args.checkpoint, overrides)
 
 

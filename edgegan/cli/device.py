@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..util.text import split_csv
+
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target connection")
@@ -28,20 +30,16 @@ def target_options(args: argparse.Namespace):
                          retries=args.retries, workdir=args.workdir, python=args.python)
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     s = sub.add_parser("setup", help="create a venv on the device with numpy + the runtimes",
                        description="Create (or refresh) ~/.edgegan/venv on the device with numpy and the runtimes, "
                                    "pinned to this host's versions.")
     s.add_argument("target", help="local or ssh://user@host[:port]")
-    s.add_argument("--runtimes", type=_csv, default=None,
+    s.add_argument("--runtimes", type=split_csv, default=None,
                    help="comma-separated runtimes (onnxruntime, litert) or implementations (ai-edge-litert, "
                         "tflite-runtime); default: every runtime in the runner's table")
-    s.add_argument("--requirements", type=_csv, help="exact pip requirements instead of the defaults, e.g. numpy==2.4.6,...")
+    s.add_argument("--requirements", type=split_csv, help="exact pip requirements instead of the defaults, e.g. numpy==2.4.6,...")
     s.add_argument("--wheels", help="offline board: push the .whl files in this folder and install from them")
     s.add_argument("--download-wheels", action="store_true",
                    help="offline board: pip download wheels here for the device's platform + python, then push them")

@@ -5,14 +5,12 @@ import argparse
 import json
 import sys
 
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+from ..util.text import json_object_option, split_csv
 
 
 def _ints(value: str) -> list[int]:
     try:
-        return [int(v) for v in _csv(value)]
+        return [int(v) for v in split_csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
@@ -40,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "ExportedProgram file, or package.module:factory")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
     p.add_argument("--config", default=None, help="JSON object of model config overrides, e.g. '{\"width\": 16}'")
-    p.add_argument("--formats", type=_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
+    p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
     p.add_argument("--calibration", type=int, help="calibration inputs for int8 (default 128)")
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], help="default minmax")
     p.add_argument("--inputs", type=int, dest="n_inputs", help="stored inputs for verification (default 64)")
@@ -60,18 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from ..export.pipeline import ExportConfig, run_export
     from .render import ExportProgress, given, print_fidelity_table
 
-    model_config = {}
-    if args.config:
-        try:
-            model_config = json.loads(args.config)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--config is not valid JSON ({exc.msg}); pass e.g. '{{\"width\": 16}}'") from None
-        if not isinstance(model_config, dict):
-            raise ConfigError("--config must be a JSON object, e.g. '{\"width\": 16}'")
+    model_config = json_object_option(args.config) if args.config else {}
     # CLI options default to None: the config dataclasses own every default
     convert = given(calibration_method=args.calibration_method, int8_io=args.int8_io,
                     per_channel=None if args.per_tensor is None else not args.per_tensor,

@@ -5,17 +5,14 @@ import argparse
 import json
 import sys
 
+from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory written by `edgegan export`")
     p.add_argument("--target", default="local", help="local (default) or ssh://user@host[:port]")
-    p.add_argument("--formats", type=_csv, default=None, help="comma-separated formats (default: all in the bundle)")
+    p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all in the bundle)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per format (default 50)")
     p.add_argument("--warmup", type=int, default=10, help="untimed warmup runs (default 10)")
     p.add_argument("--threads", type=int, default=2, help="runtime threads (default 2)")
@@ -113,7 +110,6 @@ def print_profile_table(doc: dict, out) -> None:
                 "PSNR dB", "kNN P/R", "vs host"):
         table.add_column(col, justify="left" if col in ("format", "status", "runtime", "power") else "right",
                          overflow="fold")
-    fmt = lambda v, spec=".3f": "–" if v is None else format(v, spec)  # noqa: E731
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
         ok = r.get("status") == "ok"
@@ -127,8 +123,9 @@ def print_profile_table(doc: dict, out) -> None:
         pw = r.get("power") or {}
         power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
         table.add_row(r["format"], "[green]✅[/]" if ok else f"[red]❌[/] {r.get('reason') or ''}"[:120],
-                      str(r.get("runtime") or "–"), fmt(lat.get("p50")), fmt(lat.get("p99")),
-                      fmt(r.get("model_load_ms"), ".1f"), fmt(r.get("first_inference_ms")), mem, power, psnr, knn, host)
+                      str(r.get("runtime") or "–"), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
+                      fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")),
+                      mem, power, psnr, knn, host)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..util.text import fmt_or_dash as _fmt
+
 STATUS_MARK = {"ok": "[green]✔ ok[/]", "degraded": "[yellow]▲ degraded[/]", "failed": "[red]✘ failed[/]"}
 
 
@@ -10,10 +12,6 @@ def given(**kwargs):
     """The keyword arguments the user actually gave (CLI options default to None so that the
     config dataclasses stay the only source of defaults)."""
     return {k: v for k, v in kwargs.items() if v is not None}
-
-
-def _fmt(v, spec: str, empty: str = "–") -> str:
-    return empty if v is None else format(v, spec)
 
 
 class ExportProgress:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ConfigError, OutputError
+from ..util.files import temp_path_beside
 from .storage import storage_stats
 
 RECORD_SCHEMA_VERSION = 1
@@ -50,12 +50,6 @@ def compression_record(model: Any, base: Optional[Any] = None, base_model: Optio
     return record
 
 
-def _tmp_path(folder: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=".edgegan-", suffix=suffix, dir=folder)
-    os.close(fd)
-    return Path(name)
-
-
 def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Path] = None,
                     base: Optional[Any] = None, base_model: Optional[str] = None) -> tuple[Path, Path, dict]:
     """Write the checkpoint at ``out`` and compression.json (default: next to it).
@@ -78,12 +72,12 @@ def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Pat
     record = compression_record(model, base, base_model)
     tmp_ckpt = tmp_rec = None
     try:
-        tmp_ckpt = _tmp_path(out.parent, ".pt")
+        tmp_ckpt = temp_path_beside(out)
         save_checkpoint(tmp_ckpt, model.module, model.family, model.config, model.name,
                         base_model=base_model, compression=model.compression)
         data = tmp_ckpt.read_bytes()
         record["checkpoint"] = {"path": out.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        tmp_rec = _tmp_path(record_path.parent, ".json")
+        tmp_rec = temp_path_beside(record_path)
         tmp_rec.write_text(json.dumps(record, indent=2) + "\n")
         os.replace(tmp_ckpt, out)
         tmp_ckpt = None

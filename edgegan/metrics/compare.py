@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from ..errors import MetricError, first_line
+from ..util.files import atomic_write
+from ..util.jsonsafe import json_safe
 from .base import check_finite
 from .features import get_extractor
 from .knn import exact_scores
@@ -56,7 +57,7 @@ def load_samples(path: str | Path) -> SampleSet:
     (+ optional ``inputs.npy``), or the built-in real set ``digits`` (scikit-learn digits)."""
     p = Path(path)
     if not p.exists() and str(path) in BUILTIN_REFERENCES:
-        from ..models.data import digits_images
+        from ..datasets import digits_images
 
         return SampleSet(digits_images(32), None, "digits (scikit-learn, 1797 real images)")
     if not p.exists():
@@ -183,23 +184,9 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: str = "auto
     return result
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items() if not k.startswith("_")}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    return obj
-
-
 def to_json(result: dict) -> str:
     """Strict JSON (inf/NaN -> null, private keys dropped)."""
-    return json.dumps(_clean(result), indent=2, sort_keys=False, allow_nan=False)
+    return json.dumps(json_safe(result, drop_private=True), indent=2, sort_keys=False, allow_nan=False)
 
 
 def grid_selection(result: dict, columns: int = 8) -> tuple[np.ndarray, list[str]]:
@@ -248,7 +235,7 @@ def write_outputs(result: dict, out_dir: str | Path) -> dict[str, Path]:
         if grid:
             _, labels = grid_selection(result)
             result["grid_columns"] = labels
-        (out / "compare.json").write_text(to_json(result) + "\n")
+        atomic_write(out / "compare.json", to_json(result) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write compare outputs to '{out}' ({exc.strerror}); pass a writable --out") from None
     paths = {"json": out / "compare.json"}

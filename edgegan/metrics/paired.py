@@ -55,6 +55,12 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
     return psnr_from_mse(((a - b) ** 2).reshape(len(a), -1).mean(axis=1), data_range)
 
 
+def psnr_overall(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> float:
+    """PSNR in dB over all pixels of all pairs (the single fidelity number); ``inf`` when equal."""
+    a, b = check_paired(a, b)
+    return float(psnr_from_mse(float(np.mean((a - b) ** 2)), data_range))
+
+
 def _gaussian_window(size: int, sigma: float) -> np.ndarray:
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))

@@ -55,7 +55,7 @@ def train(epochs: int = 40, out: Path | None = None, seed: int = 0, batch: int =
     import torch
     import torch.nn.functional as F
 
-    from ..models.data import digits_images, digits_labels
+    from ..datasets import digits_images, digits_labels
     from .digits_cnn import WEIGHTS_PATH, build_digits_cnn
 
     torch.set_num_threads(threads)

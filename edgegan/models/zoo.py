@@ -85,7 +85,7 @@ def _register_families() -> None:
 
 
 def _sketch_inputs(n: int, seed: int) -> np.ndarray:
-    from .data import sketch_patches
+    from ..datasets import sketch_patches
 
     return sketch_patches(n, 64, seed, split="val")[0]
 
@@ -108,7 +108,7 @@ def _register_zoo() -> None:
         ZooEntry("resnet-sketch", "resnet", {"ngf": 16, "n_blocks": 6, "image_size": 64},
                  "ResNet ngf 16, 6 blocks, trained to turn 64x64 photo patches into pencil sketches",
                  weights="resnet_sketch.pt", real_inputs=_sketch_inputs,
-                 input_source="sketch task, held-out photo patches (edgegan.models.data)"),
+                 input_source="sketch task, held-out photo patches (edgegan.datasets)"),
     ]
     for e in entries:
         ZOO.add(e.name, e)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from ..util.files import atomic_write
+from ..util.jsonsafe import json_safe
+from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
 
 CSV_COLUMNS = [
     "device", "target", "format", "status", "runtime", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
@@ -21,30 +22,6 @@ CSV_COLUMNS = [
     "max_abs_err", "lsh_precision", "lsh_recall", "knn_precision", "knn_recall", "density", "coverage",
     "vs_host_exact", "vs_host_max_abs_diff", "emulator", "reason",
 ]
-
-
-def clean(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars -> python, inf/NaN -> None."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(text.encode() if isinstance(text, str) else text)
-    os.replace(tmp, path)
 
 
 def flat_row(r: dict) -> dict:
@@ -76,12 +53,8 @@ def write_csv(doc: dict, path: Path) -> None:
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
     for r in doc["results"]:
-        w.writerow(clean(flat_row(r)))
-    _atomic_write(path, buf.getvalue())
-
-
-def _f(v, spec: str = ".3f", empty: str = "–") -> str:
-    return empty if v is None else format(v, spec)
+        w.writerow(json_safe(flat_row(r)))
+    atomic_write(path, buf.getvalue())
 
 
 def memory_cell(r: dict) -> str:
@@ -197,12 +170,12 @@ def write_all(doc: dict, out: Path, bundle) -> dict[str, Path]:
     """results.json + results.csv + report.md (+ grid.png) into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = clean(doc)
+    doc = json_safe(doc)
     paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "report.md"}
-    _atomic_write(paths["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    atomic_write(paths["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
     write_csv(doc, paths["csv"])
     grid, labels = sample_grid(doc, out, bundle)
     if grid is not None:
         paths["grid"] = grid
-    _atomic_write(paths["md"], markdown(doc, grid, labels))
+    atomic_write(paths["md"], markdown(doc, grid, labels))
     return paths

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import JsonConfig
-from ..errors import ConfigError
+from ..errors import ArtifactRunError, ConfigError, first_line
 from ..metrics.paired import psnr_from_mse
 
 PEAK = 2.0
@@ -30,11 +30,6 @@ class FidelityThresholds(JsonConfig):
     def validate(self) -> None:
         if not 0 < self.ok_psnr_db < 200:
             raise ConfigError(f"ok_psnr_db must be in (0, 200), got {self.ok_psnr_db}")
-
-
-def psnr_db(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float(psnr_from_mse(mse, peak))
 
 
 def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
@@ -60,13 +55,15 @@ def _runner():
 
 
 def run_artifact(path: Path, fmt: str, io: dict, inputs: np.ndarray, threads: int = 2) -> np.ndarray:
-    """Outputs of one artifact for every input (batch 1), via the device runner's code."""
+    """Outputs of one artifact for every input (batch 1), via the device runner's code;
+    ArtifactRunError when this host cannot load or run it."""
     r = _runner()
     try:
         art = r.Artifact(str(path), fmt, io, threads)
         return art.run_all(inputs)
     except r.RunnerError as exc:
-        raise RuntimeError(str(exc)) from None
+        raise ArtifactRunError(f"cannot run {fmt} artifact '{Path(path).name}' on this host: {first_line(exc, 300)}; "
+                               "install its runtime (see `edgegan env`) or re-export the bundle") from None
 
 
 # Runtimes' worker threads keep spinning for tens of ms after a run and steal the cores from

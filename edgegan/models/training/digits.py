@@ -39,7 +39,7 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 64, threads: int = 
     import torch
     import torch.nn.functional as F
 
-    from ..data import digits_images
+    from ...datasets import digits_images
     from ..loading import build_family, save_checkpoint
 
     torch.set_num_threads(threads)

@@ -1,5 +1,5 @@
 """Train `resnet-sketch`: the ResNet generator (ngf 16, 6 blocks) that turns photo patches into
-pencil sketches (task defined in edgegan.models.data), with an L1 loss.
+pencil sketches (task defined in edgegan.datasets), with an L1 loss.
 
     python -m edgegan.models.training.sketch [--steps 5000] [--out PATH]
 
@@ -18,8 +18,8 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 16, threads: int = 
     import torch
     import torch.nn.functional as F
 
-    from ...verify.host import psnr_db as psnr
-    from ..data import sketch_patches
+    from ...metrics.paired import psnr_overall as psnr
+    from ...datasets import sketch_patches
     from ..loading import build_family, save_checkpoint
 
     torch.set_num_threads(threads)

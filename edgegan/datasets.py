@@ -1,4 +1,5 @@
-"""Datasets built from images that installed packages ship (no downloads).
+"""Datasets built from images that installed packages ship (no downloads). A top-level module
+because both models (training) and metrics (the real reference set) use it.
 
 * digits: scikit-learn's 1,797 8×8 handwritten digits, upsampled to 32×32 in [-1, 1].
 * sketch: photo -> pencil-sketch translation on patches of scikit-learn's two sample photos.
