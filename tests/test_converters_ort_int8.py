@@ -45,7 +45,7 @@ def quantize_calls(monkeypatch):
 
 def test_a_failing_quantizer_is_tried_once_per_graph_and_mode(no_rewrite_context, quantize_calls):
     # int8 activations with uint8 weights: onnxruntime's quantizer refuses this combination
-    ctx = no_rewrite_context(ort_activation_type="int8", ort_weight_type="uint8")
+    ctx = no_rewrite_context(formats={"ort-int8": {"activation_type": "int8", "weight_type": "uint8"}})
     with pytest.raises(ConversionError, match="quantize_static failed"):
         OrtInt8().convert(ctx)
     # the exported graph, pre-processed and as exported; the "rewritten" graph is the same file
