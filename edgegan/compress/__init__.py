@@ -19,3 +19,7 @@ __all__ = [
     "PruneConfig", "QuantConfig", "apply_method", "compress", "compression_record", "method_config",
     "model_summary", "posttrain", "register_method", "restore_activation_quant", "save_compressed", "storage_stats",
 ]
+
+from .._callable import make_callable  # noqa: E402
+
+make_callable(__name__)  # edgegan.compress(model, config) is the API function (edgegan.api.compress)
