@@ -121,7 +121,7 @@ def export(model_or_spec: Any, out: Optional[str | Path] = None, formats: Option
             raise ConfigError(f"export() takes the model as its first argument; drop {key}=")
     cfg = ExportConfig.from_dict(fields)
     path, _ = run_export(cfg, progress=progress, model=loaded)
-    return ExportedBundle.load(path)
+    return ExportedBundle.load(Path(path).resolve())  # absolute: valid after a chdir
 
 
 def _bundle_path(bundle: Any) -> Path:
@@ -150,7 +150,8 @@ def profile(bundle: Any, target: str = "local", *, progress: Optional[Callable] 
         fields["formats"] = _formats(fields["formats"])
     cfg = ProfileConfig.from_dict(fields)
     out, doc = run_profile(cfg, progress=progress)
-    return ProfileResults(out, doc, bundle if isinstance(bundle, Bundle) else Bundle.load(cfg.bundle))
+    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(cfg.bundle).resolve())
+    return ProfileResults(Path(out).resolve(), doc, loaded)
 
 
 def _sample_set(x: Any, fmt: Optional[str], name: str):
