@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import edgegan
-from edgegan.errors import ConfigError
+from edgegan.errors import BundleError, ConfigError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
 
@@ -142,3 +142,16 @@ def test_load_model_names_and_errors():
         edgegan.load_model("support_models:erf_generator", input_kind="image")
     with pytest.raises(ConfigError, match="unknown field"):
         edgegan.export("dcgan-tiny", no_such_option=1)
+
+
+def test_reprs_fit_100_columns_with_long_values(example):
+    doc = {"target": "ssh://" + "h" * 150, "complete": False, "bundle": {"model": "m" * 120},
+           "device": {"arch": "aarch64", "cpu": "c" * 200},
+           "results": [{"format": "tflite-int8", "status": "failed", "reason": "no runtime: " + "r" * 300}]}
+    res = edgegan.ProfileResults(Path("/" + "p" * 150), doc, example["bundle"])
+    text = repr(res)
+    assert max(map(len, text.splitlines())) <= 100
+    assert "tflite-int8" in text and "failed" in text and "no runtime" in text
+    assert res["tflite-int8"].p50_ms is None and not res["tflite-int8"].ok
+    with pytest.raises(BundleError, match="no pulled samples"):
+        res["tflite-int8"].samples()

@@ -56,6 +56,11 @@ def text_table(headers: list[str], rows: list[list[str]], width: int = WIDTH) ->
     return "\n".join(lines)
 
 
+def fit(text: str, width: int = WIDTH) -> str:
+    """Every line cut to ``width`` columns (long paths and CPU names included)."""
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in text.splitlines())
+
+
 def _manifest_dict(bundle: Bundle) -> dict:
     m = bundle.manifest
     return m if isinstance(m, dict) else m.to_dict()
@@ -89,7 +94,7 @@ class ExportedBundle(Bundle):
             psnr = "exact" if fid.get("exact") else _num(fid.get("psnr_db"), ".1f")
             rows.append([r.format, r.status, _num(r.bytes and r.bytes / 1e3, ".1f"), _num(r.size_ratio, ".3f"),
                          psnr, _num(fid.get("max_abs_err"), ".1e"), _num(lat.get("median"), ".3f"), r.reason or ""])
-        return head + "\n" + text_table(["format", "status", "kB", "size/fp32", "PSNR dB", "max abs", "host ms",
+        return fit(head) + "\n" + text_table(["format", "status", "kB", "size/fp32", "PSNR dB", "max abs", "host ms",
                                          "reason"], rows)
 
 
@@ -198,7 +203,7 @@ class ProfileResults:
             rows.append([r.format, r.status, str(r.runtime or "–"), _num(r.p50_ms, ".3f"),
                          _num(r.latency_ms.get("p99"), ".3f"), _num(r.peak_memory_mb, ".0f"), psnr, knn,
                          "" if r.ok else (r.reason or "")])
-        return head + "\n" + text_table(["format", "status", "runtime", "p50 ms", "p99 ms", "peak MB", "PSNR dB",
+        return fit(head) + "\n" + text_table(["format", "status", "runtime", "p50 ms", "p99 ms", "peak MB", "PSNR dB",
                                          "kNN P/R", "reason"], rows)
 
 
@@ -257,5 +262,5 @@ class Comparison:
         for key, label in (("ssim", "SSIM (paired)"), ("max_abs_err", "max abs err (paired)")):
             if self.paired and key in self.paired:
                 rows.append([label, _num(self.paired[key], ".4g")])
-        return head + "\n" + text_table(["metric (B vs A)", "value"], rows)
+        return fit(head) + "\n" + text_table(["metric (B vs A)", "value"], rows)
 

@@ -103,6 +103,8 @@ def export(model_or_spec: Any, out: Optional[str | Path] = None, formats: Option
     ``threads``, ``convert={...}``, ``thresholds={...}``, ...)."""
     from ..export.pipeline import ExportConfig, run_export
 
+    if "model" in options or "model_config" in options:
+        raise ConfigError("export() takes the model as its first argument and its config as config=")
     fields: dict[str, Any] = dict(options)
     if out is not None:
         fields["out"] = str(out)
@@ -116,9 +118,6 @@ def export(model_or_spec: Any, out: Optional[str | Path] = None, formats: Option
     else:
         loaded = load_model(model_or_spec, checkpoint, config, input_shape, input_kind)
         fields["model"] = loaded.name
-    for key in ("model", "checkpoint", "model_config", "input_shape", "input_kind"):
-        if key in options:
-            raise ConfigError(f"export() takes the model as its first argument; drop {key}=")
     cfg = ExportConfig.from_dict(fields)
     path, _ = run_export(cfg, progress=progress, model=loaded)
     return ExportedBundle.load(Path(path).resolve())  # absolute: valid after a chdir
