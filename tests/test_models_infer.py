@@ -2,6 +2,8 @@
 through load_generator as a user reaches it (nn.Module object, module:factory, TorchScript)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -167,3 +169,15 @@ def test_factory_spec_and_torchscript_file_are_inferred(tmp_path):
     lin = tmp_path / "lin.ts"
     torch.jit.save(torch.jit.script(LinearFirst().eval()), lin)
     assert load_generator(str(lin)).input_spec.shape == [24]
+
+
+def test_cli_export_of_a_factory_without_input_shape_records_the_inference(cli, tmp_path):
+    out = tmp_path / "b"
+    r = cli("export", "support_models:erf_generator", "--formats", "onnx", "--inputs", "4", "--calibration", "4",
+            "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "inferred; pass --input-shape" in r.stdout
+    manifest = json.loads((out / "bundle.json").read_text())
+    assert manifest["input"]["shape"] == [8, 1, 1]
+    assert manifest["input"]["inferred"] == "first layer ConvTranspose2d(8, ...) at 'up' -> latent [8, 1, 1]"
+    assert manifest["export_config"]["input_shape"] is None

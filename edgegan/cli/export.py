@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"])
     p.add_argument("--inputs", type=int, default=64, dest="n_inputs", help="stored inputs for verification (default 64)")
     p.add_argument("--inputs-file", help=".npy of inputs to store instead of drawing them")
-    p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1")
+    p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1 "
+                   "(default: read off the first layer when unambiguous)")
     p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models")
     p.add_argument("--seed", type=int, default=0, help="seed of the stored inputs (calibration uses seed+1)")
     p.add_argument("--int8-io", action="store_true", help="tflite-int8 with int8 input/output tensors")
