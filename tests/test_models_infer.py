@@ -150,6 +150,17 @@ def test_ambiguous_models_ask_for_the_input_shape(module, pattern):
         load_generator(module)
 
 
+def test_wrapped_layers_and_in_memory_torchscript():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    normed = nn.Sequential(weight_norm(nn.Linear(10, 16, bias=False)), nn.Unflatten(1, (1, 4, 4)))
+    assert load_generator(normed).input_spec.shape == [10]  # ParametrizedLinear is still a Linear
+    scripted = torch.jit.script(dcgan_like(7).eval())
+    assert load_generator(scripted).input_spec.shape == [7, 1, 1]
+    with pytest.raises(ConfigError, match="lazy"):
+        load_generator(nn.Sequential(nn.LazyLinear(16), nn.Unflatten(1, (1, 4, 4))))
+
+
 def test_inferred_spec_that_fails_forward_is_a_clear_error():
     with pytest.raises(InputSpecError, match=r"\[6, 1, 1\] inferred from ConvTranspose2d\(6, \.\.\.\).*fails a forward pass"):
         load_generator(ConvTransposeNeeds4x4())

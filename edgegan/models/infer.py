@@ -33,6 +33,9 @@ def _class_name(m: Any) -> str:
 
     if isinstance(m, torch.jit.ScriptModule):
         return str(getattr(m, "original_name", type(m).__name__))
+    for known in (torch.nn.ConvTranspose2d, torch.nn.Conv2d, torch.nn.Linear):
+        if isinstance(m, known):  # subclasses too, e.g. torch's ParametrizedLinear
+            return known.__name__
     return type(m).__name__
 
 
@@ -40,10 +43,16 @@ def _own_params(m: Any) -> dict:
     return dict(m.named_parameters(recurse=False))
 
 
+def _is_layer(m: Any) -> bool:
+    """Owns parameters, or is a known layer whose weight lives in a parametrization
+    (``torch.nn.utils.parametrizations.weight_norm`` moves it into a child module)."""
+    return bool(_own_params(m)) or (_class_name(m) in _KNOWN_LAYERS and hasattr(m, "parametrizations"))
+
+
 def first_layer(module: Any) -> tuple[str, Any]:
     """(path, submodule) of the first submodule in definition order that owns parameters."""
     for path, m in module.named_modules():
-        if _own_params(m):
+        if _is_layer(m):
             return path, m
     raise ConfigError(f"{_class_name(module)} has no parameters to infer its input from; {ASK}")
 
@@ -64,7 +73,9 @@ def _required_inputs(module: Any) -> Optional[int]:
         return 1
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return None
-    return sum(1 for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(1 for p in positional if p.default is p.empty)
+    return 1 if required == 0 and positional else required  # forward(self, z=None) takes one input
 
 
 def _in_width(layer: Any, cls: str) -> int:
@@ -94,7 +105,7 @@ def _forward(module: Any, spec: InputSpec) -> tuple[Optional[str], Optional[str]
     handles = []
     if not isinstance(module, torch.jit.ScriptModule):
         for path, m in module.named_modules():
-            if _own_params(m):
+            if _is_layer(m) and "parametrizations" not in path.split("."):  # the layer, not its weight's storage
                 handles.append(m.register_forward_pre_hook(lambda mod, args, p=path: ran.append(p) if not ran else None))
     try:
         with torch.no_grad():
@@ -126,6 +137,8 @@ def infer_input_spec(module: Any, what: str) -> InputSpec:
         raise ConfigError(f"{what}: the first layer with parameters is {cls} ({where}), which does not say "
                           f"what input the model takes; {ASK}")
     width = _in_width(layer, cls)
+    if width < 1:
+        raise ConfigError(f"{what}: the first layer {cls} at {where} is lazy (no input size yet); {ASK}")
     if cls == "Linear":
         spec = InputSpec(shape=[width], kind="latent", distribution="normal")
     elif cls == "ConvTranspose2d":
