@@ -97,8 +97,8 @@ def _in_width(layer: Any, cls: str) -> int:
 
 
 def _forward(module: Any, spec: InputSpec) -> tuple[Optional[str], Optional[str]]:
-    """One batch-2 forward pass: (error or None, class of the first parametrised layer that ran
-    or None when unknown, e.g. TorchScript)."""
+    """One batch-2 forward pass: (error or None, path of the first parametrised layer that ran,
+    or None when unknown, e.g. TorchScript, whose modules take no hooks)."""
     import torch
 
     ran: list[str] = []
