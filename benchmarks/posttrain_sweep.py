@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -63,17 +64,21 @@ class Setting:
 
 
 def settings(quick: bool) -> list[Setting]:
-    clip = {"method": "clip", "config": {"percentile": CLIP_PERCENTILE}}
-    recal = {"method": "bn-recalibrate", "config": {"samples": RECAL_SAMPLES}}
+    """Each setting's pipeline is a list of method configs (edgegan.compress picks the method
+    by the config's type)."""
+    from edgegan.compress import BNRecalibrateConfig, ChannelPruneConfig, ClipConfig, PruneConfig, QuantConfig
 
-    def quant(k: int, granularity: str = "per-channel") -> dict:
-        return {"method": "quant", "config": {"bits": k, "granularity": granularity}}
+    clip = ClipConfig(percentile=CLIP_PERCENTILE)
+    recal = BNRecalibrateConfig(samples=RECAL_SAMPLES)
 
-    def prune(s: float) -> dict:
-        return {"method": "prune", "config": {"sparsity": s, "scope": "global"}}
+    def quant(k: int, granularity: str = "per-channel") -> QuantConfig:
+        return QuantConfig(bits=k, granularity=granularity)
 
-    def channels(r: float, criterion: str) -> dict:
-        return {"method": "channel-prune", "config": {"ratio": r, "criterion": criterion}}
+    def prune(s: float) -> PruneConfig:
+        return PruneConfig(sparsity=s, scope="global")
+
+    def channels(r: float, criterion: str) -> ChannelPruneConfig:
+        return ChannelPruneConfig(ratio=r, criterion=criterion)
 
     bits = (8, 4, 2) if quick else BITS
     sparsities = (0.0, 0.5, 0.9) if quick else SPARSITIES
@@ -123,28 +128,31 @@ def quality_metrics(features: np.ndarray, references: dict[str, np.ndarray]) -> 
     return out
 
 
-def export_sizes(model, name: str, out_dir: Path, calibration: np.ndarray, int8_cache: dict) -> dict:
-    """Export to ONNX with the export pipeline's exporter (validated against torch); real file
-    sizes of it, its gzip, and of the ORT static-int8 file it deploys as. The int8 file holds
-    one int8 per weight whatever the values, so it is converted once per architecture (family
-    config) and shared by the weight-only settings; ``ort_int8_measured_on`` names the setting."""
-    from edgegan.converters.base import ConvertContext, ConvertOptions
-    from edgegan.converters.ort_int8 import OrtInt8
-    from edgegan.export.onnx import export_onnx
+def export_sizes(model, name: str, out_dir: Path, calibration_seed: int, int8_cache: dict) -> dict:
+    """Export with ``edgegan.export`` (ONNX validated against torch, plus ORT static int8 the
+    first time an architecture is seen); real file sizes of the ONNX, its gzip and the int8
+    file it deploys as. The int8 file holds one int8 per weight whatever the values, so it is
+    converted once per architecture (family config) and shared by the weight-only settings;
+    ``ort_int8_measured_on`` names the setting. The ONNX is kept as ``onnx/<name>.onnx``."""
+    import edgegan
 
-    onnx_path = out_dir / "onnx" / f"{name}.onnx"
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    info = export_onnx(model.module, calibration[:16], onnx_path)
     arch = json.dumps(model.config, sort_keys=True)
-    if arch not in int8_cache:
-        with tempfile.TemporaryDirectory(prefix="posttrain-int8-") as work:
-            ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=calibration,
-                                 input_shape=list(model.input_spec.shape), workdir=Path(work),
-                                 out_dir=Path(work), options=ConvertOptions())
-            int8_cache[arch] = (OrtInt8().convert(ctx).path.stat().st_size, name)
+    formats = ["onnx"] if arch in int8_cache else ["onnx", "ort-int8"]
+    with tempfile.TemporaryDirectory(prefix="posttrain-export-") as work:
+        bundle = edgegan.export(model, out=Path(work) / "bundle", formats=formats, n_inputs=16, input_seed=calibration_seed,
+                                calibration=32, calibration_seed=calibration_seed, threads=1, latency_rounds=1,
+                                latency_runs=1)
+        failed = [r for r in bundle.artifact_records() if r.status == "failed"]
+        if failed:
+            raise RuntimeError(f"{name}: export of {failed[0].format} failed: {failed[0].reason}")
+        onnx_path = out_dir / "onnx" / f"{name}.onnx"
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle.artifact_path(bundle.artifact("onnx")), onnx_path)
+        if arch not in int8_cache:
+            int8_cache[arch] = (bundle.artifact("ort-int8").bytes, name)
     return {
         "onnx_path": onnx_path,
-        "onnx_exporter": info.exporter,
+        "onnx_exporter": bundle.manifest.export["exporter"],
         "onnx_bytes": onnx_path.stat().st_size,
         "onnx_gzip_bytes": len(gzip.compress(onnx_path.read_bytes(), compresslevel=9, mtime=0)),
         "ort_int8_bytes": int8_cache[arch][0],
@@ -299,35 +307,34 @@ CSV_COLUMNS = [
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from edgegan.compress import compress, storage_stats
+    import edgegan
+    from edgegan.compress import storage_stats
     from edgegan.datasets import digits_images
     from edgegan.metrics import get_extractor
     from edgegan.metrics.paired import psnr_overall
-    from edgegan.models import load_generator
     from edgegan.models.stats import count_macs, parameter_count
     from edgegan.reports.grid import save_grid
 
     torch.set_num_threads(1)
     t_start = time.perf_counter()
     out_dir = Path(args.out)
-    base = load_generator(args.model)
+    base = edgegan.load_model(args.model)
     latents = base.sample_inputs(args.samples, 1001)        # every setting samples these
     ref_latents = base.sample_inputs(args.samples, 2002)    # the float reference set: other latents
-    calibration = base.sample_inputs(32, 3003)
     extractor = get_extractor("digits")
     references = {"real": extractor(digits_images(32)), "float": extractor(generate(base, ref_latents))}
     float_same = generate(base, latents)
     rows, onnx_paths, int8_cache = [], {}, {}
     for s in settings(args.quick):
         t0 = time.perf_counter()
-        model = compress(base, s.pipeline) if s.pipeline else base
+        model = edgegan.compress(base, *s.pipeline) if s.pipeline else base
         samples = generate(model, latents)
         row = {**{k: v for k, v in dataclasses.asdict(s).items() if k != "pipeline"}, "setting": s.name}
         row.update(storage_stats(model.module, model.compression))
         row["params"], row["macs"] = parameter_count(model.module), count_macs(model.module, latents[:1])
         row["psnr_vs_float_db"] = round(psnr_overall(samples, float_same), 2)
         row.update(quality_metrics(extractor(samples), references))
-        sizes = export_sizes(model, s.name, out_dir, calibration, int8_cache)
+        sizes = export_sizes(model, s.name, out_dir, 3003, int8_cache)
         onnx_paths[s.name] = sizes.pop("onnx_path")
         row.update(sizes)
         row["grid"] = str(save_grid(samples[:64], out_dir / "grids" / f"{s.name}.png", nrow=8, scale=2).relative_to(out_dir))

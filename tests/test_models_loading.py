@@ -127,8 +127,8 @@ def test_torchscript_and_exported_program(tmp_path):
     torch.jit.save(torch.jit.trace(module, x), ts)
     ep_path = tmp_path / "g.pt2"
     torch.export.save(torch.export.export(module, (x,)), ep_path)
-    with pytest.raises(ConfigError, match="--input-shape"):
-        load_generator(str(ts))
+    inferred = load_generator(str(ts))  # its first layer is ConvTranspose2d(100, ...): a DCGAN latent
+    assert inferred.input_spec.shape == [100, 1, 1] and inferred.input_spec.inferred
     from edgegan.models.spec import InputSpec
 
     m_ts = load_generator(str(ts), input_spec=InputSpec(shape=[100, 1, 1]))

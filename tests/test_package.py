@@ -15,6 +15,27 @@ def test_import_edgegan_stays_light():
     assert out.strip() == "[]"
 
 
+def test_api_names_exist_lazily():
+    """The API functions are attributes of `edgegan` (and in dir/__all__) without importing
+    anything heavy; `edgegan.export` / `edgegan.compress` stay callable after their packages'
+    modules are imported (the import system rebinds those attributes to the packages)."""
+    code = ("import sys, edgegan; names = ['load_model', 'compress', 'export', 'profile', 'compare']; "
+            "assert all(callable(getattr(edgegan, n)) for n in names), names; "
+            "assert set(names) <= set(dir(edgegan)) and set(names) <= set(edgegan.__all__); "
+            "assert edgegan.ProfileResults.__name__ == 'ProfileResults' and edgegan.Comparison; "
+            f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
+            "import edgegan.compress.base, edgegan.export.onnx; "
+            "assert callable(edgegan.export) and callable(edgegan.compress); "
+            "assert edgegan.export.onnx.INPUT_NAME == 'input' and edgegan.compress.METHODS; "
+            "from edgegan import export; assert callable(export); "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+    bad = subprocess.run([sys.executable, "-c", "import edgegan; edgegan.no_such_name"], capture_output=True, text=True)
+    assert "has no attribute 'no_such_name'" in bad.stderr
+
+
 def test_cli_help_lists_verbs(cli):
     r = cli("--help")
     assert r.returncode == 0

@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], help="default minmax")
     p.add_argument("--inputs", type=int, dest="n_inputs", help="stored inputs for verification (default 64)")
     p.add_argument("--inputs-file", help=".npy of inputs to store instead of drawing them")
-    p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1")
+    p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1 "
+                   "(default: read off the first layer when unambiguous)")
     p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models")
     p.add_argument("--seed", type=int, help="seed of the stored inputs (default 0; calibration uses seed+1)")
     p.add_argument("--int8-io", action="store_true", default=None, help="tflite-int8 with int8 input/output tensors")

@@ -73,4 +73,7 @@ def print_fidelity_table(manifest: dict, out: Path) -> None:
             console.print(f"[bold]{a['format']}[/]: {a['reason']}")
     console.print(f"latency: batch 1, {manifest['artifacts'][0].get('host_latency_ms', {}).get('threads', '?')} threads, "
                   f"median over round-robin runs on {manifest['host']['cpu'] or manifest['host']['arch']}")
+    inferred = (manifest.get("input") or {}).get("inferred")
+    if inferred:
+        console.print(f"input: {inferred} (inferred; pass --input-shape/--input-kind to override)")
     console.print(f"bundle: [bold]{out}[/]")

@@ -19,3 +19,4 @@ __all__ = [
     "PruneConfig", "QuantConfig", "apply_method", "compress", "compression_record", "method_config",
     "model_summary", "posttrain", "register_method", "restore_activation_quant", "save_compressed", "storage_stats",
 ]
+

@@ -178,8 +178,10 @@ def _add_ratios(records: list[ArtifactRecord]) -> None:
             r.host_latency_ms["ratio_vs_fastest_float"] = round(med / fastest_float, 3)
 
 
-def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tuple[Path, dict]:
-    """Build the bundle described by ``cfg``; returns (bundle dir, manifest)."""
+def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=None) -> tuple[Path, dict]:
+    """Build the bundle described by ``cfg``; returns (bundle dir, manifest). ``model``: an
+    already-loaded LoadedModel (the Python API's in-memory modules) used instead of loading
+    ``cfg.model``, which then only names the bundle."""
     from ..converters import CONVERTERS
     from ..converters.base import ConvertContext
     from ..models.loading import load_generator
@@ -194,7 +196,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None) -> tupl
     out_dir = cfg.bundle_dir()
 
     say("load", None, None)
-    model = load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None, _input_spec_override(cfg))
+    if model is None:
+        model = load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None, _input_spec_override(cfg))
     inputs = _load_inputs(cfg, model)
     calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
     reference = _run_forward(model.module, inputs)

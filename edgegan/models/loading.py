@@ -2,7 +2,8 @@
 
 A spec is one of: a zoo name (optionally with ``--checkpoint`` state_dict and ``--config``
 overrides), an edgegan checkpoint file (records its family and config), a TorchScript or
-ExportedProgram archive, or ``package.module:factory``. Pickles are only ever read with
+ExportedProgram archive, ``package.module:factory``, or an in-memory ``torch.nn.Module``. Without
+``--input-shape`` the input of the last three is read off their first layer (``infer.py``). Pickles are only ever read with
 ``weights_only=True``: a checkpoint that would run code is refused, never executed.
 """
 from __future__ import annotations
@@ -192,21 +193,54 @@ def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
 
 def _require_spec(input_spec: Optional[InputSpec], what: str) -> InputSpec:
     if input_spec is None:
-        raise ConfigError(f"{what} does not say what input it takes; pass --input-shape (e.g. 100,1,1) and --input-kind")
+        raise ConfigError(f"{what} does not say what input it takes; pass --input-shape (CLI) / input_shape= (API), "
+                          "e.g. 100,1,1, and --input-kind / input_kind=")
     return input_spec
 
 
+def _spec_of(module: Any, input_spec: Optional[InputSpec], what: str) -> InputSpec:
+    """The given spec, else one inferred from the model's first layer (edgegan.models.infer)."""
+    from .infer import infer_input_spec
+
+    return input_spec if input_spec is not None else infer_input_spec(module, what)
+
+
+def from_module(module: Any, input_spec: Optional[InputSpec] = None, name: Optional[str] = None,
+                checkpoint: Optional[Path] = None) -> LoadedModel:
+    """A LoadedModel around an in-memory ``nn.Module`` (copied, so the caller's module keeps its
+    mode and weights whatever the later stages do)."""
+    import copy
+
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"expected a torch.nn.Module, got {type(module).__name__}")
+    cls = type(module).__name__ if not isinstance(module, torch.jit.ScriptModule) else str(getattr(module, "original_name", "ScriptModule"))
+    try:
+        module = copy.deepcopy(module)
+    except Exception as exc:  # noqa: BLE001 - some modules (hooks holding locks, ...) refuse to copy
+        raise ConfigError(f"cannot copy the {cls} module ({first_line(exc, 120)}); make it deep-copyable") from None
+    if checkpoint is not None:
+        load_state_dict_strict(module, _state_dict_of(read_checkpoint(checkpoint), checkpoint), cls, checkpoint)
+    module.eval()
+    spec = _spec_of(module, input_spec, f"module {cls}")
+    return LoadedModel(name or cls, module, spec, f"in-memory {cls}")
+
+
 def load_generator(
-    spec: str,
+    spec: Any,
     checkpoint: Optional[str | Path] = None,
     config: Optional[dict] = None,
     input_spec: Optional[InputSpec] = None,
     seed: int = 0,
 ) -> LoadedModel:
-    """Resolve any supported model spec to a :class:`LoadedModel` in eval mode."""
+    """Resolve any supported model spec (a name or path string, or an in-memory
+    ``torch.nn.Module``) to a :class:`LoadedModel` in eval mode."""
     import torch
 
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    if isinstance(spec, torch.nn.Module):
+        return from_module(spec, input_spec, checkpoint=ckpt)
     if spec in ZOO:
         return _from_zoo(spec, ckpt, config, seed)
     path = Path(spec)
@@ -218,7 +252,7 @@ def load_generator(
             except RuntimeError as exc:
                 raise CheckpointError(f"'{path}' is a corrupt TorchScript archive ({first_line(exc, 120)})") from None
             module.eval()
-            return LoadedModel(path.stem, module, _require_spec(input_spec, f"TorchScript '{path}'"), f"torchscript {path}")
+            return LoadedModel(path.stem, module, _spec_of(module, input_spec, f"TorchScript '{path}'"), f"torchscript {path}")
         if kind == "exported-program":
             try:
                 ep = torch.export.load(str(path))
@@ -248,7 +282,7 @@ def load_generator(
         if ckpt is not None:
             load_state_dict_strict(module, _state_dict_of(read_checkpoint(ckpt), ckpt), spec, ckpt)
         module.eval()
-        return LoadedModel(fn_name, module, _require_spec(input_spec, f"factory '{spec}'"), f"factory {spec}")
+        return LoadedModel(fn_name, module, _spec_of(module, input_spec, f"factory '{spec}'"), f"factory {spec}")
     ZOO.get(spec)  # raises UnknownNameError with the zoo listing and a did-you-mean
     raise AssertionError("unreachable")
 

@@ -3,7 +3,7 @@ without torch (the device runner reads the same record from bundle.json)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -26,6 +26,13 @@ class InputSpec(JsonConfig):
     low: float = -1.0
     high: float = 1.0
     name: str = "input"
+    inferred: Optional[str] = None  # how it was read off the model (edgegan.models.infer), None if given
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if out["inferred"] is None:
+            out.pop("inferred")  # given specs keep the manifest's input section as it always was
+        return out
 
     def validate(self) -> None:
         if self.kind not in KINDS:
