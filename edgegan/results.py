@@ -119,8 +119,31 @@ class ProfileRow(JsonConfig):
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
     def p50_ms(self) -> Optional[float]:
         return (self.latency_ms or {}).get("p50")
+
+    @property
+    def psnr_db(self) -> Optional[float]:
+        return self.quality.get("psnr_db")
+
+    @property
+    def samples_path(self) -> Optional[Path]:
+        """Where this row's pulled samples are (known once the row belongs to a folder)."""
+        folder = getattr(self, "_folder", None)
+        return None if folder is None or not self.samples else ResultsLayout(folder).samples(self.format)
+
+    def load_samples(self):
+        """The outputs the device produced for the bundle's stored inputs (numpy array)."""
+        import numpy as np
+
+        p = self.samples_path
+        if p is None or not p.is_file():
+            raise ResultsError(f"'{self.format}' has no pulled samples ({self.status}: {self.reason}); re-run profile")
+        try:
+            return np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ResultsError(f"'{p}' is not a readable .npy array ({exc}); re-run profile") from None
 
 
 @dataclasses.dataclass
@@ -153,6 +176,12 @@ class ProfileRun(JsonConfig):
                 return r
         raise ResultsError(f"no '{fmt}' row in this run (it has: {', '.join(r.format for r in self.results)})")
 
+    def attach(self, folder: str | Path) -> "ProfileRun":
+        """Tie the rows to the results folder they were read from (for their samples)."""
+        for r in self.results:
+            object.__setattr__(r, "_folder", Path(folder))
+        return self
+
     @classmethod
     def parse(cls, data: Any, where: str) -> "ProfileRun":
         try:
@@ -169,4 +198,4 @@ class ProfileRun(JsonConfig):
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ResultsError(f"'{path}' is not valid JSON ({getattr(exc, 'msg', exc)}); rerun the profile") from None
-        return cls.parse(data, str(path))
+        return cls.parse(data, str(path)).attach(path.parent)

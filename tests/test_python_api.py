@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import edgegan
-from edgegan.errors import BundleError, ConfigError
+from edgegan.errors import ResultsError, BundleError, ConfigError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
 
@@ -76,7 +76,7 @@ def test_doc_example_profile_rows_and_comparison(example):
     for row in results:
         assert row.status == "ok", row.reason
         assert row.p50_ms > 0 and row.latency_ms["p99"] >= row.p50_ms and row.peak_memory_mb > 0
-        assert row.samples().shape == (64, 1, 16, 16)
+        assert row.load_samples().shape == (64, 1, 16, 16)
     # the pulled int8 samples are the ones on disk in the results folder
     on_disk = np.load(example["_work"] / "results" / "tiny-generator" / "ort-int8" / "samples.npy")
     np.testing.assert_array_equal(results.samples("ort-int8"), on_disk)
@@ -145,7 +145,8 @@ def test_load_model_names_and_errors():
 
 
 def test_reprs_fit_100_columns_with_long_values(example):
-    doc = {"target": "ssh://" + "h" * 150, "complete": False, "bundle": {"model": "m" * 120},
+    doc = {"target": "ssh://" + "h" * 150, "complete": False, "bundle": {"model": "m" * 120}, "run_id": "r",
+           "created": "2026-11-30T00:00:00+00:00", "settings": {},
            "device": {"arch": "aarch64", "cpu": "c" * 200},
            "results": [{"format": "tflite-int8", "status": "failed", "reason": "no runtime: " + "r" * 300}]}
     res = edgegan.ProfileResults(Path("/" + "p" * 150), doc, example["bundle"])
@@ -153,5 +154,5 @@ def test_reprs_fit_100_columns_with_long_values(example):
     assert max(map(len, text.splitlines())) <= 100
     assert "tflite-int8" in text and "failed" in text and "no runtime" in text
     assert res["tflite-int8"].p50_ms is None and not res["tflite-int8"].ok
-    with pytest.raises(BundleError, match="no pulled samples"):
-        res["tflite-int8"].samples()
+    with pytest.raises(ResultsError, match="no pulled samples"):
+        res["tflite-int8"].load_samples()

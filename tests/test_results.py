@@ -25,7 +25,7 @@ def test_profile_run_round_trips_through_results_json(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(doc.to_dict()))
     back = ProfileRun.load(tmp_path)
     assert back == doc
-    assert back.row("onnx").p50_ms() == 1.5 and back.row("onnx").ok and not back.row("tflite-int8").ok
+    assert back.row("onnx").p50_ms == 1.5 and back.row("onnx").ok and not back.row("tflite-int8").ok
     with pytest.raises(ResultsError, match="no 'ort-int8' row"):
         back.row("ort-int8")
 
@@ -54,3 +54,18 @@ def test_layout_never_leaves_the_results_folder(tmp_path):
             lay.format_dir(bad)
     with pytest.raises(ResultsError, match="no results.json"):
         ProfileRun.load(tmp_path)
+
+
+def test_rows_read_their_samples_from_the_folder(tmp_path):
+    import numpy as np
+
+    (tmp_path / "results.json").write_text(json.dumps(run_doc().to_dict()))
+    (tmp_path / "onnx").mkdir()
+    np.save(tmp_path / "onnx" / "samples.npy", np.ones((2, 1, 4, 4), np.float32))
+    run = ProfileRun.load(tmp_path)
+    assert run.row("onnx").load_samples().shape == (2, 1, 4, 4)
+    with pytest.raises(ResultsError, match="no pulled samples"):
+        run.row("tflite-int8").load_samples()
+    np.save(tmp_path / "onnx" / "samples.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ResultsError, match="not a readable"):
+        run.row("onnx").load_samples()

@@ -8,7 +8,8 @@ loaded model, a Bundle, profile results) as well as names and paths.
 
 Everything here is re-exported lazily from ``edgegan``; see docs/python-api.md.
 """
-from .results import Comparison, ExportedBundle, ProfileResults, ProfileRow
+from ..results import ProfileRow
+from .results import Comparison, ExportedBundle, ProfileResults
 from .stages import compare, compress, export, load_model, profile
 
 __all__ = ["Comparison", "ExportedBundle", "ProfileResults", "ProfileRow", "compare", "compress", "export",

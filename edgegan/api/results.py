@@ -7,7 +7,6 @@ No torch here: results are numpy + JSON.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..bundle import Bundle
-from ..errors import BundleError
+from ..results import ProfileRow, ProfileRun, ResultsLayout
 from ..util.jsonsafe import json_safe
 
 WIDTH = 100
@@ -83,59 +82,17 @@ class ExportedBundle(Bundle):
                                          "reason"], rows)
 
 
-@dataclasses.dataclass
-class ProfileRow:
-    """One format's record in a profile run (``results.json`` row), with its pulled samples."""
-
-    format: str
-    status: str
-    reason: Optional[str]
-    runtime: Optional[str]
-    latency_ms: dict
-    peak_memory_mb: Optional[float]
-    quality: dict
-    samples_path: Optional[Path]
-    record: dict = dataclasses.field(repr=False)
-    bundle: Optional[Bundle] = dataclasses.field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_record(cls, row: dict, out: Path, bundle: Optional[Bundle] = None) -> "ProfileRow":
-        samples = row.get("samples")
-        return cls(format=row.get("format", "?"), status=row.get("status", "failed"), reason=row.get("reason"),
-                   runtime=row.get("runtime"), latency_ms=dict(row.get("latency_ms") or {}),
-                   peak_memory_mb=row.get("peak_memory_mb"), quality=dict(row.get("quality") or {}),
-                   samples_path=out / samples if samples else None, record=row, bundle=bundle)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def p50_ms(self) -> Optional[float]:
-        return self.latency_ms.get("p50")
-
-    @property
-    def psnr_db(self) -> Optional[float]:
-        return self.quality.get("psnr_db")
-
-    def samples(self) -> np.ndarray:
-        """The outputs the device produced for the bundle's stored inputs."""
-        if self.samples_path is None or not self.samples_path.is_file():
-            raise BundleError(f"'{self.format}' has no pulled samples ({self.status}: {self.reason}); re-run profile")
-        return np.load(self.samples_path, allow_pickle=False)
-
-    def to_dict(self) -> dict:
-        return _json_safe(self.record)
-
-
 class ProfileResults:
     """A profile run: rows per format, the pulled samples, the device, and where it is on disk."""
 
     def __init__(self, out: Path, document: dict, bundle: Bundle) -> None:
         self.out = Path(out)
-        self.document = document
+        self.run = ProfileRun.parse(document, str(self.out / ResultsLayout.RESULTS)).attach(self.out)
+        self.document = self.run.to_dict()
         self.bundle = bundle
-        self.rows = [ProfileRow.from_record(r, self.out, bundle) for r in document.get("results", [])]
+        self.rows: list[ProfileRow] = self.run.results
+        for r in self.rows:
+            object.__setattr__(r, "_bundle", bundle)
 
     @property
     def formats(self) -> list[str]:
@@ -162,7 +119,7 @@ class ProfileResults:
         return len(self.rows)
 
     def samples(self, fmt: str) -> np.ndarray:
-        return self[fmt].samples()
+        return self[fmt].load_samples()
 
     def reference(self) -> np.ndarray:
         """The float torch outputs for the same inputs (from the bundle)."""
@@ -186,7 +143,7 @@ class ProfileResults:
                    if "knn_precision" in q else "–")
             psnr = "exact" if q.get("exact") else _num(r.psnr_db, ".1f")
             rows.append([r.format, r.status, str(r.runtime or "–"), _num(r.p50_ms, ".3f"),
-                         _num(r.latency_ms.get("p99"), ".3f"), _num(r.peak_memory_mb, ".0f"), psnr, knn,
+                         _num((r.latency_ms or {}).get("p99"), ".3f"), _num(r.peak_memory_mb, ".0f"), psnr, knn,
                          "" if r.ok else (r.reason or "")])
         return fit(head) + "\n" + text_table(["format", "status", "runtime", "p50 ms", "p99 ms", "peak MB", "PSNR dB",
                                          "kNN P/R", "reason"], rows)

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import ConfigError
-from .results import Comparison, ExportedBundle, ProfileResults, ProfileRow
+from ..results import ProfileRow
+from .results import Comparison, ExportedBundle, ProfileResults
 
 
 def _is_loaded(obj: Any) -> bool:
@@ -170,8 +171,9 @@ def _sample_set(x: Any, fmt: Optional[str], name: str):
     if isinstance(x, ProfileRow):
         if x.samples_path is None:
             raise ConfigError(f"{name}: '{x.format}' has no samples ({x.status}: {x.reason})")
-        latents = x.bundle.inputs() if x.bundle is not None else None
-        return SampleSet(x.samples(), latents, f"{x.format} samples ({x.samples_path})"), f"{x.format} samples"
+        bundle = getattr(x, "_bundle", None)  # set by ProfileResults: the bundle holds the rows' inputs
+        latents = bundle.inputs() if bundle is not None else None
+        return SampleSet(x.load_samples(), latents, f"{x.format} samples ({x.samples_path})"), f"{x.format} samples"
     if isinstance(x, (str, Path)):
         s = load_samples(x)
         return s, str(x)
