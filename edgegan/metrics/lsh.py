@@ -393,13 +393,33 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
     return out
 
 
-@register_metric("lsh", LSHConfig, ("lsh_precision", "lsh_recall"),
-                 "LSH-only precision/recall: bucket statistics, constant work per query")
+def _lsh_joint(real: np.ndarray, fake: np.ndarray, configs: dict) -> dict:
+    """Both LSH variants from one index when they share a config (compare's default)."""
+    cfgs = list(configs.values())
+    if any(c != cfgs[0] for c in cfgs[1:]):
+        out: dict = {}
+        for name, cfg in configs.items():
+            out.update(lsh_scores(real, fake, cfg, variants=(name,)))
+        return out
+    out = lsh_scores(real, fake, cfgs[0], variants=tuple(configs), details=True)
+    out.pop("per_sample")
+    out["lsh_parameters"] = out.pop("parameters")
+    return out
+
+
+_LSH_OPTIONS = {"k": "k", "seed": "seed", "lsh_tables": "tables", "lsh_projections": "projections",
+                "lsh_width": "bucket_width"}
+
+
+@register_metric("lsh", LSHConfig, [("lsh_precision", "LSH precision (LSH-only)"), ("lsh_recall", "LSH recall (LSH-only)")],
+                 "LSH-only precision/recall: bucket statistics, constant work per query",
+                 short="LSH P / R", options=_LSH_OPTIONS, joint=_lsh_joint)
 def lsh_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict[str, float]:
     return lsh_scores(real, fake, config, variants=("lsh",))
 
 
-@register_metric("lsh_knn", LSHConfig, ("lsh_knn_precision", "lsh_knn_recall"),
-                 "LSH+kNN precision/recall: LSH candidates, then a kNN-radius test")
+@register_metric("lsh_knn", LSHConfig, [("lsh_knn_precision", "LSH+kNN precision"), ("lsh_knn_recall", "LSH+kNN recall")],
+                 "LSH+kNN precision/recall: LSH candidates, then a kNN-radius test",
+                 short="LSH+kNN P / R", summary=False, options=_LSH_OPTIONS, joint=_lsh_joint)
 def lsh_knn_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict[str, float]:
     return lsh_scores(real, fake, config, variants=("lsh_knn",))

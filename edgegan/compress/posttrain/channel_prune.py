@@ -30,19 +30,25 @@ class ChannelPruneConfig(JsonConfig):
     stay). ``layers`` names groups by their producer conv (empty = every group the criterion
     can rank)."""
 
-    ratio: float = 0.25
-    criterion: str = "l1"
-    layers: list[str] = dataclasses.field(default_factory=list)
-    exclude: list[str] = dataclasses.field(default_factory=list)
-    min_channels: int = 1
+    ratio: float = dataclasses.field(default=0.25, metadata={
+        "help": "fraction of channels removed per group, in [0, 1)"})
+    criterion: str = dataclasses.field(default="l1", metadata={
+        "choices": CRITERIA, "help": "filter L1 norm or norm-layer |gamma|"})
+    layers: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    exclude: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    min_channels: int = dataclasses.field(default=1, metadata={"help": "channels every group keeps at least"})
 
     def validate(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
-            raise ConfigError(f"channel-prune ratio must be in [0, 1) (fraction of channels removed), got {self.ratio}")
+            raise ConfigError(f"channel-prune ratio must be in [0, 1) (fraction of channels removed), got {self.ratio}", field="ratio")
         if self.criterion not in CRITERIA:
-            raise ConfigError(f"channel-prune criterion '{self.criterion}' unknown; use one of {', '.join(CRITERIA)}")
+            raise ConfigError(f"channel-prune criterion '{self.criterion}' unknown; use one of {', '.join(CRITERIA)}", field="criterion")
         if self.min_channels < 1:
-            raise ConfigError(f"channel-prune min_channels must be >= 1, got {self.min_channels}")
+            raise ConfigError(f"channel-prune min_channels must be >= 1, got {self.min_channels}", field="min_channels")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-cp25``)."""
+        return f"cp{round(100 * self.ratio)}"
 
 
 def _norm_scale(layer: Any) -> Any:
