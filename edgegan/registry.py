@@ -17,7 +17,9 @@ warning naming it, never a crash.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
+import inspect
 import logging
 from typing import Callable, Generic, Iterator, TypeVar
 
@@ -28,7 +30,7 @@ T = TypeVar("T")
 PLUGIN_GROUP = "edgegan.plugins"
 log = logging.getLogger("edgegan.plugins")
 
-_plugins_state = {"loaded": False}
+_plugins_state: dict = {"loaded": False, "current": None}
 LOADED_PLUGINS: dict[str, str] = {}   # entry-point name -> "ok" | one-line reason it failed
 
 
@@ -50,6 +52,7 @@ def load_plugins(force: bool = False) -> dict[str, str]:
         if ep.name in LOADED_PLUGINS or ep.name in seen:
             continue  # the same distribution seen twice on sys.path, or already loaded
         seen.add(ep.name)
+        _plugins_state["current"] = ep.name
         try:
             obj = ep.load()
             if ep.attr and callable(obj):
@@ -59,8 +62,24 @@ def load_plugins(force: bool = False) -> dict[str, str]:
             LOADED_PLUGINS[ep.name] = reason
             log.warning("plugin '%s' (%s) failed to load and is skipped: %s", ep.name, ep.value, reason)
             continue
+        finally:
+            _plugins_state["current"] = None
         LOADED_PLUGINS[ep.name] = "ok"
     return LOADED_PLUGINS
+
+
+_BUILTIN_PACKAGES = ("edgegan", "converters")
+
+
+def _module_of(obj: object) -> str:
+    """Where a registered object comes from: its own module, or for a record dataclass
+    (Metric, Method, Family, Converter) the module of its first function field."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if inspect.isfunction(value) or inspect.ismethod(value):
+                return value.__module__
+    return getattr(obj, "__module__", "") or ""
 
 
 class Registry(Generic[T]):
@@ -70,6 +89,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._origin: dict[str, str] = {}
 
     def _all(self) -> dict[str, T]:
         if not _plugins_state["loaded"]:
@@ -87,10 +107,19 @@ class Registry(Generic[T]):
         if name in self._items:
             raise ValueError(f"{self.kind} '{name}' registered twice")
         self._items[name] = obj
+        current = _plugins_state["current"]
+        # a plugin may import edgegan modules that register built-ins while it loads
+        builtin = _module_of(obj).split(".")[0] in _BUILTIN_PACKAGES
+        self._origin[name] = f"plugin {current}" if current and not builtin else "built-in"
+
+    def origin(self, name: str) -> str:
+        """'built-in', or 'plugin <entry-point name>' for what a plugin registered."""
+        return self._origin.get(name, "built-in")
 
     def remove(self, name: str) -> T:
         """Unregister ``name`` (tests, or a plugin replacing a built-in on purpose)."""
         try:
+            self._origin.pop(name, None)
             return self._items.pop(name)
         except KeyError:
             raise UnknownNameError(f"cannot remove unknown {self.kind} '{name}'") from None
@@ -103,6 +132,7 @@ class Registry(Generic[T]):
             yield obj
         finally:
             self._items.pop(name, None)
+            self._origin.pop(name, None)
 
     def get(self, name: str) -> T:
         items = self._all()

@@ -81,13 +81,14 @@ def is_norm(m: Any) -> bool:
 
 
 def convs_of(seq: Any, prefix: str) -> list[Conv]:
-    """The convolutions that are direct children of Sequential ``seq`` (at dotted ``prefix``),
-    each with the norm layer that directly follows it, if any."""
+    """The convolutions that are direct children of Sequential ``seq`` (at dotted ``prefix``;
+    "" when ``seq`` is the model itself), each with the norm layer that directly follows it."""
     children = list(seq.named_children())
+    at = (lambda name: f"{prefix}.{name}") if prefix else (lambda name: name)
     out = []
     for i, (name, m) in enumerate(children):
         if is_conv(m):
             nxt = children[i + 1] if i + 1 < len(children) else None
-            norm = f"{prefix}.{nxt[0]}" if nxt is not None and is_norm(nxt[1]) else None
-            out.append(Conv(f"{prefix}.{name}", m, norm))
+            norm = at(nxt[0]) if nxt is not None and is_norm(nxt[1]) else None
+            out.append(Conv(at(name), m, norm))
     return out
