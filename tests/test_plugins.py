@@ -16,7 +16,8 @@ from edgegan import registry
 from edgegan.cli.main import main
 
 PLUGIN = '''
-"""A third-party edgegan plugin: a metric, a model family (+ zoo entry) and a compression method."""
+"""A third-party edgegan plugin: a metric, a model family (+ zoo entry), a compression method,
+a converter and a target scheme."""
 import dataclasses
 from typing import Optional
 
@@ -89,6 +90,27 @@ def halve(model, config):
     return derive(model, module, "halve", config, {})
 
 
+from edgegan.converters.base import Converter, register as register_converter
+from edgegan.devices.targets import TARGETS
+
+
+@register_converter
+class DemoConverter(Converter):
+    format = "demo-fmt"
+    runtime = "onnxruntime"
+    filename = "model.demo"
+    description = "plugin demo converter"
+
+
+def open_demo(url, options):
+    from edgegan.devices.local import LocalTransport
+
+    return LocalTransport()
+
+
+TARGETS.add("demo", open_demo)
+
+
 def register():
     FAMILIES.add("convgan", Family("convgan", ConvGanConfig, build,
                                    lambda c: InputSpec(shape=[c.latent_dim, 1, 1], kind="latent"), layout,
@@ -134,7 +156,11 @@ def plugin_site(tmp_path, monkeypatch):
     monkeypatch.setitem(registry._plugins_state, "loaded", False)
     monkeypatch.setattr(registry, "LOADED_PLUGINS", {})
     yield site
-    for reg, name in ((METRICS, "mean_shift"), (METHODS, "halve"), (ZOO, "convgan-tiny"), (FAMILIES, "convgan")):
+    from edgegan.converters.base import CONVERTERS
+    from edgegan.devices.targets import TARGETS
+
+    for reg, name in ((METRICS, "mean_shift"), (METHODS, "halve"), (ZOO, "convgan-tiny"), (FAMILIES, "convgan"),
+                      (CONVERTERS, "demo-fmt"), (TARGETS, "demo")):
         if name in reg._items:
             reg.remove(name)
     sys.modules.pop("edgegan_demo_plugin", None)
@@ -155,6 +181,11 @@ def test_plugins_load_lazily_once_and_a_broken_one_is_a_warning(plugin_site, cap
     caplog.clear()
     list(METRICS)  # once: no second load, no second warning
     assert not caplog.records
+    from edgegan.converters.base import CONVERTERS
+    from edgegan.devices.targets import TARGETS
+
+    assert CONVERTERS.origin("demo-fmt") == "plugin demo_metric" and CONVERTERS.origin("onnx") == "built-in"
+    assert TARGETS.origin("demo") == "plugin demo_metric" and TARGETS.origin("local") == "built-in"
 
 
 def test_plugin_metric_and_family_appear_in_the_cli(plugin_site, tmp_path, capsys):

@@ -34,7 +34,7 @@ def _print_table(result: dict, paths: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..metrics.base import metric_columns
+    from ..metrics.base import METRICS
 
     console = Console()
     inp = result["inputs"]
@@ -43,7 +43,7 @@ def _print_table(result: dict, paths: dict) -> None:
     table.add_column("metric")
     for col in dist:
         table.add_column(col.replace("_", " "), justify="right")
-    for column in metric_columns():
+    for column in [c for name in result["metrics"] for c in METRICS.get(name).columns]:
         table.add_row(column.label, *[column.format(dist[c].get(column.key)) for c in dist])
     console.print(table)
     for name, d in inp.items():
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.compare import CompareConfig, compare_samples, to_json, write_outputs
 
     config = config_from_args(CompareConfig, args, args.config_dests)
-    with flag_errors({"k": "--k", "k_dc": "--k-dc", "seed": "--seed", "tables": "--lsh-tables",
+    with flag_errors({"k": "--k", "k_dc": "--k-dc", "metrics": "--metrics", "seed": "--seed", "tables": "--lsh-tables",
                       "projections": "--lsh-projections", "bucket_width": "--lsh-width"}):
         result = compare_samples(args.a, args.b, reference=args.reference, config=config)
     paths = write_outputs(result, args.out or DEFAULT_OUT)

@@ -175,12 +175,12 @@ def _load(args: argparse.Namespace):
 
 def _list_layers(model) -> int:
     from ..compress.layers import weight_layers
+    from ..compress.posttrain.channel_layout import channel_layout, prunable_families
 
     print(f"weight layers of {model.name} (for --layers/--exclude of clip, quant, prune):")
     for name, layer in weight_layers(model.module).items():
         print(f"  {name:40s} {type(layer).__name__}{tuple(layer.weight.shape)}")
-    if model.family is not None:
-        from ..compress.posttrain.channel_layout import channel_layout
+    if model.family in prunable_families():
         from ..compress.posttrain.channel_prune import _family_config
 
         layout = channel_layout(model.family, _family_config(model), model.module)

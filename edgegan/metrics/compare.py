@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..config import JsonConfig
-from ..errors import ConfigError, MetricError, first_line
+from ..errors import ConfigError, MetricError, UnknownNameError, first_line
 from .base import METRICS, check_finite, compute_all
 from .features import get_extractor
 from .lsh import LSHConfig
@@ -165,7 +165,10 @@ class CompareConfig(JsonConfig):
         names = self.metrics or [m.name for m in METRICS.values()]
         out = {}
         for name in names:
-            m = METRICS.get(name)
+            try:
+                m = METRICS.get(name)
+            except UnknownNameError as exc:
+                raise UnknownNameError(str(exc), field="metrics") from None
             override = self.metric_configs.get(name)
             if override is None and lsh is not None and m.config_cls is LSHConfig:
                 override = lsh
