@@ -135,3 +135,26 @@ def test_registry_remove_and_temporarily():
     assert reg.remove("a") == 1 and len(reg) == 0
     with pytest.raises(UnknownNameError, match="cannot remove unknown thing 'a'"):
         reg.remove("a")
+
+
+def test_a_registered_metric_reaches_profile_results_csv_and_report(tiny_bundle, tmp_path):
+    """The profile run on a real local target scores device samples with every registered
+    metric, so the new one lands in results.json, results.csv and report.md untouched."""
+    from edgegan.devices.profile import ProfileConfig, run_profile
+
+    with METRICS.temporarily("mean_abs_diff", MAD):
+        out, doc = run_profile(ProfileConfig(bundle=str(tiny_bundle[0]), target="local", out=str(tmp_path / "r"),
+                                             formats=["onnx"], runs=3, warmup=1, memory=False,
+                                             power_baseline_s=0.05, power_min_s=0.05))
+    row = doc["results"][0]
+    assert row["status"] == "ok", row.get("reason")
+    from edgegan.metrics import get_extractor
+
+    device = np.load(out / row["samples"])
+    ref = np.load(tiny_bundle[0] / "reference.npy")
+    extract = get_extractor(row["quality"]["features"], None, tuple(ref.shape[1:]))
+    expected = float(np.abs(extract(ref).astype(np.float64).mean(0) - extract(device).astype(np.float64).mean(0)).mean())
+    assert row["quality"]["mean_abs_diff"] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert "mean_abs_diff" in header
+    assert "| MAD |" in (out / "report.md").read_text()
