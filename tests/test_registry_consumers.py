@@ -158,3 +158,15 @@ def test_a_registered_metric_reaches_profile_results_csv_and_report(tiny_bundle,
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert "mean_abs_diff" in header
     assert "| MAD |" in (out / "report.md").read_text()
+
+
+def test_reserved_flags_are_exactly_the_verbs_own_options():
+    """A method field never shadows a verb option: the clash list matches the parser."""
+    from edgegan.cli.compress import RESERVED_FLAGS, method_flags
+
+    parser = build_parser("compress")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["compress"]
+    generated = {mf.flag for mf in method_flags()}
+    generated |= {"--no-" + f[2:] for f in generated}  # BooleanOptionalAction negations
+    own = {s for a in sub._actions for s in a.option_strings if s.startswith("--")} - generated
+    assert own == RESERVED_FLAGS
