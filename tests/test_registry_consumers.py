@@ -114,7 +114,7 @@ def test_every_method_config_field_is_a_flag_unless_it_opts_out():
     assert flags["--calibration-seed"] == [("quant", "calibration_seed")]  # new: from the dataclass
 
 
-def test_new_flag_reaches_the_config_and_errors_name_the_flag(capsys):
+def test_new_flag_reaches_the_config_and_errors_name_the_flag(capsys, tmp_path):
     assert main(["compress", "dcgan-tiny", "--method", "quant", "--calibration-seed", "7", "--no-activations",
                  "--dry-run"]) == 0
     cfg = json.loads(capsys.readouterr().out)[0]["config"]
@@ -124,6 +124,10 @@ def test_new_flag_reaches_the_config_and_errors_name_the_flag(capsys):
     assert "min_channels must be >= 1" in err and "(flag --min-channels)" in err and err.count("\n") == 1
     assert main(["compare", "a.npy", "b.npy", "--k-dc", "0"]) == 2
     assert "(flag --k-dc)" in capsys.readouterr().err
+    d = tmp_path
+    np.save(d / "a.npy", np.zeros((20, 3)))
+    assert main(["compare", str(d / "a.npy"), str(d / "a.npy"), "--lsh-tables", "0", "--out", str(d / "c")]) == 2
+    assert "lsh tables must be >= 1, got 0 (flag --lsh-tables)" in capsys.readouterr().err  # metric field -> flag
 
 
 def test_registry_remove_and_temporarily():

@@ -67,11 +67,15 @@ def _print_table(result: dict, paths: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..metrics.base import METRICS
     from ..metrics.compare import CompareConfig, compare_samples, to_json, write_outputs
 
     config = config_from_args(CompareConfig, args, args.config_dests)
-    with flag_errors({"k": "--k", "k_dc": "--k-dc", "metrics": "--metrics", "seed": "--seed", "tables": "--lsh-tables",
-                      "projections": "--lsh-projections", "bucket_width": "--lsh-width"}):
+    flags = {f: "--" + d.replace("_", "-") for d, f in args.config_dests.items()}
+    # a metric's own config field set through a shared compare flag (--lsh-tables -> LSHConfig.tables)
+    flags.update({field: flags[option] for m in METRICS.values() for option, field in m.options.items()
+                  if option in flags and field not in flags})
+    with flag_errors(flags):
         result = compare_samples(args.a, args.b, reference=args.reference, config=config)
     paths = write_outputs(result, args.out or DEFAULT_OUT)
     if args.json:

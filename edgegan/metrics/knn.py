@@ -35,9 +35,9 @@ class KNNConfig(JsonConfig):
 
     def validate(self) -> None:
         if self.k < 1:
-            raise ConfigError(f"knn k must be >= 1, got {self.k}")
+            raise ConfigError(f"knn k must be >= 1, got {self.k}", field="k")
         if self.chunk_mb < 1:
-            raise ConfigError(f"knn chunk_mb must be >= 1, got {self.chunk_mb}")
+            raise ConfigError(f"knn chunk_mb must be >= 1, got {self.chunk_mb}", field="chunk_mb")
 
 
 @dataclasses.dataclass

@@ -66,21 +66,21 @@ class LSHConfig(JsonConfig):
         for name in ("tables", "projections"):
             v = getattr(self, name)
             if v is not None and v < 1:
-                raise ConfigError(f"lsh {name} must be >= 1, got {v}")
+                raise ConfigError(f"lsh {name} must be >= 1, got {v}", field=name)
         if self.bucket_width is not None and not (self.bucket_width > 0 and math.isfinite(self.bucket_width)):
-            raise ConfigError(f"lsh bucket_width must be a positive number, got {self.bucket_width}")
+            raise ConfigError(f"lsh bucket_width must be a positive number, got {self.bucket_width}", field="bucket_width")
         if not self.occupancy >= 1:
-            raise ConfigError(f"lsh occupancy must be >= 1, got {self.occupancy}")
+            raise ConfigError(f"lsh occupancy must be >= 1, got {self.occupancy}", field="occupancy")
         if self.min_count < 1:
-            raise ConfigError(f"lsh min_count must be >= 1, got {self.min_count}")
+            raise ConfigError(f"lsh min_count must be >= 1, got {self.min_count}", field="min_count")
         if not 0 < self.vote <= 1:
-            raise ConfigError(f"lsh vote must be in (0, 1], got {self.vote}")
+            raise ConfigError(f"lsh vote must be in (0, 1], got {self.vote}", field="vote")
         if self.window < 1:
-            raise ConfigError(f"lsh window must be >= 1, got {self.window}")
+            raise ConfigError(f"lsh window must be >= 1, got {self.window}", field="window")
         if self.k < 1:
-            raise ConfigError(f"lsh k must be >= 1, got {self.k}")
+            raise ConfigError(f"lsh k must be >= 1, got {self.k}", field="k")
         if self.max_candidates < 1:
-            raise ConfigError(f"lsh max_candidates must be >= 1, got {self.max_candidates}")
+            raise ConfigError(f"lsh max_candidates must be >= 1, got {self.max_candidates}", field="max_candidates")
 
 
 def auto_parameters(n: int, d: int) -> tuple[int, int]:
