@@ -17,9 +17,14 @@ class EdgeganError(Exception):
 
 
 class ConfigError(EdgeganError):
-    """A config value, CLI option or name is invalid."""
+    """A config value, CLI option or name is invalid. ``field`` names the config field at
+    fault (when one is), so the CLI can name the flag that sets it."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownNameError(ConfigError):

@@ -6,48 +6,35 @@ import argparse
 import json
 from pathlib import Path
 
+from .options import add_config_arguments, config_from_args, flag_errors
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..metrics.compare import CompareConfig
+
     p.add_argument("a", metavar="A", help="reference samples: .npy, .npz, bundle folder or folder with samples.npy")
     p.add_argument("b", metavar="B", help="samples to judge (same kinds as A)")
     p.add_argument("--reference", metavar="REAL", default=None,
                    help="real samples to score A and B against (same kinds, or 'digits' for scikit-learn digits)")
-    p.add_argument("--features", default="auto",
-                   help="feature extractor: auto, digits, pixels, randconv, identity, or a .onnx/.pt file "
-                        "(auto: identity for 2-D arrays, digits for 1-channel images, else randconv)")
-    p.add_argument("--paired", action=argparse.BooleanOptionalAction, default=None,
-                   help="force paired metrics by index (default: only when both sides carry equal latents)")
-    p.add_argument("--k", type=int, default=3, help="k for kNN and LSH+kNN precision/recall (default 3)")
-    p.add_argument("--k-dc", type=int, default=5, help="k for density/coverage (default 5)")
-    p.add_argument("--lsh-tables", type=int, default=None, help="LSH tables L (default: from n)")
-    p.add_argument("--lsh-projections", type=int, default=None, help="projections per table K (default: from n)")
-    p.add_argument("--lsh-width", type=float, default=None, help="bucket width w (default: calibrated)")
-    p.add_argument("--seed", type=int, default=0, help="LSH seed")
-    p.add_argument("--out", type=Path, default=Path("compare"), help="folder for compare.json and the grid (default ./compare)")
+    p.set_defaults(config_dests=add_config_arguments(p, CompareConfig))
+    p.add_argument("--out", type=Path, default=None, help="folder for compare.json and the grid (default ./compare)")
     p.add_argument("--json", action="store_true", help="print compare.json to stdout instead of the table")
 
 
+DEFAULT_OUT = Path("compare")
+
+
 def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")):
-            return "inf" if v == float("inf") else str(v)
-        return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
-    return str(v)
+    from ..metrics.base import Column
 
-
-ROWS = [
-    ("lsh_precision", "LSH precision (LSH-only)"), ("lsh_recall", "LSH recall (LSH-only)"),
-    ("lsh_knn_precision", "LSH+kNN precision"), ("lsh_knn_recall", "LSH+kNN recall"),
-    ("knn_precision", "kNN precision (exact)"), ("knn_recall", "kNN recall (exact)"),
-    ("density", "density"), ("coverage", "coverage"),
-]
+    return Column("", "").format(v)
 
 
 def _print_table(result: dict, paths: dict) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from ..metrics.base import METRICS
 
     console = Console()
     inp = result["inputs"]
@@ -56,8 +43,8 @@ def _print_table(result: dict, paths: dict) -> None:
     table.add_column("metric")
     for col in dist:
         table.add_column(col.replace("_", " "), justify="right")
-    for key, label in ROWS:
-        table.add_row(label, *[_fmt(dist[c][key]) for c in dist])
+    for column in [c for name in result["metrics"] for c in METRICS.get(name).columns]:
+        table.add_row(column.label, *[column.format(dist[c].get(column.key)) for c in dist])
     console.print(table)
     for name, d in inp.items():
         console.print(f"  {name}: {d['source']}  n={d['count']}  shape={d['shape']}  latents={'yes' if d['has_latents'] else 'no'}")
@@ -80,14 +67,17 @@ def _print_table(result: dict, paths: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..metrics.compare import compare_samples, to_json, write_outputs
-    from ..metrics.lsh import LSHConfig
+    from ..metrics.base import METRICS
+    from ..metrics.compare import CompareConfig, compare_samples, to_json, write_outputs
 
-    lsh = LSHConfig(tables=args.lsh_tables, projections=args.lsh_projections,
-                    bucket_width=args.lsh_width, seed=args.seed, k=args.k)
-    result = compare_samples(args.a, args.b, reference=args.reference, features=args.features,
-                             paired=args.paired, lsh=lsh, k=args.k, k_dc=args.k_dc)
-    paths = write_outputs(result, args.out)
+    config = config_from_args(CompareConfig, args, args.config_dests)
+    flags = {f: "--" + d.replace("_", "-") for d, f in args.config_dests.items()}
+    # a metric's own config field set through a shared compare flag (--lsh-tables -> LSHConfig.tables)
+    flags.update({field: flags[option] for m in METRICS.values() for option, field in m.options.items()
+                  if option in flags and field not in flags})
+    with flag_errors(flags):
+        result = compare_samples(args.a, args.b, reference=args.reference, config=config)
+    paths = write_outputs(result, args.out or DEFAULT_OUT)
     if args.json:
         print(json.dumps(json.loads(to_json(result)), indent=2))
     else:

@@ -13,33 +13,61 @@ import json
 import sys
 from pathlib import Path
 
-from ..util.text import json_object_option, split_csv
+from ..util.text import json_object_option
+from ..util.text import split_csv
+from .options import argument_kwargs, flag_errors, flag_name
 
-# CLI option dest -> (method it belongs to, config field)
-METHOD_OPTIONS: dict[str, tuple[str, str]] = {
-    "clip_value": ("clip", "value"),
-    "clip_percentile": ("clip", "percentile"),
-    "bits": ("quant", "bits"),
-    "scheme": ("quant", "scheme"),
-    "granularity": ("quant", "granularity"),
-    "activations": ("quant", "activations"),
-    "activation_bits": ("quant", "activation_bits"),
-    "calibration_samples": ("quant", "calibration_samples"),
-    "sparsity": ("prune", "sparsity"),
-    "scope": ("prune", "scope"),
-    "ratio": ("channel-prune", "ratio"),
-    "criterion": ("channel-prune", "criterion"),
-    "min_channels": ("channel-prune", "min_channels"),
-}
-METHOD_NAMES = ("clip", "quant", "prune", "channel-prune", "bn-recalibrate")
+# options of the verb itself; a method field whose flag would clash gets --<method>-<field>
+RESERVED_FLAGS = {"--checkpoint", "--config", "--method", "--pipeline", "--out", "--record", "--name", "--force",
+                  "--layers", "--exclude", "--bn-recalibrate", "--list-layers", "--dry-run", "--json", "--help"}
+
+
+@dataclasses.dataclass
+class MethodFlag:
+    """One generated flag and the (method, config field) pairs it sets (several methods may
+    share a flag of the same name and type)."""
+
+    flag: str
+    kwargs: dict
+    owners: list[tuple[str, str]]
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+
+def method_flags() -> list[MethodFlag]:
+    """Every compression method's config fields as flags, from the method registry."""
+    from ..compress import METHODS
+
+    flags: dict[str, MethodFlag] = {}
+    for method in METHODS.values():
+        for f in dataclasses.fields(method.config_cls):
+            flag = flag_name(f)
+            kw = argument_kwargs(method.config_cls, f) if flag else None
+            if kw is None:
+                continue
+            if flag in RESERVED_FLAGS or (flag in flags and _kind(flags[flag].kwargs) != _kind(kw)):
+                flag = f"--{method.name}-{f.name.replace('_', '-')}"
+            if flag in flags:
+                flags[flag].owners.append((method.name, f.name))
+            else:
+                flags[flag] = MethodFlag(flag, kw, [(method.name, f.name)])
+    return list(flags.values())
+
+
+def _kind(kw: dict) -> tuple:
+    return kw.get("type"), kw.get("action"), tuple(kw.get("choices") or ())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..compress import METHODS
+
     p.add_argument("model", help="zoo name (see `edgegan models`) or an edgegan checkpoint (e.g. from a previous compress)")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
     p.add_argument("--config", default=None, help="JSON object of model config overrides for --checkpoint")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--method", choices=METHOD_NAMES, help="one compression method")
+    how.add_argument("--method", choices=[m.name for m in METHODS.values()], help="one compression method")
     how.add_argument("--pipeline", help="JSON list of {\"method\", \"config\"} steps, inline or a file path")
     p.add_argument("--out", help="compressed checkpoint to write (.pt)")
     p.add_argument("--record", help="where to write the compression record (default: compression.json next to --out)")
@@ -47,24 +75,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing --out checkpoint")
     p.add_argument("--layers", type=split_csv, help="only these layers / channel groups (comma-separated; see --list-layers)")
     p.add_argument("--exclude", type=split_csv, help="leave these layers / channel groups alone")
-    g = p.add_argument_group("clip")
-    g.add_argument("--clip-value", type=float, help="clip weights to ±C")
-    g.add_argument("--clip-percentile", type=float, help="clip each layer at this percentile of |w| (e.g. 99.9)")
-    g = p.add_argument_group("quant")
-    g.add_argument("--bits", type=int, help="weight bits k, 2..8 (default 8)")
-    g.add_argument("--scheme", choices=["symmetric", "asymmetric"])
-    g.add_argument("--granularity", choices=["per-tensor", "per-channel"])
-    g.add_argument("--activations", action="store_true", default=None,
-                   help="also fake-quantize layer inputs (in-memory simulation; not stored in the checkpoint)")
-    g.add_argument("--activation-bits", type=int)
-    g.add_argument("--calibration-samples", type=int, help="inputs for the activation observers (default 256)")
-    g = p.add_argument_group("prune")
-    g.add_argument("--sparsity", type=float, help="fraction of weights set to zero, in [0, 1)")
-    g.add_argument("--scope", choices=["layer", "global"], help="same sparsity per layer, or one global threshold")
-    g = p.add_argument_group("channel-prune")
-    g.add_argument("--ratio", type=float, help="fraction of channels removed per group, in [0, 1)")
-    g.add_argument("--criterion", choices=["l1", "norm-scale"], help="filter L1 norm or norm-layer |gamma|")
-    g.add_argument("--min-channels", type=int)
+    groups = {}
+    for mf in method_flags():
+        method = mf.owners[0][0]
+        if method not in groups:
+            groups[method] = p.add_argument_group(method, METHODS.get(method).description)
+        kw = dict(mf.kwargs)
+        if len(mf.owners) > 1:
+            kw["help"] += " (" + ", ".join(f"{m}.{f}" for m, f in mf.owners) + ")"
+        groups[method].add_argument(mf.flag, dest=mf.dest, **kw)
     p.add_argument("--bn-recalibrate", type=int, metavar="N",
                    help="then re-estimate BatchNorm statistics on N inputs (a bn-recalibrate step; with "
                         "--method bn-recalibrate: its sample count)")
@@ -75,15 +94,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_pipeline(args: argparse.Namespace):
     """The PipelineConfig described by the command line (ConfigError on misplaced options)."""
-    from ..compress import PipelineConfig, PipelineStep
+    from ..compress import METHODS, PipelineConfig, PipelineStep
     from ..errors import ConfigError
 
-    given = {dest: getattr(args, dest) for dest in METHOD_OPTIONS if getattr(args, dest, None) is not None}
+    flags = method_flags()
+    given = {mf.flag: (mf, getattr(args, mf.dest)) for mf in flags if getattr(args, mf.dest, None) is not None}
     if args.pipeline is not None:
         if args.bn_recalibrate is not None:
-            given = {"bn_recalibrate": args.bn_recalibrate, **given}
+            given = {"--bn-recalibrate": (None, args.bn_recalibrate), **given}
         if given or args.layers or args.exclude:
-            flag = "--" + next(iter(given), "layers").replace("_", "-")
+            flag = next(iter(given), "--layers")
             raise ConfigError(f"{flag} cannot be combined with --pipeline; put it in the pipeline's step config")
         text = args.pipeline
         if not text.lstrip().startswith(("[", "{")):
@@ -93,36 +113,37 @@ def build_pipeline(args: argparse.Namespace):
             text = path.read_text()
         return PipelineConfig.from_json(text)
     if args.method is None:
-        raise ConfigError("say what to do: --method clip|quant|prune|channel-prune|bn-recalibrate, or --pipeline JSON")
+        names = "|".join(m.name for m in METHODS.values())
+        raise ConfigError(f"say what to do: --method {names}, or --pipeline JSON")
     config: dict = {}
-    for dest, value in given.items():
-        method, key = METHOD_OPTIONS[dest]
-        if method != args.method:
-            raise ConfigError(f"--{dest.replace('_', '-')} belongs to --method {method}, not {args.method}; "
+    for flag, (mf, value) in given.items():
+        fields = [f for m, f in mf.owners if m == args.method]
+        if not fields:
+            owners = "|".join(m for m, _ in mf.owners)
+            raise ConfigError(f"{flag} belongs to --method {owners}, not {args.method}; "
                               "drop it or use --pipeline to combine methods")
-        config[key] = value
+        config[fields[0]] = value
     if args.layers:
         config["layers"] = args.layers
     if args.exclude:
         config["exclude"] = args.exclude
     recal = {} if args.bn_recalibrate is None else {"samples": args.bn_recalibrate}
-    if args.method == "bn-recalibrate":
-        return PipelineConfig([PipelineStep(args.method, {**config, **recal})])
-    steps = [PipelineStep(args.method, config)]
+    to_flag = {f: mf.flag for mf in flags for m, f in mf.owners if m == args.method}
+    with flag_errors({**to_flag, "layers": "--layers", "exclude": "--exclude"}):
+        if args.method == "bn-recalibrate":
+            return PipelineConfig([PipelineStep(args.method, {**config, **recal})])
+        steps = [PipelineStep(args.method, config)]
     if args.bn_recalibrate is not None:
-        steps.append(PipelineStep("bn-recalibrate", recal))
+        with flag_errors({"samples": "--bn-recalibrate"}):
+            steps.append(PipelineStep("bn-recalibrate", recal))
     return PipelineConfig(steps)
 
 
 def _tag(step) -> str:
-    cfg = step.typed_config()
-    return {
-        "clip": lambda: "clip",
-        "quant": lambda: f"q{cfg.bits}" + (f"a{cfg.activation_bits}" if cfg.activations else ""),
-        "prune": lambda: f"sp{round(100 * cfg.sparsity)}",
-        "channel-prune": lambda: f"cp{round(100 * cfg.ratio)}",
-        "bn-recalibrate": lambda: "bnr",
-    }.get(step.method, lambda: step.method)()
+    """The output-name part of one step, from its method's config (``q4``, ``sp50``, ``bnr``)."""
+    from ..compress import METHODS
+
+    return METHODS.get(step.method).tag(step.typed_config())
 
 
 def _base_model_name(spec: str) -> str | None:
@@ -150,12 +171,12 @@ def _load(args: argparse.Namespace):
 
 def _list_layers(model) -> int:
     from ..compress.layers import weight_layers
+    from ..compress.posttrain.channel_layout import channel_layout, prunable_families
 
     print(f"weight layers of {model.name} (for --layers/--exclude of clip, quant, prune):")
     for name, layer in weight_layers(model.module).items():
         print(f"  {name:40s} {type(layer).__name__}{tuple(layer.weight.shape)}")
-    if model.family is not None:
-        from ..compress.posttrain.channel_layout import channel_layout
+    if model.family in prunable_families():
         from ..compress.posttrain.channel_prune import _family_config
 
         layout = channel_layout(model.family, _family_config(model), model.module)

@@ -101,19 +101,20 @@ def print_profile_table(doc: dict, out) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..reports.profile_report import quality_cells
+    from ..reports.profile_report import quality_cells, summary_metrics
 
     dev = doc.get("device") or {}
     emu = f" [yellow](emulated: {dev['emulator']})[/]" if dev.get("emulator") else ""
     table = Table(title=f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}{emu}")
+    metrics = summary_metrics()
     for col in ("format", "status", "runtime", "p50 ms", "p99 ms", "load ms", "first ms", "peak MB", "power",
-                "PSNR dB", "kNN P/R", "vs host"):
+                "PSNR dB", *(m.short or m.name for m in metrics), "vs host"):
         table.add_column(col, justify="left" if col in ("format", "status", "runtime", "power") else "right",
                          overflow="fold")
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
         ok = r.get("status") == "ok"
-        psnr, _, knn, host = quality_cells(r) if ok else ("–",) * 4
+        psnr, cells, host = quality_cells(r) if ok else ("–", ["–"] * len(metrics), "–")
         mem = "–"
         if ok and r.get("peak_memory_mb") is not None:
             mem = f"{r['peak_memory_mb']:.0f} {r.get('memory_method')}"
@@ -124,8 +125,7 @@ def print_profile_table(doc: dict, out) -> None:
         power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
         table.add_row(r["format"], "[green]✅[/]" if ok else f"[red]❌[/] {r.get('reason') or ''}"[:120],
                       str(r.get("runtime") or "–"), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
-                      fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")),
-                      mem, power, psnr, knn, host)
+                      fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")), mem, power, psnr, *cells, host)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))

@@ -28,6 +28,12 @@ class Method:
     description: str
     kind: str = "post-training"
 
+    def tag(self, config: JsonConfig) -> str:
+        """The short name part of a model compressed with ``config`` (``q4``, ``sp50``):
+        ``config.tag()`` when the config class defines it, else the method name."""
+        fn = getattr(config, "tag", None)
+        return fn() if callable(fn) else self.name
+
 
 METHODS: Registry[Method] = Registry("compression method")
 

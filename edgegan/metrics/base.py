@@ -7,7 +7,8 @@ run "all metrics" without knowing them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import math
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -17,37 +18,117 @@ from ..registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
+class Column:
+    """One number a metric reports: its result key, how humans read it, how it is printed."""
+
+    key: str
+    label: str                # long label (compare table rows)
+    fmt: str = ".4f"          # format spec in the compare table / JSON-facing text
+    short_fmt: str = ".2f"    # format spec in the compact profile tables
+
+    def format(self, value, short: bool = False, empty: str = "-") -> str:
+        if value is None:
+            return empty
+        if not isinstance(value, float):
+            return str(value)
+        if not math.isfinite(value):
+            return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+        spec = self.short_fmt if short else self.fmt
+        if not short and abs(value) >= 100:
+            spec = ".1f"
+        return format(value, spec)
+
+
+@dataclasses.dataclass(frozen=True)
 class Metric:
-    """A distribution metric: ``compute(real, fake, config) -> {key: value}``."""
+    """A distribution metric: ``compute(real, fake, config) -> {key: value}``.
+
+    ``columns`` declare its result keys with labels and formatting (compare, results.json,
+    results.csv and the report tables are built from them); ``config_cls()`` are its defaults;
+    ``options`` maps the compare verb's shared settings (``k``, ``k_dc``, ``seed``) to fields
+    of its config; ``short`` is its header in the compact profile tables and ``summary`` says
+    whether it appears there at all. ``joint``: optional ``fn(real, fake, {name: config})``
+    computing several metrics that share work at once (all members must name the same fn).
+    """
 
     name: str
     config_cls: type
     compute: Callable[[np.ndarray, np.ndarray, JsonConfig], dict]
-    keys: tuple[str, ...]
+    columns: tuple[Column, ...]
     description: str
+    short: str = ""
+    summary: bool = True
+    options: dict = dataclasses.field(default_factory=dict)
+    joint: Optional[Callable[[np.ndarray, np.ndarray, dict], dict]] = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.columns)
+
+    def config(self, shared: dict | None = None, override: JsonConfig | dict | None = None) -> JsonConfig:
+        """Defaults, then the shared compare settings this metric takes, then ``override``."""
+        if isinstance(override, self.config_cls):
+            return override
+        values = {f: shared[o] for o, f in self.options.items() if shared and shared.get(o) is not None}
+        if isinstance(override, dict):
+            values.update(override)
+        elif override is not None:
+            raise MetricError(f"config for metric '{self.name}' is a {type(override).__name__}; "
+                              f"pass a {self.config_cls.__name__} or a dict")
+        return self.config_cls.from_dict(values)
+
+    def cell(self, quality: dict, empty: str = "–") -> str:
+        """The compact-table cell: every column's value joined by ' / ' (``empty`` if absent)."""
+        if not any(c.key in quality for c in self.columns):
+            return empty
+        return " / ".join(c.format(quality.get(c.key), short=True, empty=empty) for c in self.columns)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def register_metric(name: str, config_cls: type, keys: tuple[str, ...], description: str):
-    """Decorator: register ``fn(real, fake, config)`` as metric ``name``."""
+def register_metric(name: str, config_cls: type, columns, description: str, **extra):
+    """Decorator: register ``fn(real, fake, config)`` as metric ``name``. ``columns``: Column
+    objects or ``(key, label)`` pairs; ``extra``: the other :class:`Metric` fields."""
 
     def deco(fn):
-        METRICS.add(name, Metric(name, config_cls, fn, keys, description))
+        cols = tuple(c if isinstance(c, Column) else Column(*c) if isinstance(c, tuple) else Column(c, c)
+                     for c in columns)
+        METRICS.add(name, Metric(name, config_cls, fn, cols, description, **extra))
         return fn
 
     return deco
 
 
+def metric_columns(summary_only: bool = False) -> list[Column]:
+    """Every registered metric's columns, in registration order (the result keys)."""
+    return [c for m in METRICS.values() if m.summary or not summary_only for c in m.columns]
+
+
+def compute_all(real: np.ndarray, fake: np.ndarray, configs: dict[str, JsonConfig]) -> dict:
+    """Every metric named in ``configs`` (name -> config), sharing work where metrics declare
+    the same ``joint`` function. Keys: the union of the metrics' result keys (plus any extra
+    detail a joint function adds)."""
+    out: dict = {}
+    done: set[str] = set()
+    for name in configs:
+        if name in done:
+            continue
+        m = METRICS.get(name)
+        members = [n for n in configs if n not in done and m.joint is not None and METRICS.get(n).joint is m.joint]
+        if len(members) > 1:
+            out.update(m.joint(real, fake, {n: configs[n] for n in members}))
+            done.update(members)
+        else:
+            out.update(m.compute(real, fake, configs[name]))
+            done.add(name)
+    return out
+
+
 def compute_metric(name: str, real: np.ndarray, fake: np.ndarray, config: JsonConfig | dict | None = None) -> dict:
     """Run registered metric ``name`` (config: instance, dict of overrides, or defaults)."""
     m = METRICS.get(name)
-    if config is None:
-        config = m.config_cls()
-    elif isinstance(config, dict):
-        config = m.config_cls.from_dict(config)
-    return m.compute(real, fake, config)
+    return m.compute(real, fake, m.config(None, config))
 
 
 def check_finite(x: np.ndarray, what: str) -> None:

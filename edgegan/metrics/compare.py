@@ -15,13 +15,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import MetricError, first_line
+from ..config import JsonConfig
+from ..errors import ConfigError, MetricError, UnknownNameError, first_line
 from ..util.files import atomic_write
 from ..util.jsonsafe import json_safe
-from .base import check_finite
+from .base import METRICS, check_finite, compute_all
 from .features import get_extractor
-from .knn import exact_scores
-from .lsh import LSHConfig, lsh_scores
+from .lsh import LSHConfig
 from .paired import PairedConfig, paired_metrics
 
 log = logging.getLogger(__name__)
@@ -128,44 +128,94 @@ def _check_shapes(sets: dict[str, SampleSet]) -> None:
         check_finite(s.samples, k)
 
 
-def distribution_scores(real: np.ndarray, fake: np.ndarray, lsh: LSHConfig, k: int, k_dc: int) -> dict:
-    """All distribution metrics of ``fake`` against ``real`` (features)."""
-    out = lsh_scores(real, fake, lsh, details=True)
-    out.pop("per_sample")
-    params = out.pop("parameters")
-    out.update(exact_scores(real, fake, k, k_dc))
-    out["lsh_parameters"] = params
-    return out
+@dataclasses.dataclass
+class CompareConfig(JsonConfig):
+    """Settings of one comparison (the ``edgegan compare`` flags; the only source of defaults).
+
+    ``k``, ``k_dc``, ``seed`` and ``lsh_*`` are shared settings that each metric maps onto its
+    own config (:attr:`Metric.options`); ``metric_configs`` overrides single metric configs."""
+
+    features: str = dataclasses.field(default="auto", metadata={"help": (
+        "feature extractor: auto, digits, pixels, randconv, identity, or a .onnx/.pt file "
+        "(auto: identity for 2-D arrays, digits for 1-channel images, else randconv)")})
+    paired: Optional[bool] = dataclasses.field(default=None, metadata={"help": (
+        "force paired metrics by index (default: only when both sides carry equal latents)")})
+    k: int = dataclasses.field(default=3, metadata={"help": "k for kNN and LSH+kNN precision/recall"})
+    k_dc: int = dataclasses.field(default=5, metadata={"help": "k for density/coverage"})
+    lsh_tables: Optional[int] = dataclasses.field(default=None, metadata={"help": "LSH tables L (default: from n)"})
+    lsh_projections: Optional[int] = dataclasses.field(default=None, metadata={
+        "help": "projections per table K (default: from n)"})
+    lsh_width: Optional[float] = dataclasses.field(default=None, metadata={
+        "help": "bucket width w (default: calibrated)"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "LSH seed"})
+    metrics: list[str] = dataclasses.field(default_factory=list, metadata={
+        "help": "distribution metrics to run (default: every registered one)"})
+    metric_configs: dict = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("k", "k_dc"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"compare {name} must be >= 1, got {getattr(self, name)}", field=name)
+
+    def shared(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("features", "paired", "metrics", "metric_configs")}
+
+    def metric_config_map(self, lsh: Optional[LSHConfig] = None) -> dict[str, JsonConfig]:
+        """name -> config of every metric to run (registration order)."""
+        names = self.metrics or [m.name for m in METRICS.values()]
+        out = {}
+        for name in names:
+            try:
+                m = METRICS.get(name)
+            except UnknownNameError as exc:
+                raise UnknownNameError(str(exc), field="metrics") from None
+            override = self.metric_configs.get(name)
+            if override is None and lsh is not None and m.config_cls is LSHConfig:
+                override = lsh
+            out[name] = m.config(self.shared(), override)
+        return out
 
 
-def compare_samples(a: Any, b: Any, reference: Any = None, features: str = "auto",
+def distribution_scores(real: np.ndarray, fake: np.ndarray, configs: dict[str, JsonConfig]) -> dict:
+    """All distribution metrics (name -> config) of ``fake`` against ``real`` (features)."""
+    return compute_all(real, fake, configs)
+
+
+def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[str] = None,
                     feature_config: dict | None = None, paired: Optional[bool] = None,
-                    lsh: LSHConfig | None = None, k: int = 3, k_dc: int = 5,
-                    paired_config: PairedConfig | None = None) -> dict:
+                    lsh: LSHConfig | None = None, k: Optional[int] = None, k_dc: Optional[int] = None,
+                    paired_config: PairedConfig | None = None, config: CompareConfig | None = None) -> dict:
     """Compare sample sets A (reference, e.g. float model) and B (e.g. device output).
 
-    ``a``/``b``/``reference``: arrays, paths or :class:`SampleSet`. Returns a JSON-ready dict
+    ``a``/``b``/``reference``: arrays, paths or :class:`SampleSet`. Settings come from
+    ``config`` (a :class:`CompareConfig`; defaults there), and the keyword shortcuts override
+    its fields. Runs every registered metric (or ``config.metrics``). Returns a JSON-ready dict
     (non-finite floats stay floats; :func:`to_json` writes them as null) plus, under
     ``"_arrays"``, the samples and ranking used for the grid (dropped when written).
     """
+    given = {"features": features, "paired": paired, "k": k, "k_dc": k_dc}
+    config = dataclasses.replace(config or CompareConfig(), **{n: v for n, v in given.items() if v is not None})
     sa, sb = _as_set(a, "A"), _as_set(b, "B")
     sets = {"A": sa, "B": sb}
     sr = _as_set(reference, "reference") if reference is not None else None
     if sr is not None:
         sets["reference"] = sr
     _check_shapes(sets)
-    is_paired = decide_paired(sa, sb, paired)
-    extractor = get_extractor(features, feature_config, tuple(sa.samples.shape[1:]))
+    is_paired = decide_paired(sa, sb, config.paired)
+    extractor = get_extractor(config.features, feature_config, tuple(sa.samples.shape[1:]))
     feats = {name: extractor(s.samples) for name, s in sets.items()}
-    lsh = lsh or LSHConfig(k=k)
-    dist = {"B_vs_A": distribution_scores(feats["A"], feats["B"], lsh, k, k_dc)}
+    configs = config.metric_config_map(lsh)
+    dist = {"B_vs_A": distribution_scores(feats["A"], feats["B"], configs)}
     if sr is not None:
-        dist["A_vs_reference"] = distribution_scores(feats["reference"], feats["A"], lsh, k, k_dc)
-        dist["B_vs_reference"] = distribution_scores(feats["reference"], feats["B"], lsh, k, k_dc)
+        dist["A_vs_reference"] = distribution_scores(feats["reference"], feats["A"], configs)
+        dist["B_vs_reference"] = distribution_scores(feats["reference"], feats["B"], configs)
     result: dict[str, Any] = {
         "inputs": {name: s.describe() for name, s in sets.items()},
         "features": {**extractor.describe(), "dim": int(feats["A"].shape[1])},
-        "k": k, "k_density_coverage": k_dc,
+        "k": config.k, "k_density_coverage": config.k_dc,
+        "metrics": {name: {"config": cfg.to_dict(), "columns": [c.key for c in METRICS.get(name).columns]}
+                    for name, cfg in configs.items()},
         "distribution": dist,
         "paired": None,
     }
@@ -175,9 +225,7 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: str = "auto
         ranking = pm.pop("ranking")
         pm.pop("per_sample")
         result["paired"] = pm
-    q = {key: dist["B_vs_A"][key] for key in ("lsh_precision", "lsh_recall", "lsh_knn_precision",
-                                               "lsh_knn_recall", "knn_precision", "knn_recall",
-                                               "density", "coverage")}
+    q = {c: dist["B_vs_A"].get(c) for name in configs for c in METRICS.get(name).keys}
     q["psnr_db"] = result["paired"]["psnr_db"] if result["paired"] else None
     result["quality"] = q
     result["_arrays"] = {"a": sa.samples, "b": sb.samples, "ranking": ranking}

@@ -35,9 +35,9 @@ class KNNConfig(JsonConfig):
 
     def validate(self) -> None:
         if self.k < 1:
-            raise ConfigError(f"knn k must be >= 1, got {self.k}")
+            raise ConfigError(f"knn k must be >= 1, got {self.k}", field="k")
         if self.chunk_mb < 1:
-            raise ConfigError(f"knn chunk_mb must be >= 1, got {self.chunk_mb}")
+            raise ConfigError(f"knn chunk_mb must be >= 1, got {self.chunk_mb}", field="chunk_mb")
 
 
 @dataclasses.dataclass
@@ -132,16 +132,25 @@ def prdc(real: np.ndarray, fake: np.ndarray, nearest_k: int = 5, chunk_mb: int =
             "density": s["density"], "coverage": s["coverage"]}
 
 
-@register_metric("knn", KNNConfig, ("knn_precision", "knn_recall"),
-                 "improved precision/recall, exact kNN balls (Kynkäänniemi et al. 2019)")
+def _exact_joint(real: np.ndarray, fake: np.ndarray, configs: dict) -> dict:
+    """kNN P/R and density/coverage from one pass over the distances (compare's default)."""
+    pr, dc = configs.get("knn"), configs.get("density_coverage")
+    out = exact_scores(real, fake, pr.k, dc.k, min(pr.chunk_mb, dc.chunk_mb))
+    return out
+
+
+@register_metric("knn", KNNConfig, [("knn_precision", "kNN precision (exact)"), ("knn_recall", "kNN recall (exact)")],
+                 "improved precision/recall, exact kNN balls (Kynkäänniemi et al. 2019)",
+                 short="kNN P / R", options={"k": "k"}, joint=_exact_joint)
 def knn_precision_recall(real: np.ndarray, fake: np.ndarray, config: KNNConfig | None = None) -> dict[str, float]:
     config = config or KNNConfig()
     s = exact_scores(real, fake, config.k, config.k, config.chunk_mb)
     return {"knn_precision": s["knn_precision"], "knn_recall": s["knn_recall"]}
 
 
-@register_metric("density_coverage", DensityCoverageConfig, ("density", "coverage"),
-                 "density/coverage, exact kNN balls (Naeem et al. 2020)")
+@register_metric("density_coverage", DensityCoverageConfig, [("density", "density"), ("coverage", "coverage")],
+                 "density/coverage, exact kNN balls (Naeem et al. 2020)",
+                 short="density / coverage", summary=False, options={"k_dc": "k"}, joint=_exact_joint)
 def density_coverage(real: np.ndarray, fake: np.ndarray, config: DensityCoverageConfig | None = None) -> dict[str, float]:
     config = config or DensityCoverageConfig()
     s = exact_scores(real, fake, config.k, config.k, config.chunk_mb)

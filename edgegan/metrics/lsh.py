@@ -66,21 +66,21 @@ class LSHConfig(JsonConfig):
         for name in ("tables", "projections"):
             v = getattr(self, name)
             if v is not None and v < 1:
-                raise ConfigError(f"lsh {name} must be >= 1, got {v}")
+                raise ConfigError(f"lsh {name} must be >= 1, got {v}", field=name)
         if self.bucket_width is not None and not (self.bucket_width > 0 and math.isfinite(self.bucket_width)):
-            raise ConfigError(f"lsh bucket_width must be a positive number, got {self.bucket_width}")
+            raise ConfigError(f"lsh bucket_width must be a positive number, got {self.bucket_width}", field="bucket_width")
         if not self.occupancy >= 1:
-            raise ConfigError(f"lsh occupancy must be >= 1, got {self.occupancy}")
+            raise ConfigError(f"lsh occupancy must be >= 1, got {self.occupancy}", field="occupancy")
         if self.min_count < 1:
-            raise ConfigError(f"lsh min_count must be >= 1, got {self.min_count}")
+            raise ConfigError(f"lsh min_count must be >= 1, got {self.min_count}", field="min_count")
         if not 0 < self.vote <= 1:
-            raise ConfigError(f"lsh vote must be in (0, 1], got {self.vote}")
+            raise ConfigError(f"lsh vote must be in (0, 1], got {self.vote}", field="vote")
         if self.window < 1:
-            raise ConfigError(f"lsh window must be >= 1, got {self.window}")
+            raise ConfigError(f"lsh window must be >= 1, got {self.window}", field="window")
         if self.k < 1:
-            raise ConfigError(f"lsh k must be >= 1, got {self.k}")
+            raise ConfigError(f"lsh k must be >= 1, got {self.k}", field="k")
         if self.max_candidates < 1:
-            raise ConfigError(f"lsh max_candidates must be >= 1, got {self.max_candidates}")
+            raise ConfigError(f"lsh max_candidates must be >= 1, got {self.max_candidates}", field="max_candidates")
 
 
 def auto_parameters(n: int, d: int) -> tuple[int, int]:
@@ -393,13 +393,33 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
     return out
 
 
-@register_metric("lsh", LSHConfig, ("lsh_precision", "lsh_recall"),
-                 "LSH-only precision/recall: bucket statistics, constant work per query")
+def _lsh_joint(real: np.ndarray, fake: np.ndarray, configs: dict) -> dict:
+    """Both LSH variants from one index when they share a config (compare's default)."""
+    cfgs = list(configs.values())
+    if any(c != cfgs[0] for c in cfgs[1:]):
+        out: dict = {}
+        for name, cfg in configs.items():
+            out.update(lsh_scores(real, fake, cfg, variants=(name,)))
+        return out
+    out = lsh_scores(real, fake, cfgs[0], variants=tuple(configs), details=True)
+    out.pop("per_sample")
+    out["lsh_parameters"] = out.pop("parameters")
+    return out
+
+
+_LSH_OPTIONS = {"k": "k", "seed": "seed", "lsh_tables": "tables", "lsh_projections": "projections",
+                "lsh_width": "bucket_width"}
+
+
+@register_metric("lsh", LSHConfig, [("lsh_precision", "LSH precision (LSH-only)"), ("lsh_recall", "LSH recall (LSH-only)")],
+                 "LSH-only precision/recall: bucket statistics, constant work per query",
+                 short="LSH P / R", options=_LSH_OPTIONS, joint=_lsh_joint)
 def lsh_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict[str, float]:
     return lsh_scores(real, fake, config, variants=("lsh",))
 
 
-@register_metric("lsh_knn", LSHConfig, ("lsh_knn_precision", "lsh_knn_recall"),
-                 "LSH+kNN precision/recall: LSH candidates, then a kNN-radius test")
+@register_metric("lsh_knn", LSHConfig, [("lsh_knn_precision", "LSH+kNN precision"), ("lsh_knn_recall", "LSH+kNN recall")],
+                 "LSH+kNN precision/recall: LSH candidates, then a kNN-radius test",
+                 short="LSH+kNN P / R", summary=False, options=_LSH_OPTIONS, joint=_lsh_joint)
 def lsh_knn_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict[str, float]:
     return lsh_scores(real, fake, config, variants=("lsh_knn",))

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..config import JsonConfig
 from ..errors import ConfigError
+from .layout import ChannelLayout, convs_of
 
 
 @dataclasses.dataclass
@@ -37,6 +38,10 @@ class DCGANConfig(JsonConfig):
     def hidden_widths(self) -> list[int]:
         d = self.width
         return list(self.hidden_channels) if self.hidden_channels is not None else [8 * d, 4 * d, 2 * d, d]
+
+    def width_fields(self) -> dict[str, list[int]]:
+        """Current widths of every width field (what structured pruning rewrites)."""
+        return {"hidden_channels": self.hidden_widths()}
 
     def to_dict(self) -> dict[str, Any]:
         """Omit ``hidden_channels`` when unset so unpruned configs read exactly as before."""
@@ -66,6 +71,20 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z)
+
+
+def channel_layout(module: DCGANGenerator, cfg: DCGANConfig) -> ChannelLayout:
+    """A chain: every transposed conv's outputs are one group (hidden_channels[i]), read by the
+    next conv; the final 1×1 conv writes the image."""
+    convs = convs_of(module.main, "main")
+    lay = ChannelLayout()
+    previous = (None, convs[0].in_channels)
+    for i, conv in enumerate(convs[:-1]):
+        lay.layer_in[conv.path] = [previous]
+        previous = lay.conv_group(conv, "hidden_channels", i)
+    lay.layer_in[convs[-1].path] = [previous]
+    lay.output_conv(convs[-1])
+    return lay
 
 
 def dcgan_param_count(width: int, channels: int = 1, latent_dim: int = 100) -> int:

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..config import JsonConfig
 from ..errors import ConfigError
+from .layout import ChannelLayout, convs_of
 
 
 @dataclasses.dataclass
@@ -49,6 +50,11 @@ class ResnetConfig(JsonConfig):
         block = self.block_channels or [down[-1]] * self.n_blocks
         up = self.up_channels or [self.ngf * 2 ** (nd - i - 1) for i in range(nd)]
         return list(down), list(block), list(up)
+
+    def width_fields(self) -> dict[str, list[int]]:
+        """Current widths of every width field (what structured pruning rewrites)."""
+        down, block, up = self.widths()
+        return {"down_channels": down, "block_channels": block, "up_channels": up}
 
     def to_dict(self) -> dict[str, Any]:
         """Omit unset width fields so unpruned configs read exactly as before."""
@@ -110,3 +116,32 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def channel_layout(module: ResnetGenerator, cfg: ResnetConfig) -> ChannelLayout:
+    """Down convs (down_channels) -> residual blocks -> up transposed convs (up_channels) -> output
+    conv. The last down conv and every block's second conv feed one residual stream (the skip
+    adds them), so they form one group; each block's first conv is its own group
+    (block_channels)."""
+    convs = convs_of(module.model, "model")
+    blocks = [(f"model.{name}.conv_block", m) for name, m in module.model.named_children() if isinstance(m, ResnetBlock)]
+    block_convs = [convs_of(m.conv_block, path) for path, m in blocks]
+    final = convs[-1]
+    down = [c for c in convs[:-1] if not isinstance(c.module, nn.ConvTranspose2d)]
+    up = [c for c in convs[:-1] if isinstance(c.module, nn.ConvTranspose2d)]
+    lay = ChannelLayout()
+    previous = (None, down[0].in_channels)
+    for j, conv in enumerate(down):
+        lay.layer_in[conv.path] = [previous]
+        stream_adds = tuple(second for _, second in block_convs) if j == len(down) - 1 else ()
+        previous = lay.conv_group(conv, "down_channels", j, stream_adds)
+    stream = previous
+    for b, (first, second) in enumerate(block_convs):
+        lay.layer_in[first.path] = [stream]
+        lay.layer_in[second.path] = [lay.conv_group(first, "block_channels", b)]
+    for i, conv in enumerate(up):
+        lay.layer_in[conv.path] = [previous]
+        previous = lay.conv_group(conv, "up_channels", i)
+    lay.layer_in[final.path] = [previous]
+    lay.output_conv(final)
+    return lay

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import JsonConfig
 from ..errors import ConfigError
+from .layout import ChannelLayout, convs_of
 
 
 @dataclasses.dataclass
@@ -46,6 +47,11 @@ class UnetConfig(JsonConfig):
         down = self.down_channels or [self.ngf * min(2**level, 8) for level in range(self.num_downs)]
         up = self.up_channels or list(down[:-1])
         return list(down), list(up)
+
+    def width_fields(self) -> dict[str, list[int]]:
+        """Current widths of every width field (what structured pruning rewrites)."""
+        down, up = self.widths()
+        return {"down_channels": down, "up_channels": up}
 
     def to_dict(self) -> dict[str, Any]:
         """Omit unset width fields so unpruned configs read exactly as before."""
@@ -114,3 +120,33 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def channel_layout(module: UnetGenerator, cfg: UnetConfig) -> ChannelLayout:
+    """Walks the nested skip blocks (level 0 = outermost). A level's down conv output
+    (down_channels[l]) is read by the next level's down conv and, through the skip
+    concatenation, by its own up conv, whose input is [down output, inner up output] in that
+    order; each up conv below the outermost is a group (up_channels[l-1])."""
+    levels = []
+    block, prefix = module.model, "model"
+    while block is not None:
+        path = f"{prefix}.model"
+        down, up = convs_of(block.model, path)  # the Conv2d, then the ConvTranspose2d
+        levels.append((down, up))
+        inner = [(name, m) for name, m in block.model.named_children() if isinstance(m, UnetSkipBlock)]
+        block, prefix = (inner[0][1], f"{path}.{inner[0][0]}") if inner else (None, "")
+    lay = ChannelLayout()
+    previous = (None, levels[0][0].in_channels)
+    for level, (down, _) in enumerate(levels):
+        lay.layer_in[down.path] = [previous]
+        previous = lay.conv_group(down, "down_channels", level)
+    last = len(levels) - 1
+    for level, (down, up) in enumerate(levels):
+        skip = (down.path, down.out_channels)
+        inner_up = levels[level + 1][1] if level < last else None
+        lay.layer_in[up.path] = [skip] + ([(inner_up.path, inner_up.out_channels)] if inner_up else [])
+        if level == 0:
+            lay.output_conv(up)
+        else:
+            lay.conv_group(up, "up_channels", level - 1)
+    return lay

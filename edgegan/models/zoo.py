@@ -17,12 +17,18 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """An architecture: its config class, how to build it and what input it takes."""
+    """An architecture: its config class, how to build it and what input it takes.
+
+    ``channel_layout(module, config)`` (optional) declares which channels structured pruning
+    may remove (see :mod:`edgegan.models.layout`); the config class then also has
+    ``width_fields() -> {field: [widths]}`` naming the config fields the pruned widths go to."""
 
     name: str
     config_cls: type
     build: Callable[[JsonConfig], object]
     input_spec: Callable[[JsonConfig], InputSpec]
+    channel_layout: Optional[Callable[[object, JsonConfig], object]] = None
+    description: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +76,17 @@ def _image_spec(channels: int, size: int) -> InputSpec:
 
 
 def _register_families() -> None:
-    from .dcgan import DCGANConfig
-    from .resnet import ResnetConfig
-    from .unet import UnetConfig
+    from . import dcgan, resnet, unet
 
-    FAMILIES.add(
-        "dcgan",
-        Family("dcgan", DCGANConfig, _dcgan_build, lambda c: InputSpec(shape=[c.latent_dim, 1, 1], kind="latent")),
-    )
-    FAMILIES.add(
-        "resnet", Family("resnet", ResnetConfig, _resnet_build, lambda c: _image_spec(c.in_channels, c.image_size))
-    )
-    FAMILIES.add("unet", Family("unet", UnetConfig, _unet_build, lambda c: _image_spec(c.in_channels, c.image_size)))
+    FAMILIES.add("dcgan", Family(
+        "dcgan", dcgan.DCGANConfig, _dcgan_build, lambda c: InputSpec(shape=[c.latent_dim, 1, 1], kind="latent"),
+        dcgan.channel_layout, "KD-GAN DCGAN generator (latent -> 32x32 image)"))
+    FAMILIES.add("resnet", Family(
+        "resnet", resnet.ResnetConfig, _resnet_build, lambda c: _image_spec(c.in_channels, c.image_size),
+        resnet.channel_layout, "CycleGAN ResNet generator (image -> image)"))
+    FAMILIES.add("unet", Family(
+        "unet", unet.UnetConfig, _unet_build, lambda c: _image_spec(c.in_channels, c.image_size),
+        unet.channel_layout, "pix2pix U-Net generator (image -> image)"))
 
 
 def _sketch_inputs(n: int, seed: int) -> np.ndarray:

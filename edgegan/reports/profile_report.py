@@ -19,9 +19,16 @@ CSV_COLUMNS = [
     "trimmed_mean_ms", "std_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
     "peak_memory_mb", "peak_memory_low_mb", "peak_memory_high_mb", "memory_method", "power_provenance",
     "avg_w", "net_w", "energy_mj_per_inference", "thermal_start_c", "thermal_end_c", "psnr_db",
-    "max_abs_err", "lsh_precision", "lsh_recall", "knn_precision", "knn_recall", "density", "coverage",
-    "vs_host_exact", "vs_host_max_abs_diff", "emulator", "reason",
+    "max_abs_err", "vs_host_exact", "vs_host_max_abs_diff", "emulator", "reason",
 ]
+
+
+def csv_columns() -> list[str]:
+    """CSV_COLUMNS with every registered metric's result keys after ``max_abs_err``."""
+    from ..metrics.base import metric_columns
+
+    i = CSV_COLUMNS.index("max_abs_err") + 1
+    return CSV_COLUMNS[:i] + [c.key for c in metric_columns()] + CSV_COLUMNS[i:]
 
 
 def flat_row(r: dict) -> dict:
@@ -42,15 +49,21 @@ def flat_row(r: dict) -> dict:
         "avg_w": pw.get("avg_w"), "net_w": pw.get("net_w"), "energy_mj_per_inference": pw.get("energy_mj_per_inference"),
         "thermal_start_c": th.get("start_c"), "thermal_end_c": th.get("end_c"),
         "psnr_db": q.get("psnr_db"), "max_abs_err": q.get("max_abs_err"),
-        **{k: q.get(k) for k in ("lsh_precision", "lsh_recall", "knn_precision", "knn_recall", "density", "coverage")},
+        **{c.key: q.get(c.key) for c in _metric_columns()},
         "vs_host_exact": vh.get("exact"), "vs_host_max_abs_diff": vh.get("max_abs_diff"),
         "emulator": r.get("emulator"), "reason": r.get("reason"),
     }
 
 
+def _metric_columns():
+    from ..metrics.base import metric_columns
+
+    return metric_columns()
+
+
 def write_csv(doc: dict, path: Path) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=csv_columns(), lineterminator="\n")
     w.writeheader()
     for r in doc["results"]:
         w.writerow(json_safe(flat_row(r)))
@@ -73,11 +86,18 @@ def power_cell(r: dict) -> str:
     return f"{pw['avg_w']:.2f} W (net {pw['net_w']:.2f}) {pw['provenance']}"
 
 
-def quality_cells(r: dict) -> tuple[str, str, str, str]:
+def summary_metrics() -> list:
+    """The registered metrics shown in the compact tables (``Metric.summary``)."""
+    from ..metrics.base import METRICS
+
+    return [m for m in METRICS.values() if m.summary]
+
+
+def quality_cells(r: dict) -> tuple[str, list[str], str]:
+    """(PSNR cell, one cell per summary metric, vs-host cell)."""
     q = r.get("quality") or {}
     psnr = "exact" if q.get("exact") else _f(q.get("psnr_db"), ".1f")
-    lsh = f"{_f(q.get('lsh_precision'), '.2f')} / {_f(q.get('lsh_recall'), '.2f')}" if "lsh_precision" in q else "–"
-    knn = f"{_f(q.get('knn_precision'), '.2f')} / {_f(q.get('knn_recall'), '.2f')}" if "knn_precision" in q else "–"
+    cells = [m.cell(q) for m in summary_metrics()]
     vh = q.get("vs_host")
     if not vh:
         host = "–"
@@ -85,7 +105,7 @@ def quality_cells(r: dict) -> tuple[str, str, str, str]:
         host = "n/a"
     else:
         host = "bit-exact" if vh.get("exact") else f"max Δ {_f(vh.get('max_abs_diff'), '.2e')}"
-    return psnr, lsh, knn, host
+    return psnr, cells, host
 
 
 def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | None, list[str]]:
@@ -117,6 +137,7 @@ def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | 
 def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
     dev = doc.get("device") or {}
     st = doc.get("settings", {})
+    metrics = summary_metrics()
     lines = [f"# Profile: {doc['bundle']['model']} on {doc['target']}", ""]
     if not doc.get("complete"):
         lines += ["> **Incomplete run**: the device became unreachable; rows below are the formats that "
@@ -130,15 +151,16 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
         f"- settings: batch 1, {st.get('threads')} threads, {st.get('warmup')} warmup + {st.get('runs')} timed runs "
         f"(perf_counter_ns), {doc['bundle']['inputs']} stored inputs; created {doc['created']}",
         "", "| format | status | runtime | p50 ms | p90 ms | p99 ms | mean ± std ms | load ms | first ms | "
-        "peak memory | power | mJ / inference | thermal °C | PSNR dB | LSH P / R | kNN P / R | vs host |",
-        "|" + "---|" * 17,
+        "peak memory | power | mJ / inference | thermal °C | PSNR dB | "
+        + "".join(f"{m.short or m.name} | " for m in metrics) + "vs host |",
+        "|" + "---|" * (15 + len(metrics)),
     ]
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
         th = r.get("thermal") or {}
         ok = r.get("status") == "ok"
         status = "✅" if ok else ("⏸ incomplete" if r.get("status") == "incomplete" else "❌")
-        psnr, lsh, knn, host = quality_cells(r) if ok else ("–",) * 4
+        psnr, cells, host = quality_cells(r) if ok else ("–", ["–"] * len(metrics), "–")
         thermal = f"{_f(th.get('start_c'), '.1f')} → {_f(th.get('end_c'), '.1f')}" if th.get("start_c") is not None else "–"
         pw = r.get("power") or {}
         lines.append(" | ".join([
@@ -146,7 +168,7 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
             str(r.get("runtime") or "–"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")),
             f"{_f(lat.get('mean'))} ± {_f(lat.get('std'))}" if lat else "–", _f(r.get("model_load_ms"), ".1f"),
             _f(r.get("first_inference_ms")), memory_cell(r) if ok else "–", power_cell(r) if ok else "–",
-            _f(pw.get("energy_mj_per_inference"), ".4f"), thermal, psnr, lsh, knn, host]) + " |")
+            _f(pw.get("energy_mj_per_inference"), ".4f"), thermal, psnr, *cells, host]) + " |")
     lines += ["", "**How to read it.** Latency: runtime call only, batch 1. Peak memory: a fresh process that loads "
               "the model and runs it — `VmHWM` (/proc/self/status) or `ru_maxrss` (wait4); under an emulator the "
               "emulator's own memory is included, so it is an `emulated-range` [model's increment over an idle runtime "

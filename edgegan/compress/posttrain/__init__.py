@@ -1,8 +1,9 @@
 """Post-training compression methods (no retraining): clip, quant, prune, channel-prune, and
 bn-recalibrate (re-estimates BatchNorm statistics after one of them).
 
-Importing this package registers them in :data:`edgegan.compress.METHODS`."""
-from . import bn_recalibrate, channel_prune, clip, prune, quant
+Importing this package registers them in :data:`edgegan.compress.METHODS`, in this order
+(the order of ``edgegan compress --help``)."""
+from . import clip, quant, prune, channel_prune, bn_recalibrate  # noqa: I001 - registration order
 from .bn_recalibrate import BNRecalibrateConfig
 from .channel_prune import ChannelPruneConfig
 from .clip import ClipConfig

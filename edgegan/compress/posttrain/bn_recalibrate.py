@@ -23,15 +23,20 @@ from ..storage import storage_stats
 class BNRecalibrateConfig(JsonConfig):
     """How many inputs to draw (seeded) from the model's input distribution."""
 
-    samples: int = 1024
-    seed: int = 0
-    batch: int = 128
+    # --bn-recalibrate N sets samples; seed and batch are set through --pipeline JSON
+    samples: int = dataclasses.field(default=1024, metadata={"flag": None})
+    seed: int = dataclasses.field(default=0, metadata={"flag": None})
+    batch: int = dataclasses.field(default=128, metadata={"flag": None})
 
     def validate(self) -> None:
         if self.samples < 2:
-            raise ConfigError(f"bn-recalibrate samples must be >= 2 (variance needs two), got {self.samples}")
+            raise ConfigError(f"bn-recalibrate samples must be >= 2 (variance needs two), got {self.samples}", field="samples")
         if self.batch < 2:
-            raise ConfigError(f"bn-recalibrate batch must be >= 2, got {self.batch}")
+            raise ConfigError(f"bn-recalibrate batch must be >= 2, got {self.batch}", field="batch")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-sp50-bnr``)."""
+        return "bnr"
 
 
 @register_method("bn-recalibrate", BNRecalibrateConfig,

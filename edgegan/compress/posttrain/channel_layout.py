@@ -1,147 +1,52 @@
-"""Which channels are coupled in each zoo family, and the surgery that removes them.
+"""Structured-pruning mechanism: look a model family's channel layout up, check it, and cut.
 
-A *channel group* is a set of feature-map channels that must be kept or removed together: the
-output channels of its producer convolution(s), the norm layers over them, and the input
-channels of every consumer. ResNet's residual stream is one group produced by the last
-downsampling conv *and* every block's second conv (the skip adds them); a U-Net down conv's
-output is read by the next down conv and, through the skip concatenation, by its own level's
-up conv, whose input is [down output, inner up output] in that order.
-
-Surgery builds the narrower architecture from family + config (new width fields) and copies
-the kept slices of every tensor, so the pruned generator is an ordinary zoo-family model.
+Each model family declares its own layout (``Family.channel_layout``, built from the module
+structure in dcgan.py / resnet.py / unet.py; the types are in :mod:`edgegan.models.layout`).
+Here: the registry lookup, a check of the layout against the real module and the config's
+width fields, and the surgery: it builds the narrower architecture from family + config (new
+width fields) and copies the kept slices of every tensor, so the pruned generator is an
+ordinary zoo-family model.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ...errors import ConfigError
 
-Segment = tuple[Optional[str], int]  # (group name or None for a fixed input, channel count)
+if TYPE_CHECKING:  # the types live with the model families; importing them imports torch
+    from ...models.layout import ChannelLayout, Segment
 
 
-@dataclasses.dataclass
-class ChannelGroup:
-    name: str
-    width: int
-    producers: list[str]
-    norms: list[str]
-    config_field: str
-    config_index: int
+def prunable_families() -> list[str]:
+    """Registered model families that declare a channel layout."""
+    from ...models.zoo import FAMILIES
 
-
-@dataclasses.dataclass
-class ChannelLayout:
-    """Groups plus, per conv layer, which group its output is and which segments its input is."""
-
-    groups: dict[str, ChannelGroup]
-    layer_out: dict[str, Optional[str]]
-    layer_in: dict[str, list[Segment]]
-    norm_group: dict[str, str]
-
-    def add_group(self, group: ChannelGroup) -> ChannelGroup:
-        self.groups[group.name] = group
-        for p in group.producers:
-            self.layer_out[p] = group.name
-        for n in group.norms:
-            self.norm_group[n] = group.name
-        return group
-
-
-def _dcgan_layout(cfg: Any) -> ChannelLayout:
-    widths = cfg.hidden_widths()
-    lay = ChannelLayout({}, {}, {}, {})
-    previous: Segment = (None, cfg.latent_dim)
-    for i, w in enumerate(widths):
-        conv = f"main.{3 * i}"
-        lay.add_group(ChannelGroup(conv, w, [conv], [f"main.{3 * i + 1}"], "hidden_channels", i))
-        lay.layer_in[conv] = [previous]
-        previous = (conv, w)
-    lay.layer_in["main.12"] = [previous]
-    lay.layer_out["main.12"] = None
-    return lay
-
-
-def _resnet_layout(cfg: Any) -> ChannelLayout:
-    down, block, up = cfg.widths()
-    nd = cfg.n_downsampling
-    lay = ChannelLayout({}, {}, {}, {})
-    down_convs = ["model.1"] + [f"model.{4 + 3 * i}" for i in range(nd)]
-    first_block = 4 + 3 * nd
-    blocks = [f"model.{first_block + b}.conv_block" for b in range(len(block))]
-    first_up = first_block + len(block)
-    up_convs = [f"model.{first_up + 3 * i}" for i in range(nd)]
-    final = f"model.{first_up + 3 * nd + 1}"
-    previous: Segment = (None, cfg.in_channels)
-    for j, conv in enumerate(down_convs):
-        is_stream = j == nd
-        producers = [conv] + ([f"{b}.5" for b in blocks] if is_stream else [])
-        norms = [_next(conv)] + ([f"{b}.6" for b in blocks] if is_stream else [])
-        lay.add_group(ChannelGroup(conv, down[j], producers, norms, "down_channels", j))
-        lay.layer_in[conv] = [previous]
-        previous = (conv, down[j])
-    stream = previous
-    for b, (prefix, inner) in enumerate(zip(blocks, block)):
-        lay.add_group(ChannelGroup(f"{prefix}.1", inner, [f"{prefix}.1"], [f"{prefix}.2"], "block_channels", b))
-        lay.layer_in[f"{prefix}.1"] = [stream]
-        lay.layer_in[f"{prefix}.5"] = [(f"{prefix}.1", inner)]
-    for i, conv in enumerate(up_convs):
-        lay.add_group(ChannelGroup(conv, up[i], [conv], [_next(conv)], "up_channels", i))
-        lay.layer_in[conv] = [previous]
-        previous = (conv, up[i])
-    lay.layer_in[final] = [previous]
-    lay.layer_out[final] = None
-    return lay
-
-
-def _unet_layout(cfg: Any) -> ChannelLayout:
-    down, up = cfg.widths()
-    last = cfg.num_downs - 1
-    # Sequential of each level's block: outermost [down, sub, relu, up, tanh]; middle [lrelu,
-    # down, BN, sub, relu, up, BN]; innermost [lrelu, down, relu, up, BN]
-    prefixes = ["model.model"]
-    for level in range(1, last + 1):
-        prefixes.append(prefixes[-1] + (".1.model" if level == 1 else ".3.model"))
-    down_convs = [f"{p}.{0 if level == 0 else 1}" for level, p in enumerate(prefixes)]
-    up_convs = [f"{p}.{3 if level in (0, last) else 5}" for level, p in enumerate(prefixes)]
-    lay = ChannelLayout({}, {}, {}, {})
-    previous: Segment = (None, cfg.in_channels)
-    for level, conv in enumerate(down_convs):
-        norms = [f"{prefixes[level]}.2"] if 0 < level < last else []
-        lay.add_group(ChannelGroup(conv, down[level], [conv], norms, "down_channels", level))
-        lay.layer_in[conv] = [previous]
-        previous = (conv, down[level])
-    for level, conv in enumerate(up_convs):
-        skip: Segment = (down_convs[level], down[level])
-        lay.layer_in[conv] = [skip] if level == last else [skip, (up_convs[level + 1], up[level])]
-        if level == 0:
-            lay.layer_out[conv] = None
-        else:
-            lay.add_group(ChannelGroup(conv, up[level - 1], [conv], [_next(conv)], "up_channels", level - 1))
-    return lay
-
-
-def _next(name: str) -> str:
-    """The module right after ``name`` in its Sequential (the norm after a conv)."""
-    head, _, idx = name.rpartition(".")
-    return f"{head}.{int(idx) + 1}"
-
-
-LAYOUTS: dict[str, Callable[[Any], ChannelLayout]] = {
-    "dcgan": _dcgan_layout, "resnet": _resnet_layout, "unet": _unet_layout,
-}
+    return [name for name, fam in FAMILIES.items() if fam.channel_layout is not None]
 
 
 def channel_layout(family: Optional[str], cfg: Any, module: Any) -> ChannelLayout:
-    """The layout of ``module`` (built from ``family`` + ``cfg``), checked against the module's
-    real channel counts so a layout bug fails here instead of producing a broken model."""
-    if family not in LAYOUTS:
+    """The layout ``family`` declares for ``module``, checked against the module's real channel
+    counts and the config's width fields, so a layout bug fails here instead of producing a
+    broken model."""
+    from ...models.zoo import FAMILIES
+
+    fam = FAMILIES.get(family) if family in FAMILIES else None
+    if fam is None or fam.channel_layout is None:
         raise ConfigError(
-            f"channel pruning needs a model of a zoo family ({', '.join(LAYOUTS)}) so the pruned "
-            f"widths can be rebuilt; this model's family is {family or 'unknown'}"
+            f"channel pruning needs a model of a family that declares a channel layout "
+            f"({', '.join(prunable_families())}) so the pruned widths can be rebuilt; this model's family is "
+            f"{family or 'unknown'}"
         )
-    lay = LAYOUTS[family](cfg)
+    try:
+        lay = fam.channel_layout(module, cfg)
+    except (AttributeError, IndexError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{family} layout does not fit this module ({type(exc).__name__}: {exc}); "
+                          "is this model built from a different config?") from None
     named = dict(module.named_modules())
+    if not callable(getattr(cfg, "width_fields", None)):
+        raise ConfigError(f"{family} declares a channel layout but its config {type(cfg).__name__} has no "
+                          "width_fields(); add one naming the config fields that hold the layer widths")
+    widths = cfg.width_fields()
     for layer, group in lay.layer_out.items():
         m = named.get(layer)
         if m is None or not hasattr(m, "out_channels"):
@@ -150,6 +55,12 @@ def channel_layout(family: Optional[str], cfg: Any, module: Any) -> ChannelLayou
         if group is not None and m.out_channels != lay.groups[group].width:
             raise ConfigError(f"{family} layout: '{layer}' has {m.out_channels} output channels, "
                               f"expected {lay.groups[group].width}; the config does not match the weights")
+    for name, group in lay.groups.items():
+        field = widths.get(group.config_field) or []
+        if group.config_index >= len(field) or field[group.config_index] != group.width:
+            raise ConfigError(f"{family} layout: group '{name}' has {group.width} channels but the config's "
+                              f"{group.config_field} says {field}; the config does not match the weights",
+                              field=group.config_field)
     for layer, segments in lay.layer_in.items():
         if named[layer].in_channels != sum(n for _, n in segments):
             raise ConfigError(f"{family} layout: '{layer}' reads {named[layer].in_channels} channels, expected "

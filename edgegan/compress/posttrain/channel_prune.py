@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...config import JsonConfig
 from ...errors import ConfigError
 from ..base import copy_module, derive, records_of, register_method
 from ..layers import check_names, output_channel_axis
 from ..storage import storage_stats
-from .channel_layout import ChannelLayout, channel_layout, copy_kept, pruned_config
+from .channel_layout import channel_layout, copy_kept, pruned_config
+
+if TYPE_CHECKING:
+    from ...models.layout import ChannelLayout
 
 CRITERIA = ("norm-scale", "l1")
 
@@ -30,19 +33,25 @@ class ChannelPruneConfig(JsonConfig):
     stay). ``layers`` names groups by their producer conv (empty = every group the criterion
     can rank)."""
 
-    ratio: float = 0.25
-    criterion: str = "l1"
-    layers: list[str] = dataclasses.field(default_factory=list)
-    exclude: list[str] = dataclasses.field(default_factory=list)
-    min_channels: int = 1
+    ratio: float = dataclasses.field(default=0.25, metadata={
+        "help": "fraction of channels removed per group, in [0, 1)"})
+    criterion: str = dataclasses.field(default="l1", metadata={
+        "choices": CRITERIA, "help": "filter L1 norm or norm-layer |gamma|"})
+    layers: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    exclude: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    min_channels: int = dataclasses.field(default=1, metadata={"help": "channels every group keeps at least"})
 
     def validate(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
-            raise ConfigError(f"channel-prune ratio must be in [0, 1) (fraction of channels removed), got {self.ratio}")
+            raise ConfigError(f"channel-prune ratio must be in [0, 1) (fraction of channels removed), got {self.ratio}", field="ratio")
         if self.criterion not in CRITERIA:
-            raise ConfigError(f"channel-prune criterion '{self.criterion}' unknown; use one of {', '.join(CRITERIA)}")
+            raise ConfigError(f"channel-prune criterion '{self.criterion}' unknown; use one of {', '.join(CRITERIA)}", field="criterion")
         if self.min_channels < 1:
-            raise ConfigError(f"channel-prune min_channels must be >= 1, got {self.min_channels}")
+            raise ConfigError(f"channel-prune min_channels must be >= 1, got {self.min_channels}", field="min_channels")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-cp25``)."""
+        return f"cp{round(100 * self.ratio)}"
 
 
 def _norm_scale(layer: Any) -> Any:
@@ -110,7 +119,7 @@ def apply(model: Any, config: ChannelPruneConfig) -> Any:
     scores = group_scores(module, layout, config.criterion)
     selected = _selected_groups(layout, scores, config, model.family)
     keep = {name: keep_indices(scores[name], config.ratio, config.min_channels) for name in selected}
-    new_cfg = pruned_config(model.config, layout, keep, _widths_by_field(family_cfg))
+    new_cfg = pruned_config(model.config, layout, keep, family_cfg.width_fields())
     rng = torch.get_rng_state()
     try:
         new_module, new_cfg_obj, _ = build_family(model.family, new_cfg)
@@ -135,24 +144,11 @@ def apply(model: Any, config: ChannelPruneConfig) -> Any:
 
 def _family_config(model: Any) -> Any:
     from ...models.zoo import FAMILIES
+    from .channel_layout import prunable_families
 
     if model.family not in FAMILIES or model.config is None:
         raise ConfigError(
-            "channel pruning needs a model of a zoo family (dcgan, resnet, unet) with its config so the pruned "
-            f"widths can be rebuilt; '{model.name}' was loaded from {model.source}"
+            f"channel pruning needs a model of a zoo family ({', '.join(prunable_families())}) with its config so "
+            f"the pruned widths can be rebuilt; '{model.name}' was loaded from {model.source}"
         )
     return FAMILIES.get(model.family).config_cls.from_dict(model.config)
-
-
-def _widths_by_field(cfg: Any) -> dict[str, list[int]]:
-    """Current widths of every width field of a family config."""
-    from ...models.dcgan import DCGANConfig
-    from ...models.resnet import ResnetConfig
-
-    if isinstance(cfg, DCGANConfig):
-        return {"hidden_channels": cfg.hidden_widths()}
-    if isinstance(cfg, ResnetConfig):
-        down, block, up = cfg.widths()
-        return {"down_channels": down, "block_channels": block, "up_channels": up}
-    down, up = cfg.widths()
-    return {"down_channels": down, "up_channels": up}

@@ -20,18 +20,23 @@ class ClipConfig(JsonConfig):
     """Exactly one of ``value`` (c for every layer) or ``percentile`` (c per layer = that
     percentile of the layer's |w|, e.g. 99.9)."""
 
-    value: Optional[float] = None
-    percentile: Optional[float] = None
-    layers: list[str] = dataclasses.field(default_factory=list)
-    exclude: list[str] = dataclasses.field(default_factory=list)
+    value: Optional[float] = dataclasses.field(default=None, metadata={"flag": "--clip-value", "help": "clip weights to ±C"})
+    percentile: Optional[float] = dataclasses.field(default=None, metadata={
+        "flag": "--clip-percentile", "help": "clip each layer at this percentile of |w| (e.g. 99.9)"})
+    layers: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    exclude: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
 
     def validate(self) -> None:
         if (self.value is None) == (self.percentile is None):
-            raise ConfigError("clip needs exactly one of value (e.g. 0.1) or percentile (e.g. 99.9)")
+            raise ConfigError("clip needs exactly one of value (e.g. 0.1) or percentile (e.g. 99.9)", field="value")
         if self.value is not None and not self.value > 0:
-            raise ConfigError(f"clip value must be > 0, got {self.value}")
+            raise ConfigError(f"clip value must be > 0, got {self.value}", field="value")
         if self.percentile is not None and not 0 < self.percentile <= 100:
-            raise ConfigError(f"clip percentile must be in (0, 100], got {self.percentile}")
+            raise ConfigError(f"clip percentile must be in (0, 100], got {self.percentile}", field="percentile")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-clip``)."""
+        return "clip"
 
 
 def clip_bound(weight: Any, config: ClipConfig) -> float:

@@ -25,17 +25,22 @@ SCOPES = ("layer", "global")
 class PruneConfig(JsonConfig):
     """Fraction of weights to zero, per layer or over all selected layers at once."""
 
-    sparsity: float = 0.5
-    scope: str = "layer"
-    layers: list[str] = dataclasses.field(default_factory=list)
-    exclude: list[str] = dataclasses.field(default_factory=list)
+    sparsity: float = dataclasses.field(default=0.5, metadata={"help": "fraction of weights set to zero, in [0, 1)"})
+    scope: str = dataclasses.field(default="layer", metadata={
+        "choices": SCOPES, "help": "same sparsity per layer, or one global threshold"})
+    layers: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    exclude: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
 
     def validate(self) -> None:
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune sparsity must be in [0, 1) (a fraction, e.g. 0.5), got {self.sparsity}; "
-                              "sparsity 1 would zero every weight")
+                              "sparsity 1 would zero every weight", field="sparsity")
         if self.scope not in SCOPES:
-            raise ConfigError(f"prune scope '{self.scope}' unknown; use one of {', '.join(SCOPES)}")
+            raise ConfigError(f"prune scope '{self.scope}' unknown; use one of {', '.join(SCOPES)}", field="scope")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-sp50``)."""
+        return f"sp{round(100 * self.sparsity)}"
 
 
 def _zero_smallest(flat_abs: Any, count: int) -> Any:

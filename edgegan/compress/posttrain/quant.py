@@ -32,28 +32,35 @@ MIN_BITS, MAX_BITS = 2, 8
 class QuantConfig(JsonConfig):
     """Uniform k-bit fake quantization of the selected layers' weights (and inputs)."""
 
-    bits: int = 8
-    scheme: str = "symmetric"
-    granularity: str = "per-channel"
-    layers: list[str] = dataclasses.field(default_factory=list)
-    exclude: list[str] = dataclasses.field(default_factory=list)
-    activations: bool = False
-    activation_bits: int = 8
-    calibration_samples: int = 256
-    calibration_seed: int = 0
+    bits: int = dataclasses.field(default=8, metadata={"help": f"weight bits k, {MIN_BITS}..{MAX_BITS}"})
+    scheme: str = dataclasses.field(default="symmetric", metadata={"choices": SCHEMES, "help": "weight grid"})
+    granularity: str = dataclasses.field(default="per-channel", metadata={
+        "choices": GRANULARITIES, "help": "one scale per tensor or per output channel"})
+    layers: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    exclude: list[str] = dataclasses.field(default_factory=list, metadata={"flag": None})
+    activations: bool = dataclasses.field(default=False, metadata={
+        "help": "also fake-quantize layer inputs (in-memory simulation; not stored in the checkpoint)"})
+    activation_bits: int = dataclasses.field(default=8, metadata={"help": "activation bits with --activations"})
+    calibration_samples: int = dataclasses.field(default=256, metadata={"help": "inputs for the activation observers"})
+    calibration_seed: int = dataclasses.field(default=0, metadata={"help": "seed of the calibration inputs"})
 
     def validate(self) -> None:
         for key in ("bits", "activation_bits"):
             k = getattr(self, key)
             if not MIN_BITS <= k <= MAX_BITS:
                 raise ConfigError(f"quant {key} must be in {MIN_BITS}..{MAX_BITS}, got {k}; "
-                                  "above 8 bits use the float or fp16 export instead")
+                                  "above 8 bits use the float or fp16 export instead", field=key)
         if self.scheme not in SCHEMES:
-            raise ConfigError(f"quant scheme '{self.scheme}' unknown; use one of {', '.join(SCHEMES)}")
+            raise ConfigError(f"quant scheme '{self.scheme}' unknown; use one of {', '.join(SCHEMES)}", field="scheme")
         if self.granularity not in GRANULARITIES:
-            raise ConfigError(f"quant granularity '{self.granularity}' unknown; use one of {', '.join(GRANULARITIES)}")
+            raise ConfigError(f"quant granularity '{self.granularity}' unknown; use one of {', '.join(GRANULARITIES)}", field="granularity")
         if self.calibration_samples < 1:
-            raise ConfigError(f"quant calibration_samples must be >= 1, got {self.calibration_samples}")
+            raise ConfigError(f"quant calibration_samples must be >= 1, got {self.calibration_samples}",
+                              field="calibration_samples")
+
+    def tag(self) -> str:
+        """Short name part for outputs (``dcgan-q4``, ``dcgan-q4a8``)."""
+        return f"q{self.bits}" + (f"a{self.activation_bits}" if self.activations else "")
 
     @property
     def levels(self) -> int:
