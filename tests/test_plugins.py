@@ -98,7 +98,7 @@ from edgegan.devices.targets import TARGETS
 class DemoConverter(Converter):
     format = "demo-fmt"
     runtime = "onnxruntime"
-    filename = "model.demo"
+    filename = "model_demo.onnx"
     description = "plugin demo converter"
 
 

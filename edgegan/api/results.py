@@ -184,7 +184,7 @@ class Comparison:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """compare.json + compare_grid.png, as `edgegan compare --out` writes them."""
-        from ..metrics.compare import write_outputs
+        from ..reports.compare_report import write_outputs
 
         return write_outputs(self.result, out_dir)
 

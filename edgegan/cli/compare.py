@@ -68,7 +68,8 @@ def _print_table(result: dict, paths: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..metrics.base import METRICS
-    from ..metrics.compare import CompareConfig, compare_samples, to_json, write_outputs
+    from ..metrics.compare import CompareConfig, compare_samples, to_json
+    from ..reports.compare_report import write_outputs
 
     config = config_from_args(CompareConfig, args, args.config_dests)
     flags = {f: "--" + d.replace("_", "-") for d, f in args.config_dests.items()}

@@ -5,7 +5,7 @@ Importing this package needs only numpy; torch / onnxruntime load inside the fea
 extractors that use them.
 """
 from .base import METRICS, Metric, compute_metric
-from .compare import SampleSet, compare_samples, load_samples, to_json, write_outputs
+from .compare import SampleSet, compare_samples, load_samples, to_json
 from .features import EXTRACTORS, extract_features, get_extractor
 from .knn import DensityCoverageConfig, KNNConfig, exact_scores, knn_radii, prdc
 from .lsh import LSHConfig, auto_parameters, lsh_scores
@@ -15,5 +15,5 @@ __all__ = [
     "EXTRACTORS", "METRICS", "DensityCoverageConfig", "KNNConfig", "LSHConfig", "Metric", "PairedConfig",
     "SampleSet", "auto_parameters", "compare_samples", "compute_metric", "exact_scores", "extract_features",
     "get_extractor", "knn_radii", "load_samples", "lsh_scores", "paired_metrics", "prdc", "psnr", "ssim",
-    "to_json", "write_outputs",
+    "to_json",
 ]
