@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> int:
-    from edgegan.export.pipeline import ExportConfig, run_export
+    from edgegan.pipeline import ExportConfig, run_export
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="dcgan-digits,resnet-sketch")

@@ -24,7 +24,7 @@ PAIRS = {"onnxruntime": ("ort-int8", "onnx"), "litert": ("tflite-int8", "tflite-
 def ensure_bundle(path: Path, model: str) -> Path:
     if (path / "bundle.json").is_file():
         return path
-    from edgegan.export.pipeline import ExportConfig, run_export
+    from edgegan.pipeline import ExportConfig, run_export
 
     print(f"exporting {model} -> {path} (all formats, ~1-2 min)", flush=True)
     out, _ = run_export(ExportConfig(model=model, out=str(path), overwrite=True))

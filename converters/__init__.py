@@ -1,15 +1,29 @@
 """Converters: one registered module per target format (import name ``edgegan.converters``).
 
-Each module registers a :class:`~edgegan.converters.base.Converter` under its format name.
-Heavy toolchains (onnxruntime.quantization, tensorflow, onnx2tf) are imported inside
+Every module in this folder is imported here, and each registers its
+:class:`~edgegan.converters.base.Converter` under its format name: adding a format is one new
+file. Heavy toolchains (onnxruntime.quantization, tensorflow, onnx2tf) are imported inside
 ``convert`` so listing formats stays cheap.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from .base import CONVERTERS, ConvertContext, ConvertOptions, ConvertResult, Converter
 
-from . import onnx_fp32, ort_int8, tflite_dynamic, tflite_fp16, tflite_fp32, tflite_int8  # noqa: F401,E402  (registration)
+# helpers that register nothing: the shared TFLite code and the subprocess the TFLite formats run
+_NOT_CONVERTERS = {"base", "tflite_common", "tflite_worker"}
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _mod not in _NOT_CONVERTERS:
+        importlib.import_module(f"{__name__}.{_mod}")
 
-DEFAULT_FORMATS = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
 
-__all__ = ["CONVERTERS", "DEFAULT_FORMATS", "ConvertContext", "ConvertOptions", "ConvertResult", "Converter"]
+def default_formats() -> list[str]:
+    """Formats exported when --formats is not given: converters with a ``default_order``."""
+    chosen = [(c.default_order, name) for name, c in CONVERTERS.items() if c.default_order is not None]
+    return [name for _, name in sorted(chosen)]
+
+
+__all__ = ["CONVERTERS", "ConvertContext", "ConvertOptions", "ConvertResult", "Converter",
+           "default_formats"]

@@ -89,7 +89,8 @@ class Converter:
     ``runtime`` must name an entry of the runner's runtime table and ``filename`` end in one of
     its suffixes (checked at registration); ``tools`` are the pip distributions of the
     toolchain (reported by `edgegan env` and recorded in bundles); ``Options`` is the
-    converter's own JsonConfig dataclass, or None."""
+    converter's own JsonConfig dataclass, or None; ``default_order`` places it in the
+    default format set."""
 
     format: str = ""
     runtime: str = ""
@@ -97,6 +98,7 @@ class Converter:
     description: str = ""
     tools: tuple = ()
     Options: Optional[type] = None
+    default_order: Optional[int] = None  # position in the default --formats set; None = only on request
 
     def missing_dependency(self) -> Optional[str]:
         """None when the toolchain is importable, else a one-line reason with the fix."""

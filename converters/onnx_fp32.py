@@ -11,6 +11,7 @@ class OnnxFloat(Converter):
     format = "onnx"
     runtime = "onnxruntime"
     filename = "model.onnx"
+    default_order = 0
     description = "float32 ONNX (torch.onnx, opset 18), reference for the other formats"
     tools = ("onnx", "onnxruntime")
 

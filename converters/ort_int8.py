@@ -101,6 +101,7 @@ class OrtInt8(Converter):
     format = "ort-int8"
     runtime = "onnxruntime"
     filename = "model_ort_int8.onnx"
+    default_order = 1
     description = "ONNX Runtime static QDQ int8 (per-channel weights)"
     tools = ("onnxruntime",)
     Options = OrtInt8Options

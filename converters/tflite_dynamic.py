@@ -11,4 +11,5 @@ class TFLiteDynamic(TFLiteConverterBase):
     mode = "dynamic"
     scheme = "dynamic-range int8 weights"
     filename = "model_dynamic.tflite"
+    default_order = 4
     description = "TFLite dynamic-range quantization (int8 weights, float activations)"

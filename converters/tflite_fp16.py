@@ -11,4 +11,5 @@ class TFLiteFp16(TFLiteConverterBase):
     mode = "fp16"
     scheme = "float16 weights"
     filename = "model_fp16.tflite"
+    default_order = 3
     description = "TFLite float16 weights (float compute)"

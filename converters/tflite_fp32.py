@@ -11,4 +11,5 @@ class TFLiteFp32(TFLiteConverterBase):
     mode = "fp32"
     scheme = "float32"
     filename = "model_fp32.tflite"
+    default_order = 2
     description = "TFLite float32"

@@ -11,4 +11,5 @@ class TFLiteInt8(TFLiteConverterBase):
     mode = "int8"
     scheme = "full integer int8"
     filename = "model_int8.tflite"
+    default_order = 5
     description = "TFLite full-integer int8 (float I/O by default)"

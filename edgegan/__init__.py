@@ -18,7 +18,7 @@ _LAZY = {
     "ProfileRow": "edgegan.api", "Bundle": "edgegan.bundle", "EdgeganError": "edgegan.errors",
 }
 # ``edgegan.export(model, ...)`` is the API function, but ``edgegan.export`` is also a package
-# (``edgegan.export.pipeline``), and Python rebinds that attribute to the package whenever one
+# (``edgegan.export.onnx``), and Python rebinds that attribute to the package whenever one
 # of its modules is imported, so a plain function would silently disappear. Instead the two
 # packages' module objects are callable and forward to ``edgegan.api``: both meanings hold
 # whatever is imported first. Their __init__ files are light (no torch), so this is done here,

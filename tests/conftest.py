@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     """dcgan-tiny exported to every format once per session (~1 min)."""
-    from edgegan.export.pipeline import ExportConfig, run_export
+    from edgegan.pipeline import ExportConfig, run_export
 
     out = tmp_path_factory.mktemp("bundles") / "dcgan-tiny"
     path, manifest = run_export(ExportConfig(model="dcgan-tiny", out=str(out), n_inputs=16, calibration=32,

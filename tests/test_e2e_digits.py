@@ -8,7 +8,7 @@ from edgegan.bundle import Bundle
 
 @pytest.fixture(scope="module")
 def digits_bundle(tmp_path_factory):
-    from edgegan.export.pipeline import ExportConfig, run_export
+    from edgegan.pipeline import ExportConfig, run_export
 
     out = tmp_path_factory.mktemp("e2e") / "dcgan-digits"
     return run_export(ExportConfig(model="dcgan-digits", out=str(out)))

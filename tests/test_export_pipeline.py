@@ -9,7 +9,7 @@ import pytest
 
 from edgegan.bundle import Bundle, sha256_file
 from edgegan.errors import ExportError, InputSpecError, OutputError, UnknownNameError
-from edgegan.export.pipeline import ExportConfig, run_export
+from edgegan.pipeline import ExportConfig, run_export
 
 ALL = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
 

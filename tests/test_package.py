@@ -47,4 +47,5 @@ def test_converters_import_name_is_ours():
     import edgegan.converters as c
 
     assert c.__name__ == "edgegan.converters" and hasattr(c, "CONVERTERS")
-    assert set(c.DEFAULT_FORMATS) <= set(c.CONVERTERS)
+    assert c.default_formats() == ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
+    assert set(c.default_formats()) <= set(c.CONVERTERS)

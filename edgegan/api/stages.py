@@ -100,9 +100,9 @@ def export(model_or_spec: Any, out: Optional[str | Path] = None, formats: Option
     """Export to every format in ``formats`` (default: all), verify on this host, write the
     bundle to ``out`` and return it. ``model_or_spec``: an ``nn.Module`` (input inferred or
     ``input_shape=``), a loaded model, or anything ``load_model`` takes. ``options``: fields of
-    :class:`edgegan.export.pipeline.ExportConfig` (``n_inputs``, ``calibration``, ``overwrite``,
+    :class:`edgegan.pipeline.ExportConfig` (``n_inputs``, ``calibration``, ``overwrite``,
     ``threads``, ``convert={...}``, ``thresholds={...}``, ...)."""
-    from ..export.pipeline import ExportConfig, run_export
+    from ..pipeline import ExportConfig, run_export
 
     if "model" in options or "model_config" in options:
         raise ConfigError("export() takes the model as its first argument and its config as config=")

@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.pipeline import ExportConfig, run_export
+    from ..pipeline import ExportConfig, run_export
     from .render import ExportProgress, given, print_fidelity_table
 
     model_config = json_object_option(args.config) if args.config else {}

@@ -18,14 +18,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .. import __version__
-from ..bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
+from . import __version__
+from .bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSION, ArtifactRecord,
                       BundleWriter, Manifest, ModelInfo, StoredArray, sha256_file)
-from ..config import JsonConfig
-from ..converters.base import ConvertOptions
-from ..errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
-from ..models.spec import InputSpec
-from ..verify.host import FidelityThresholds
+from .config import JsonConfig
+from .converters.base import ConvertOptions
+from .errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
+from .models.spec import InputSpec
+from .verify.host import FidelityThresholds
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def float_of_runtime() -> dict[str, str]:
     """runtime name -> the format that is its own fp32 baseline (from the runner's table)."""
-    from ..runner.edgegan_runner import RUNTIMES
+    from .runner.edgegan_runner import RUNTIMES
 
     return {name: rt.float_format for name, rt in RUNTIMES.items()}
 
@@ -41,9 +41,9 @@ ProgressFn = Callable[[str, Optional[str], Optional[ArtifactRecord]], None]
 
 
 def _default_formats() -> list[str]:
-    from ..converters import DEFAULT_FORMATS
+    from .converters import default_formats
 
-    return list(DEFAULT_FORMATS)
+    return default_formats()
 
 
 @dataclasses.dataclass
@@ -87,7 +87,7 @@ class ExportConfig(JsonConfig):
 
 
 def _versions() -> dict:
-    from ..converters.base import module_version, tool_distributions
+    from .converters.base import module_version, tool_distributions
 
     out = {"edgegan": __version__, "python": platform.python_version()}
     for dist in tool_distributions():
@@ -116,7 +116,7 @@ def _load_inputs(cfg: ExportConfig, model) -> np.ndarray:
 
 
 def _run_forward(module, inputs: np.ndarray) -> np.ndarray:
-    from .onnx import torch_outputs
+    from .export.onnx import torch_outputs
 
     try:
         out = torch_outputs(module, inputs)
@@ -141,7 +141,7 @@ def _record_from(fmt: str, res, bundle_root: Path, seconds: float) -> ArtifactRe
 
 def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.ndarray,
             thresholds: FidelityThresholds, threads: int) -> None:
-    from ..verify.host import fidelity, run_artifact
+    from .verify.host import fidelity, run_artifact
 
     try:
         outputs = run_artifact(root / rec.path, rec.format, rec.io, inputs, threads)
@@ -182,11 +182,11 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     """Build the bundle described by ``cfg``; returns (bundle dir, manifest). ``model``: an
     already-loaded LoadedModel (the Python API's in-memory modules) used instead of loading
     ``cfg.model``, which then only names the bundle."""
-    from ..converters import CONVERTERS
-    from ..converters.base import ConvertContext
-    from ..models.loading import load_generator
-    from ..models.stats import count_macs, parameter_count, weights_sha256
-    from .onnx import export_onnx
+    from .converters import CONVERTERS
+    from .converters.base import ConvertContext
+    from .models.loading import load_generator
+    from .models.stats import count_macs, parameter_count, weights_sha256
+    from .export.onnx import export_onnx
 
     say = progress or (lambda stage, fmt, rec: None)
     formats = list(dict.fromkeys(["onnx", *cfg.formats]))
@@ -244,7 +244,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             say("done", fmt, rec)
 
         say("latency", None, None)
-        from ..verify.host import measure_latencies
+        from .verify.host import measure_latencies
 
         runnable = {r.format: (root / r.path, r.io) for r in records if r.status != "failed"}
         if runnable:
@@ -257,7 +257,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
         writer.save_array(INPUTS, inputs)
         writer.save_array(REFERENCE, reference)
         writer.save_array(CALIBRATION, calibration)
-        from ..runner.edgegan_runner import device_info
+        from .runner.edgegan_runner import device_info
 
         versions = _versions()
         manifest = Manifest(
