@@ -71,13 +71,14 @@ class ExportConfig(JsonConfig):
 
     def validate(self) -> None:
         if self.n_inputs < 1:
-            raise ConfigError(f"--inputs must be >= 1, got {self.n_inputs}")
+            raise ConfigError(f"ExportConfig.n_inputs must be >= 1, got {self.n_inputs}", field="n_inputs")
         if self.calibration < 1:
-            raise ConfigError(f"--calibration must be >= 1, got {self.calibration}")
+            raise ConfigError(f"ExportConfig.calibration must be >= 1, got {self.calibration}", field="calibration")
         if self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+            raise ConfigError(f"ExportConfig.threads must be >= 1, got {self.threads}", field="threads")
         if not self.formats:
-            raise ConfigError("no formats requested; pass --formats onnx,ort-int8,...")
+            raise ConfigError("ExportConfig.formats is empty; name at least one format (see `edgegan env`)",
+                              field="formats")
 
     def bundle_dir(self) -> Path:
         if self.out:

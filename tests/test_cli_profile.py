@@ -66,3 +66,28 @@ def test_importing_edgegan_and_its_device_cli_stays_light():
             "assert not heavy, heavy")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_config_errors_name_the_flag_and_defaults_come_from_the_config(tmp_path, capsys):
+    import dataclasses
+
+    from edgegan.cli.main import main
+    from edgegan.devices.profile import ProfileConfig
+
+    code = main(["profile", str(tmp_path), "--runs", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "ProfileConfig.runs must be >= 1, got 0 (flag --runs)" in err and err.count("\n") == 1
+    code = main(["export", "dcgan-tiny", "--inputs", "0", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "ExportConfig.n_inputs must be >= 1, got 0 (flag --inputs)" in err
+    assert not (tmp_path / "b").exists()
+    # every profile option the parser has defaults to None: ProfileConfig holds the defaults
+    from edgegan.cli.main import build_parser
+
+    parser = build_parser("profile")
+    sub = next(a for a in parser._actions if a.dest == "verb").choices["profile"]
+    dests = {a.dest: a.default for a in sub._actions if a.dest not in ("help", "bundle")}
+    config_flags = ("target", "runs", "warmup", "threads", "power", "power_baseline", "power_min_seconds", "timeout",
+                    "no_memory", "resume", "no_compare", "keep_remote", "vs_host", "formats", "out")
+    assert {d: dests[d] for d in config_flags} == dict.fromkeys(config_flags)
+    assert ProfileConfig(bundle="b").runs == 50 and {f.name for f in dataclasses.fields(ProfileConfig)} >= {"runs", "warmup"}

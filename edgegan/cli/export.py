@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..util.text import json_object_option, split_csv
+from .options import flag_errors
 
 
 def _ints(value: str) -> list[int]:
@@ -31,6 +32,11 @@ def _format_options(items: list[str] | None) -> dict:
             value = raw
         out.setdefault(fmt, {})[field] = value
     return out
+
+
+# ExportConfig field -> the flag that sets it (library errors name fields; the CLI names flags)
+EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads": "--threads", "formats": "--formats",
+                "input_seed": "--seed", "input_shape": "--input-shape", "out": "--out"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,
     )
-    cfg = ExportConfig(**kwargs)
+    with flag_errors(EXPORT_FLAGS):
+        cfg = ExportConfig(**kwargs)
     if args.json:
         out, manifest = run_export(cfg)
         json.dump({"bundle": str(out), **manifest}, sys.stdout, indent=2)

@@ -7,28 +7,35 @@ import sys
 
 from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
+from .options import flag_errors
+from .render import given
+
+
+# ProfileConfig field -> the flag that sets it
+PROFILE_FLAGS = {"runs": "--runs", "warmup": "--warmup", "threads": "--threads", "timeout_s": "--timeout",
+                 "power_probe": "--power", "power_baseline_s": "--power-baseline", "power_min_s": "--power-min-seconds"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory written by `edgegan export`")
-    p.add_argument("--target", default="local", help="local (default) or ssh://user@host[:port]")
+    p.add_argument("--target", help="local (default) or ssh://user@host[:port]")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all in the bundle)")
-    p.add_argument("--runs", type=int, default=50, help="timed runs per format (default 50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed warmup runs (default 10)")
-    p.add_argument("--threads", type=int, default=2, help="runtime threads (default 2)")
+    p.add_argument("--runs", type=int, help="timed runs per format (default 50)")
+    p.add_argument("--warmup", type=int, help="untimed warmup runs (default 10)")
+    p.add_argument("--threads", type=int, help="runtime threads (default 2)")
     p.add_argument("--out", help="results directory (default results/<model>-<target>)")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    p.add_argument("--power", default="auto", help="power probe: auto, none, rapl, hwmon, vcgencmd-pmic, android-battery")
-    p.add_argument("--power-baseline", type=float, default=1.0, help="idle seconds sampled before the runs (default 1)")
-    p.add_argument("--power-min-seconds", type=float, default=1.0,
+    p.add_argument("--no-memory", action="store_true", default=None, help="skip the peak-memory child processes")
+    p.add_argument("--power", help="power probe: auto, none, rapl, hwmon, vcgencmd-pmic, android-battery")
+    p.add_argument("--power-baseline", type=float, help="idle seconds sampled before the runs (default 1)")
+    p.add_argument("--power-min-seconds", type=float,
                    help="keep inferring at least this long while sampling power (default 1)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per format on the device (default 900)")
-    p.add_argument("--resume", action="store_true", help="reuse finished formats from an earlier results.json in --out")
-    p.add_argument("--no-compare", action="store_true", help="skip LSH/kNN precision-recall vs the float samples")
+    p.add_argument("--timeout", type=float, help="seconds per format on the device (default 900)")
+    p.add_argument("--resume", action="store_true", default=None, help="reuse finished formats from an earlier results.json in --out")
+    p.add_argument("--no-compare", action="store_true", default=None, help="skip LSH/kNN precision-recall vs the float samples")
     p.add_argument("--vs-host", dest="vs_host", action="store_true", default=None,
                    help="also compare device outputs with this host's for the same artifact (default for remote targets)")
-    p.add_argument("--no-vs-host", dest="vs_host", action="store_false")
-    p.add_argument("--keep-remote", action="store_true", help="leave the run directory on the device")
+    p.add_argument("--no-vs-host", dest="vs_host", action="store_false", default=None)
+    p.add_argument("--keep-remote", action="store_true", default=None, help="leave the run directory on the device")
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
     add_target_arguments(p)
 
@@ -36,13 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..devices.profile import ProfileConfig, run_profile
 
-    cfg = ProfileConfig(
-        bundle=args.bundle, target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup,
-        threads=args.threads, out=args.out, memory=not args.no_memory, power_probe=args.power,
-        power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds, timeout_s=args.timeout,
-        resume=args.resume, compare=not args.no_compare, vs_host=args.vs_host, keep_remote=args.keep_remote,
-        target_options=target_options(args),
-    )
+    # options default to None: ProfileConfig owns every default
+    kwargs = given(target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                   out=args.out, memory=None if args.no_memory is None else not args.no_memory,
+                   power_probe=args.power, power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds,
+                   timeout_s=args.timeout, resume=args.resume,
+                   compare=None if args.no_compare is None else not args.no_compare, vs_host=args.vs_host,
+                   keep_remote=args.keep_remote)
+    with flag_errors(PROFILE_FLAGS):
+        cfg = ProfileConfig(bundle=args.bundle, **kwargs, target_options=target_options(args))
     if args.json:
         out, doc = run_profile(cfg)
         json.dump(doc, sys.stdout, indent=2)

@@ -64,19 +64,20 @@ class ProfileConfig(JsonConfig):
 
     def validate(self) -> None:
         if self.runs < 1:
-            raise ConfigError(f"--runs must be >= 1, got {self.runs}")
+            raise ConfigError(f"ProfileConfig.runs must be >= 1, got {self.runs}", field="runs")
         if self.warmup < 0:
-            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
+            raise ConfigError(f"ProfileConfig.warmup must be >= 0, got {self.warmup}", field="warmup")
         if self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+            raise ConfigError(f"ProfileConfig.threads must be >= 1, got {self.threads}", field="threads")
         if self.timeout_s <= 0:
-            raise ConfigError(f"--timeout must be > 0, got {self.timeout_s}")
+            raise ConfigError(f"ProfileConfig.timeout_s must be > 0, got {self.timeout_s}", field="timeout_s")
         if self.power_baseline_s < 0 or self.power_min_s < 0:
             raise ConfigError("power baseline / minimum seconds must be >= 0")
         from .power import probe_names
 
         if self.power_probe not in ("auto", "none", *probe_names()):
-            raise ConfigError(f"--power {self.power_probe!r} is not a probe; choose auto, none, {', '.join(probe_names())}")
+            raise ConfigError(f"ProfileConfig.power_probe {self.power_probe!r} is not a probe; choose auto, none, "
+                              f"{', '.join(probe_names())}", field="power_probe")
 
     def out_dir(self, bundle: Bundle) -> Path:
         if self.out:
