@@ -23,7 +23,8 @@ from .config import JsonConfig
 from .errors import ConfigError, ResultsError
 
 RESULTS_SCHEMA = "edgegan.profile/1"
-ROW_STATUSES = ("ok", "failed", "incomplete")
+ROW_STATUSES = ("ok", "degraded", "failed", "incomplete")  # degraded: ran, below the bundle's PSNR threshold
+MEASURED_STATUSES = ("ok", "degraded")  # rows that ran on the device and carry measurements and samples
 
 
 class ResultsLayout:
@@ -118,6 +119,11 @@ class ProfileRow(JsonConfig):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def measured(self) -> bool:
+        """Ran on the device and has measurements and samples (ok or degraded)."""
+        return self.status in MEASURED_STATUSES
 
     @property
     def p50_ms(self) -> Optional[float]:

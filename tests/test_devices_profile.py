@@ -205,3 +205,25 @@ def test_a_tampered_artifact_is_never_run_and_a_poisoned_device_cache_is_caught(
                                        target_options=TargetOptions(workdir=str(wd)), **FAST))
     row = doc["results"][0]
     assert row["status"] == "failed" and "cache was modified" in row["reason"]  # refused on the device
+
+
+def test_the_bundle_threshold_marks_degraded_rows_and_device_samples_are_checked(bundle, tmp_path):
+    b2 = tmp_path / "b2"
+    shutil.copytree(bundle, b2)
+    m = json.loads((b2 / "bundle.json").read_text())
+    int8_psnr = next(a for a in m["artifacts"] if a["format"] == "ort-int8")["fidelity"]["psnr_db"]
+    m["thresholds"] = {"ok_psnr_db": int8_psnr + 5}  # int8 now falls below the bundle's bar; fp32 does not
+    (b2 / "bundle.json").write_text(json.dumps(m))
+    _, doc = run_profile(ProfileConfig(bundle=str(b2), target="local", out=str(tmp_path / "r"), formats=TWO, **FAST))
+    st = {r["format"]: r for r in doc["results"]}
+    assert st["onnx"]["status"] == "ok"
+    assert st["ort-int8"]["status"] == "degraded" and "the bundle's threshold" in st["ort-int8"]["reason"]
+    assert st["ort-int8"]["latency_ms"]["p50"] > 0  # still measured
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "▲ degraded" in md
+
+    m["output"]["shape"] = [1, 16, 16]  # the device's (correct) 32x32 samples no longer match what the bundle promises
+    (b2 / "bundle.json").write_text(json.dumps(m))
+    _, doc = run_profile(ProfileConfig(bundle=str(b2), target="local", out=str(tmp_path / "r2"), formats=["onnx"], **FAST))
+    row = doc["results"][0]
+    assert row["status"] == "failed" and "expected [16, 1, 16, 16]" in row["reason"]

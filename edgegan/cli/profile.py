@@ -9,6 +9,7 @@ from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
 from .options import flag_errors
 from .render import given
+from ..results import MEASURED_STATUSES
 
 
 # ProfileConfig field -> the flag that sets it
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         with ProfileProgress(cfg.formats) as progress:
             out, doc = run_profile(cfg, progress=progress)
         print_profile_table(doc, out)
-    return 0 if all(r.get("status") == "ok" for r in doc["results"]) else 1
+    return 0 if all(r.get("status") in MEASURED_STATUSES for r in doc["results"]) else 1  # degraded is a result, as in export
 
 
 STAGES = {"push": (1, "pushing"), "run": (2, "running on the device"), "pull": (3, "pulling results"),
@@ -98,12 +99,13 @@ class ProfileProgress:
             return
         step, text = STAGES.get(stage, (0, stage))
         if stage == "done" and row is not None:
-            text = "[green]✅ ok[/]" if row.ok else f"[red]❌ {row.status}[/]"
+            text = "[green]✅ ok[/]" if row.ok else ("[yellow]▲ degraded[/]" if row.measured else f"[red]❌ {row.status}[/]")
             if row.resumed:
                 text += " (resumed)"
         self.progress.update(self._task(fmt), completed=step, description=text)
         if stage == "done" and row is not None and not row.ok:
-            self.progress.console.print(f"  [red]❌ {fmt}[/]: {row.reason}")
+            mark = "[yellow]▲" if row.measured else "[red]❌"
+            self.progress.console.print(f"  {mark} {fmt}[/]: {row.reason}")
 
 
 def print_profile_table(doc: dict, out) -> None:
@@ -122,7 +124,7 @@ def print_profile_table(doc: dict, out) -> None:
                          overflow="fold")
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
-        ok = r.get("status") == "ok"
+        ok = r.get("status") in MEASURED_STATUSES
         psnr, cells, host = quality_cells(r) if ok else ("–", ["–"] * len(metrics), "–")
         mem = "–"
         if ok and r.get("peak_memory_mb") is not None:
@@ -132,13 +134,15 @@ def print_profile_table(doc: dict, out) -> None:
             mem = f"{lo:.0f}–{hi:.0f} emulated"
         pw = r.get("power") or {}
         power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
-        table.add_row(r["format"], "[green]✅[/]" if ok else f"[red]❌[/] {r.get('reason') or ''}"[:120],
+        mark = "[green]✅[/]" if r.get("status") == "ok" else ("[yellow]▲[/] " + (r.get("reason") or "")) if ok \
+            else f"[red]❌[/] {r.get('reason') or ''}"[:120]
+        table.add_row(r["format"], mark,
                       str(r.get("runtime") or "–"), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
                       fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")), mem, power, psnr, *cells, host)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))
     console.print(table)
-    sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") == "ok"}
+    sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") in MEASURED_STATUSES}
     console.print("power: " + ", ".join(sorted(s for s in sources if s)) if sources else "power: –")
     console.print(f"results: [bold]{out}[/] (results.json, results.csv, report.md)")

@@ -27,7 +27,7 @@ import numpy as np
 from .. import __version__
 from ..bundle import INPUTS, ArtifactRecord, Bundle, sha256_file
 from ..config import JsonConfig
-from ..errors import ConfigError, DeviceError, EdgeganError, ResultsError
+from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, ResultsError, first_line
 from ..results import ArtifactRef, ProfileRow, ProfileRun, ResultsLayout
 from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
 from .session import DeviceInfo, DeviceSession
@@ -148,6 +148,12 @@ class Profiler:
         self.session: Optional[DeviceSession] = None
         self.info: Optional[DeviceInfo] = None
         self.vs_host = cfg.vs_host if cfg.vs_host is not None else cfg.target != "local"
+        from ..verify.host import FidelityThresholds
+
+        try:
+            self.thresholds = FidelityThresholds.from_dict(self.bundle.manifest.thresholds or {})
+        except ConfigError as exc:
+            raise BundleError(f"bundle.json thresholds are invalid ({exc}); re-export the bundle") from None
 
     # ------------------------------------------------------------------ selection
     def selected(self) -> list[ArtifactRecord | str]:
@@ -166,7 +172,7 @@ class Profiler:
             return {}
         if doc.target != target_label(self.cfg.target):
             return {}
-        return {r.format: r for r in doc.results if r.ok}
+        return {r.format: r for r in doc.results if r.measured}
 
     # ------------------------------------------------------------------ the run
     def document(self, complete: bool) -> ProfileRun:
@@ -346,12 +352,27 @@ class Profiler:
         if sp.name != ResultsLayout.SAMPLES:
             sp = sp.rename(layout.samples(rec.format))
         self.progress("compare", rec.format, None)
-        samples = np.load(sp, allow_pickle=False)
+        try:
+            samples = np.load(sp, allow_pickle=False)  # device output: no pickles, a real array or a failed row
+        except (ValueError, OSError, EOFError) as exc:
+            row.reason = f"the device's samples.npy is not a plain array ({first_line(exc)})"
+            return row
+        expected = [int(self.bundle.manifest.inputs.count or 0), *self.bundle.manifest.output.get("shape", [])]
+        if list(samples.shape) != expected:
+            row.reason = f"the device returned samples of shape {list(samples.shape)}, expected {expected}"
+            return row
+        if not np.issubdtype(samples.dtype, np.floating) or not np.isfinite(samples).all():
+            row.reason = f"the device's outputs are not finite floats ({samples.dtype}, NaN/inf present)"
+            return row
         for key, value in self._measurements(result.to_dict()).items():
             setattr(row, key, value)
         row.samples = ResultsLayout.samples_rel(rec.format)
         row.quality = self._quality(rec, samples)
         row.status = "ok"
+        psnr = row.quality.get("psnr_db")
+        if psnr is not None and psnr < self.thresholds.ok_psnr_db:  # the bundle's own threshold, as in export
+            row.status = "degraded"
+            row.reason = f"PSNR {psnr:.1f} dB < {self.thresholds.ok_psnr_db:g} dB (the bundle's threshold)"
         row.seconds = round(time.monotonic() - t0, 2)
         return row
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..util.files import atomic_write
 from ..util.jsonsafe import json_safe
 from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
+from ..results import MEASURED_STATUSES
 
 CSV_COLUMNS = [
     "device", "target", "format", "status", "runtime", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
@@ -121,7 +122,7 @@ def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | 
     labels.append("float reference")
     for r in doc["results"]:
         p = out / r["format"] / "samples.npy"
-        if r.get("status") != "ok" or not p.is_file():
+        if r.get("status") not in MEASURED_STATUSES or not p.is_file():
             continue
         s = np.load(p, allow_pickle=False)[:columns]
         if s.shape != ref.shape:
@@ -158,13 +159,13 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
         th = r.get("thermal") or {}
-        ok = r.get("status") == "ok"
-        status = "✅" if ok else ("⏸ incomplete" if r.get("status") == "incomplete" else "❌")
+        ok = r.get("status") in MEASURED_STATUSES
+        status = {"ok": "✅", "degraded": "▲ degraded", "incomplete": "⏸ incomplete"}.get(r.get("status"), "❌")
         psnr, cells, host = quality_cells(r) if ok else ("–", ["–"] * len(metrics), "–")
         thermal = f"{_f(th.get('start_c'), '.1f')} → {_f(th.get('end_c'), '.1f')}" if th.get("start_c") is not None else "–"
         pw = r.get("power") or {}
         lines.append(" | ".join([
-            f"| {r['format']}", status + ("" if ok else f" {r.get('reason') or ''}".replace("|", "/")),
+            f"| {r['format']}", status + ("" if r.get("status") == "ok" else f" {r.get('reason') or ''}".replace("|", "/")),
             str(r.get("runtime") or "–"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")),
             f"{_f(lat.get('mean'))} ± {_f(lat.get('std'))}" if lat else "–", _f(r.get("model_load_ms"), ".1f"),
             _f(r.get("first_inference_ms")), memory_cell(r) if ok else "–", power_cell(r) if ok else "–",
@@ -176,10 +177,10 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
               "subtracted, or `unavailable` (no number is estimated). PSNR: device outputs vs the float reference "
               "(peak-to-peak 2). LSH/kNN P/R: device samples vs float samples. vs host: the same artifact run on "
               "this host."]
-    failed = [r for r in doc["results"] if r.get("status") != "ok"]
+    failed = [r for r in doc["results"] if r.get("status") not in MEASURED_STATUSES]
     if failed:
         lines += ["", "## Failed formats", ""] + [f"- **{r['format']}**: {r.get('reason')}" for r in failed]
-    unavailable = {(r.get("power") or {}).get("reason") for r in doc["results"] if r.get("status") == "ok"} - {None}
+    unavailable = {(r.get("power") or {}).get("reason") for r in doc["results"] if r.get("status") in MEASURED_STATUSES} - {None}
     if unavailable:
         lines += ["", f"Power unavailable: {sorted(unavailable)[0]}"]
     if grid is not None:
