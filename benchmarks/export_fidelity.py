@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> int:
-    from edgegan.pipeline import ExportConfig, run_export
+    import edgegan
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="dcgan-digits,resnet-sketch")
@@ -33,9 +33,10 @@ def main() -> int:
     goals = []
     for name in args.models.split(","):
         t0 = time.perf_counter()
-        _, m = run_export(ExportConfig(model=name, out=str(root / name), overwrite=True, threads=args.threads,
-                                       latency_rounds=7, latency_runs=30))
+        bundle = edgegan.export(name, out=root / name, overwrite=True, threads=args.threads,
+                                latency_rounds=7, latency_runs=30)
         total = time.perf_counter() - t0
+        m = bundle.to_dict()
         print(f"## {name}: {m['model']['params']:,} params, {m['model']['macs'] / 1e6:.1f} M MACs, "
               f"export total {total:.0f} s on {m['host']['cpu']}\n")
         print("| format | status | size ratio | PSNR dB | max abs err | latency ms | int8-or-reduced/fp32 (same runtime) | vs fastest float | convert s |")

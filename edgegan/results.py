@@ -88,6 +88,7 @@ class ProfileRow(JsonConfig):
     device: str = ""
     target: str = ""
     runtime: Optional[str] = None
+    implementation: Optional[str] = None
     artifact: ArtifactRef = dataclasses.field(default_factory=ArtifactRef)
     latency_ms: Optional[dict] = None
     warmup: Optional[int] = None

@@ -64,6 +64,7 @@ def test_job_writes_complete_results_and_samples(job, tmp_path):
     assert data["memory"]["model_mb"] >= 0 and data["peak_memory_range_mb"] is None
     assert data["power"]["provenance"] == "unavailable" and data["power"]["avg_w"] is None
     assert data["versions"]["onnxruntime"] and "ai-edge-litert" not in data["versions"]
+    assert data["runtime"] == "onnxruntime" and data["implementation"] == "onnxruntime"
     # same outputs as the host verification path (same file, same code)
     ref = r.Artifact(job["artifact"], "onnx", {}, 1).run_all(np.load(job["inputs"]))
     np.testing.assert_array_equal(samples, ref)

@@ -390,7 +390,7 @@ class Profiler:
 
     @staticmethod
     def _measurements(result: dict) -> dict:
-        keys = ("runtime", "latency_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
+        keys = ("runtime", "implementation", "latency_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
                 "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power", "thermal",
                 "versions", "emulator", "timer", "runner_version", "artifact_sha256")
         return {k: result.get(k) for k in keys}

@@ -882,6 +882,7 @@ class Result:
     samples_shape: list
     samples_sha256: str
     runner_version: int = RUNNER_VERSION
+    implementation: str | None = None  # which module ran it (e.g. ai-edge-litert for the litert runtime)
     artifact_sha256: str | None = None
     timer: str = "perf_counter_ns"
     memory: dict | None = None
@@ -897,6 +898,7 @@ class Result:
     TYPES = {"format": str, "runtime": str, "artifact": str, "threads": int, "warmup": int, "runs": int,
              "model_load_ms": (int, float), "first_inference_ms": (int, float), "latency_ms": dict,
              "samples": str, "samples_shape": list, "samples_sha256": str, "runner_version": int,
+             "implementation": str,
              "artifact_sha256": str, "timer": str, "memory": dict, "peak_memory_mb": (int, float),
              "peak_memory_range_mb": list, "memory_method": str, "power": dict, "thermal": dict,
              "versions": dict, "emulator": str, "complete": bool}
@@ -1007,7 +1009,7 @@ def run_job(job, job_path: str | None = None) -> dict:
     buf = bio.getvalue()
     _write_atomic(os.path.join(out_dir, "samples.npy"), buf)
     result = Result(
-        format=art.fmt, runtime=art.runtime, artifact=os.path.basename(job.artifact),
+        format=art.fmt, runtime=art.spec.name, implementation=art.runtime, artifact=os.path.basename(job.artifact),
         artifact_sha256=artifact_sha256, threads=threads,
         warmup=warmup, runs=len(ms), model_load_ms=load_ms,
         first_inference_ms=first, latency_ms=latency_stats(ms),
