@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from rich.markup import escape
+
 from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
 
@@ -35,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..devices.profile import ProfileConfig, run_profile
+    from ..devices.targets import require_target_packages
+
+    require_target_packages(args.target)  # one line before any progress display
 
     cfg = ProfileConfig(
         bundle=args.bundle, target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup,
@@ -94,7 +99,7 @@ class ProfileProgress:
                 text += " (resumed)"
         self.progress.update(self._task(fmt), completed=step, description=text)
         if stage == "done" and row is not None and not row.ok:
-            self.progress.console.print(f"  [red]❌ {fmt}[/]: {row.reason}")
+            self.progress.console.print(f"  [red]❌ {fmt}[/]: {escape(str(row.reason))}")
 
 
 def print_profile_table(doc: dict, out) -> None:
@@ -104,8 +109,10 @@ def print_profile_table(doc: dict, out) -> None:
     from ..reports.profile_report import quality_cells
 
     dev = doc.get("device") or {}
-    emu = f" [yellow](emulated: {dev['emulator']})[/]" if dev.get("emulator") else ""
-    table = Table(title=f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}{emu}")
+    emu = f" [yellow](emulated: {escape(str(dev['emulator']))})[/]" if dev.get("emulator") else ""
+    # device text is untrusted and paths/names are the user's: never read as markup
+    title = escape(f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}")
+    table = Table(title=title + emu)
     for col in ("format", "status", "runtime", "p50 ms", "p99 ms", "load ms", "first ms", "peak MB", "power",
                 "PSNR dB", "kNN P/R", "vs host"):
         table.add_column(col, justify="left" if col in ("format", "status", "runtime", "power") else "right",
@@ -122,14 +129,14 @@ def print_profile_table(doc: dict, out) -> None:
             mem = f"{lo:.0f}–{hi:.0f} emulated"
         pw = r.get("power") or {}
         power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
-        table.add_row(r["format"], "[green]✅[/]" if ok else f"[red]❌[/] {r.get('reason') or ''}"[:120],
-                      str(r.get("runtime") or "–"), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
+        table.add_row(escape(str(r["format"])), "[green]✅[/]" if ok else f"[red]❌[/] {escape((r.get('reason') or '')[:120])}",
+                      escape(str(r.get("runtime") or "–")), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
                       fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")),
-                      mem, power, psnr, knn, host)
+                      escape(mem), escape(str(power)), psnr, knn, host)
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))
     console.print(table)
     sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") == "ok"}
-    console.print("power: " + ", ".join(sorted(s for s in sources if s)) if sources else "power: –")
-    console.print(f"results: [bold]{out}[/] (results.json, results.csv, report.md)")
+    console.print(escape("power: " + ", ".join(sorted(s for s in sources if s))) if sources else "power: –")
+    console.print(f"results: [bold]{escape(str(out))}[/] (results.json, results.csv, report.md)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from ..util.text import fmt_or_dash as _fmt
 
 STATUS_MARK = {"ok": "[green]✔ ok[/]", "degraded": "[yellow]▲ degraded[/]", "failed": "[red]✘ failed[/]"}
@@ -38,7 +40,7 @@ class ExportProgress:
                 "verify": f"verifying {fmt}", "latency": "measuring host latency (all formats, round-robin)"}
         if stage == "done" and rec is not None:
             mark = STATUS_MARK[rec.status]
-            self.progress.console.print(f"  {fmt:<15} {mark}" + (f"  {rec.reason}" if rec.reason else ""))
+            self.progress.console.print(f"  {fmt:<15} {mark}" + (f"  {escape(rec.reason)}" if rec.reason else ""))
             self.progress.advance(self.task)
         elif stage in text:
             self.progress.update(self.task, description=text[stage])
@@ -49,7 +51,7 @@ def print_fidelity_table(manifest: dict, out: Path) -> None:
     from rich.table import Table
 
     m = manifest["model"]
-    table = Table(title=f"{m['name']}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs — fidelity vs float torch "
+    table = Table(title=f"{escape(m['name'])}: {m['params']:,} params, {m['macs'] / 1e6:.1f} M MACs — fidelity vs float torch "
                         f"on {manifest['inputs']['count']} stored inputs")
     for col, just in (("format", "left"), ("status", "left"), ("size", "right"), ("size/fp32", "right"),
                       ("PSNR dB", "right"), ("max abs", "right"), ("mean abs", "right"), ("latency ms", "right"),
@@ -70,10 +72,10 @@ def print_fidelity_table(manifest: dict, out: Path) -> None:
     console.print(table)
     for a in manifest["artifacts"]:
         if a["status"] != "ok" and a.get("reason"):
-            console.print(f"[bold]{a['format']}[/]: {a['reason']}")
+            console.print(f"[bold]{a['format']}[/]: {escape(a['reason'])}")
     console.print(f"latency: batch 1, {manifest['artifacts'][0].get('host_latency_ms', {}).get('threads', '?')} threads, "
-                  f"median over round-robin runs on {manifest['host']['cpu'] or manifest['host']['arch']}")
+                  f"median over round-robin runs on {escape(manifest['host']['cpu'] or manifest['host']['arch'])}")
     inferred = (manifest.get("input") or {}).get("inferred")
     if inferred:
-        console.print(f"input: {inferred} (inferred; pass --input-shape/--input-kind to override)")
-    console.print(f"bundle: [bold]{out}[/]")
+        console.print(f"input: {escape(str(inferred))} (inferred; pass --input-shape/--input-kind to override)")
+    console.print(f"bundle: [bold]{escape(str(out))}[/]")

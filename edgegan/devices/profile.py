@@ -214,10 +214,10 @@ class Profiler:
             return False
 
     def run(self) -> dict:
-        self.out.mkdir(parents=True, exist_ok=True)
         previous = self.previous_rows()
         items = self.selected()
-        self.connect()
+        self.connect()  # first: an unreachable target (or no paramiko) leaves no results folder behind
+        self.out.mkdir(parents=True, exist_ok=True)
         try:
             for item in items:
                 fmt = item if isinstance(item, str) else item.format
