@@ -9,7 +9,7 @@ REQS := requirements/base.txt requirements/nodeps.txt requirements/test.txt pypr
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install host-packages demo test unit-test device-test test-slow bench clean
+.PHONY: install host-packages demo test unit-test test-torchfree device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -33,11 +33,40 @@ demo: install
 host-packages:
 	@bash device_tests/board/install_host_packages.sh
 
-# unit + integration tests, then the device suite on the emulated aarch64 board
-test: unit-test device-test
+# unit + integration tests, the torch-free tests on newer Pythons, then the device suite on the
+# emulated aarch64 board
+test: unit-test test-torchfree device-test
 
 unit-test: install host-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The torch-free tests (runner, power probes, results, bundle, numpy-only metrics, packaging) on the
+# newer Pythons the package supports: the full stack is pinned to 3.11 by the local torch wheel,
+# not by edgegan's code. Each Python gets a small venv (.venv-py<version>) with only numpy, onnx,
+# onnxruntime, pillow, rich and pytest (versions from requirements/base.txt; ~250 MB, ~1 min the
+# first time). A Python missing under $(PYENV_VERSIONS) is skipped with a message.
+TORCHFREE_PYTHONS ?= 3.12.1 3.13.0
+PYENV_VERSIONS ?= $(HOME)/.pyenv/versions
+TORCHFREE_PACKAGES := numpy|onnx|onnxruntime|pillow|rich|pytest
+TORCHFREE_TESTS := tests/test_bundle.py tests/test_errors.py tests/test_util.py tests/test_results.py \
+	tests/test_power_probes.py tests/test_metrics_lsh.py tests/test_metrics_paired.py tests/test_runner_job.py \
+	tests/test_verify_host.py tests/test_architecture.py tests/test_package.py
+
+test-torchfree:
+	@set -e; for v in $(TORCHFREE_PYTHONS); do \
+	  py=$(PYENV_VERSIONS)/$$v/bin/python$$(echo $$v | cut -d. -f1,2); \
+	  if [ ! -x "$$py" ]; then echo "test-torchfree: Python $$v not found ($$py); skipped"; continue; fi; \
+	  venv=.venv-py$$v; stamp=$$venv/.edgegan-installed; \
+	  if [ ! -f $$stamp ] || [ requirements/base.txt -nt $$stamp ] || [ pyproject.toml -nt $$stamp ]; then \
+	    echo "test-torchfree: creating $$venv"; rm -rf $$venv; $$py -m venv $$venv; \
+	    grep -E '^($(TORCHFREE_PACKAGES))(==.*)?$$' requirements/base.txt > $$venv/requirements.txt; \
+	    $$venv/bin/python -m pip --disable-pip-version-check -q install -r $$venv/requirements.txt setuptools wheel; \
+	    $$venv/bin/python -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation -e .; \
+	    touch $$stamp; \
+	  fi; \
+	  echo "test-torchfree: Python $$v"; \
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider $(TORCHFREE_TESTS) $(PYTEST_ARGS); \
+	done
 
 device-test: install host-packages
 	$(PY) -m pytest -q device_tests -m device $(PYTEST_ARGS)
@@ -49,4 +78,4 @@ bench: install
 	$(PY) benchmarks/export_fidelity.py
 
 clean:
-	rm -rf bundles .pytest_cache
+	rm -rf bundles .pytest_cache .venv-py*

@@ -153,7 +153,7 @@ def module_version(dist: str) -> str:
 def missing_modules(*modules: str) -> Optional[str]:
     import importlib.util
 
-    absent = [m for m in modules if importlib.util.find_spec(m) is None]
-    if absent:
-        return f"{', '.join(absent)} not installed; install edgegan with the [all] extra (make install)"
-    return None
+    from ..util.deps import missing_message
+
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]  # cheap: `env` asks for every format
+    return missing_message(absent) if absent else None

@@ -90,6 +90,13 @@ class MetricError(EdgeganError):
     exit_code = 8
 
 
+class MissingDependencyError(EdgeganError):
+    """An optional package a stage needs (torch, onnx, onnxruntime, tensorflow, paramiko) is
+    not installed; the message names the extra that installs it."""
+
+    exit_code = 9
+
+
 def strip_ansi(text: str) -> str:
     """Tool output without terminal colour codes."""
     return _ANSI.sub("", text)

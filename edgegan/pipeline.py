@@ -37,6 +37,9 @@ def float_of_runtime() -> dict[str, str]:
 
     return {name: rt.float_format for name, rt in RUNTIMES.items()}
 
+# optional packages every export needs (each converter checks its own on top)
+PACKAGES = ("torch", "onnx", "onnxruntime")
+
 ProgressFn = Callable[[str, Optional[str], Optional[ArtifactRecord]], None]
 
 
@@ -183,6 +186,9 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     """Build the bundle described by ``cfg``; returns (bundle dir, manifest). ``model``: an
     already-loaded LoadedModel (the Python API's in-memory modules) used instead of loading
     ``cfg.model``, which then only names the bundle."""
+    from .util.deps import require
+
+    require(*PACKAGES, purpose="export")  # before anything is created
     from .converters import CONVERTERS
     from .converters.base import ConvertContext
     from .models.loading import load_generator

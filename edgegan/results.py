@@ -25,6 +25,33 @@ from .errors import ConfigError, ResultsError
 RESULTS_SCHEMA = "edgegan.profile/1"
 ROW_STATUSES = ("ok", "degraded", "failed", "incomplete")  # degraded: ran, below the bundle's PSNR threshold
 MEASURED_STATUSES = ("ok", "degraded")  # rows that ran on the device and carry measurements and samples
+# One set of marks wherever a status is shown (export's artifact rows, profile's rows, reports).
+STATUS_MARKS = {"ok": "✔ ok", "degraded": "▲ degraded", "failed": "✘ failed", "incomplete": "⏸ incomplete"}
+
+
+def ok_psnr_db_of(doc: dict) -> Optional[float]:
+    """The bundle's fidelity threshold recorded in a results document (None for runs written
+    before it was recorded)."""
+    value = ((doc.get("bundle") or {}).get("thresholds") or {}).get("ok_psnr_db")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def shown_status(row: dict, ok_psnr_db: Optional[float]) -> str:
+    """A profile row's status as shown to people: a measured row whose outputs fall below the
+    bundle's threshold (PSNR vs the float reference) is ``degraded``, as export calls it; the
+    row itself stays ``ok`` (it ran and was measured)."""
+    status = row.get("status") or "failed"
+    psnr = (row.get("quality") or {}).get("psnr_db")
+    if status == "ok" and ok_psnr_db is not None and isinstance(psnr, (int, float)) and psnr < ok_psnr_db:
+        return "degraded"
+    return status
+
+
+def shown_reason(row: dict, ok_psnr_db: Optional[float]) -> str:
+    """Why a row is not ``ok`` (empty when it is)."""
+    if shown_status(row, ok_psnr_db) == "degraded":
+        return f"PSNR {row['quality']['psnr_db']:.1f} dB < {ok_psnr_db:g} dB (the bundle's threshold)"
+    return "" if row.get("status") == "ok" else str(row.get("reason") or "")
 
 
 class ResultsLayout:

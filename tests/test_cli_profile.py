@@ -27,15 +27,19 @@ def test_profile_local_prints_the_table_and_writes_the_report(bundle, tmp_path):
     proc = edgegan("profile", str(bundle), "--target", "local", "--formats", "onnx,tflite-int8", "--out",
                    str(tmp_path / "r"), *FAST)
     assert proc.returncode == 0, proc.stderr
-    assert "✅" in proc.stdout and "results:" in proc.stdout and "power:" in proc.stdout
+    assert "✔ ok" in proc.stdout and "results:" in proc.stdout and "power:" in proc.stdout
+    assert "✅" not in proc.stdout  # one set of marks across verbs (export's)
     for name in ("results.json", "results.csv", "report.md", "grid.png", "onnx/samples.npy", "tflite-int8/samples.npy"):
         assert (tmp_path / "r" / name).is_file(), name
+    doc = json.loads((tmp_path / "r" / "results.json").read_text())
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert doc["bundle"]["thresholds"] == manifest["thresholds"] and "ok_psnr_db" in manifest["thresholds"]
 
 
 def test_profile_json_and_a_missing_format_exit_1(bundle, tmp_path):
     proc = edgegan("profile", str(bundle), "--formats", "onnx,tflite-int8-mixed", "--json", "--no-compare",
                    "--out", str(tmp_path / "r"), *FAST)
-    assert proc.returncode == 1  # one ❌ row
+    assert proc.returncode == 1  # one ✘ failed row
     doc = json.loads(proc.stdout)
     assert [r["status"] for r in doc["results"]] == ["ok", "failed"] and doc["complete"] is True
 

@@ -64,7 +64,7 @@ def test_local_profile_writes_results_csv_report_and_grid(bundle, tmp_path):
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["format"] for r in rows] == formats and rows[0]["memory_method"] in ("VmHWM", "ru_maxrss")
     md = (out / "report.md").read_text()
-    assert "| onnx | ✅ |" in md and "![samples](grid.png)" in md and (out / "grid.png").is_file()
+    assert "| onnx | ✔ ok |" in md and "![samples](grid.png)" in md and (out / "grid.png").is_file()
 
 
 def test_missing_format_and_failed_export_rows_do_not_crash(bundle, tmp_path):
@@ -79,7 +79,7 @@ def test_missing_format_and_failed_export_rows_do_not_crash(bundle, tmp_path):
     assert st["onnx"] == ("ok", None)
     assert st["ort-int8"] == ("failed", "export failed: quantizer exploded")
     assert st["tflite-int8-mixed"][0] == "failed" and "not in the bundle" in st["tflite-int8-mixed"][1]
-    assert "❌" in (tmp_path / "r" / "report.md").read_text()
+    assert "✘ failed" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_a_device_without_the_runtime_gives_a_failed_row(bundle, tmp_path):

@@ -94,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     with console.status("setting up the device") as status:
         result = setup_device(cfg, progress=lambda msg: (status.update(msg), console.print(f"  {msg}")))
-    console.print(f"[green]✅ {result['status']}[/] in {result['seconds']} s: {result['venv']}")
+    console.print(f"[green]✔ {result['status']}[/] in {result['seconds']} s: {result['venv']}")
     _print_info(result["device"], f"device {args.target}")
     return 0

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -38,20 +39,21 @@ def run(args: argparse.Namespace) -> int:
     for c in ("format", "runtime", "available", "description"):
         t.add_column(c)
     for f in formats:
-        t.add_row(f["format"], f["runtime"], "[green]yes[/]" if f["available"] else f"[red]no[/] ({f['reason']})",
-                  f["description"])
+        t.add_row(f["format"], f["runtime"],
+                  "[green]yes[/]" if f["available"] else f"[red]no[/] ({escape(f['reason'])})",  # '[all]' is text
+                  escape(f["description"]))
     console.print(t)
     t3 = Table(title="runtimes (the runner's table)")
     for c in ("runtime", "artifacts", "float baseline", "installed here"):
         t3.add_column(c)
     for r in runtimes:
         t3.add_row(r["runtime"], " ".join(r["suffixes"]), r["float_format"],
-                   r["installed"] or f"no (install {' or '.join(r['implementations'])})")
+                   escape(r["installed"] or f"no (install {' or '.join(r['implementations'])})"))
     console.print(t3)
     t2 = Table(title="tools and runtimes")
     t2.add_column("package")
     t2.add_column("version")
     for k, v in {**tools, **{f"runtime:{k}": v for k, v in data["runtimes"].items()}}.items():
-        t2.add_row(k, v)
+        t2.add_row(escape(k), escape(str(v)))
     console.print(t2)
     return 0

@@ -65,8 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import ExportConfig, run_export
+    from ..pipeline import PACKAGES, ExportConfig, run_export
+    from ..util.deps import require
     from .render import ExportProgress, given, print_fidelity_table
+    from .third_party_output import hold_back_third_party_output
+
+    require(*PACKAGES, purpose="export")  # one line before any progress display
 
     model_config = json_object_option(args.config) if args.config else {}
     # CLI options default to None: the config dataclasses own every default
@@ -82,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
     )
     with flag_errors(EXPORT_FLAGS):
         cfg = ExportConfig(**kwargs)
+    with hold_back_third_party_output(getattr(args, "verbose", False)) as held:
+        if args.json:
+            out, manifest = run_export(cfg)
+        else:
+            with ExportProgress(cfg.formats) as progress:
+                out, manifest = run_export(cfg, progress=progress)
+    failed = [a["format"] for a in manifest["artifacts"] if a["status"] == "failed"]
     if args.json:
-        out, manifest = run_export(cfg)
         json.dump({"bundle": str(out), **manifest}, sys.stdout, indent=2)
         print()
-        return 0 if all(a["status"] != "failed" for a in manifest["artifacts"]) else 1
-    with ExportProgress(cfg.formats) as progress:
-        out, manifest = run_export(cfg, progress=progress)
-    print_fidelity_table(manifest, out)
-    failed = [a["format"] for a in manifest["artifacts"] if a["status"] == "failed"]
+    else:
+        print_fidelity_table(manifest, out)
+    if failed and held.lines:
+        print(held.note(), file=sys.stderr)
     return 1 if failed else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util  # not implied by `import importlib`: a regular (non-editable) install crashed without it
 import logging
 import os
 import sys
@@ -33,22 +34,63 @@ def _available_verbs() -> dict[str, tuple[str, str]]:
     return out
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="debug logging, including the converters' own output")
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="edgegan", description="Edge deployment for GAN generators.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"edgegan {__version__}")
+    _add_verbose(parser, False)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (mod, help_) in _available_verbs().items():
         p = sub.add_parser(name, help=help_, description=help_)
+        # `-v` after the verb too; SUPPRESS keeps a `-v` given before the verb
+        _add_verbose(p, argparse.SUPPRESS)
         if verb == name:  # only import the verb that runs
             importlib.import_module(mod).add_arguments(p)
     return parser
 
 
+def unknown_verb_message(word: str) -> str:
+    """``unknown verb 'exprot'; did you mean 'export'?`` (argparse lists choices, never the
+    closest one)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(VERBS), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else "see `edgegan --help`"
+    return f"edgegan: error: unknown verb {word!r}; {hint}"
+
+
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``edgegan ... --json | head``): stop quietly, as the
+    Python docs recommend (point stdout at devnull so the interpreter's final flush cannot
+    raise again), with the shell's exit status for a process killed by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: list[str] | None) -> int:
     from ..errors import EdgeganError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb is not None and verb not in VERBS:
+        print(unknown_verb_message(verb), file=sys.stderr)
+        return 2
     parser = build_parser(verb)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -59,12 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    module = importlib.import_module(_available_verbs()[args.verb][0])
     try:
+        module = importlib.import_module(_available_verbs()[args.verb][0])
         return int(module.run(args) or 0)
     except EdgeganError as exc:
         print(f"edgegan {args.verb}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:
+        # a stage that did not check its optional packages up front: still one line, no traceback
+        from ..errors import MissingDependencyError
+        from ..util.deps import missing_message, optional_module_of
+
+        missing = optional_module_of(exc)
+        if missing is None:
+            raise
+        print(f"edgegan {args.verb}: error: {missing_message([missing], args.verb)}", file=sys.stderr)
+        return MissingDependencyError.exit_code
     except KeyboardInterrupt:
         print(f"edgegan {args.verb}: interrupted", file=sys.stderr)
         return 130

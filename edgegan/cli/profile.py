@@ -5,11 +5,13 @@ import argparse
 import json
 import sys
 
+from rich.markup import escape
+
+from ..results import MEASURED_STATUSES, shown_status
 from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
 from .options import flag_errors
-from .render import given
-from ..results import MEASURED_STATUSES
+from .render import STATUS_MARK, given
 
 
 # ProfileConfig field -> the flag that sets it
@@ -43,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..devices.profile import ProfileConfig, run_profile
+    from ..devices.targets import require_target_packages
+
+    require_target_packages(args.target or "local")  # one line before any progress display
 
     # options default to None: ProfileConfig owns every default
     kwargs = given(target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup, threads=args.threads,
@@ -58,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        with ProfileProgress(cfg.formats) as progress:
+        from ..bundle import Bundle
+
+        thresholds = Bundle.load(cfg.bundle).manifest.thresholds
+        with ProfileProgress(cfg.formats, thresholds.get("ok_psnr_db")) as progress:
             out, doc = run_profile(cfg, progress=progress)
         print_profile_table(doc, out)
     return 0 if all(r.get("status") in MEASURED_STATUSES for r in doc["results"]) else 1  # degraded is a result, as in export
@@ -69,15 +77,16 @@ STAGES = {"push": (1, "pushing"), "run": (2, "running on the device"), "pull": (
 
 
 class ProfileProgress:
-    """One progress bar per format (push -> run -> pull -> score), plus a ✅/❌ line when it ends."""
+    """One progress bar per format (push -> run -> pull -> score), then its status mark."""
 
-    def __init__(self, formats: list[str] | None = None) -> None:
+    def __init__(self, formats: list[str] | None = None, ok_psnr_db: float | None = None) -> None:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.fields[fmt]:<15}"), BarColumn(bar_width=20),
                                  TextColumn("{task.description}"), TimeElapsedColumn(), transient=False)
         self.tasks: dict[str, int] = {}
         self.formats = formats or []
+        self.ok_psnr_db = ok_psnr_db  # the bundle's threshold: a measured row below it shows as degraded
 
     def __enter__(self) -> "ProfileProgress":
         self.progress.__enter__()
@@ -99,29 +108,31 @@ class ProfileProgress:
             return
         step, text = STAGES.get(stage, (0, stage))
         if stage == "done" and row is not None:
-            text = "[green]✅ ok[/]" if row.ok else ("[yellow]▲ degraded[/]" if row.measured else f"[red]❌ {row.status}[/]")
-            if row.resumed:
-                text += " (resumed)"
+            status = shown_status(row.to_dict(), self.ok_psnr_db)
+            text = STATUS_MARK.get(status, escape(status)) + (" (resumed)" if row.resumed else "")
         self.progress.update(self._task(fmt), completed=step, description=text)
         if stage == "done" and row is not None and not row.ok:
-            mark = "[yellow]▲" if row.measured else "[red]❌"
-            self.progress.console.print(f"  {mark} {fmt}[/]: {row.reason}")
+            mark = STATUS_MARK.get(row.status, STATUS_MARK["failed"])
+            self.progress.console.print(f"  {mark} {escape(fmt)}: {escape(str(row.reason))}")
 
 
-def print_profile_table(doc: dict, out) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def print_profile_table(doc: dict, out, console=None) -> None:
     from ..reports.profile_report import quality_cells, summary_metrics
+    from ..results import ok_psnr_db_of, shown_reason, shown_status
+    from .render import fitted_table, print_dropped, table_console
 
     dev = doc.get("device") or {}
-    emu = f" [yellow](emulated: {dev['emulator']})[/]" if dev.get("emulator") else ""
-    table = Table(title=f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}{emu}")
-    metrics = summary_metrics()
-    for col in ("format", "status", "runtime", "p50 ms", "p99 ms", "load ms", "first ms", "peak MB", "power",
-                "PSNR dB", *(m.short or m.name for m in metrics), "vs host"):
-        table.add_column(col, justify="left" if col in ("format", "status", "runtime", "power") else "right",
-                         overflow="fold")
+    emu = f" [yellow](emulated: {escape(str(dev['emulator']))})[/]" if dev.get("emulator") else ""
+    # device text is untrusted and paths/names are the user's: never read as markup
+    title = escape(f"{doc['bundle']['model']} on {doc['target']}: {dev.get('arch')} {dev.get('cpu')}") + emu
+    ok_psnr_db = ok_psnr_db_of(doc)
+    # (header, justify, drop order when narrow: 0 = always shown)
+    metrics = summary_metrics()  # one column per registered summary metric
+    columns = [("format", "left", 0), ("status", "left", 0), ("runtime", "left", 5), ("p50 ms", "right", 0),
+               ("p99 ms", "right", 6), ("load ms", "right", 9), ("first ms", "right", 10), ("peak MB", "right", 4),
+               ("power", "left", 11), ("PSNR dB", "right", 0),
+               *((m.short or m.name, "right", 7 + i * 0.1) for i, m in enumerate(metrics)), ("vs host", "right", 8)]
+    rows, reasons = [], []
     for r in doc["results"]:
         lat = r.get("latency_ms") or {}
         ok = r.get("status") in MEASURED_STATUSES
@@ -134,15 +145,19 @@ def print_profile_table(doc: dict, out) -> None:
             mem = f"{lo:.0f}–{hi:.0f} emulated"
         pw = r.get("power") or {}
         power = (f"{pw['avg_w']:.2f} W" if pw.get("avg_w") is not None else pw.get("provenance", "–")) if ok else "–"
-        mark = "[green]✅[/]" if r.get("status") == "ok" else ("[yellow]▲[/] " + (r.get("reason") or "")) if ok \
-            else f"[red]❌[/] {r.get('reason') or ''}"[:120]
-        table.add_row(r["format"], mark,
-                      str(r.get("runtime") or "–"), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
-                      fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")), mem, power, psnr, *cells, host)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 160))
+        status = shown_status(r, ok_psnr_db)
+        rows.append([escape(str(r["format"])), STATUS_MARK.get(status, escape(status)),
+                     escape(str(r.get("runtime") or "–")), fmt_or_dash(lat.get("p50")), fmt_or_dash(lat.get("p99")),
+                     fmt_or_dash(r.get("model_load_ms"), ".1f"), fmt_or_dash(r.get("first_inference_ms")),
+                     escape(mem), escape(str(power)), psnr, *cells, host])
+        if shown_reason(r, ok_psnr_db):
+            reasons.append(f"[bold]{escape(str(r['format']))}[/]: {escape(shown_reason(r, ok_psnr_db)[:300])}")
+    console = table_console(console)
+    table, dropped = fitted_table(title, columns, rows, console.width)
     console.print(table)
+    print_dropped(console, dropped)
+    for line in reasons:  # below the table: a long reason would squeeze every column
+        console.print(line)
     sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") in MEASURED_STATUSES}
-    console.print("power: " + ", ".join(sorted(s for s in sources if s)) if sources else "power: –")
-    console.print(f"results: [bold]{out}[/] (results.json, results.csv, report.md)")
+    console.print(escape("power: " + ", ".join(sorted(s for s in sources if s))) if sources else "power: –")
+    console.print(f"results: [bold]{escape(str(out))}[/] (results.json, results.csv, report.md)")

@@ -182,7 +182,8 @@ class Profiler:
             device=self.info.to_dict() if self.info else None,
             bundle={"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest.model.name,
                     "manifest_sha256": sha256_file(self.bundle.file("bundle.json")),
-                    "inputs": int(self.bundle.manifest.inputs.count or 0)},
+                    "inputs": int(self.bundle.manifest.inputs.count or 0),
+                    "thresholds": dict(self.bundle.manifest.thresholds)},
             settings={"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
                       "memory": self.cfg.memory, "power_probe": self.cfg.power_probe,
                       "power_baseline_s": self.cfg.power_baseline_s, "power_min_s": self.cfg.power_min_s},
@@ -221,10 +222,10 @@ class Profiler:
             return False
 
     def run(self) -> dict:
-        self.out.mkdir(parents=True, exist_ok=True)
         previous = self.previous_rows()
         items = self.selected()
-        self.connect()
+        self.connect()  # first: an unreachable target (or no paramiko) leaves no results folder behind
+        self.out.mkdir(parents=True, exist_ok=True)
         try:
             for item in items:
                 fmt = item if isinstance(item, str) else item.format

@@ -22,6 +22,8 @@ def _local(url: str, options: TargetOptions) -> Transport:
 def _ssh(url: str, options: TargetOptions) -> Transport:
     from .ssh import SSHTransport
 
+    require_target_packages(url)
+
     return SSHTransport(url, options)
 
 
@@ -35,6 +37,18 @@ def scheme_of(url: str) -> str:
     if "://" not in url:
         raise ConfigError(f"target {url!r} is not a URL; use local or ssh://user@host[:port]")
     return url.split("://", 1)[0]
+
+
+# scheme -> optional packages its transport needs on the host
+PACKAGES = {"ssh": ("paramiko",)}
+
+
+def require_target_packages(url: str) -> None:
+    """MissingDependencyError (one line naming the extra) unless this host can open ``url``."""
+    from ..util.deps import require
+
+    scheme = scheme_of(url)
+    require(*PACKAGES.get(scheme, ()), purpose=f"{scheme}:// targets")
 
 
 def open_target(url: str, options: TargetOptions | None = None) -> Transport:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..results import MEASURED_STATUSES, STATUS_MARKS, ok_psnr_db_of, shown_reason, shown_status
 from ..util.files import atomic_write
 from ..util.jsonsafe import json_safe
 from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
-from ..results import MEASURED_STATUSES
 
 CSV_COLUMNS = [
     "device", "target", "format", "status", "runtime", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
@@ -139,6 +139,7 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
     dev = doc.get("device") or {}
     st = doc.get("settings", {})
     metrics = summary_metrics()
+    ok_psnr_db = ok_psnr_db_of(doc)
     lines = [f"# Profile: {doc['bundle']['model']} on {doc['target']}", ""]
     if not doc.get("complete"):
         lines += ["> **Incomplete run**: the device became unreachable; rows below are the formats that "
@@ -160,12 +161,13 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
         lat = r.get("latency_ms") or {}
         th = r.get("thermal") or {}
         ok = r.get("status") in MEASURED_STATUSES
-        status = {"ok": "✅", "degraded": "▲ degraded", "incomplete": "⏸ incomplete"}.get(r.get("status"), "❌")
+        status = STATUS_MARKS[shown_status(r, ok_psnr_db)]
+        reason = shown_reason(r, ok_psnr_db)
         psnr, cells, host = quality_cells(r) if ok else ("–", ["–"] * len(metrics), "–")
         thermal = f"{_f(th.get('start_c'), '.1f')} → {_f(th.get('end_c'), '.1f')}" if th.get("start_c") is not None else "–"
         pw = r.get("power") or {}
         lines.append(" | ".join([
-            f"| {r['format']}", status + ("" if r.get("status") == "ok" else f" {r.get('reason') or ''}".replace("|", "/")),
+            f"| {r['format']}", status + (f" {reason}".replace("|", "/") if reason else ""),
             str(r.get("runtime") or "–"), _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")),
             f"{_f(lat.get('mean'))} ± {_f(lat.get('std'))}" if lat else "–", _f(r.get("model_load_ms"), ".1f"),
             _f(r.get("first_inference_ms")), memory_cell(r) if ok else "–", power_cell(r) if ok else "–",
