@@ -16,6 +16,10 @@ def test_rewrite_is_exact_on_zoo_models(name):
     x = m.sample_inputs(3, 1)
     new, report = subpixel_rewrite(m.module, x)
     assert report.rewrites and report.max_abs_err < 1e-5
+    # independent of the rewrite's own report: fresh inputs, both modules run here
+    fresh = torch.from_numpy(m.sample_inputs(4, 99))
+    with torch.no_grad():
+        torch.testing.assert_close(new.eval()(fresh), m.module.eval()(fresh), atol=1e-5, rtol=0)
     assert not any(isinstance(mod, nn.ConvTranspose2d) and mod.stride == (2, 2) for mod in new.modules())
     # same weights up to per-phase bias copies / zero taps of odd kernels
     assert parameter_count(new) <= 1.35 * parameter_count(m.module)
@@ -33,6 +37,9 @@ def test_rewrite_matches_random_transposed_convs(k, p, op):
     new, report = subpixel_rewrite(seq, x.numpy())
     assert report.max_abs_err < 1e-5
     assert isinstance(new[1], nn.Identity)  # BatchNorm folded
+    fresh = torch.randn(3, 5, 9, 4)  # another shape than the example: the rewrite is not fitted to it
+    with torch.no_grad():
+        torch.testing.assert_close(new(fresh), seq(fresh), atol=1e-5, rtol=0)
 
 
 def test_kernels_needing_a_wider_window_are_left_alone():
