@@ -20,9 +20,12 @@ def test_tiny_bundle_has_every_format_verified(tiny_bundle):
     assert [r.format for r in b.artifact_records()] == ALL
     assert b.verify_hashes() == []
     for rec in b.artifact_records():
-        assert rec.status in ("ok", "degraded"), (rec.format, rec.reason)
+        assert rec.status == "ok", (rec.format, rec.reason)  # every format of dcgan-tiny clears 30 dB
         assert (path / rec.path).stat().st_size == rec.bytes
-        assert rec.fidelity["samples"] == 16 and rec.fidelity["max_abs_err"] >= 0
+        fid = rec.fidelity
+        assert fid["samples"] == 16 and fid["mean_abs_err"] <= fid["max_abs_err"]
+        if rec.quantization.get("scheme") != "float32":  # a reduced format really differs from float
+            assert 0 < fid["max_abs_err"] < 0.5, (rec.format, fid)
         assert rec.host_latency_ms["median"] > 0 and rec.host_latency_ms["runs"] == 20
         assert rec.tool and rec.tool_version
     recs = {r.format: r for r in b.artifact_records()}
