@@ -15,6 +15,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -22,12 +23,11 @@ from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
-# op types onnxruntime's CPU provider executes as integer kernels in QDQ form
-_INT8_CAPABLE = {"Conv", "MatMul", "Gemm", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "Sigmoid",
-                 "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape", "Transpose",
-                 "Resize", "Squeeze", "Unsqueeze", "Flatten", "Split", "Gather", "Slice", "DepthToSpace",
-                 "SpaceToDepth", "Tanh", "Softmax", "Where"}
-_STRUCTURAL = {"QuantizeLinear", "DequantizeLinear", "Constant", "Identity", "Shape"}
+# ops that only move or reshape data (they carry int8 through unchanged); everything else that is
+# not a QLinear*/Q/DQ node after ORT's own QDQ fusion computes in float
+_DATA_MOVEMENT = {"Slice", "Unsqueeze", "Squeeze", "Reshape", "Split", "Transpose", "Concat", "Flatten", "Identity",
+                  "Shape", "Gather", "Constant", "DepthToSpace", "SpaceToDepth", "Expand", "Tile"}
+_QUANT_NODES = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 
 
 def _calibration_reader(inputs: np.ndarray, input_name: str):
@@ -48,11 +48,25 @@ def _calibration_reader(inputs: np.ndarray, input_name: str):
 
 
 def ops_left_float(path) -> list[str]:
-    """Compute op types in a QDQ model that ORT will run in float (sorted by count)."""
-    import onnx
+    """Compute op types ORT still runs in float in this QDQ model (sorted by count), read from
+    the graph ORT itself optimizes for this CPU: after its QDQ fusions the int8 kernels are
+    QLinear*/QGemm/MatMulInteger nodes, and any other compute node runs in float."""
+    import tempfile
 
-    g = onnx.load(str(path)).graph
-    counts = collections.Counter(n.op_type for n in g.node if n.op_type not in _STRUCTURAL | _INT8_CAPABLE)
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgegan-ortopt-") as tmp:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED  # fusions, no NCHWc layout
+        so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        so.log_severity_level = 3
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        graph = onnx.load(so.optimized_model_filepath).graph
+    counts = collections.Counter(
+        n.op_type for n in graph.node
+        if n.op_type not in _QUANT_NODES | _DATA_MOVEMENT and not n.op_type.startswith("QLinear")
+        and n.op_type not in ("QGemm", "MatMulInteger", "ConvInteger"))
     return [f"{op} x{c}" for op, c in counts.most_common()]
 
 
