@@ -155,6 +155,8 @@ def test_bad_inputs_are_one_line_errors(samples, tmp_path, capsys):
     np.savez(tmp_path / "few_b.npz", samples=b[:3])
     np.savez(tmp_path / "other.npz", samples=b, latents=z + 1)
     np.savez(tmp_path / "nokey.npz", images=b)
+    np.save(tmp_path / "complex.npy", b.astype(np.complex64) + 1j)
+    np.save(tmp_path / "empty.npy", b[:0])
     cases = [
         ((d / "float.npz", tmp_path / "small.npz"), 8, "sample shapes differ"),
         ((d / "float.npz", tmp_path / "nan.npz"), 8, "B: 1 of 300 samples contain NaN/inf (first at index 5)"),
@@ -164,6 +166,9 @@ def test_bad_inputs_are_one_line_errors(samples, tmp_path, capsys):
         ((d / "float.npz", tmp_path / "missing.npy"), 8, "does not exist"),
         ((d / "float.npz", tmp_path / "nokey.npz"), 8, "no 'samples'"),
         ((d / "float.npz", d / "int8.npz", "--lsh-tables", "0"), 2, "lsh tables must be >= 1"),
+        ((d / "float.npz", d / "int8.npz", "--k-dc", "0"), 2, "k_dc must be >= 1"),
+        ((d / "float.npz", tmp_path / "complex.npy"), 8, "samples must be real numbers, got dtype complex64"),
+        ((d / "float.npz", tmp_path / "empty.npy"), 8, "no samples"),
     ]
     for argv, exit_code, message in cases:
         code, _, err = _run(capsys, *argv, "--out", tmp_path / "o")

@@ -149,8 +149,8 @@ def as_features(x: np.ndarray, what: str, min_count: int = 1) -> np.ndarray:
     if x.ndim != 2:
         raise MetricError(f"{what}: features must be 2-D [N, D], got shape {list(x.shape)}; "
                           "run a feature extractor first (edgegan.metrics.extract_features)")
-    if not np.issubdtype(x.dtype, np.number):
-        raise MetricError(f"{what}: features must be numeric, got dtype {x.dtype}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise MetricError(f"{what}: features must be real numbers, got dtype {x.dtype}")
     if len(x) < min_count:
         raise MetricError(f"{what}: need at least {min_count} samples, got {len(x)}; pass more samples")
     check_finite(x, what)

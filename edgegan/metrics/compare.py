@@ -123,6 +123,11 @@ def _check_shapes(sets: dict[str, SampleSet]) -> None:
     for k, s in sets.items():
         if s.samples.ndim < 2:
             raise MetricError(f"{k}: expected samples [N, ...], got shape {list(s.samples.shape)}")
+        if not (np.issubdtype(s.samples.dtype, np.floating) or np.issubdtype(s.samples.dtype, np.integer)):
+            raise MetricError(f"{k}: samples must be real numbers, got dtype {s.samples.dtype} "
+                              "(complex values would lose their imaginary part); save real-valued images")
+        if len(s.samples) == 0:
+            raise MetricError(f"{k}: no samples (an empty array); pass the generated images")
         if not np.issubdtype(s.samples.dtype, np.number):
             raise MetricError(f"{k}: samples must be numeric, got dtype {s.samples.dtype}")
         check_finite(s.samples, k)
