@@ -128,16 +128,13 @@ def quality_metrics(features: np.ndarray, references: dict[str, np.ndarray]) -> 
     return out
 
 
-def export_sizes(model, name: str, out_dir: Path, calibration_seed: int, int8_cache: dict) -> dict:
-    """Export with ``edgegan.export`` (ONNX validated against torch, plus ORT static int8 the
-    first time an architecture is seen); real file sizes of the ONNX, its gzip and the int8
-    file it deploys as. The int8 file holds one int8 per weight whatever the values, so it is
-    converted once per architecture (family config) and shared by the weight-only settings;
-    ``ort_int8_measured_on`` names the setting. The ONNX is kept as ``onnx/<name>.onnx``."""
+def export_sizes(model, name: str, out_dir: Path, calibration_seed: int) -> dict:
+    """Export with ``edgegan.export`` (ONNX validated against torch, plus ORT static int8);
+    real file sizes of this setting's own ONNX, its gzip and its own int8 file. The ONNX is
+    kept as ``onnx/<name>.onnx``."""
     import edgegan
 
-    arch = json.dumps(model.config, sort_keys=True)
-    formats = ["onnx"] if arch in int8_cache else ["onnx", "ort-int8"]
+    formats = ["onnx", "ort-int8"]
     with tempfile.TemporaryDirectory(prefix="posttrain-export-") as work:
         bundle = edgegan.export(model, out=Path(work) / "bundle", formats=formats, n_inputs=16, input_seed=calibration_seed,
                                 calibration=32, calibration_seed=calibration_seed, threads=1, latency_rounds=1,
@@ -148,15 +145,13 @@ def export_sizes(model, name: str, out_dir: Path, calibration_seed: int, int8_ca
         onnx_path = out_dir / "onnx" / f"{name}.onnx"
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(bundle.artifact_path(bundle.artifact("onnx")), onnx_path)
-        if arch not in int8_cache:
-            int8_cache[arch] = (bundle.artifact("ort-int8").bytes, name)
+        int8_bytes = bundle.artifact("ort-int8").bytes
     return {
         "onnx_path": onnx_path,
         "onnx_exporter": bundle.manifest.export["exporter"],
         "onnx_bytes": onnx_path.stat().st_size,
         "onnx_gzip_bytes": len(gzip.compress(onnx_path.read_bytes(), compresslevel=9, mtime=0)),
-        "ort_int8_bytes": int8_cache[arch][0],
-        "ort_int8_measured_on": int8_cache[arch][1],
+        "ort_int8_bytes": int8_bytes,
     }
 
 
@@ -297,7 +292,7 @@ def plot(rows: list[dict], path: Path) -> None:
 CSV_COLUMNS = [
     "setting", "series", "bits", "clip", "sparsity", "channel_ratio", "criterion", "params", "macs",
     "float_bytes", "packed_bytes", "int8_container_bytes", "onnx_bytes", "onnx_gzip_bytes", "ort_int8_bytes",
-    "ort_int8_measured_on", "weight_sparsity", "psnr_vs_float_db",
+    "weight_sparsity", "psnr_vs_float_db",
     "lsh_precision_vs_real", "lsh_recall_vs_real", "knn_precision_vs_real", "knn_recall_vs_real",
     "lsh_precision_vs_float", "lsh_recall_vs_float", "knn_precision_vs_float", "knn_recall_vs_float",
     "onnx_latency_ms", "latency_ratio_vs_float", "onnx_exporter", "grid",
@@ -324,7 +319,7 @@ def run(args: argparse.Namespace) -> dict:
     extractor = get_extractor("digits")
     references = {"real": extractor(digits_images(32)), "float": extractor(generate(base, ref_latents))}
     float_same = generate(base, latents)
-    rows, onnx_paths, int8_cache = [], {}, {}
+    rows, onnx_paths = [], {}
     for s in settings(args.quick):
         t0 = time.perf_counter()
         model = edgegan.compress(base, *s.pipeline) if s.pipeline else base
@@ -334,7 +329,7 @@ def run(args: argparse.Namespace) -> dict:
         row["params"], row["macs"] = parameter_count(model.module), count_macs(model.module, latents[:1])
         row["psnr_vs_float_db"] = round(psnr_overall(samples, float_same), 2)
         row.update(quality_metrics(extractor(samples), references))
-        sizes = export_sizes(model, s.name, out_dir, 3003, int8_cache)
+        sizes = export_sizes(model, s.name, out_dir, 3003)
         onnx_paths[s.name] = sizes.pop("onnx_path")
         row.update(sizes)
         row["grid"] = str(save_grid(samples[:64], out_dir / "grids" / f"{s.name}.png", nrow=8, scale=2).relative_to(out_dir))
@@ -342,15 +337,15 @@ def run(args: argparse.Namespace) -> dict:
         log.info("%-24s %5.1fs  packed %8d B  onnx %8d B  P/R real lsh %.3f/%.3f knn %.3f/%.3f", s.name,
                  time.perf_counter() - t0, row["packed_bytes"], row["onnx_bytes"], row["lsh_precision_vs_real"],
                  row["lsh_recall_vs_real"], row["knn_precision_vs_real"], row["knn_recall_vs_real"])
-    timed = ["float"] + [r["setting"] for r in rows if r["series"] == "channel-prune-l1" and r["channel_ratio"] > 0]
+    # every model whose graph differs from the float one is timed itself (each channel-pruned
+    # model, whatever its ranking); weight-only settings keep the float graph and are not timed
+    timed = ["float"] + [r["setting"] for r in rows if r["series"].startswith("channel-prune") and r["channel_ratio"] > 0]
     latency = measure_latencies({n: onnx_paths[n] for n in timed}, latents, args.latency_rounds, args.latency_runs)
-    l1_by_ratio = {r["channel_ratio"]: r["setting"] for r in rows if r["series"] == "channel-prune-l1"}
     for r in rows:
-        # ratio 0 is the float graph; norm-scale models have the l1 model's shapes at each ratio
         if r["setting"] == "float" or (r["series"].startswith("channel-prune") and r["channel_ratio"] == 0):
             timed_as = "float"
         elif r["series"].startswith("channel-prune"):
-            timed_as = l1_by_ratio[r["channel_ratio"]]
+            timed_as = r["setting"]
         else:
             continue  # quantized / pruned weights: the same float graph as "float"
         r["onnx_latency_ms"] = round(latency[timed_as], 4)
