@@ -19,7 +19,8 @@ from .options import argument_kwargs, flag_errors, flag_name
 
 # options of the verb itself; a method field whose flag would clash gets --<method>-<field>
 RESERVED_FLAGS = {"--checkpoint", "--config", "--method", "--pipeline", "--out", "--record", "--name", "--force",
-                  "--layers", "--exclude", "--bn-recalibrate", "--list-layers", "--dry-run", "--json", "--help"}
+                  "--layers", "--exclude", "--bn-recalibrate", "--list-layers", "--dry-run", "--json", "--help",
+                  "--verbose"}
 
 
 @dataclasses.dataclass
