@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ResultsError
 from ..util.files import atomic_write
+from ..util.npy import load_npy
 from ..util.jsonsafe import json_safe
 from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
 
@@ -103,7 +105,10 @@ def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | 
         p = out / r["format"] / "samples.npy"
         if r.get("status") != "ok" or not p.is_file():
             continue
-        s = np.load(p, allow_pickle=False)[:columns]
+        try:
+            s = load_npy(p, "pulled samples", ResultsError)[:columns]
+        except ResultsError:
+            continue
         if s.shape != ref.shape:
             continue
         rows.append(s)
