@@ -48,7 +48,8 @@ def load_npy(path: str | Path, what: str = "array", error: Type[EdgeganError] = 
         except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
             raise error(f"{what} '{path}' is not a .npy array ({str(exc)[:120]}); save it with numpy.save") from None
         if dtype.hasobject:
-            raise error(f"{what} '{path}' holds Python objects (pickled .npy); save a numeric array with numpy.save")
+            raise error(f"{what} '{path}' is not a readable numeric .npy: it holds Python objects (pickled); "
+                        "save a numeric array with numpy.save")
         count = 1
         for dim in shape:
             count *= int(dim)
