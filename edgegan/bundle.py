@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .config import JsonConfig
-from .errors import BundleError, ConfigError, OutputError
+from .errors import BundleError, ConfigError, EdgeganError, OutputError
+from .util.locks import FileLock, LockBusy
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
@@ -190,25 +192,90 @@ def os_error_to_edgegan(exc: OSError, where: Path) -> OutputError:
     return OutputError(f"cannot write '{where}' ({exc.strerror or exc}); check the output location")
 
 
+def _is_replaceable(path: Path) -> bool:
+    """``--force`` may replace only an empty folder or an edgegan bundle (its bundle.json loads)."""
+    try:
+        if not any(path.iterdir()):
+            return True
+        Bundle.load(path)
+    except (OSError, EdgeganError):
+        return False
+    return True
+
+
+def _partial_pattern(name: str) -> "re.Pattern[str]":
+    """Names of BundleWriter's temp folders for bundle ``name`` (mkdtemp adds 8 characters)."""
+    return re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.partial")
+
+
 class BundleWriter:
     """Context manager that builds a bundle in a temp dir and renames it into ``final`` on
-    success. On any exception the temp dir is removed and ``final`` is left untouched."""
+    success. On any exception the temp dir is removed and ``final`` is left untouched.
+
+    Writers to one ``final`` are serialised by a flock on ``.NAME.lock`` beside it (a second one
+    fails at once with OutputError); holding it, a writer removes the temp folders a killed
+    writer left. ``overwrite`` replaces only an empty folder or an existing bundle."""
 
     def __init__(self, final: Path, overwrite: bool = False) -> None:
         self.final = Path(final).absolute()
         self.overwrite = overwrite
         self.tmp: Optional[Path] = None
+        self.lock: Optional[FileLock] = None
+
+    def precheck(self) -> None:
+        """The refusals of ``__enter__`` that need no lock, cheap enough to run before any work."""
+        self._check_target()
+
+    def _check_target(self) -> None:
+        f = self.final
+        if f.is_symlink() or (f.exists() and not f.is_dir()):
+            kind = "a symlink" if f.is_symlink() else "a file"
+            raise OutputError(f"--out '{f}' is {kind}, not a bundle directory; choose another --out (nothing was changed)")
+        if not f.exists():
+            return
+        if not self.overwrite:
+            raise OutputError(f"'{f}' already exists; pass --force to replace it or choose another --out")
+        if not _is_replaceable(f):
+            raise OutputError(f"--force refused: '{f}' is neither an edgegan bundle nor empty, so replacing it "
+                              "could delete your files; choose another --out (nothing was deleted)")
+
+    def _remove_stale(self) -> None:
+        """Temp folders of an earlier writer to the same bundle that was killed (we hold the lock)."""
+        pattern = _partial_pattern(self.final.name)
+        for p in self.final.parent.iterdir():
+            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+        old = self.final.with_name(f".{self.final.name}.old")
+        if old.is_dir() and not old.is_symlink() and _is_replaceable(old):
+            shutil.rmtree(old, ignore_errors=True)
 
     def __enter__(self) -> "BundleWriter":
         _check_writable(self.final.parent)
-        if self.final.exists() and not self.overwrite:
-            raise OutputError(f"'{self.final}' already exists; pass --force to replace it or choose another --out")
+        self._check_target()  # before the lock: a refused --out leaves no lock file behind
         try:
+            self.lock = FileLock(self.final.with_name(f".{self.final.name}.lock")).acquire()
+        except LockBusy as exc:
+            raise OutputError(f"another edgegan process (pid {exc.holder or '?'}) is writing '{self.final}'; "
+                              "wait for it to finish or choose another --out") from None
+        except OSError as exc:
+            raise os_error_to_edgegan(exc, self.final.parent) from None
+        try:
+            self._check_target()  # again under the lock: the other writer may have finished meanwhile
+            self._remove_stale()
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=self.final.parent))
             (self.tmp / ARTIFACTS_DIR).mkdir()
         except OSError as exc:
+            self._unlock()
             raise os_error_to_edgegan(exc, self.final.parent) from None
+        except BaseException:
+            self._unlock()
+            raise
         return self
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.release(unlink=True)
+            self.lock = None
 
     @property
     def artifacts(self) -> Path:
@@ -236,11 +303,19 @@ class BundleWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                return
+            self._swap_in()
+        finally:
+            self._unlock()
+
+    def _swap_in(self) -> None:
+        assert self.tmp is not None
         try:
             if self.final.exists():
+                self._check_target()  # still a bundle or empty (a user may have filled it since)
                 trash = self.final.with_name(f".{self.final.name}.old")
                 shutil.rmtree(trash, ignore_errors=True)
                 os.replace(self.final, trash)
@@ -251,6 +326,9 @@ class BundleWriter:
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise os_error_to_edgegan(exc, self.final) from None
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
 
 @dataclasses.dataclass
@@ -327,7 +405,6 @@ class Bundle:
 
 
 def _load_array(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise BundleError(f"'{path}' is not a readable .npy array ({exc}); re-export the bundle") from None
+    from .util.npy import load_npy
+
+    return load_npy(path, "bundle array", BundleError)

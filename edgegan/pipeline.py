@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import math
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -25,10 +25,15 @@ from .config import JsonConfig
 from .converters.base import ConvertOptions
 from .errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
 from .models.spec import InputSpec
+from .util.locks import OwnedTempDir, remove_dead_temp_dirs
 from .verify.host import FidelityThresholds
 
 log = logging.getLogger(__name__)
 
+MAX_COUNT = 100_000            # stored / calibration inputs
+MAX_THREADS = 256
+MAX_ARRAYS_BYTES = 4 << 30     # inputs + reference + calibration held in memory at once
+WORKDIR_PREFIX = "edgegan-export-"
 
 
 def float_of_runtime() -> dict[str, str]:
@@ -67,18 +72,24 @@ class ExportConfig(JsonConfig):
     out: Optional[str] = None
     overwrite: bool = False
     threads: int = 2
+    load_timeout_s: float = 600.0
     latency_rounds: int = 5
     latency_runs: int = 20
     convert: ConvertOptions = dataclasses.field(default_factory=ConvertOptions)
     thresholds: FidelityThresholds = dataclasses.field(default_factory=FidelityThresholds)
 
     def validate(self) -> None:
-        if self.n_inputs < 1:
-            raise ConfigError(f"ExportConfig.n_inputs must be >= 1, got {self.n_inputs}", field="n_inputs")
-        if self.calibration < 1:
-            raise ConfigError(f"ExportConfig.calibration must be >= 1, got {self.calibration}", field="calibration")
-        if self.threads < 1:
-            raise ConfigError(f"ExportConfig.threads must be >= 1, got {self.threads}", field="threads")
+        for name, value in (("n_inputs", self.n_inputs), ("calibration", self.calibration)):
+            if not 1 <= value <= MAX_COUNT:
+                raise ConfigError(f"ExportConfig.{name} must be in 1..{MAX_COUNT:,}, got {value:,}", field=name)
+        if not 1 <= self.threads <= MAX_THREADS:
+            raise ConfigError(f"ExportConfig.threads must be in 1..{MAX_THREADS}, got {self.threads:,}", field="threads")
+        for name, seed in (("input_seed", self.input_seed), ("calibration_seed", self.calibration_seed)):
+            if not 0 <= seed < 2**32:
+                raise ConfigError(f"ExportConfig.{name} must be in 0..{2**32 - 1} (a numpy seed), got {seed}", field=name)
+        if not (math.isfinite(self.load_timeout_s) and self.load_timeout_s > 0):
+            raise ConfigError(f"ExportConfig.load_timeout_s must be a number of seconds > 0, got {self.load_timeout_s}",
+                              field="load_timeout_s")
         if not self.formats:
             raise ConfigError("ExportConfig.formats is empty; name at least one format (see `edgegan env`)",
                               field="formats")
@@ -108,15 +119,43 @@ def _input_spec_override(cfg: ExportConfig) -> Optional[InputSpec]:
 
 def _load_inputs(cfg: ExportConfig, model) -> np.ndarray:
     if cfg.inputs_file:
-        p = Path(cfg.inputs_file)
-        if not p.is_file():
-            raise InputSpecError(f"inputs file '{p}' does not exist; pass a .npy of shape [N, {', '.join(map(str, model.input_spec.shape))}]")
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputSpecError(f"inputs file '{p}' is not a .npy array ({exc}); save it with numpy.save") from None
+        from .util.npy import load_npy
+
+        shape = ", ".join(map(str, model.input_spec.shape))
+        arr = load_npy(cfg.inputs_file, f"inputs file (a .npy of shape [N, {shape}])", InputSpecError)
         return model.input_spec.check(arr)
     return model.sample_inputs(cfg.n_inputs, cfg.input_seed)
+
+
+def _check_memory(cfg: ExportConfig, model) -> None:
+    """Refuse, before drawing a single input, counts whose arrays would not fit the bound
+    (output size from one forward pass)."""
+    from .export.onnx import torch_outputs
+
+    per_input = 4 * math.prod(model.input_spec.shape)
+    try:
+        per_output = torch_outputs(model.module, model.sample_inputs(1, 0)).nbytes
+    except Exception:  # noqa: BLE001 - a model that cannot run is reported by _run_forward
+        per_output = 0
+    n = cfg.n_inputs if not cfg.inputs_file else 0
+    need = n * (per_input + per_output) + cfg.calibration * per_input
+    if need > MAX_ARRAYS_BYTES:
+        raise ConfigError(f"--inputs {cfg.n_inputs:,} / --calibration {cfg.calibration:,} need about {need / 2**30:.1f} GiB "
+                          f"of arrays for this model (limit {MAX_ARRAYS_BYTES / 2**30:.0f} GiB); pass smaller counts")
+
+
+def _load_model(cfg: ExportConfig):
+    """load_generator under --timeout (a factory or load that never returns is stopped)."""
+    from .errors import CheckpointError
+    from .models.loading import load_generator
+    from .util.deadline import DeadlineExceeded, call_with_deadline
+
+    try:
+        return call_with_deadline(lambda: load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None,
+                                                         _input_spec_override(cfg)), cfg.load_timeout_s)
+    except DeadlineExceeded:
+        raise CheckpointError(f"loading '{cfg.model}' did not finish within {cfg.load_timeout_s:g} s; fix the model "
+                              "factory/file or raise --timeout") from None
 
 
 def _run_forward(module, inputs: np.ndarray) -> np.ndarray:
@@ -191,7 +230,6 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     require(*PACKAGES, purpose="export")  # before anything is created
     from .converters import CONVERTERS
     from .converters.base import ConvertContext
-    from .models.loading import load_generator
     from .models.stats import count_macs, parameter_count, weights_sha256
     from .export.onnx import export_onnx
 
@@ -202,15 +240,17 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     thresholds = cfg.thresholds
     out_dir = cfg.bundle_dir()
 
+    BundleWriter(out_dir, overwrite=cfg.overwrite).precheck()  # a refused --out costs no model load
     say("load", None, None)
     if model is None:
-        model = load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None, _input_spec_override(cfg))
+        model = _load_model(cfg)
+    _check_memory(cfg, model)
     inputs = _load_inputs(cfg, model)
     calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
     reference = _run_forward(model.module, inputs)
 
-    with BundleWriter(out_dir, overwrite=cfg.overwrite) as writer, \
-            tempfile.TemporaryDirectory(prefix="edgegan-export-") as work:
+    remove_dead_temp_dirs(WORKDIR_PREFIX)  # work folders of exports that were killed
+    with BundleWriter(out_dir, overwrite=cfg.overwrite) as writer, OwnedTempDir(WORKDIR_PREFIX) as work:
         root = writer.tmp
         assert root is not None
         say("onnx", "onnx", None)

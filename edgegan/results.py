@@ -169,15 +169,12 @@ class ProfileRow(JsonConfig):
 
     def load_samples(self):
         """The outputs the device produced for the bundle's stored inputs (numpy array)."""
-        import numpy as np
-
         p = self.samples_path
         if p is None or not p.is_file():
             raise ResultsError(f"'{self.format}' has no pulled samples ({self.status}: {self.reason}); re-run profile")
-        try:
-            return np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ResultsError(f"'{p}' is not a readable .npy array ({exc}); re-run profile") from None
+        from .util.npy import load_npy
+
+        return load_npy(p, "pulled samples", ResultsError)
 
 
 @dataclasses.dataclass

@@ -162,7 +162,7 @@ def test_pruned_checkpoint_reloads_from_family_and_config(name, tmp_path):
     np.testing.assert_array_equal(outputs(loaded), outputs(pruned))
     assert record["summary"]["params"] < record["base_summary"]["params"]
     assert record["summary"]["macs"] < record["base_summary"]["macs"]
-    assert record_path.name == "compression.json"
+    assert record_path.name == "p.compression.json"
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -1,4 +1,4 @@
-"""`edgegan compress`: checkpoint + compression.json, pipelines, one-line errors with exit
+"""`edgegan compress`: checkpoint + NAME.compression.json, pipelines, one-line errors with exit
 codes, nothing written on failure, and the record carried by `edgegan export` into bundle.json."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_compress_writes_checkpoint_and_record_matching_the_api(tmp_path, capsys
                            "per-tensor", "--out", str(ckpt), "--json")
     assert code == 0
     record = json.loads(out)
-    assert record == json.loads((tmp_path / "compression.json").read_text())
+    assert record == json.loads((tmp_path / "q.compression.json").read_text())
     assert record["name"] == "dcgan-tiny-q4" and record["base_model"] == "dcgan-tiny"
     assert record["pipeline"] == [{"method": "quant", "config": record["records"][0]["config"]}]
     assert record["records"][0]["config"]["bits"] == 4
@@ -111,7 +111,7 @@ def test_existing_output_needs_force(tmp_path, capsys):
 def test_export_carries_the_compression_record_into_bundle_json(tmp_path, capsys):
     ckpt = tmp_path / "cp.pt"
     assert run_cli(capsys, "dcgan-tiny", "--method", "channel-prune", "--ratio", "0.5", "--out", str(ckpt))[0] == 0
-    record = json.loads((tmp_path / "compression.json").read_text())
+    record = json.loads((tmp_path / "cp.compression.json").read_text())
     bundle = tmp_path / "bundle"
     code = main(["export", str(ckpt), "--formats", "onnx", "--out", str(bundle), "--inputs", "8",
                  "--calibration", "8", "--json"])

@@ -1,7 +1,7 @@
 """`edgegan compress MODEL --method ... --out CKPT`: post-training compression of a generator.
 
-Writes an edgegan checkpoint (loadable by every other verb: ``edgegan export CKPT``) and a
-``compression.json`` next to it; the same records travel inside the checkpoint into
+Writes an edgegan checkpoint (loadable by every other verb: ``edgegan export CKPT``) and its
+``NAME.compression.json`` next to it; the same records travel inside the checkpoint into
 bundle.json. ``--pipeline`` takes a JSON list of steps (inline or a file) instead of one
 ``--method``; ``--dry-run`` prints that JSON for a given command line without running it.
 """
@@ -71,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     how.add_argument("--method", choices=[m.name for m in METHODS.values()], help="one compression method")
     how.add_argument("--pipeline", help="JSON list of {\"method\", \"config\"} steps, inline or a file path")
     p.add_argument("--out", help="compressed checkpoint to write (.pt)")
-    p.add_argument("--record", help="where to write the compression record (default: compression.json next to --out)")
+    p.add_argument("--record", help="where to write the compression record (default: NAME.compression.json next to --out NAME.pt)")
     p.add_argument("--name", help="model name stored in the checkpoint (default: MODEL-<method tags>)")
     p.add_argument("--force", action="store_true", help="replace an existing --out checkpoint")
     p.add_argument("--layers", type=split_csv, help="only these layers / channel groups (comma-separated; see --list-layers)")

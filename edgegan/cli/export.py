@@ -36,7 +36,7 @@ def _format_options(items: list[str] | None) -> dict:
 
 # ExportConfig field -> the flag that sets it (library errors name fields; the CLI names flags)
 EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads": "--threads", "formats": "--formats",
-                "input_seed": "--seed", "input_shape": "--input-shape", "out": "--out"}
+                "input_seed": "--seed", "input_shape": "--input-shape", "out": "--out", "load_timeout_s": "--timeout"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-tensor", action="store_true", default=None,
                    help="per-tensor instead of per-channel weight scales")
     p.add_argument("--threads", type=int, help="runtime threads for verification latency (default 2)")
+    p.add_argument("--timeout", type=float, dest="load_timeout", help="seconds allowed for loading the model, "
+                   "e.g. a module:factory (default 600); on POSIX the load is interrupted when it runs over")
     p.add_argument("--convert-option", action="append", metavar="FORMAT.FIELD=VALUE", dest="convert_options",
                    help="a converter's own option, e.g. ort-int8.reduce_range=true (repeatable; see docs/export.md)")
     p.add_argument("--out", help="bundle directory (default bundles/<model>)")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, checkpoint=args.checkpoint, model_config=model_config, calibration=args.calibration,
         n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
         input_kind=args.input_kind, input_seed=args.seed, out=args.out, overwrite=args.force or None,
-        threads=args.threads, formats=args.formats, convert=convert or None,
+        threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,
     )
     with flag_errors(EXPORT_FLAGS):

@@ -10,13 +10,13 @@ Importing this package does not import torch.
 """
 from . import posttrain
 from .base import METHODS, Method, PipelineConfig, PipelineStep, apply_method, compress, method_config, register_method
-from .io import RECORD_FILENAME, compression_record, model_summary, save_compressed
+from .io import RECORD_FILENAME, compression_record, model_summary, record_path_for, save_compressed
 from .posttrain import BNRecalibrateConfig, ChannelPruneConfig, ClipConfig, PruneConfig, QuantConfig, restore_activation_quant
 from .storage import storage_stats
 
 __all__ = [
     "BNRecalibrateConfig", "METHODS", "RECORD_FILENAME", "ChannelPruneConfig", "ClipConfig", "Method", "PipelineConfig", "PipelineStep",
     "PruneConfig", "QuantConfig", "apply_method", "compress", "compression_record", "method_config",
-    "model_summary", "posttrain", "register_method", "restore_activation_quant", "save_compressed", "storage_stats",
+    "model_summary", "posttrain", "record_path_for", "register_method", "restore_activation_quant", "save_compressed", "storage_stats",
 ]
 

@@ -1,4 +1,7 @@
-"""Writing a compressed generator: the edgegan checkpoint plus its ``compression.json``.
+"""Writing a compressed generator: the edgegan checkpoint plus its own ``NAME.compression.json``.
+
+Each checkpoint carries its records inside it (what ``edgegan export`` reads) and gets a record
+file named after it, so several compress runs into one folder keep one record each.
 
 Both files are written to temporary names in the target folder and renamed into place only
 when both are complete, so a failure never leaves a half-written checkpoint or a record that
@@ -17,7 +20,15 @@ from ..util.files import temp_path_beside
 from .storage import storage_stats
 
 RECORD_SCHEMA_VERSION = 1
-RECORD_FILENAME = "compression.json"
+RECORD_SUFFIX = ".compression.json"
+RECORD_FILENAME = "compression.json"  # the one shared file earlier versions wrote; export never needed it
+# (it reads the records inside the checkpoint), so folders written before keep working
+
+
+def record_path_for(checkpoint: str | Path) -> Path:
+    """The record file of ``checkpoint``: ``dir/q.pt`` -> ``dir/q.compression.json``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + RECORD_SUFFIX)
 
 
 def model_summary(model: Any) -> dict[str, Any]:
@@ -52,7 +63,7 @@ def compression_record(model: Any, base: Optional[Any] = None, base_model: Optio
 
 def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Path] = None,
                     base: Optional[Any] = None, base_model: Optional[str] = None) -> tuple[Path, Path, dict]:
-    """Write the checkpoint at ``out`` and compression.json (default: next to it).
+    """Write the checkpoint at ``out`` and its record (default: ``record_path_for(out)``).
 
     Returns (checkpoint path, record path, record)."""
     from ..models.loading import save_checkpoint
@@ -61,7 +72,7 @@ def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Pat
         raise ConfigError(f"'{model.name}' has no zoo family/config, so it cannot be saved as an edgegan "
                           "checkpoint; compress a zoo model or an edgegan checkpoint")
     out = Path(out)
-    record_path = Path(record_path) if record_path is not None else out.parent / RECORD_FILENAME
+    record_path = Path(record_path) if record_path is not None else record_path_for(out)
     if out.is_dir():
         raise OutputError(f"--out '{out}' is a directory; give the checkpoint file name, e.g. {out / 'model.pt'}")
     for folder in {out.parent, record_path.parent}:

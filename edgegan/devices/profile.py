@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import posixpath
 import tempfile
 import time
@@ -27,7 +28,8 @@ import numpy as np
 from .. import __version__
 from ..bundle import INPUTS, ArtifactRecord, Bundle, sha256_file
 from ..config import JsonConfig
-from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, ResultsError, first_line
+from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, OutputError, ResultsError, first_line
+from ..util.npy import load_npy
 from ..results import ArtifactRef, ProfileRow, ProfileRun, ResultsLayout
 from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
 from .session import DeviceInfo, DeviceSession
@@ -38,6 +40,8 @@ from ..runner.edgegan_runner import ExitCode, Job, PowerSettings, Result, Runner
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, Optional[str], Optional[dict]], None]
+MAX_THREADS = 256
+MAX_RUNS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -67,12 +71,18 @@ class ProfileConfig(JsonConfig):
             raise ConfigError(f"ProfileConfig.runs must be >= 1, got {self.runs}", field="runs")
         if self.warmup < 0:
             raise ConfigError(f"ProfileConfig.warmup must be >= 0, got {self.warmup}", field="warmup")
-        if self.threads < 1:
-            raise ConfigError(f"ProfileConfig.threads must be >= 1, got {self.threads}", field="threads")
-        if self.timeout_s <= 0:
-            raise ConfigError(f"ProfileConfig.timeout_s must be > 0, got {self.timeout_s}", field="timeout_s")
-        if self.power_baseline_s < 0 or self.power_min_s < 0:
-            raise ConfigError("power baseline / minimum seconds must be >= 0")
+        if not 1 <= self.threads <= MAX_THREADS:
+            raise ConfigError(f"ProfileConfig.threads must be in 1..{MAX_THREADS}, got {self.threads:,}", field="threads")
+        if self.runs > MAX_RUNS or self.warmup > MAX_RUNS:
+            raise ConfigError(f"ProfileConfig.runs / warmup must be <= {MAX_RUNS:,}, got {self.runs:,} / {self.warmup:,}",
+                              field="runs")
+        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
+            raise ConfigError(f"ProfileConfig.timeout_s must be a number of seconds > 0, got {self.timeout_s}",
+                              field="timeout_s")
+        seconds = (self.power_baseline_s, self.power_min_s)
+        if not all(math.isfinite(v) and v >= 0 for v in seconds):
+            raise ConfigError(f"power baseline / minimum seconds must be finite and >= 0, got {seconds}",
+                              field="power_baseline_s")
         from .power import probe_names
 
         if self.power_probe not in ("auto", "none", *probe_names()):
@@ -90,6 +100,18 @@ def safe_name(text: str) -> str:
     no separators, no leading dots, bounded length."""
     slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in text).lstrip(".")[:80]
     return slug or "model"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot become the results folder, before anything is created or connected."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputError(f"--out '{out}' is {'a symlink' if out.is_symlink() else 'a file'}, not a folder; "
+                          "choose another --out")
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise OutputError(f"--out '{out}': '{existing}' is a file, not a folder; choose another --out")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"--out '{out}': '{existing}' is not writable; choose another --out or fix its permissions")
 
 
 def target_label(url: str) -> str:
@@ -143,6 +165,7 @@ class Profiler:
         self.progress = progress or (lambda stage, fmt, row: None)
         self.bundle = Bundle.load(cfg.bundle)
         self.out = cfg.out_dir(self.bundle)
+        _check_out(self.out)
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self.rows: list[ProfileRow] = []
         self.session: Optional[DeviceSession] = None
@@ -224,8 +247,12 @@ class Profiler:
     def run(self) -> dict:
         previous = self.previous_rows()
         items = self.selected()
-        self.connect()  # first: an unreachable target (or no paramiko) leaves no results folder behind
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.connect()  # a refused target leaves no results folder behind
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.cleanup()
+            raise OutputError(f"cannot create results folder '{self.out}' ({exc.strerror}); choose a writable --out") from None
         try:
             for item in items:
                 fmt = item if isinstance(item, str) else item.format
@@ -354,9 +381,9 @@ class Profiler:
             sp = sp.rename(layout.samples(rec.format))
         self.progress("compare", rec.format, None)
         try:
-            samples = np.load(sp, allow_pickle=False)  # device output: no pickles, a real array or a failed row
-        except (ValueError, OSError, EOFError) as exc:
-            row.reason = f"the device's samples.npy is not a plain array ({first_line(exc)})"
+            samples = load_npy(sp, "device samples", ResultsError, max_bytes=self._max_samples_bytes())
+        except ResultsError as exc:  # device output is untrusted: a bad file is this row's failure
+            row.reason = str(exc)[:300]
             return row
         expected = [int(self.bundle.manifest.inputs.count or 0), *self.bundle.manifest.output.get("shape", [])]
         if list(samples.shape) != expected:
@@ -376,6 +403,11 @@ class Profiler:
             row.reason = f"PSNR {psnr:.1f} dB < {self.thresholds.ok_psnr_db:g} dB (the bundle's threshold)"
         row.seconds = round(time.monotonic() - t0, 2)
         return row
+
+    def _max_samples_bytes(self) -> int:
+        """Samples are one output per stored input: a file claiming more is refused unread."""
+        ref = self.bundle.file(self.bundle.manifest.reference.file)
+        return max(ref.stat().st_size * 2, 1 << 20)
 
     @staticmethod
     def _runner_failure(code: int, stderr: str) -> str:

@@ -129,6 +129,9 @@ class SetupConfig(JsonConfig):
             raise ConfigError("pass either --wheels DIR or --download-wheels, not both")
         if self.wheels and not Path(self.wheels).is_dir():
             raise ConfigError(f"--wheels {self.wheels} is not a directory of .whl files")
+        if self.wheels and not any(Path(self.wheels).glob("*.whl")):
+            raise ConfigError(f"--wheels {self.wheels} holds no .whl files; download them first "
+                              "(or use --download-wheels); nothing on the device was changed")
 
 
 def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None) -> dict:
@@ -152,47 +155,68 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
                             "seconds": round(time.monotonic() - t0, 1)}
             except DeviceError:
                 pass  # broken venv: rebuild it
-        say(f"creating {venv} with {cfg.system_python} ({base.python}, {base.arch})")
-        t.remove(venv)
-        t.mkdir(s.workdir)
-        res = t.run([cfg.system_python, "-m", "venv", venv], timeout=600)
-        if res.exit_code != 0:
-            hint = ("install the venv module (Debian/Raspberry Pi OS: apt install python3-venv)"
-                    if "ensurepip" in res.stderr or "venv" in res.stderr else "check the device's python3")
-            raise RemoteCommandError(f"`{cfg.system_python} -m venv` failed on {t.target}: {stderr_tail(res.stderr)}; {hint}",
-                                     res.exit_code, res.stderr)
-        pip = [s.venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-compile", "-q"]
+        pip_source: list[str] = []
         wheel_dir = Path(cfg.wheels) if cfg.wheels else None
         if cfg.download_wheels:
             say(f"downloading wheels on this host for {base.arch} / python {base.python}")
             wheel_dir = download_wheels(reqs, base.arch, base.python)
+        files = sorted(wheel_dir.glob("*.whl")) if wheel_dir is not None else []
+        if wheel_dir is not None and not files:  # checked before anything on the device changes
+            raise ConfigError(f"no .whl files in {wheel_dir}; nothing on the device was changed")
+        # the new venv is built beside the working one and swapped in only once it runs the runner
+        new = venv + ".new"
+        say(f"creating {new} with {cfg.system_python} ({base.python}, {base.arch})")
+        t.remove(new)
+        t.mkdir(s.workdir)
+        res = t.run([cfg.system_python, "-m", "venv", new], timeout=600)
+        if res.exit_code != 0:
+            t.remove(new)
+            hint = ("install the venv module (Debian/Raspberry Pi OS: apt install python3-venv)"
+                    if "ensurepip" in res.stderr or "venv" in res.stderr else "check the device's python3")
+            raise RemoteCommandError(f"`{cfg.system_python} -m venv` failed on {t.target}: {stderr_tail(res.stderr)}; {hint}",
+                                     res.exit_code, res.stderr)
+        new_python = posixpath.join(new, "bin", "python")
+        pip = [new_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-compile", "-q"]
         if wheel_dir is not None:
             remote_wheels = s.path("wheels")
             t.mkdir(remote_wheels)
-            files = sorted(wheel_dir.glob("*.whl"))
-            if not files:
-                raise ConfigError(f"no .whl files in {wheel_dir}")
             say(f"pushing {len(files)} wheels ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB)")
             for f in files:
                 remote = posixpath.join(remote_wheels, f.name)
                 if t.size(remote) != f.stat().st_size:
                     t.push(f, remote)
-            pip += ["--no-index", "--find-links", remote_wheels]
+            pip_source = ["--no-index", "--find-links", remote_wheels]
         elif cfg.index_url:
-            pip += ["--index-url", cfg.index_url]
+            pip_source = ["--index-url", cfg.index_url]
         say("installing " + " ".join(reqs) + (" (offline wheels)" if wheel_dir else " from the package index"))
-        res = t.run(pip + reqs, timeout=cfg.timeout_s)
+        res = t.run(pip + pip_source + reqs, timeout=cfg.timeout_s)
         if res.exit_code != 0:
+            t.remove(new)
             raise RemoteCommandError(f"pip install on {t.target} failed: {stderr_tail(res.stderr)}; "
                                      + ("the device may be offline: use --download-wheels" if wheel_dir is None else
-                                        "the wheels may not match the device's platform/python"), res.exit_code, res.stderr)
-        info = s.info(python=s.venv_python)
+                                        "the wheels may not match the device's platform/python")
+                                     + f"; the previous {venv} was left as it was", res.exit_code, res.stderr)
+        info = s.info(python=new_python)
         missing = [m for m in (info.has_runtime_for(p) for p in _probe_paths(runtimes)) if m]
         if missing:
-            raise DeviceError(f"setup finished but the runner still reports: {missing[0]}")
-        _write_marker(t, venv, spec)
+            t.remove(new)
+            raise DeviceError(f"setup finished but the runner still reports: {missing[0]}; "
+                              f"the previous {venv} was left as it was")
+        _write_marker(t, new, spec)
+        _swap(t, new, venv)
+        info = s.info(python=s.venv_python)
         return {"status": "installed", "device": info.to_dict(), "venv": venv, "requirements": reqs,
                 "offline_wheels": str(wheel_dir) if wheel_dir else None, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _swap(t, new: str, venv: str) -> None:
+    """Put the finished venv ``new`` in place of ``venv`` (the old one is removed only after)."""
+    old = venv + ".old"
+    t.remove(old)
+    if t.run(["test", "-e", venv], timeout=60).exit_code == 0:
+        t.checked(["mv", venv, old], f"mv {venv} {old}", timeout=120)
+    t.checked(["mv", new, venv], f"mv {new} {venv}", timeout=120)
+    t.remove(old)
 
 
 def _probe_paths(runtimes: list[str]) -> list[str]:

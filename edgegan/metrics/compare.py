@@ -44,11 +44,9 @@ class SampleSet:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise MetricError(f"cannot read '{path}' as a .npy array ({first_line(exc, 120)}); "
-                          "pass a .npy/.npz file or a bundle/result folder") from None
+    from ..util.npy import load_npy
+
+    return load_npy(path, "samples", MetricError)
 
 
 def load_samples(path: str | Path) -> SampleSet:

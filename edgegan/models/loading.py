@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from .spec import InputSpec
 from .zoo import FAMILIES, ZOO
 
 CHECKPOINT_FORMAT = "edgegan-checkpoint"
+MAX_PARAMS = 500_000_000  # 2 GiB of float32 weights; the largest zoo generator has 54 M
 
 
 @dataclasses.dataclass
@@ -143,6 +145,11 @@ def build_family(family: str, config: dict, seed: int = 0):
 
     fam = FAMILIES.get(family)
     cfg = fam.config_cls.from_dict(config)
+    with torch.device("meta"):  # count first: a config can ask for more weights than memory holds
+        params = sum(p.numel() for p in fam.build(cfg).parameters())
+    if params > MAX_PARAMS:
+        raise ConfigError(f"{family} config {json.dumps(cfg.to_dict())[:200]} has {params:,} parameters "
+                          f"({params * 4 / 2**30:.1f} GiB as float32), above the {MAX_PARAMS:,} limit; use smaller widths")
     torch.manual_seed(seed)
     module = fam.build(cfg)
     return module, cfg, fam.input_spec(cfg)
@@ -254,16 +261,7 @@ def load_generator(
             module.eval()
             return LoadedModel(path.stem, module, _spec_of(module, input_spec, f"TorchScript '{path}'"), f"torchscript {path}")
         if kind == "exported-program":
-            try:
-                ep = torch.export.load(str(path))
-            except Exception as exc:  # noqa: BLE001 - torch raises many types for bad archives
-                raise CheckpointError(f"'{path}' is a corrupt ExportedProgram ({first_line(exc, 120)})") from None
-            if input_spec is None:
-                shapes = [n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder" and n.name not in ep.graph_signature.inputs_to_parameters and n.name not in ep.graph_signature.inputs_to_buffers]
-                if len(shapes) == 1:
-                    input_spec = InputSpec(shape=[int(s) for s in shapes[0][1:]], kind="latent" if len(shapes[0]) == 4 and shapes[0][2] == 1 else "image",
-                                           distribution="normal" if shapes[0][-1] == 1 else "uniform")
-            return LoadedModel(path.stem, ep.module(), _require_spec(input_spec, f"ExportedProgram '{path}'"), f"exported-program {path}")
+            return _from_exported_program(path, input_spec)
         obj = read_checkpoint(path)
         if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
             return _from_edgegan_checkpoint(path, obj)
@@ -276,7 +274,11 @@ def load_generator(
             factory = getattr(importlib.import_module(mod_name), fn_name)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import model factory '{spec}' ({exc}); check PYTHONPATH and the name") from None
-        module = factory(**(config or {}))
+        try:
+            module = factory(**(config or {}))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code; SystemExit(0) must not end edgegan with 0
+            raise ConfigError(f"model factory '{spec}' raised {type(exc).__name__}: {first_line(exc, 160, default='')}; "
+                              "fix the factory or its --config") from None
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module")
         if ckpt is not None:
@@ -285,6 +287,60 @@ def load_generator(
         return LoadedModel(fn_name, module, _spec_of(module, input_spec, f"factory '{spec}'"), f"factory {spec}")
     ZOO.get(spec)  # raises UnknownNameError with the zoo listing and a did-you-mean
     raise AssertionError("unreachable")
+
+
+def _from_exported_program(path: Path, input_spec: Optional[InputSpec]) -> LoadedModel:
+    """A ``torch.export`` archive, checked first so loading it cannot run code (pt2_safety);
+    a graph exported with a fixed batch (torch.export's default) is relaxed to any batch when
+    its ops allow it, checked sample by sample against the original."""
+    import torch
+
+    from .pt2_safety import check_exported_program_archive
+
+    check_exported_program_archive(path)
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad archives
+        raise CheckpointError(f"'{path}' is a corrupt ExportedProgram ({first_line(exc, 120)})") from None
+    sig = ep.graph_signature
+    shapes = [n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder"
+              and n.name not in sig.inputs_to_parameters and n.name not in sig.inputs_to_buffers]
+    if input_spec is None and len(shapes) == 1:
+        shape = shapes[0]
+        input_spec = InputSpec(shape=[int(s) for s in shape[1:]], kind="latent" if len(shape) == 4 and shape[2] == 1 else "image",
+                               distribution="normal" if shape[-1] == 1 else "uniform")
+    spec = _require_spec(input_spec, f"ExportedProgram '{path}'")
+    module, source = ep.module(), f"exported-program {path}"
+    if len(shapes) == 1 and isinstance(shapes[0][0], int):
+        module = _any_batch(ep, int(shapes[0][0]), spec, path)
+        source += f" (exported with a fixed batch of {int(shapes[0][0])}; relaxed to any batch, checked per sample)"
+    return LoadedModel(path.stem, module, spec, source)
+
+
+def _any_batch(ep: Any, fixed: int, spec: InputSpec, path: Path) -> Any:
+    """The program's graph without its batch-size guard, if it computes each sample the same at
+    any batch (compared with the guarded program on single samples); else a CheckpointError
+    that says how to re-export."""
+    import torch
+
+    how = ("re-export it with a dynamic batch: torch.export.export(model, (x,), "
+           "dynamic_shapes=({0: torch.export.Dim('batch')},)); edgegan stores and runs batches of inputs")
+    if fixed != 1:
+        raise CheckpointError(f"'{path}' was exported with a fixed batch of {fixed}; {how}")
+    relaxed = ep.module(check_guards=False)
+    relaxed._forward_pre_hooks.clear()  # the remaining input-shape check torch installs as a pre-hook
+    guarded = ep.module()
+    x = torch.from_numpy(np.ascontiguousarray(spec.sample(3, 0)))
+    try:
+        with torch.no_grad():
+            together = relaxed(x)
+            alone = torch.cat([guarded(x[i:i + 1]) for i in range(len(x))])
+        same = together.shape == alone.shape and torch.allclose(together, alone, atol=1e-5, rtol=1e-4)
+    except Exception:  # noqa: BLE001 - the graph hard-codes batch 1 somewhere (a view, a reshape)
+        same = False
+    if not same:
+        raise CheckpointError(f"'{path}' was exported with a fixed batch of 1 and its graph only runs batch 1; {how}")
+    return relaxed
 
 
 def save_checkpoint(path: str | Path, module: Any, family: str, config: dict, name: str,

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..results import MEASURED_STATUSES, STATUS_MARKS, ok_psnr_db_of, shown_reason, shown_status
+from ..errors import ResultsError
 from ..util.files import atomic_write
+from ..util.npy import load_npy
 from ..util.jsonsafe import json_safe
 from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
 
@@ -124,7 +126,10 @@ def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | 
         p = out / r["format"] / "samples.npy"
         if r.get("status") not in MEASURED_STATUSES or not p.is_file():
             continue
-        s = np.load(p, allow_pickle=False)[:columns]
+        try:
+            s = load_npy(p, "pulled samples", ResultsError)[:columns]
+        except ResultsError:
+            continue
         if s.shape != ref.shape:
             continue
         rows.append(s)
