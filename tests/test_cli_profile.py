@@ -83,7 +83,7 @@ def test_config_errors_name_the_flag_and_defaults_come_from_the_config(tmp_path,
     assert code == 2 and "ProfileConfig.runs must be >= 1, got 0 (flag --runs)" in err and err.count("\n") == 1
     code = main(["export", "dcgan-tiny", "--inputs", "0", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
-    assert code == 2 and "ExportConfig.n_inputs must be >= 1, got 0 (flag --inputs)" in err
+    assert code == 2 and "ExportConfig.n_inputs must be in 1..100,000, got 0 (flag --inputs)" in err
     assert not (tmp_path / "b").exists()
     # every profile option the parser has defaults to None: ProfileConfig holds the defaults
     from edgegan.cli.main import build_parser
