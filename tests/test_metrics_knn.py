@@ -98,5 +98,11 @@ def test_bad_inputs():
         exact_scores(real[:5], fake, k=5)
     with pytest.raises(MetricError, match="feature dimensions differ"):
         exact_scores(real, fake[:, :4])
-    with pytest.raises(MetricError, match="numeric"):
+    with pytest.raises(MetricError, match="real numbers"):
         exact_scores(real.astype(str), fake)
+
+
+def test_complex_features_are_refused():
+    real, fake = _data(50, 50, 8, np.float32, seed=3)
+    with pytest.raises(MetricError, match="real numbers, got dtype complex64"):
+        exact_scores(real, fake.astype(np.complex64))
