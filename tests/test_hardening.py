@@ -487,3 +487,20 @@ class TestItem12BadFlags:
         proc = run_cli("profile", str(tmp_path), "--out", str(out))
         assert_one_line_error(proc, "not a bundle")
         assert not out.exists()
+
+
+def test_item12_a_port_that_is_not_ssh_is_one_line_not_a_library_traceback(tmp_path):
+    """paramiko logs ~20 traceback lines per failed banner read; the CLI reports it in one."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        proc = run_cli("device", "info", f"ssh://pi@127.0.0.1:{port}", "--connect-timeout", "3", "--retries", "1",
+                       "--known-hosts", str(tmp_path / "known_hosts"), timeout=120)
+    finally:
+        server.shutdown()
+    err = assert_one_line_error(proc, "cannot connect to ssh://pi@127.0.0.1", "SSH protocol banner")
+    assert proc.returncode == 7 and "paramiko" not in err

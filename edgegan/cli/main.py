@@ -39,6 +39,9 @@ def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
                         help="debug logging, including the converters' own output")
 
 
+NOISY_LOGGERS = ("paramiko",)
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -97,6 +100,11 @@ def _main(argv: list[str] | None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # libraries that log their own tracebacks (paramiko prints ~20 lines per failed banner
+        # read): edgegan reports the failure itself in one line; -v shows theirs
+        for noisy in NOISY_LOGGERS:
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     if not args.verb:
         parser.print_help()
         return 2
