@@ -228,6 +228,10 @@ class BundleWriter:
 
     def _check_target(self) -> None:
         f = self.final
+        too_long = [part for part in f.parts if len(part.encode()) > 255]
+        if too_long:  # the OS limit for one name (ENAMETOOLONG), before anything touches the disk
+            raise OutputError(f"--out has a folder name of {len(too_long[0].encode())} bytes; names are limited to 255 "
+                              "bytes: choose a shorter --out")
         if f.is_symlink() or (f.exists() and not f.is_dir()):
             kind = "a symlink" if f.is_symlink() else "a file"
             raise OutputError(f"--out '{f}' is {kind}, not a bundle directory; choose another --out (nothing was changed)")

@@ -504,3 +504,18 @@ def test_item12_a_port_that_is_not_ssh_is_one_line_not_a_library_traceback(tmp_p
         server.shutdown()
     err = assert_one_line_error(proc, "cannot connect to ssh://pi@127.0.0.1", "SSH protocol banner")
     assert proc.returncode == 7 and "paramiko" not in err
+
+
+def test_item12_a_malformed_known_hosts_file_is_one_line(tmp_path):
+    kh = tmp_path / "known_hosts"
+    kh.write_bytes(b"garbage line\n\x00\xff not text\n")
+    proc = run_cli("device", "info", "ssh://pi@127.0.0.1:1", "--connect-timeout", "2", "--retries", "1",
+                   "--known-hosts", str(kh), timeout=120)
+    assert_one_line_error(proc, "cannot read known_hosts", "pass another --known-hosts")
+
+
+def test_item12_an_out_name_longer_than_the_os_allows_is_one_line(tmp_path):
+    out = tmp_path / ("x" * 300)
+    proc = run_cli("export", "dcgan-tiny", "--formats", "onnx", "--out", str(out), timeout=120)
+    assert_one_line_error(proc, "names are limited to 255 bytes")
+    assert list(tmp_path.iterdir()) == []

@@ -108,8 +108,9 @@ class SSHTransport(BaseTransport):
             if self.known_hosts.is_file():
                 try:
                     client.load_host_keys(str(self.known_hosts))
-                except (OSError, paramiko.SSHException) as exc:
-                    raise HostKeyError(f"cannot read known_hosts {self.known_hosts} ({exc}); fix or pass --known-hosts") from None
+                except (OSError, paramiko.SSHException, UnicodeDecodeError, ValueError) as exc:
+                    raise HostKeyError(f"cannot read known_hosts {self.known_hosts} ({type(exc).__name__}: "
+                                       f"{str(exc)[:120]}); fix it or pass another --known-hosts") from None
             client.set_missing_host_key_policy(_policy(opts.accept_new_host_key, self.known_hosts))
             try:
                 client.connect(self.host, self.port, username=self.user,
