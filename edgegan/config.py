@@ -115,4 +115,6 @@ class JsonConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{cls.__name__}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise ConfigError(f"{cls.__name__}: the JSON nests too deeply to be a config") from None
         return cls.from_dict(data)

@@ -519,3 +519,13 @@ def test_item12_an_out_name_longer_than_the_os_allows_is_one_line(tmp_path):
     proc = run_cli("export", "dcgan-tiny", "--formats", "onnx", "--out", str(out), timeout=120)
     assert_one_line_error(proc, "names are limited to 255 bytes")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content,needle", [(bytes(range(256)) * 8, "not text"),
+                                            (b"[" * 100_000 + b"]" * 100_000, "nests too deeply")])
+def test_item12_a_binary_or_deeply_nested_pipeline_file_is_one_line(tmp_path, content, needle):
+    f = tmp_path / "pipeline.json"
+    f.write_bytes(content)
+    proc = run_cli("compress", "dcgan-tiny", "--pipeline", str(f), "--out", str(tmp_path / "q.pt"), timeout=120)
+    assert_one_line_error(proc, needle)
+    assert not (tmp_path / "q.pt").exists()

@@ -111,7 +111,13 @@ def build_pipeline(args: argparse.Namespace):
             path = Path(text)
             if not path.is_file():
                 raise ConfigError(f"--pipeline '{text}' is neither JSON nor an existing file; pass a JSON list of steps")
-            text = path.read_text()
+            if path.stat().st_size > 1 << 20:
+                raise ConfigError(f"--pipeline file '{path}' is {path.stat().st_size:,} bytes; a pipeline is a small "
+                                  "JSON list of steps")
+            try:
+                text = path.read_text()
+            except UnicodeDecodeError:
+                raise ConfigError(f"--pipeline file '{path}' is not text (not UTF-8); pass a JSON list of steps") from None
         return PipelineConfig.from_json(text)
     if args.method is None:
         names = "|".join(m.name for m in METHODS.values())
