@@ -529,3 +529,19 @@ def test_item12_a_binary_or_deeply_nested_pipeline_file_is_one_line(tmp_path, co
     proc = run_cli("compress", "dcgan-tiny", "--pipeline", str(f), "--out", str(tmp_path / "q.pt"), timeout=120)
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "q.pt").exists()
+
+
+class TestItem13ClearMessages:
+    def test_random_bytes_are_not_called_code(self, tmp_path):
+        f = tmp_path / "weights.pt"
+        f.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes().replace(b"\x80", b"\x81"))
+        for argv in (["dcgan-tiny", "--checkpoint", str(f)], [str(f)]):
+            proc = run_cli("export", *argv, "--formats", "onnx", "--out", str(tmp_path / "b"), timeout=120)
+            err = assert_one_line_error(proc, "is not a PyTorch checkpoint")
+            assert "would run code" not in err
+        assert not (tmp_path / "b").exists()
+
+    def test_an_empty_model_argument_says_so(self, tmp_path):
+        proc = run_cli("export", "", "--formats", "onnx", "--out", str(tmp_path / "b"), timeout=120)
+        err = assert_one_line_error(proc, "the model is empty")
+        assert "directory" not in err

@@ -80,6 +80,11 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(
             f"'{p}' is a {kind} archive, not a state_dict; pass it as the MODEL argument instead of --checkpoint"
         )
+    with open(p, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch's zip container or a protocol-2+ pickle
+        raise CheckpointError(f"'{p}' is not a PyTorch checkpoint (it starts with bytes {magic.hex()}, not a torch.save "
+                              "file); pass the .pt written by torch.save(state_dict)")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -248,6 +253,11 @@ def load_generator(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if isinstance(spec, torch.nn.Module):
         return from_module(spec, input_spec, checkpoint=ckpt)
+    if isinstance(spec, str) and not spec.strip():
+        raise ConfigError("the model is empty; pass a zoo name (see `edgegan models`), a checkpoint or TorchScript "
+                          "/ ExportedProgram file, or package.module:factory")
+    if checkpoint is not None and not str(checkpoint).strip():
+        raise ConfigError("--checkpoint is empty; pass the path of a state_dict .pt file")
     if spec in ZOO:
         return _from_zoo(spec, ckpt, config, seed)
     path = Path(spec)
