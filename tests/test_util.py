@@ -61,3 +61,41 @@ def test_json_object_option_names_the_flag():
         json_object_option("{width: 16}")
     with pytest.raises(ConfigError, match="--model-config must be a JSON object"):
         json_object_option("[1]", "--model-config")
+
+
+def test_a_child_started_with_die_with_parent_does_not_outlive_a_killed_parent(tmp_path):
+    """The parent is SIGKILLed (no cleanup can run); the kernel kills its child (Linux)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    pidfile = tmp_path / "child.pid"
+    parent_code = (
+        "import subprocess, sys, time\n"
+        "from edgegan.util.procs import die_with_parent\n"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):  # the kernel delivers SIGKILL to the child; it is reaped by init
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{child}/stat") as fh:
+            if fh.read().split(")")[-1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")
