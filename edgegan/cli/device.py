@@ -10,6 +10,9 @@ import json
 from ..util.text import split_csv
 
 
+TARGET_HELP = "local, ssh://user@host[:port], user@host[:port] or a Host of your ssh config"
+
+
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target connection")
     g.add_argument("--identity", "-i", help="ssh private key file (default: ssh-agent and ~/.ssh/id_*)")
@@ -20,6 +23,8 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=2, help="reconnect attempts after a dropped connection (default 2)")
     g.add_argument("--workdir", help="edgegan's directory on the device (default ~/.edgegan)")
     g.add_argument("--python", help="python on the device that runs the runner (default: the setup venv, else python3)")
+    g.add_argument("--ssh-config", help="ssh config whose Host entries (HostName, User, Port, IdentityFile) apply to "
+                                        "the target (default: $EDGEGAN_SSH_CONFIG, else ~/.ssh/config)")
 
 
 def target_options(args: argparse.Namespace):
@@ -27,7 +32,8 @@ def target_options(args: argparse.Namespace):
 
     return TargetOptions(identity=args.identity, known_hosts=args.known_hosts,
                          accept_new_host_key=args.accept_new_host_key, connect_timeout_s=args.connect_timeout,
-                         retries=args.retries, workdir=args.workdir, python=args.python)
+                         retries=args.retries, workdir=args.workdir, python=args.python,
+                         ssh_config=args.ssh_config)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("setup", help="create a venv on the device with numpy + the runtimes",
                        description="Create (or refresh) ~/.edgegan/venv on the device with numpy and the runtimes, "
                                    "pinned to this host's versions.")
-    s.add_argument("target", help="local or ssh://user@host[:port]")
+    s.add_argument("target", help=TARGET_HELP)
     s.add_argument("--runtimes", type=split_csv, default=None,
                    help="comma-separated runtimes (onnxruntime, litert) or implementations (ai-edge-litert, "
                         "tflite-runtime); default: every runtime in the runner's table")
@@ -49,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     add_target_arguments(s)
     i = sub.add_parser("info", help="arch, CPU, cores, memory, OS, python and runtime versions of the device")
-    i.add_argument("target", help="local or ssh://user@host[:port]")
+    i.add_argument("target", help=TARGET_HELP)
     i.add_argument("--json", action="store_true", help="print DeviceInfo as JSON")
     add_target_arguments(i)
 
