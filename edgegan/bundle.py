@@ -30,6 +30,7 @@ import numpy as np
 from .config import JsonConfig
 from .errors import BundleError, ConfigError, EdgeganError, OutputError
 from .util.locks import FileLock, LockBusy
+from .util.files import usual_mode
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
@@ -296,6 +297,15 @@ class BundleWriter:
         except OSError as exc:
             raise os_error_to_edgegan(exc, self.final) from None
 
+    def write_text(self, name: str, text: str) -> None:
+        """A text file at the bundle's top level (e.g. report.md), renamed in with the rest."""
+        assert self.tmp is not None
+        _check_relative(name)
+        try:
+            (self.tmp / name).write_text(text)
+        except OSError as exc:
+            raise os_error_to_edgegan(exc, self.final) from None
+
     def write_manifest(self, manifest: "Manifest") -> None:
         assert self.tmp is not None
         data = manifest.to_dict()
@@ -318,6 +328,7 @@ class BundleWriter:
     def _swap_in(self) -> None:
         assert self.tmp is not None
         try:
+            os.chmod(self.tmp, usual_mode(directory=True))  # mkdtemp's 0700 -> what mkdir would give
             if self.final.exists():
                 self._check_target()  # still a bundle or empty (a user may have filled it since)
                 trash = self.final.with_name(f".{self.final.name}.old")

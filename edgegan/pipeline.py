@@ -182,8 +182,40 @@ def _record_from(fmt: str, res, bundle_root: Path, seconds: float) -> ArtifactRe
     )
 
 
+def _base_reference(model, inputs: np.ndarray, reference: np.ndarray) -> tuple[Optional[np.ndarray], dict]:
+    """Outputs of the uncompressed base model of a compressed checkpoint on ``inputs``, and the
+    record of it for bundle.json (why not, when the base cannot be used). The status and the
+    main PSNR stay vs the compressed float model (what the artifact was converted from)."""
+    if not model.compression:
+        return None, {}
+    info: dict = {"model": model.base_model}
+    from .models.zoo import ZOO
+
+    if not model.base_model or model.base_model not in ZOO:
+        return None, {**info, "used": False, "reason": "the checkpoint names no zoo base model"}
+    if not model.base_weights_sha256:
+        return None, {**info, "used": False,
+                      "reason": "the checkpoint does not record its base weights (re-compress with this edgegan)"}
+    from .models.loading import load_generator
+    from .models.stats import weights_sha256
+
+    try:
+        base = load_generator(model.base_model)
+    except EdgeganError as exc:
+        return None, {**info, "used": False, "reason": f"cannot load it: {first_line(exc)}"}
+    if weights_sha256(base.module) != model.base_weights_sha256:
+        return None, {**info, "used": False,
+                      "reason": "its weights differ from the ones this checkpoint was compressed from"}
+    out = _run_forward(base.module, inputs)
+    if out.shape != reference.shape:
+        return None, {**info, "used": False, "reason": f"its output shape {list(out.shape[1:])} differs"}
+    from .verify.host import fidelity
+
+    return out, {**info, "used": True, "float_psnr_db": fidelity(reference, out)["psnr_db"]}
+
+
 def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.ndarray,
-            thresholds: FidelityThresholds, threads: int) -> None:
+            thresholds: FidelityThresholds, threads: int, base_reference: Optional[np.ndarray] = None) -> None:
     from .verify.host import fidelity, run_artifact
 
     try:
@@ -198,6 +230,9 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
         rec.status, rec.reason = "failed", "outputs contain NaN/inf"
         return
     rec.fidelity = fidelity(outputs, reference)
+    if base_reference is not None:
+        vs_base = fidelity(outputs, base_reference)
+        rec.fidelity["vs_base"] = {k: vs_base[k] for k in ("psnr_db", "exact", "max_abs_err", "mean_abs_err")}
     p = rec.fidelity["psnr_db"]
     if p is not None and p < thresholds.ok_psnr_db:
         rec.status, rec.reason = "degraded", f"PSNR {p:.1f} dB < {thresholds.ok_psnr_db:g} dB"
@@ -248,6 +283,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     inputs = _load_inputs(cfg, model)
     calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
     reference = _run_forward(model.module, inputs)
+    base_reference, base_info = _base_reference(model, inputs, reference)
 
     remove_dead_temp_dirs(WORKDIR_PREFIX)  # work folders of exports that were killed
     with BundleWriter(out_dir, overwrite=cfg.overwrite) as writer, OwnedTempDir(WORKDIR_PREFIX) as work:
@@ -286,7 +322,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
                                          reason=f"{type(exc).__name__}: {first_line(exc, default='')}")
                 if rec.status == "ok":
                     say("verify", fmt, None)
-                    _verify(rec, root, inputs, reference, thresholds, cfg.threads)
+                    _verify(rec, root, inputs, reference, thresholds, cfg.threads, base_reference)
             records.append(rec)
             say("done", fmt, rec)
 
@@ -319,13 +355,15 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             output={"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
             seeds={"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
             inputs=StoredArray(file=INPUTS, count=int(len(inputs))),
-            reference=StoredArray(file=REFERENCE, producer=f"torch {versions['torch']} float32"),
+            reference=StoredArray(file=REFERENCE, producer=f"torch {versions['torch']} float32",
+                                  source=f"float model {model.name}"),
             calibration=StoredArray(file=CALIBRATION, source=model.input_source, count=int(len(calibration)),
                                     method=options.calibration_method),
             compression=model.compression,
             export={"exporter": onnx_info.exporter, "opset": onnx_info.opset,
                     "max_abs_err_vs_torch": onnx_info.max_abs_err_vs_torch,
-                    "fallback_reason": onnx_info.fallback_reason},
+                    "fallback_reason": onnx_info.fallback_reason,
+                    **({"base_reference": base_info} if base_info else {})},
             thresholds=thresholds.to_dict(),
             export_config=cfg.to_dict(),
             tools=versions,
@@ -333,5 +371,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             artifacts_dir=ARTIFACTS_DIR,
             artifacts=records,
         )
+        from .reports.bundle_report import REPORT_FILENAME, bundle_report_markdown
+
+        writer.write_text(REPORT_FILENAME, bundle_report_markdown(manifest.to_dict()))
         writer.write_manifest(manifest)
     return out_dir, manifest.to_dict()

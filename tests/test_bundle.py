@@ -103,3 +103,41 @@ def test_bundle_files_are_never_symlinks(tmp_path):
     (root / "inputs.npy").mkdir()
     with pytest.raises(BundleError, match="no file"):
         b.inputs_path()
+
+
+@pytest.fixture
+def umask_022():
+    import os
+
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_bundle_folder_and_files_get_the_usual_modes_under_the_umask(tmp_path, umask_022):
+    """mkdtemp makes 0700 folders; a bundle is meant to be shared (copied to a board, served)."""
+    import os
+    import stat
+
+    final = tmp_path / "b"
+    with BundleWriter(final) as w:
+        w.save_array("inputs.npy", np.zeros(3, np.float32))
+        w.write_manifest(small_manifest("one"))
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(final) == 0o755
+    assert mode(final / "artifacts") == 0o755
+    assert mode(final / "bundle.json") == 0o644 and mode(final / "inputs.npy") == 0o644
+    os.umask(0o077)  # a private umask stays private
+    with BundleWriter(tmp_path / "private") as w:
+        w.write_manifest(small_manifest("two"))
+    assert mode(tmp_path / "private") == 0o700
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path, umask_022):
+    import os
+    import stat
+
+    from edgegan.util.files import atomic_write
+
+    atomic_write(tmp_path / "r.json", "{}")
+    assert stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode) == 0o644

@@ -131,3 +131,80 @@ def test_bn_recalibrate_flag_appends_a_step(tmp_path, capsys):
     assert [s["method"] for s in steps] == ["prune", "bn-recalibrate"] and steps[1]["config"]["samples"] == 128
     code, out, _ = run_cli(capsys, "dcgan-tiny", "--method", "bn-recalibrate", "--bn-recalibrate", "64", "--dry-run")
     assert json.loads(out) == [{"method": "bn-recalibrate", "config": {"samples": 64, "seed": 0, "batch": 128}}]
+
+
+DRY_RUN_REFUSALS = [
+    ("dcgan-tiny", ["--method", "prune", "--layers", "main.7"], "no layer named 'main.7'"),
+    ("dcgan-tiny", ["--method", "quant", "--exclude", "main.12x"], "did you mean 'main.12'"),
+    ("dcgan-tny", ["--method", "quant"], "dcgan-tiny"),
+    ("dcgan-tiny", ["--method", "channel-prune", "--layers", "nope"], "nope"),
+    ("resnet-tiny", ["--method", "channel-prune", "--criterion", "norm-scale"], "needs affine norm layers"),
+    ("dcgan-tiny", ["--pipeline", '[{"method": "quant", "config": {"bits": 4, "layers": ["x"]}}]'], "no layer named 'x'"),
+]
+
+
+@pytest.mark.parametrize("model, argv, fragment", DRY_RUN_REFUSALS)
+def test_dry_run_validates_model_layers_and_configs(tmp_path, capsys, model, argv, fragment):
+    """--dry-run used to print the JSON for anything; now it is the real check, minus the writing."""
+    code, out, err = run_cli(capsys, model, *argv, "--dry-run")
+    assert code != 0 and out == ""
+    assert fragment in err
+    assert err.count("\n") == 1 and err.startswith("edgegan compress: error:")
+
+
+def test_dry_run_of_a_valid_command_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "dcgan-tiny", "--method", "quant", "--layers", "main.0", "--dry-run",
+                           "--out", str(tmp_path / "q.pt"))
+    assert code == 0 and json.loads(out)[0]["config"]["layers"] == ["main.0"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_layers_prints_pytorch_constructor_order(capsys):
+    """Conv2d(3, 16, kernel_size=(7, 7)) is (in, out, kernel); the weight shape is (16, 3, 7, 7)."""
+    from torch import nn
+
+    from edgegan.compress.layers import weight_layers
+
+    model = load_generator("resnet-tiny")
+    code, out, _ = run_cli(capsys, "resnet-tiny", "--list-layers")
+    assert code == 0
+    for name, layer in weight_layers(model.module).items():
+        if isinstance(layer, nn.Conv2d):
+            cin, cout = layer.in_channels, layer.out_channels
+            k = layer.kernel_size
+            line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
+            assert f"Conv2d({cin}, {cout}, kernel_size=({k[0]}, {k[1]})" in line
+            if cin != cout:
+                assert f"({cout}, {cin}," not in line  # not the weight shape
+
+
+def test_list_layers_json(capsys):
+    code, out, _ = run_cli(capsys, "dcgan-tiny", "--list-layers", "--json")
+    assert code == 0
+    listing = json.loads(out)
+    from edgegan.compress.layers import weight_layers
+
+    layers = weight_layers(load_generator("dcgan-tiny").module)
+    assert [entry["name"] for entry in listing["layers"]] == list(layers)
+    first = listing["layers"][0]
+    layer = layers[first["name"]]
+    assert first["type"] == "ConvTranspose2d"
+    assert first["description"].startswith(f"ConvTranspose2d({layer.in_channels}, {layer.out_channels},")
+    assert first["weight_shape"] == list(layer.weight.shape)
+    assert listing["channel_groups"] and all(g["channels"] > 0 for g in listing["channel_groups"])
+
+
+def test_checkpoint_and_record_get_the_usual_modes_under_umask_022(tmp_path, capsys):
+    """mkstemp's 0600 used to survive the rename into place: a shared checkpoint was unreadable."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        ckpt = tmp_path / "q.pt"
+        assert run_cli(capsys, "dcgan-tiny", "--method", "quant", "--bits", "4", "--out", str(ckpt))[0] == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(ckpt).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / "q.compression.json").st_mode) == 0o644

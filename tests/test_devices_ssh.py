@@ -166,3 +166,76 @@ def test_sshd_killed_mid_command_is_a_connection_error_not_a_result(tmp_path):
             t.close()
         with pytest.raises(DeviceConnectionError, match="cannot connect"):
             open_target(d.url, opts(d))
+
+
+def test_one_attempt_is_singular(sshd):
+    from support_sshd import free_port
+
+    with pytest.raises(DeviceConnectionError, match=r"after 1 attempt \("):
+        open_target(f"ssh://root@127.0.0.1:{free_port()}", opts(sshd, retries=0, connect_timeout_s=2))
+
+
+def write_ssh_config(path: Path, d: LoopbackSSHD) -> Path:
+    path.write_text(
+        "Host mypi otherpi\n"
+        "    HostName 127.0.0.1\n"
+        f"    Port {d.port}\n"
+        f"    User {d.user}\n"
+        f"    IdentityFile {d.identity}\n"
+        "Host behindjump\n"
+        "    HostName 10.0.0.7\n"
+        "    ProxyJump gateway.example\n"
+        "Host *\n"
+        "    ServerAliveInterval 30\n")
+    return path
+
+
+def test_user_at_host_without_scheme_is_an_ssh_target(sshd):
+    t = open_target(f"{sshd.user}@127.0.0.1:{sshd.port}", opts(sshd))
+    try:
+        assert t.run(["echo", "hi"]).stdout == "hi\n"
+        assert t.target == sshd.url
+    finally:
+        t.close()
+
+
+def test_ssh_config_host_alias_gives_hostname_user_port_and_key(sshd, tmp_path):
+    cfg = write_ssh_config(tmp_path / "config", sshd)
+    base = dict(known_hosts=str(sshd.known_hosts), connect_timeout_s=5, retries=0, ssh_config=str(cfg))
+    for target in ("mypi", f"{sshd.user}@otherpi", "ssh://mypi"):
+        t = open_target(target, TargetOptions(**base))  # no --identity: the config's IdentityFile is used
+        try:
+            assert t.run(["printf", "%s", "ok"]).stdout == "ok"
+        finally:
+            t.close()
+    with pytest.raises(ConfigError, match="not a URL, user@host or a Host of"):
+        open_target("notanalias", TargetOptions(**base))
+
+
+def test_ssh_config_from_the_environment(sshd, tmp_path, monkeypatch):
+    cfg = write_ssh_config(tmp_path / "config", sshd)
+    monkeypatch.setenv("EDGEGAN_SSH_CONFIG", str(cfg))
+    t = open_target("mypi", TargetOptions(known_hosts=str(sshd.known_hosts), connect_timeout_s=5, retries=0))
+    try:
+        assert t.run(["true"]).exit_code == 0
+    finally:
+        t.close()
+
+
+def test_proxyjump_is_refused_in_one_line(sshd, tmp_path):
+    cfg = write_ssh_config(tmp_path / "config", sshd)
+    with pytest.raises(ConfigError, match="uses ProxyJump gateway.example, which edgegan does not support") as exc:
+        open_target("behindjump", TargetOptions(ssh_config=str(cfg), retries=0))
+    assert "\n" not in str(exc.value)
+
+
+def test_cli_device_info_reaches_an_ssh_config_alias(sshd, tmp_path):
+    from conftest import run_cli
+
+    cfg = write_ssh_config(tmp_path / "config", sshd)
+    proc = run_cli("device", "info", "mypi", "--ssh-config", str(cfg), "--known-hosts", str(sshd.known_hosts),
+                   "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    assert json.loads(proc.stdout)["target"] == f"ssh://{sshd.user}@mypi:{sshd.port}"

@@ -3,7 +3,8 @@
 Writes an edgegan checkpoint (loadable by every other verb: ``edgegan export CKPT``) and its
 ``NAME.compression.json`` next to it; the same records travel inside the checkpoint into
 bundle.json. ``--pipeline`` takes a JSON list of steps (inline or a file) instead of one
-``--method``; ``--dry-run`` prints that JSON for a given command line without running it.
+``--method``; ``--dry-run`` checks the command line (model, layers, configs) without writing anything
+and prints that JSON.
 """
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="then re-estimate BatchNorm statistics on N inputs (a bn-recalibrate step; with "
                         "--method bn-recalibrate: its sample count)")
     p.add_argument("--list-layers", action="store_true", help="print the model's layers and channel groups and exit")
-    p.add_argument("--dry-run", action="store_true", help="print the pipeline JSON this command would run and exit")
-    p.add_argument("--json", action="store_true", help="print the compression record as JSON")
+    p.add_argument("--dry-run", action="store_true", help="check the model, layers and configs (the pipeline runs in memory, "
+                        "nothing is written), print the pipeline JSON this command would run and exit")
+    p.add_argument("--json", action="store_true", help="print the compression record (with --list-layers: the layer listing) as JSON")
 
 
 def build_pipeline(args: argparse.Namespace):
@@ -176,21 +178,42 @@ def _load(args: argparse.Namespace):
     return load_generator(args.model, args.checkpoint, overrides)
 
 
-def _list_layers(model) -> int:
+def layer_listing(model) -> dict:
+    """The model's weight layers (PyTorch's own constructor description: in, out, kernel) and,
+    for families that support channel-prune, its channel groups; plain JSON."""
     from ..compress.layers import weight_layers
     from ..compress.posttrain.channel_layout import channel_layout, prunable_families
 
-    print(f"weight layers of {model.name} (for --layers/--exclude of clip, quant, prune):")
+    layers = []
     for name, layer in weight_layers(model.module).items():
-        print(f"  {name:40s} {type(layer).__name__}{tuple(layer.weight.shape)}")
+        kind = type(layer).__name__
+        layers.append({"name": name, "type": kind, "description": f"{kind}({layer.extra_repr()})",
+                       "weight_shape": list(layer.weight.shape)})
+    groups = None
     if model.family in prunable_families():
         from ..compress.posttrain.channel_prune import _family_config
 
         layout = channel_layout(model.family, _family_config(model), model.module)
+        groups = [{"name": name, "channels": group.width, "producers": list(group.producers),
+                   "norms": list(group.norms)} for name, group in layout.groups.items()]
+    return {"model": model.name, "layers": layers, "channel_groups": groups}
+
+
+def _list_layers(model, as_json: bool) -> int:
+    listing = layer_listing(model)
+    if as_json:
+        json.dump(listing, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"weight layers of {listing['model']} (for --layers/--exclude of clip, quant, prune):")
+    for layer in listing["layers"]:
+        print(f"  {layer['name']:24s} {layer['description']}")
+    if listing["channel_groups"] is not None:
         print("channel groups (for --layers/--exclude of channel-prune):")
-        for name, group in layout.groups.items():
-            norm = "norm: " + ", ".join(group.norms) if group.norms else "no norm layer"
-            print(f"  {name:40s} {group.width:5d} channels, producers {', '.join(group.producers)}; {norm}")
+        for group in listing["channel_groups"]:
+            norm = "norm: " + ", ".join(group["norms"]) if group["norms"] else "no norm layer"
+            print(f"  {group['name']:24s} {group['channels']:5d} channels, producers "
+                  f"{', '.join(group['producers'])}; {norm}")
     return 0
 
 
@@ -220,9 +243,12 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, OutputError
 
     if args.list_layers:
-        return _list_layers(_load(args))
+        return _list_layers(_load(args), args.json)
     pipeline = build_pipeline(args)
     if args.dry_run:  # every field spelled out, so the printed JSON replays exactly via --pipeline
+        # validate as the real run would: load the model and apply the pipeline in memory
+        # (unknown model, layer or group, or a config the model cannot take -> one-line error)
+        compress(_load(args), pipeline)
         print(PipelineConfig([PipelineStep(s.method, s.typed_config().to_dict()) for s in pipeline.steps]).to_json())
         return 0
     if not args.out:

@@ -1,4 +1,5 @@
-"""`edgegan device setup|info TARGET`: prepare a device's runner environment, or describe it.
+"""`edgegan device setup|info|clean TARGET`: prepare a device's runner environment, describe it,
+or remove what profiling cached on it.
 
 Also home of the target options every device-facing verb shares (``profile`` imports them).
 """
@@ -8,6 +9,9 @@ import argparse
 import json
 
 from ..util.text import split_csv
+
+
+TARGET_HELP = "local, ssh://user@host[:port], user@host[:port] or a Host of your ssh config"
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +24,8 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=2, help="reconnect attempts after a dropped connection (default 2)")
     g.add_argument("--workdir", help="edgegan's directory on the device (default ~/.edgegan)")
     g.add_argument("--python", help="python on the device that runs the runner (default: the setup venv, else python3)")
+    g.add_argument("--ssh-config", help="ssh config whose Host entries (HostName, User, Port, IdentityFile) apply to "
+                                        "the target (default: $EDGEGAN_SSH_CONFIG, else ~/.ssh/config)")
 
 
 def target_options(args: argparse.Namespace):
@@ -27,7 +33,8 @@ def target_options(args: argparse.Namespace):
 
     return TargetOptions(identity=args.identity, known_hosts=args.known_hosts,
                          accept_new_host_key=args.accept_new_host_key, connect_timeout_s=args.connect_timeout,
-                         retries=args.retries, workdir=args.workdir, python=args.python)
+                         retries=args.retries, workdir=args.workdir, python=args.python,
+                         ssh_config=args.ssh_config)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("setup", help="create a venv on the device with numpy + the runtimes",
                        description="Create (or refresh) ~/.edgegan/venv on the device with numpy and the runtimes, "
                                    "pinned to this host's versions.")
-    s.add_argument("target", help="local or ssh://user@host[:port]")
+    s.add_argument("target", help=TARGET_HELP)
     s.add_argument("--runtimes", type=split_csv, default=None,
                    help="comma-separated runtimes (onnxruntime, litert) or implementations (ai-edge-litert, "
                         "tflite-runtime); default: every runtime in the runner's table")
@@ -48,8 +55,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--force", action="store_true", help="recreate the venv even if it is up to date")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     add_target_arguments(s)
+    c = sub.add_parser("clean", help="remove edgegan's cached artifacts and run folders from the device",
+                       description="Remove the artifacts, run folders and runner copies that profiling leaves in "
+                                   "edgegan's folder on the device (the next profile pushes what it needs again); "
+                                   "the setup venv stays unless --all.")
+    c.add_argument("target", help=TARGET_HELP)
+    c.add_argument("--all", action="store_true", dest="all_", help="also remove the setup venv (and the folder if "
+                   "nothing else is in it)")
+    c.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    add_target_arguments(c)
     i = sub.add_parser("info", help="arch, CPU, cores, memory, OS, python and runtime versions of the device")
-    i.add_argument("target", help="local or ssh://user@host[:port]")
+    i.add_argument("target", help=TARGET_HELP)
     i.add_argument("--json", action="store_true", help="print DeviceInfo as JSON")
     add_target_arguments(i)
 
@@ -71,6 +87,26 @@ def _print_info(info: dict, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "clean":
+        from ..devices.clean import clean_device
+
+        result = clean_device(args.target, target_options(args), all_=args.all_)
+        if args.json:
+            print(json.dumps(result, indent=2))
+            return 0
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console(highlight=False)
+        for r in result["removed"]:
+            size = f"{r['bytes']:,} bytes" if r["bytes"] is not None else "size unknown"
+            console.print(f"removed {escape(r['path'])} ({size})")
+        if not result["removed"]:
+            console.print(f"nothing to clean in {escape(result['workdir'])} on {escape(result['target'])}")
+        for path in result["kept"]:
+            console.print(f"kept {escape(path)} (pass --all to remove it too)")
+        console.print(f"freed {result['bytes_freed']:,} bytes on {escape(result['target'])}")
+        return 0
     if args.action == "info":
         from ..devices.setup import device_info
 

@@ -66,6 +66,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
 
 
+class StderrProgress:
+    """run_export's progress as one plain line per stage on stderr, for --json (stdout stays the
+    JSON document; a long export is not silent)."""
+
+    TEXT = {"load": "loading model", "onnx": "exporting ONNX + validating", "convert": "converting {fmt}",
+            "verify": "verifying {fmt}", "latency": "measuring host latency (all formats)"}
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream
+
+    def __call__(self, stage, fmt, rec) -> None:
+        if stage == "done" and rec is not None:
+            line = f"{fmt}: {rec.status}" + (f" ({rec.reason})" if rec.reason else "")
+        elif stage in self.TEXT:
+            line = self.TEXT[stage].format(fmt=fmt)
+        else:
+            return
+        print(f"edgegan export: {line}", file=self.stream or sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import PACKAGES, ExportConfig, run_export
     from ..util.deps import require
@@ -90,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = ExportConfig(**kwargs)
     with hold_back_third_party_output(getattr(args, "verbose", False)) as held:
         if args.json:
-            out, manifest = run_export(cfg)
+            out, manifest = run_export(cfg, progress=StderrProgress(held.stream))
         else:
             with ExportProgress(cfg.formats) as progress:
                 out, manifest = run_export(cfg, progress=progress)
@@ -100,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print_fidelity_table(manifest, out)
+        base = manifest["export"].get("base_reference") or {}
+        if base.get("used"):
+            print(f"PSNR is vs this checkpoint's float model; vs its base model {base['model']}: "
+                  f"{base['float_psnr_db']} dB for the float model, per format in report.md")
+        elif base:
+            print(f"base model {base.get('model') or '(none named)'} not compared: {base.get('reason')}")
     if failed and held.lines:
         print(held.note(), file=sys.stderr)
     return 1 if failed else 0

@@ -21,7 +21,7 @@ PROFILE_FLAGS = {"runs": "--runs", "warmup": "--warmup", "threads": "--threads",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory written by `edgegan export`")
-    p.add_argument("--target", help="local (default) or ssh://user@host[:port]")
+    p.add_argument("--target", help="local (default), ssh://user@host[:port], user@host[:port] or an ssh config Host")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all in the bundle)")
     p.add_argument("--runs", type=int, help="timed runs per format (default 50)")
     p.add_argument("--warmup", type=int, help="untimed warmup runs (default 10)")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..devices.profile import ProfileConfig, run_profile
     from ..devices.targets import require_target_packages
 
-    require_target_packages(args.target or "local")  # one line before any progress display
+    require_target_packages(args.target or "local", args.ssh_config)  # one line before any progress display
 
     # options default to None: ProfileConfig owns every default
     kwargs = given(target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup, threads=args.threads,

@@ -20,6 +20,7 @@ class HeldBack:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.stream = None  # the real stderr while the block runs (None: sys.stderr is it)
 
     def note(self) -> str:
         """A one-line pointer for when the stage failed."""
@@ -40,6 +41,7 @@ def hold_back_third_party_output(verbose: bool) -> Iterator[HeldBack]:
     sys.stderr.flush()
     real = os.dup(2)
     real_stream = os.fdopen(os.dup(real), "w", buffering=1, encoding="utf-8", errors="replace")
+    held.stream = real_stream
     root = logging.getLogger()
     swapped = []  # edgegan's records keep going to the real stderr; third-party ones are dropped
     for h in root.handlers:
@@ -57,6 +59,7 @@ def hold_back_third_party_output(verbose: bool) -> Iterator[HeldBack]:
             for h, old in swapped:
                 h.setStream(old)
                 h.filters = [f for f in h.filters if not isinstance(f, _OursOnly)]
+            held.stream = None
             real_stream.close()
             sink.seek(0)
             held.lines = sink.read().decode("utf-8", "replace").splitlines()

@@ -61,9 +61,23 @@ def compression_record(model: Any, base: Optional[Any] = None, base_model: Optio
     return record
 
 
+def base_weights_of(base: Optional[Any]) -> Optional[str]:
+    """sha256 of the uncompressed weights behind ``base``: its own when it is not compressed,
+    else what its checkpoint recorded (kept through repeated compression)."""
+    if base is None:
+        return None
+    if not base.compression:
+        from ..models.stats import weights_sha256
+
+        return weights_sha256(base.module)
+    return getattr(base, "base_weights_sha256", None)
+
+
 def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Path] = None,
                     base: Optional[Any] = None, base_model: Optional[str] = None) -> tuple[Path, Path, dict]:
     """Write the checkpoint at ``out`` and its record (default: ``record_path_for(out)``).
+    ``base``: the model ``model`` was compressed from (its uncompressed weights' sha256 goes into
+    the checkpoint so export can compare against the base model too).
 
     Returns (checkpoint path, record path, record)."""
     from ..models.loading import save_checkpoint
@@ -85,7 +99,8 @@ def save_compressed(model: Any, out: str | Path, record_path: Optional[str | Pat
     try:
         tmp_ckpt = temp_path_beside(out)
         save_checkpoint(tmp_ckpt, model.module, model.family, model.config, model.name,
-                        base_model=base_model, compression=model.compression)
+                        base_model=base_model, compression=model.compression,
+                        base_weights_sha256=base_weights_of(base))
         data = tmp_ckpt.read_bytes()
         record["checkpoint"] = {"path": out.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         tmp_rec = temp_path_beside(record_path)

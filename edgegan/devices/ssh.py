@@ -1,5 +1,8 @@
 """The ``ssh://user@host[:port]`` target, over paramiko.
 
+The ssh config (``~/.ssh/config``, ``--ssh-config``) is read like ``ssh`` reads it for HostName,
+User, Port and IdentityFile; ProxyJump/ProxyCommand are refused in one line (not supported).
+
 Security defaults: key authentication only (a key file, the agent or ~/.ssh/id_*), the host
 key checked against known_hosts — an unknown key is refused unless --accept-new-host-key,
 a CHANGED key is always refused. Commands are argv lists quoted with :func:`shlex.join` (an
@@ -10,6 +13,7 @@ is a :class:`DeviceConnectionError`, never a silently truncated result.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import getpass
 import logging
@@ -32,6 +36,12 @@ WRAPPER = '"$@"; exit $?'
 
 def parse_ssh_url(url: str) -> tuple[str, str, int]:
     """``ssh://user@host[:port]`` -> (user, host, port); user defaults to the local user."""
+    user, host, port = _split_ssh_url(url)
+    return user or getpass.getuser(), host, port or 22
+
+
+def _split_ssh_url(url: str) -> tuple[Optional[str], str, Optional[int]]:
+    """(user or None, host, port or None): None where the URL does not say, so the ssh config can."""
     parts = urlsplit(url)
     if parts.scheme != "ssh" or not parts.hostname:
         raise ConfigError(f"bad ssh target {url!r}; use ssh://user@host[:port]")
@@ -40,10 +50,53 @@ def parse_ssh_url(url: str) -> tuple[str, str, int]:
     if parts.path not in ("", "/") or parts.query:
         raise ConfigError(f"ssh target {url!r} has a path or query; pass --workdir for the device directory")
     try:
-        port = parts.port or 22
+        port = parts.port
     except ValueError:
         raise ConfigError(f"bad port in {url!r}") from None
-    return parts.username or getpass.getuser(), parts.hostname, port
+    return parts.username, parts.hostname, port
+
+
+@dataclasses.dataclass
+class SSHEndpoint:
+    """Where to connect after the ssh config: the config's HostName, User, Port and
+    IdentityFile fill in what the target does not say (as ``ssh`` does)."""
+
+    alias: str
+    hostname: str
+    user: str
+    port: int
+    identity_files: list[str]
+
+
+def resolve_endpoint(url: str, ssh_config: Optional[str] = None) -> SSHEndpoint:
+    """The target URL resolved through the ssh config; ProxyJump/ProxyCommand are refused with
+    one line (edgegan opens a direct connection only)."""
+    import paramiko
+
+    from .targets import ssh_config_path
+
+    user, alias, port = _split_ssh_url(url)
+    path = ssh_config_path(ssh_config)
+    entry: dict = {}
+    if path.is_file():
+        try:
+            entry = paramiko.SSHConfig.from_path(str(path)).lookup(alias)
+        except (OSError, UnicodeDecodeError, ValueError, paramiko.SSHException) as exc:
+            raise ConfigError(f"cannot read ssh config {path} ({type(exc).__name__}: {str(exc)[:120]}); fix it or "
+                              "pass another --ssh-config") from None
+    for unsupported in ("proxyjump", "proxycommand"):
+        if entry.get(unsupported):
+            name = {"proxyjump": "ProxyJump", "proxycommand": "ProxyCommand"}[unsupported]
+            raise ConfigError(f"{path}: Host {alias} uses {name} {entry[unsupported]}, which edgegan does not support "
+                              "(direct connections only); reach the device directly or open a tunnel "
+                              "(ssh -L PORT:device:22 jumphost) and target user@127.0.0.1:PORT")
+    try:
+        port = port or int(entry.get("port", 22))
+    except ValueError:
+        raise ConfigError(f"{path}: Host {alias} has a bad Port {entry.get('port')!r}") from None
+    files = [os.path.expanduser(f) for f in entry.get("identityfile", [])]
+    return SSHEndpoint(alias=alias, hostname=entry.get("hostname", alias), user=user or entry.get("user") or
+                       getpass.getuser(), port=port, identity_files=[f for f in files if os.path.isfile(f)])
 
 
 def host_entry(host: str, port: int) -> str:
@@ -87,8 +140,12 @@ class SSHTransport(BaseTransport):
 
     def __init__(self, url: str, options: TargetOptions | None = None) -> None:
         self.options = options or TargetOptions()
-        self.user, self.host, self.port = parse_ssh_url(url)
-        self.target = f"ssh://{self.user}@{self.host}" + (f":{self.port}" if self.port != 22 else "")
+        if "://" not in url:
+            url = "ssh://" + url
+        self.endpoint = resolve_endpoint(url, self.options.ssh_config)
+        self.user, self.host, self.port = self.endpoint.user, self.endpoint.hostname, self.endpoint.port
+        shown = self.endpoint.alias
+        self.target = f"ssh://{self.user}@{shown}" + (f":{self.port}" if self.port != 22 else "")
         self.known_hosts = Path(os.path.expanduser(self.options.known_hosts or "~/.ssh/known_hosts"))
         self._client = None
         self._sftp = None
@@ -113,8 +170,8 @@ class SSHTransport(BaseTransport):
                                        f"{str(exc)[:120]}); fix it or pass another --known-hosts") from None
             client.set_missing_host_key_policy(_policy(opts.accept_new_host_key, self.known_hosts))
             try:
-                client.connect(self.host, self.port, username=self.user,
-                               key_filename=os.path.expanduser(opts.identity) if opts.identity else None,
+                keys = [os.path.expanduser(opts.identity)] if opts.identity else self.endpoint.identity_files or None
+                client.connect(self.host, self.port, username=self.user, key_filename=keys,
                                look_for_keys=opts.identity is None, allow_agent=opts.identity is None,
                                timeout=opts.connect_timeout_s, banner_timeout=opts.connect_timeout_s,
                                auth_timeout=opts.connect_timeout_s, channel_timeout=opts.connect_timeout_s)
@@ -134,7 +191,9 @@ class SSHTransport(BaseTransport):
                     f"if you trust it, remove the old key: ssh-keygen -R '{entry}' -f {self.known_hosts}") from None
             except paramiko.AuthenticationException as exc:
                 client.close()
-                how = f"key {opts.identity}" if opts.identity else "ssh-agent / ~/.ssh/id_* keys"
+                how = (f"key {opts.identity}" if opts.identity else
+                       f"IdentityFile {', '.join(self.endpoint.identity_files)} / ssh-agent / ~/.ssh/id_* keys"
+                       if self.endpoint.identity_files else "ssh-agent / ~/.ssh/id_* keys")
                 raise DeviceConnectionError(f"{self.target} refused authentication with {how} ({exc}); "
                                             "install your public key in the device's authorized_keys or pass --identity") from None
             except (OSError, socket.timeout, EOFError, paramiko.SSHException) as exc:
@@ -149,7 +208,8 @@ class SSHTransport(BaseTransport):
             tr.set_keepalive(5)
             self._client, self._sftp = client, None
             return
-        raise DeviceConnectionError(f"cannot connect to {self.target} after {opts.retries + 1} attempts "
+        tries = opts.retries + 1
+        raise DeviceConnectionError(f"cannot connect to {self.target} after {tries} attempt{'s' if tries != 1 else ''} "
                                     f"({type(last).__name__}: {last}); check the device is on and sshd runs, or "
                                     "raise --connect-timeout") from None
 

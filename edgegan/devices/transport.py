@@ -60,6 +60,7 @@ class TargetOptions(JsonConfig):
     retries: int = 2
     workdir: Optional[str] = None
     python: Optional[str] = None
+    ssh_config: Optional[str] = None  # None: $EDGEGAN_SSH_CONFIG, else ~/.ssh/config
 
     def validate(self) -> None:
         if self.connect_timeout_s <= 0:

@@ -39,6 +39,10 @@ class LoadedModel:
     input_source: str = "spec"
     real_inputs: Optional[Callable[[int, int], np.ndarray]] = None
     compression: list = dataclasses.field(default_factory=list)
+    # the uncompressed zoo model a compressed checkpoint came from, and the sha256 of those
+    # weights (export compares against it only when the zoo model still has them)
+    base_model: Optional[str] = None
+    base_weights_sha256: Optional[str] = None
 
     def sample_inputs(self, n: int, seed: int) -> np.ndarray:
         """Inputs from the model's input distribution: real task data when the zoo entry has
@@ -200,6 +204,8 @@ def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
         name=str(obj.get("name") or path.stem), module=module, input_spec=spec, source=f"checkpoint {path}",
         family=family, config=cfg.to_dict(), compression=list(obj.get("compression") or []),
         real_inputs=real_inputs, input_source=ZOO.get(base).input_source if real_inputs else "spec",
+        base_model=base if isinstance(base, str) else None,
+        base_weights_sha256=obj.get("base_weights_sha256") if isinstance(obj.get("base_weights_sha256"), str) else None,
     )
 
 
@@ -354,13 +360,15 @@ def _any_batch(ep: Any, fixed: int, spec: InputSpec, path: Path) -> Any:
 
 
 def save_checkpoint(path: str | Path, module: Any, family: str, config: dict, name: str,
-                    base_model: Optional[str] = None, compression: Optional[list] = None) -> None:
+                    base_model: Optional[str] = None, compression: Optional[list] = None,
+                    base_weights_sha256: Optional[str] = None) -> None:
     """Write an edgegan checkpoint: tensors + plain metadata, loadable with weights_only=True."""
     import torch
 
     obj = {
         "format": CHECKPOINT_FORMAT, "name": name, "family": family, "config": dict(config),
         "base_model": base_model, "compression": list(compression or []),
+        "base_weights_sha256": base_weights_sha256,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
     }
     torch.save(obj, path)

@@ -24,40 +24,13 @@ def weights_sha256(module) -> str:
 
 
 def count_macs(module, example: np.ndarray) -> int:
-    """Multiply-accumulates of one forward pass on a single sample (conv, transposed conv,
-    linear), counted with forward hooks."""
+    """Multiply-accumulates of one forward pass on a single sample: torch's own FLOP counter
+    (every convolution, transposed convolution, matmul/linear, bmm and attention op, whether
+    called through a module or a functional), halved — it counts a MAC as two FLOPs."""
     import torch
-    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
 
-    total = 0
-
-    def conv_hook(m, inp, out):
-        nonlocal total
-        k = int(np.prod(m.kernel_size)) * (m.in_channels // m.groups)
-        total += out.numel() // out.shape[0] * k
-
-    def convt_hook(m, inp, out):
-        nonlocal total
-        x = inp[0]
-        k = int(np.prod(m.kernel_size)) * (m.out_channels // m.groups)
-        total += x.numel() // x.shape[0] * k
-
-    def linear_hook(m, inp, out):
-        nonlocal total
-        total += out.numel() // out.shape[0] * m.in_features
-
-    handles = []
-    for m in module.modules():
-        if isinstance(m, nn.ConvTranspose2d):
-            handles.append(m.register_forward_hook(convt_hook))
-        elif isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        with torch.no_grad():
-            module(torch.from_numpy(np.ascontiguousarray(example[:1])))
-    finally:
-        for h in handles:
-            h.remove()
-    return int(total)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(torch.from_numpy(np.ascontiguousarray(example[:1])))
+    return int(counter.get_total_flops()) // 2
