@@ -43,8 +43,8 @@ else
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$wheel[all]" 2>&1 | grep -v "^WARNING: Location" || true
   echo "test-pip: pip install [all] took $(since "$t0"); ${VENV#$ROOT/} is $(du -sh "$VENV" | cut -f1)"
 fi
-TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -c "import torch, onnxruntime, tensorflow, ai_edge_litert, paramiko" \
-  || { echo "test-pip: pip install '[all]' did not give torch/onnxruntime/tensorflow/ai_edge_litert/paramiko"; exit 1; }
+"$VENV/bin/python" -c "import torch, onnxruntime, tensorflow, ai_edge_litert, paramiko" 2>"$work/import.log" \
+  || { cat "$work/import.log"; echo "test-pip: pip install '[all]' did not give torch/onnxruntime/tensorflow/ai_edge_litert/paramiko"; exit 1; }
 
 # 3. the step pip cannot do, run from outside the checkout (the checkout's edgegan/ must not be importable)
 cd "$work"
@@ -59,10 +59,11 @@ echo "$key" > "$VENV/.edgegan-reqs"
 t0=$(secs)
 "$VENV/bin/edgegan" export dcgan-digits --out "$work/bundle" --json > "$work/export.json" || true
 echo "test-pip: edgegan export dcgan-digits took $(since "$t0")"
-"$VENV/bin/python" - "$work/bundle/bundle.json" "$ROOT" <<'PY'
+"$VENV/bin/python" - "$work/bundle/bundle.json" <<'PY'
 import json, pathlib, sys
 import edgegan
-assert not pathlib.Path(edgegan.__file__).resolve().is_relative_to(pathlib.Path(sys.argv[2])), edgegan.__file__
+# the installed wheel ran, not the checkout's edgegan/
+assert pathlib.Path(edgegan.__file__).resolve().is_relative_to(pathlib.Path(sys.prefix).resolve()), edgegan.__file__
 doc = json.loads(pathlib.Path(sys.argv[1]).read_text())
 rows = {a["format"]: (a["status"], a.get("reason")) for a in doc["artifacts"]}
 want = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]

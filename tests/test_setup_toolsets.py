@@ -168,4 +168,9 @@ def test_install_without_pip_or_without_tensorflow_is_one_line(tmp_path):
         "install with: pip install 'edgegan[tflite]' (then run `edgegan setup tflite`)"]
     r = subprocess.run([py, "-m", "edgegan", "setup", "tflite", "--check"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
-    assert r.returncode == 9 and "install with: edgegan setup tflite" in r.stderr, r.stderr
+    assert r.returncode == 9, r.stdout + r.stderr
+    assert r.stderr.startswith("edgegan setup: error: tflite tools incomplete here (") and r.stderr.rstrip().endswith(
+        "missing tensorflow, ai_edge_litert, onnx2tf==1.29.24, tf-keras==2.21.0, onnx-graphsurgeon==0.6.1, "
+        "sng4onnx==2.0.1, sne4onnx==2.0.1, onnxsim==0.4.36, psutil, h5py, flatbuffers; install with: "
+        "pip install 'edgegan[tflite]' and run `edgegan setup tflite`"), r.stderr
+    assert r.stdout == ""

@@ -29,21 +29,23 @@ def run(args: argparse.Namespace) -> int:
 
     p = plan(args.toolset)
     todo = p.to_install
+    where = sys.prefix
     if args.check:
-        if p.missing_prerequisites or todo:
-            parts = [f"{', '.join(p.missing_prerequisites)} (pip install 'edgegan[{p.extra}]')"] * bool(
-                p.missing_prerequisites) + [", ".join(map(str, todo))] * bool(todo)
-            raise MissingDependencyError(f"{args.toolset} tools incomplete: missing {'; '.join(parts)}; "
-                                         f"install with: edgegan setup {args.toolset}")
-        print(f"{args.toolset} tools: all {len(p.rows)} installed ({sys.prefix})")
+        missing = [*p.missing_prerequisites, *map(str, todo)]
+        if missing:
+            fix = (f"pip install 'edgegan[{p.extra}]' and run " if p.missing_prerequisites else "") + \
+                f"`edgegan setup {args.toolset}`"
+            raise MissingDependencyError(f"{args.toolset} tools incomplete here ({where}): missing "
+                                         f"{', '.join(missing)}; install with: {fix}")
+        print(f"{args.toolset} tools: all {len(p.rows)} installed ({where})")
         return 0
     if not todo and not p.missing_prerequisites:
-        print(f"{args.toolset} tools: all {len(p.rows)} already installed; nothing to do ({sys.prefix})")
+        print(f"{args.toolset} tools: all {len(p.rows)} already installed; nothing to do ({where})")
         return 0
-    if todo:
-        have = dict((str(r), v) for r, v in p.rows)
-        print(f"installing {len(todo)} {args.toolset} tool(s) with pip --no-deps into {sys.prefix}: "
-              + ", ".join(f"{r}" + (f" (replacing {have[str(r)]})" if have[str(r)] else "") for r in todo),
+    if todo and not p.missing_prerequisites:  # else install() stops with the one-line reason
+        have = {str(r): v for r, v in p.rows}
+        print(f"installing {len(todo)} {args.toolset} tool(s) with pip --no-deps into {where}: "
+              + ", ".join(str(r) + (f" (replacing {have[str(r)]})" if have[str(r)] else "") for r in todo),
               flush=True)
     done = install(p, pip_args=["--no-index", "--find-links", args.wheels] if args.wheels else ())
     print(f"{args.toolset} tools: installed {len(done)}, {len(p.rows) - len(done)} already there")
