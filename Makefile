@@ -34,8 +34,8 @@ demo: install
 host-packages:
 	@bash device_tests/board/install_host_packages.sh
 
-# unit + integration tests, the torch-free tests on newer Pythons, then the device suite on the
-# emulated aarch64 board
+# unit + integration tests, the torch-free tests on newer Pythons, the pip route (test-pip), then
+# the device suite on the emulated aarch64 board
 test: unit-test test-torchfree test-pip device-test
 
 unit-test: install host-packages
