@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgegan-installed
-REQS := requirements/base.txt requirements/nodeps.txt requirements/test.txt pyproject.toml
+REQS := requirements/base.txt edgegan/requirements/nodeps.txt requirements/test.txt pyproject.toml
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install host-packages demo test unit-test test-torchfree device-test test-slow bench clean
+.PHONY: install host-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -18,9 +18,10 @@ $(STAMP): $(REQS)
 	# step 1: normal dependencies, exact pins
 	$(PIP) install -r requirements/base.txt -r requirements/test.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import torch, onnxruntime, tensorflow, ai_edge_litert" 2>/dev/null || (echo "step 1 of the install failed"; exit 1)
-	# step 2: the onnx2tf set, whose metadata pins old TF/numpy/onnx: --no-deps
-	$(PIP) install --no-deps -r requirements/nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
+	# step 2: edgegan itself (editable), then the onnx2tf set, whose metadata pins old TF/numpy/onnx,
+	# with --no-deps by the same command a pip user runs (list: edgegan/requirements/nodeps.txt)
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m edgegan setup tflite
 	@$(PY) -c "import onnx2tf, onnxsim, edgegan.converters" || (echo "step 2 of the install failed"; exit 1)
 	@touch $(STAMP)
 
@@ -33,9 +34,9 @@ demo: install
 host-packages:
 	@bash device_tests/board/install_host_packages.sh
 
-# unit + integration tests, the torch-free tests on newer Pythons, then the device suite on the
-# emulated aarch64 board
-test: unit-test test-torchfree device-test
+# unit + integration tests, the torch-free tests on newer Pythons, the pip route (test-pip), then
+# the device suite on the emulated aarch64 board
+test: unit-test test-torchfree test-pip device-test
 
 unit-test: install host-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -68,6 +69,15 @@ test-torchfree:
 	  $$venv/bin/python -m pytest -q -p no:cacheprovider $(TORCHFREE_TESTS) $(PYTEST_ARGS); \
 	done
 
+# The pip route, as a user without the Makefile takes it: build the wheel, install
+# 'edgegan-*.whl[all]' into a fresh Python 3.11 venv ($(PIP_VENV), network to the package index),
+# run `edgegan setup tflite`, export dcgan-digits and check that all six formats are ok. The venv
+# is kept and reused while the wheel's requirement set (its Requires-Dist, the --no-deps list and
+# the Python version) is unchanged; then only the wheel itself is reinstalled.
+PIP_VENV ?= .venv-pip
+test-pip:
+	@PYTHON=$(PYTHON) PIP_VENV=$(PIP_VENV) bash tests/pip_install_route.sh
+
 device-test: install host-packages
 	$(PY) -m pytest -q device_tests -m device $(PYTEST_ARGS)
 
@@ -78,4 +88,4 @@ bench: install
 	$(PY) benchmarks/export_fidelity.py
 
 clean:
-	rm -rf bundles .pytest_cache .venv-py*
+	rm -rf bundles .pytest_cache .venv-py* $(PIP_VENV)

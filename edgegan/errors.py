@@ -97,6 +97,11 @@ class MissingDependencyError(EdgeganError):
     exit_code = 9
 
 
+class InstallError(MissingDependencyError):
+    """`edgegan setup` could not install a tool set (pip failed or is missing, or a package the
+    set builds on is not installed); the tools are still missing, hence the same exit code."""
+
+
 def strip_ansi(text: str) -> str:
     """Tool output without terminal colour codes."""
     return _ANSI.sub("", text)

@@ -22,7 +22,7 @@ import pytest
 from edgegan.cli.main import VERBS
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+SKIP = shutil.ignore_patterns(".git", ".venv", ".venv-*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
                               "bundles", "results", "tests", "device_tests", "benchmarks", "docs")
 
 
@@ -65,7 +65,7 @@ def test_wheel_carries_the_mapped_packages_the_runner_and_the_weights(installed)
     expected = {"edgegan/converters/__init__.py", "edgegan/converters/base.py", "edgegan/converters/ort_int8.py",
                 "edgegan/converters/tflite_worker.py", "edgegan/runner/edgegan_runner.py",
                 "edgegan/models/pretrained/dcgan_digits.pt", "edgegan/models/pretrained/resnet_sketch.pt",
-                "edgegan/metrics/weights/digits_cnn.pt", "edgegan/cli/main.py"}
+                "edgegan/metrics/weights/digits_cnn.pt", "edgegan/cli/main.py", "edgegan/requirements/nodeps.txt"}
     assert expected <= names, sorted(expected - names)
     assert not any(n.startswith(("converters/", "tests/")) for n in names)  # not the unrelated top-level name
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -100,6 +100,9 @@ def test_console_script_version_help_and_env(installed):
     r = _run([edgegan, "env", "--json"], cwd=work)
     assert r.returncode == 0, r.stderr[-2000:]
     assert '"format": "tflite-int8"' in r.stdout and '"onnx"' in r.stdout
+    # the --no-deps list is read from the installed package (the project venv has the tools)
+    r = _run([edgegan, "setup", "tflite", "--check"], cwd=work)
+    assert r.returncode == 0 and r.stdout.startswith("tflite tools: all 9 installed"), r.stdout + r.stderr
 
 
 def test_console_script_exports_a_tiny_bundle(installed):

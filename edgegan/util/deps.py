@@ -18,7 +18,8 @@ EXTRA_OF = {
     "tensorflow": "tflite", "ai_edge_litert": "tflite",
     "paramiko": "ssh",
 }
-# the onnx2tf set is not installable through an extra: its metadata pins old TF/numpy/onnx
+# the onnx2tf set is not installable through an extra (its metadata pins old TF/numpy/onnx):
+# `edgegan setup tflite` installs it with --no-deps (edgegan.util.toolsets)
 NODEPS_SET = ("onnx2tf", "onnxsim", "onnx_graphsurgeon", "sng4onnx", "sne4onnx", "tf_keras")
 
 
@@ -28,7 +29,7 @@ def install_hint(modules: list[str]) -> str:
     extras = list(dict.fromkeys(EXTRA_OF[r] for r in roots if r in EXTRA_OF))
     steps = [f"pip install 'edgegan[{','.join(extras)}]'"] if extras else []
     if any(r in NODEPS_SET for r in roots):
-        steps.append("the --no-deps set in docs/install.md")
+        steps.append("run `edgegan setup tflite`" if steps else "`edgegan setup tflite`")
     if not steps:
         steps = ["pip install 'edgegan[all]'"]
     return " and ".join(steps) + " (or `make install` in a checkout)"
