@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
 import io
 import json
 import os
@@ -29,6 +28,7 @@ import numpy as np
 
 from .config import JsonConfig
 from .errors import BundleError, ConfigError, EdgeganError, OutputError
+from .runner.edgegan_runner import file_sha256 as sha256_file  # the runner's, so host and device hash alike
 from .util.locks import FileLock, LockBusy
 from .util.files import usual_mode
 
@@ -40,14 +40,6 @@ CALIBRATION = "calibration.npy"
 ARTIFACTS_DIR = "artifacts"
 STATUSES = ("ok", "degraded", "failed")
 MAX_MANIFEST_BYTES = 16 << 20
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclasses.dataclass

@@ -94,19 +94,16 @@ def resolve_runtimes(names: list[str], machine: str = "") -> tuple[list[str], li
     """(runtime names, pip distributions) for ``--runtimes`` entries: a runtime name from the
     runner's table installs its default distribution for the device's machine; a distribution
     name (e.g. tflite-runtime) installs that implementation."""
-    table = _runtime_table()
+    from ..runner.edgegan_runner import RunnerError, runtime_named
+
     runtimes, dists = [], []
     for n in names:
-        if n in table:
-            runtimes.append(n)
-            dists += table[n].pip_requirements(machine)
-            continue
-        rt = next((r for r in table.values() if n in r.distributions()), None)
-        if rt is None:
-            choices = sorted({*table, *(d for r in table.values() for d in r.distributions())})
-            raise ConfigError(f"unknown runtime {n!r} in SetupConfig.runtimes; choose from {', '.join(choices)}")
+        try:
+            rt = runtime_named(n)
+        except RunnerError as exc:
+            raise ConfigError(f"SetupConfig.runtimes: {exc}", field="runtimes") from None
         runtimes.append(rt.name)
-        dists.append(n)
+        dists += rt.pip_requirements(machine) if n == rt.name else [n]
     return list(dict.fromkeys(runtimes)), list(dict.fromkeys(dists))
 
 

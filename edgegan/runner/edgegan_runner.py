@@ -568,7 +568,8 @@ def runtime_named(name: str) -> Runtime:
     for rt in RUNTIMES.values():
         if name in rt.distributions():
             return rt
-    raise RunnerError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    choices = sorted({*RUNTIMES, *(d for rt in RUNTIMES.values() for d in rt.distributions())})
+    raise RunnerError(f"unknown runtime {name!r}; choose from {', '.join(choices)}")
 
 
 def import_runtime(rt: Runtime, what: str = "run"):
@@ -942,7 +943,8 @@ def _arm_deadline(seconds) -> None:
     signal.alarm(max(1, int(float(seconds) + 0.999)))
 
 
-def _file_sha256(path: str) -> str:
+def file_sha256(path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (the host's bundle code uses this one too)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -962,7 +964,7 @@ def run_job(job, job_path: str | None = None) -> dict:
             os.remove(os.path.join(out_dir, stale))
     if not os.path.isfile(job.artifact):
         raise RunnerError(f"artifact {job.artifact} not found on this device")
-    artifact_sha256 = _file_sha256(job.artifact)
+    artifact_sha256 = file_sha256(job.artifact)
     if job.artifact_sha256 and artifact_sha256 != job.artifact_sha256:
         raise RunnerError(f"artifact {os.path.basename(job.artifact)} on the device has sha256 {artifact_sha256[:12]}…, "
                           f"not the {job.artifact_sha256[:12]}… the host sent: its cache was modified; delete it and rerun")
