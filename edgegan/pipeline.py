@@ -25,6 +25,7 @@ from .config import JsonConfig
 from .converters.base import ConvertOptions
 from .errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
 from .models.spec import InputSpec
+from .results import below_threshold
 from .util.locks import OwnedTempDir, remove_dead_temp_dirs
 from .verify.host import FidelityThresholds
 
@@ -233,9 +234,9 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
     if base_reference is not None:
         vs_base = fidelity(outputs, base_reference)
         rec.fidelity["vs_base"] = {k: vs_base[k] for k in ("psnr_db", "exact", "max_abs_err", "mean_abs_err")}
-    p = rec.fidelity["psnr_db"]
-    if p is not None and p < thresholds.ok_psnr_db:
-        rec.status, rec.reason = "degraded", f"PSNR {p:.1f} dB < {thresholds.ok_psnr_db:g} dB"
+    reason = below_threshold(rec.fidelity["psnr_db"], thresholds.ok_psnr_db)
+    if reason:
+        rec.status, rec.reason = "degraded", reason
 
 
 def _add_ratios(records: list[ArtifactRecord]) -> None:

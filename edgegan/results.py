@@ -36,22 +36,33 @@ def ok_psnr_db_of(doc: dict) -> Optional[float]:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def below_threshold(psnr: Any, ok_psnr_db: Optional[float]) -> Optional[str]:
+    """The one fidelity rule export and profile share: PSNR vs the float reference below the
+    bundle's ``ok_psnr_db`` makes an artifact ``degraded``; returns why, or None."""
+    if ok_psnr_db is None or not isinstance(psnr, (int, float)) or psnr >= ok_psnr_db:
+        return None
+    return f"PSNR {psnr:.1f} dB < {ok_psnr_db:g} dB"
+
+
+BELOW_BUNDLE_THRESHOLD = " (the bundle's threshold)"  # appended to a profile row's reason
+
+
 def shown_status(row: dict, ok_psnr_db: Optional[float]) -> str:
-    """A profile row's status as shown to people: a measured row whose outputs fall below the
-    bundle's threshold (PSNR vs the float reference) is ``degraded``, as export calls it; the
-    row itself stays ``ok`` (it ran and was measured)."""
+    """A profile row's status as shown to people. Rows this edgegan writes carry ``degraded``
+    themselves; an ``ok`` row from an earlier results.json below the bundle's threshold is shown
+    as ``degraded`` too, as export calls it."""
     status = row.get("status") or "failed"
-    psnr = (row.get("quality") or {}).get("psnr_db")
-    if status == "ok" and ok_psnr_db is not None and isinstance(psnr, (int, float)) and psnr < ok_psnr_db:
+    if status == "ok" and below_threshold((row.get("quality") or {}).get("psnr_db"), ok_psnr_db):
         return "degraded"
     return status
 
 
 def shown_reason(row: dict, ok_psnr_db: Optional[float]) -> str:
     """Why a row is not ``ok`` (empty when it is)."""
-    if shown_status(row, ok_psnr_db) == "degraded":
-        return f"PSNR {row['quality']['psnr_db']:.1f} dB < {ok_psnr_db:g} dB (the bundle's threshold)"
-    return "" if row.get("status") == "ok" else str(row.get("reason") or "")
+    if row.get("status") == "ok":
+        reason = below_threshold((row.get("quality") or {}).get("psnr_db"), ok_psnr_db)
+        return reason + BELOW_BUNDLE_THRESHOLD if reason else ""
+    return str(row.get("reason") or "")
 
 
 class ResultsLayout:

@@ -7,7 +7,7 @@ import sys
 
 from rich.markup import escape
 
-from ..results import MEASURED_STATUSES, shown_status
+from ..results import MEASURED_STATUSES
 from ..util.text import fmt_or_dash, split_csv
 from .device import add_target_arguments, target_options
 from .options import flag_errors
@@ -63,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        from ..bundle import Bundle
-
-        thresholds = Bundle.load(cfg.bundle).manifest.thresholds
-        with ProfileProgress(cfg.formats, thresholds.get("ok_psnr_db")) as progress:
+        with ProfileProgress(cfg.formats) as progress:
             out, doc = run_profile(cfg, progress=progress)
         print_profile_table(doc, out)
     return 0 if all(r.get("status") in MEASURED_STATUSES for r in doc["results"]) else 1  # degraded is a result, as in export
@@ -79,14 +76,13 @@ STAGES = {"push": (1, "pushing"), "run": (2, "running on the device"), "pull": (
 class ProfileProgress:
     """One progress bar per format (push -> run -> pull -> score), then its status mark."""
 
-    def __init__(self, formats: list[str] | None = None, ok_psnr_db: float | None = None) -> None:
+    def __init__(self, formats: list[str] | None = None) -> None:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.fields[fmt]:<15}"), BarColumn(bar_width=20),
                                  TextColumn("{task.description}"), TimeElapsedColumn(), transient=False)
         self.tasks: dict[str, int] = {}
         self.formats = formats or []
-        self.ok_psnr_db = ok_psnr_db  # the bundle's threshold: a measured row below it shows as degraded
 
     def __enter__(self) -> "ProfileProgress":
         self.progress.__enter__()
@@ -108,8 +104,8 @@ class ProfileProgress:
             return
         step, text = STAGES.get(stage, (0, stage))
         if stage == "done" and row is not None:
-            status = shown_status(row.to_dict(), self.ok_psnr_db)
-            text = STATUS_MARK.get(status, escape(status)) + (" (resumed)" if row.resumed else "")
+            # the profiler already applied the bundle's threshold: the row's status is what to show
+            text = STATUS_MARK.get(row.status, escape(row.status)) + (" (resumed)" if row.resumed else "")
         self.progress.update(self._task(fmt), completed=step, description=text)
         if stage == "done" and row is not None and not row.ok:
             mark = STATUS_MARK.get(row.status, STATUS_MARK["failed"])

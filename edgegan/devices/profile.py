@@ -28,9 +28,9 @@ import numpy as np
 from .. import __version__
 from ..bundle import INPUTS, ArtifactRecord, Bundle, sha256_file
 from ..config import JsonConfig
-from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, OutputError, ResultsError, first_line
+from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, OutputError, ResultsError
 from ..util.npy import load_npy
-from ..results import ArtifactRef, ProfileRow, ProfileRun, ResultsLayout
+from ..results import BELOW_BUNDLE_THRESHOLD, ArtifactRef, ProfileRow, ProfileRun, ResultsLayout, below_threshold
 from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
 from .session import DeviceInfo, DeviceSession
 from .targets import open_target
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, Optional[str], Optional[dict]], None]
 MAX_THREADS = 256
+# the runner's Result fields a profile row carries over as they are
+MEASUREMENTS = ("runtime", "implementation", "latency_ms", "warmup", "runs", "threads", "model_load_ms",
+                "first_inference_ms", "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power",
+                "thermal", "versions", "emulator", "timer", "runner_version", "artifact_sha256")
 MAX_RUNS = 1_000_000
 
 
@@ -392,15 +396,14 @@ class Profiler:
         if not np.issubdtype(samples.dtype, np.floating) or not np.isfinite(samples).all():
             row.reason = f"the device's outputs are not finite floats ({samples.dtype}, NaN/inf present)"
             return row
-        for key, value in self._measurements(result.to_dict()).items():
-            setattr(row, key, value)
+        for key in MEASUREMENTS:
+            setattr(row, key, getattr(result, key))
         row.samples = ResultsLayout.samples_rel(rec.format)
         row.quality = self._quality(rec, samples)
         row.status = "ok"
-        psnr = row.quality.get("psnr_db")
-        if psnr is not None and psnr < self.thresholds.ok_psnr_db:  # the bundle's own threshold, as in export
-            row.status = "degraded"
-            row.reason = f"PSNR {psnr:.1f} dB < {self.thresholds.ok_psnr_db:g} dB (the bundle's threshold)"
+        below = below_threshold(row.quality.get("psnr_db"), self.thresholds.ok_psnr_db)  # as in export
+        if below:
+            row.status, row.reason = "degraded", below + BELOW_BUNDLE_THRESHOLD
         row.seconds = round(time.monotonic() - t0, 2)
         return row
 
@@ -420,13 +423,6 @@ class Profiler:
             sig = -code if code < 0 else code - 128
             return f"runner crashed on the device (signal {sig}): {tail}"
         return f"runner exited {code}: {tail}"
-
-    @staticmethod
-    def _measurements(result: dict) -> dict:
-        keys = ("runtime", "implementation", "latency_ms", "warmup", "runs", "threads", "model_load_ms", "first_inference_ms",
-                "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power", "thermal",
-                "versions", "emulator", "timer", "runner_version", "artifact_sha256")
-        return {k: result.get(k) for k in keys}
 
     def _quality(self, rec: ArtifactRecord, samples: np.ndarray) -> dict:
         from ..verify.host import fidelity
