@@ -46,10 +46,6 @@ def fit(text: str, width: int = WIDTH) -> str:
     return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in text.splitlines())
 
 
-def _manifest_dict(bundle: Bundle) -> dict:
-    return bundle.manifest.to_dict()
-
-
 class ExportedBundle(Bundle):
     """The bundle :func:`edgegan.export` wrote: a :class:`~edgegan.bundle.Bundle` whose repr is
     the fidelity table and that converts to the manifest dict."""
@@ -62,13 +58,13 @@ class ExportedBundle(Bundle):
         return [r.format for r in self.artifact_records() if r.status != "failed"]
 
     def to_dict(self) -> dict:
-        return {"bundle": str(self.root), **_manifest_dict(self)}
+        return {"bundle": str(self.root), **self.manifest.to_dict()}
 
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(_json_safe(self.to_dict()), indent=indent)
 
     def __repr__(self) -> str:
-        m = _manifest_dict(self)
+        m = self.manifest.to_dict()
         model, inp = m.get("model", {}), m.get("input", {})
         head = (f"Bundle {self.root}\n  model {model.get('name')}: {model.get('params', 0):,} params, "
                 f"input {inp.get('kind')} {inp.get('shape')}" + (" (inferred)" if inp.get("inferred") else ""))

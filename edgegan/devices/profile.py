@@ -171,6 +171,7 @@ class Profiler:
         self.out = cfg.out_dir(self.bundle)
         _check_out(self.out)
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.manifest_sha256 = sha256_file(self.bundle.file("bundle.json"))  # once; results.json is saved per row
         self.rows: list[ProfileRow] = []
         self.session: Optional[DeviceSession] = None
         self.info: Optional[DeviceInfo] = None
@@ -208,7 +209,7 @@ class Profiler:
             complete=complete, run_id=self.run_id, target=target_label(self.cfg.target),
             device=self.info.to_dict() if self.info else None,
             bundle={"path": str(Path(self.cfg.bundle).resolve()), "model": self.bundle.manifest.model.name,
-                    "manifest_sha256": sha256_file(self.bundle.file("bundle.json")),
+                    "manifest_sha256": self.manifest_sha256,
                     "inputs": int(self.bundle.manifest.inputs.count or 0),
                     "thresholds": dict(self.bundle.manifest.thresholds)},
             settings={"runs": self.cfg.runs, "warmup": self.cfg.warmup, "threads": self.cfg.threads,
