@@ -209,3 +209,54 @@ def test_a_malformed_job_is_a_usage_error_naming_the_field(job, bad, match):
     proc = run_runner([_write_job({**job, **bad, "memory": False})])
     assert proc.returncode == r.ExitCode.USAGE == 2
     assert match in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+def _npy_header(shape, descr="<f4") -> bytes:
+    """A version-1.0 .npy header (magic + padded dict), written by hand so it can lie."""
+    text = repr({"descr": descr, "fortran_order": False, "shape": tuple(shape)}).encode()
+    pad = 64 - (10 + len(text) + 1) % 64
+    text += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(_npy_header((8, 4, 1, 1)) + b"\0" * 20)  # 128 bytes claimed, 20 held
+
+
+def _claims_a_tebibyte(path: Path) -> None:
+    path.write_bytes(_npy_header((1 << 38, 4)) + b"\0" * 64)
+
+
+def _huge_header(path: Path) -> None:  # a 60 KB header: numpy's own limit is 10,000 bytes
+    text = b"{'descr': '<f4', 'fortran_order': False, 'shape': (" + b"1, " * 20000 + b")}\n"
+    path.write_bytes(b"\x93NUMPY\x02\x00" + len(text).to_bytes(4, "little") + text)
+
+
+def _pickled(path: Path) -> None:
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+
+
+@pytest.mark.parametrize("make, words", [
+    (_truncated, "truncated: its header claims 128 bytes of data, the file holds 20"),
+    (_claims_a_tebibyte, "above the 1,073,741,824-byte limit"),
+    (_huge_header, "is not a .npy array"),
+    (_pickled, "holds Python objects"),
+])
+def test_bad_inputs_npy_is_one_line_runner_error_before_any_work(job, make, words):
+    """The device reads inputs.npy as untrusted: header, dtype and size checked before numpy
+    allocates (a 100-byte file may claim a terabyte; a pickle would run code with allow_pickle)."""
+    make(Path(job["inputs"]))
+    job["memory"] = True  # refused before the memory children are spawned
+    proc = run_runner([_write_job(job)])
+    assert proc.returncode == r.ExitCode.RUNNER_ERROR == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("edgegan-runner: error: inputs inputs.npy ")
+    assert words in proc.stderr
+    assert not (Path(job["out"]) / "results.json").exists()
+
+
+def test_inputs_npy_symlink_is_refused(job, tmp_path):
+    real = tmp_path / "elsewhere.npy"
+    Path(job["inputs"]).rename(real)
+    Path(job["inputs"]).symlink_to(real)
+    with pytest.raises(r.RunnerError, match="cannot read inputs inputs.npy"):
+        r.run_job({**job, "memory": False})

@@ -702,6 +702,56 @@ def time_latency(artifact: Artifact, x, warmup: int, runs: int) -> tuple[float, 
     return first, ms
 
 
+# ---------------------------------------------------------------------------- inputs
+MAX_INPUT_BYTES = 1 << 30  # 1 GiB: far above any bundle's stored inputs
+
+
+def load_inputs(path: str) -> "np.ndarray":
+    """The job's inputs.npy, checked before numpy allocates: a regular file (no final symlink),
+    a numeric (not pickled) dtype, and a header whose shape x itemsize fits both the bytes the
+    file holds and MAX_INPUT_BYTES. RunnerError (one line) otherwise."""
+    import stat
+
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise RunnerError(f"cannot read inputs {name} ({exc.strerror}); re-run profile to push the bundle again") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise RunnerError(f"inputs {name} is not a regular file; re-run profile to push the bundle again")
+        fmt = np.lib.format
+        try:
+            major, _minor = fmt.read_magic(fh)
+            if major == 1:
+                shape, _fortran, dtype = fmt.read_array_header_1_0(fh, max_header_size=10000)
+            elif major in (2, 3):
+                shape, _fortran, dtype = fmt.read_array_header_2_0(fh, max_header_size=10000)
+            else:
+                raise ValueError(f"unsupported .npy version {major}")
+        except (ValueError, OSError, SyntaxError, TypeError, EOFError) as exc:
+            raise RunnerError(f"inputs {name} is not a .npy array ({str(exc).splitlines()[0][:120] if str(exc) else 'bad header'})") from None
+        if dtype.hasobject:
+            raise RunnerError(f"inputs {name} holds Python objects (a pickled array); the runner reads numeric arrays only")
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        need, have = count * dtype.itemsize, st.st_size - fh.tell()
+        if need > MAX_INPUT_BYTES:
+            raise RunnerError(f"inputs {name} claims shape {list(shape)} ({need:,} bytes), above the "
+                              f"{MAX_INPUT_BYTES:,}-byte limit")
+        if need > have:
+            raise RunnerError(f"inputs {name} is truncated: its header claims {need:,} bytes of data, the file holds {have:,}")
+        if not shape:
+            raise RunnerError(f"inputs {name} is a scalar; expected a batch of inputs")
+        fh.seek(0)
+        try:
+            return np.load(fh, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise RunnerError(f"inputs {name} is not a readable .npy array ({str(exc)[:120]})") from None
+
+
 # ---------------------------------------------------------------------------- memory
 def _vmhwm_kb() -> int | None:
     m = re.search(r"^VmHWM:\s+(\d+)", _read("/proc/self/status") or "", re.M)
@@ -714,7 +764,7 @@ def memory_child(job_path: str, mode: str) -> int:
     with open(job_path) as fh:
         job = Job.from_dict(json.load(fh))
     if mode == "model":
-        inputs = np.load(job.inputs, allow_pickle=False)
+        inputs = load_inputs(job.inputs)
         art = Artifact(job.artifact, job.format, job.io, job.threads)
         time_latency(art, inputs[:1], 2, min(job.runs, 10))
     else:
@@ -971,13 +1021,13 @@ def run_job(job, job_path: str | None = None) -> dict:
     warmup, runs, threads = job.warmup, job.runs, job.threads
     sysfs = job.sysfs_root
     thermal_start = thermal_zones(sysfs)
+    inputs = load_inputs(job.inputs)  # checked before anything (the memory children load it too)
     memory = None
     if job.memory:
         if job_path is None:
             job_path = os.path.join(out_dir, "job.json")
             _write_atomic(job_path, json.dumps(job.to_dict()).encode())
         memory = measure_memory(job_path, float(job.memory_timeout_s))
-    inputs = np.load(job.inputs, allow_pickle=False)
     t0 = time.perf_counter_ns()
     art = Artifact(job.artifact, job.format, job.io, threads)
     load_ms = (time.perf_counter_ns() - t0) / 1e6
