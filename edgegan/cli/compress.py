@@ -240,6 +240,7 @@ def _print_summary(record: dict, ckpt: Path, record_path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compress import PipelineConfig, PipelineStep, compress, save_compressed
+    from ..compress.io import check_output_path, record_path_for
     from ..errors import ConfigError, OutputError
 
     if args.list_layers:
@@ -256,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise OutputError(f"'{out}' exists; pass --force to replace it or choose another --out")
+    check_output_path(out, "--out")  # both destinations checked before any work
+    check_output_path(args.record if args.record else record_path_for(out), "--record")
     model = _load(args)
     compressed = compress(model, pipeline)
     name = args.name or "-".join([Path(model.name).stem, *(_tag(s) for s in pipeline.steps)])
