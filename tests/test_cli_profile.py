@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,53 @@ def test_profile_local_prints_the_table_and_writes_the_report(bundle, tmp_path):
     assert doc["bundle"]["thresholds"] == manifest["thresholds"] and "ok_psnr_db" in manifest["thresholds"]
 
 
-def test_profile_json_and_a_missing_format_exit_1(bundle, tmp_path):
-    proc = edgegan("profile", str(bundle), "--formats", "onnx,tflite-int8-mixed", "--json", "--no-compare",
+def test_profile_json_and_a_format_missing_from_the_bundle_exit_1(bundle, tmp_path):
+    b2 = tmp_path / "b2"
+    shutil.copytree(bundle, b2)
+    m = json.loads((b2 / "bundle.json").read_text())
+    m["artifacts"] = [a for a in m["artifacts"] if a["format"] != "tflite-fp16"]  # registered, not exported
+    (b2 / "bundle.json").write_text(json.dumps(m))
+    proc = edgegan("profile", str(b2), "--formats", "onnx,tflite-fp16", "--json", "--no-compare",
                    "--out", str(tmp_path / "r"), *FAST)
     assert proc.returncode == 1  # one ✘ failed row
     doc = json.loads(proc.stdout)
     assert [r["status"] for r in doc["results"]] == ["ok", "failed"] and doc["complete"] is True
+
+
+@pytest.mark.parametrize("name, hint", [("tflite-int9", "did you mean 'tflite-int8'?"),
+                                        ("tflite-int4-fictional", "known formats: onnx, ort-int8")])
+def test_an_unknown_format_is_refused_before_connecting(bundle, tmp_path, name, hint):
+    # an unreachable target: the refusal must come before any connection attempt
+    proc = edgegan("profile", str(bundle), "--formats", f"onnx,{name}", "--target", "ssh://nobody@127.0.0.1:9",
+                   "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and f"unknown format '{name}'" in proc.stderr and hint in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_rerun_into_the_same_out_is_refused_or_replaced_never_mixed(bundle, tmp_path):
+    out = tmp_path / "r"
+    first = edgegan("profile", str(bundle), "--formats", "onnx,ort-int8", "--no-compare", "--no-memory", "--json",
+                    "--out", str(out), *FAST)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["onnx", "ort-int8"]
+    again = edgegan("profile", str(bundle), "--formats", "onnx", "--out", str(out), *FAST)
+    assert again.returncode != 0 and "holds an earlier profile run" in again.stderr and "--force" in again.stderr
+    assert (out / "ort-int8" / "samples.npy").is_file()  # refused: nothing removed
+    mine = out / "ort-int8" / "notes.txt"
+    mine.write_text("my notes")
+    forced = edgegan("profile", str(bundle), "--formats", "onnx", "--no-compare", "--no-memory", "--json",
+                     "--out", str(out), "--force", *FAST)
+    assert forced.returncode == 0, forced.stderr
+    # the earlier run's ort-int8 results are gone (only what profile wrote: the user's file stays)
+    assert sorted(p.name for p in (out / "ort-int8").iterdir()) == ["notes.txt"]
+    assert [r["format"] for r in json.loads((out / "results.json").read_text())["results"]] == ["onnx"]
+    user = tmp_path / "thesis"
+    user.mkdir()
+    (user / "chapter1.tex").write_text("mine")
+    proc = edgegan("profile", str(bundle), "--formats", "onnx", "--out", str(user), "--force", *FAST)
+    assert proc.returncode != 0 and "holds no profile results" in proc.stderr
+    assert [p.name for p in user.iterdir()] == ["chapter1.tex"]
 
 
 def test_device_info_local(tmp_path):

@@ -75,13 +75,14 @@ def test_missing_format_and_failed_export_rows_do_not_crash(bundle, tmp_path):
     shutil.copytree(bundle, b2)
     m = json.loads((b2 / "bundle.json").read_text())
     m["artifacts"][1].update(status="failed", reason="quantizer exploded", path=None)
+    m["artifacts"] = [a for a in m["artifacts"] if a["format"] != "tflite-fp16"]  # a registered format not exported
     (b2 / "bundle.json").write_text(json.dumps(m))
     _, doc = run_profile(ProfileConfig(bundle=str(b2), target="local", out=str(tmp_path / "r"),
-                                       formats=["onnx", "ort-int8", "tflite-int8-mixed"], **FAST))
+                                       formats=["onnx", "ort-int8", "tflite-fp16"], **FAST))
     st = {r["format"]: (r["status"], r["reason"]) for r in doc["results"]}
     assert st["onnx"] == ("ok", None)
     assert st["ort-int8"] == ("failed", "export failed: quantizer exploded")
-    assert st["tflite-int8-mixed"][0] == "failed" and "not in the bundle" in st["tflite-int8-mixed"][1]
+    assert st["tflite-fp16"][0] == "failed" and "not in the bundle" in st["tflite-fp16"][1]
     assert "✘ failed" in (tmp_path / "r" / "report.md").read_text()
 
 

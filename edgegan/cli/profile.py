@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep inferring at least this long while sampling power (default 1)")
     p.add_argument("--timeout", type=float, help="seconds per format on the device (default 900)")
     p.add_argument("--resume", action="store_true", default=None, help="reuse finished formats from an earlier results.json in --out")
+    p.add_argument("--force", action="store_true", default=None,
+                   help="replace an earlier run in --out (its per-format results are removed first)")
     p.add_argument("--no-compare", action="store_true", default=None, help="skip LSH/kNN precision-recall vs the float samples")
     p.add_argument("--vs-host", dest="vs_host", action="store_true", default=None,
                    help="also compare device outputs with this host's for the same artifact (default for remote targets)")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = given(target=args.target, formats=args.formats, runs=args.runs, warmup=args.warmup, threads=args.threads,
                    out=args.out, memory=None if args.no_memory is None else not args.no_memory,
                    power_probe=args.power, power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds,
-                   timeout_s=args.timeout, resume=args.resume,
+                   timeout_s=args.timeout, resume=args.resume, force=args.force,
                    compare=None if args.no_compare is None else not args.no_compare, vs_host=args.vs_host,
                    keep_remote=args.keep_remote)
     with flag_errors(PROFILE_FLAGS):

@@ -31,6 +31,7 @@ from ..config import JsonConfig
 from ..errors import BundleError, ConfigError, DeviceError, EdgeganError, OutputError, ResultsError
 from ..util.npy import load_npy
 from ..results import BELOW_BUNDLE_THRESHOLD, ArtifactRef, ProfileRow, ProfileRun, ResultsLayout, below_threshold
+from .results_folder import check_earlier_run, check_formats, clear_earlier_run
 from .errors import DeviceConnectionError, DeviceDiskFullError, DeviceTimeoutError, UnsafePathError
 from .session import DeviceInfo, DeviceSession
 from .targets import open_target
@@ -65,6 +66,7 @@ class ProfileConfig(JsonConfig):
     power_min_s: float = 1.0
     timeout_s: float = 900.0
     resume: bool = False
+    force: bool = False  # replace an earlier run in ``out`` (its per-format folders are cleared first)
     compare: bool = True
     vs_host: Optional[bool] = None
     keep_remote: bool = False
@@ -170,6 +172,8 @@ class Profiler:
         self.bundle = Bundle.load(cfg.bundle)
         self.out = cfg.out_dir(self.bundle)
         _check_out(self.out)
+        check_formats(cfg.formats, [r.format for r in self.bundle.artifact_records()])
+        check_earlier_run(self.out, cfg.force, cfg.resume)
         self.run_id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self.manifest_sha256 = sha256_file(self.bundle.file("bundle.json"))  # once; results.json is saved per row
         self.rows: list[ProfileRow] = []
@@ -258,6 +262,8 @@ class Profiler:
         except OSError as exc:
             self.cleanup()
             raise OutputError(f"cannot create results folder '{self.out}' ({exc.strerror}); choose a writable --out") from None
+        clear_earlier_run(self.out, keep={f for f, row in previous.items() if any(
+            isinstance(i, ArtifactRecord) and i.format == f and i.sha256 == row.artifact.sha256 for i in items)})
         try:
             for item in items:
                 fmt = item if isinstance(item, str) else item.format
