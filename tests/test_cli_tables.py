@@ -115,3 +115,19 @@ def test_results_without_recorded_thresholds_show_the_measured_status():
 @pytest.mark.parametrize("status", ["ok", "degraded", "failed", "incomplete"])
 def test_every_status_has_one_mark(status):
     assert STATUS_MARKS[status].endswith(status)
+
+
+def test_models_tables_fit_80_columns_with_full_names():
+    from edgegan.cli.models import family_rows, print_tables, zoo_rows
+
+    c = terminal(80)
+    print_tables(zoo_rows(), family_rows(), c)
+    lines = printed(c)
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80 and "…" not in text
+    for name in ("resnet-sketch", "dcgan-digits", "resnet_sketch.pt", "11,378,179"):
+        assert name in text
+    # every long name whole in its own cell, and each description printed in full (below the table)
+    assert any(line.startswith("│ resnet-sketch ") for line in lines)
+    assert "resnet-sketch: ResNet ngf 16, 6 blocks, trained to turn 64x64 photo patches into pencil sketches" in \
+        " ".join(line.strip() for line in lines)

@@ -13,21 +13,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def zoo_rows() -> list[dict]:
-    """One row per zoo entry; an entry whose family cannot be built (e.g. a broken plugin) gets
-    its reason instead of a parameter count."""
-    from ..errors import first_line
-    from ..models.loading import build_family
-    from ..models.stats import parameter_count
-    from ..models.zoo import ZOO
+def _torch_missing() -> str | None:
+    """Why parameter counts cannot be shown (None when torch imports)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "parameter counts need torch: pip install 'edgegan[torch]'"
+    return None
 
+
+def zoo_rows() -> list[dict]:
+    """One row per zoo entry. Names, inputs and weights come from the torch-free configs; the
+    parameter count (a meta-device build) only when torch is installed. An entry whose family
+    cannot be built (e.g. a broken plugin) gets its reason instead of a parameter count."""
+    from ..errors import first_line
+    from ..models.zoo import FAMILIES, ZOO
+
+    no_torch = _torch_missing()
     rows = []
     for name, entry in ZOO.items():
         row = {"name": name, "family": entry.family, "params": None, "input": None,
                "weights": entry.weights or "random init", "description": entry.description}
         try:
-            module, _, spec = build_family(entry.family, entry.config)
-            row.update(params=parameter_count(module), input=[*spec.shape])
+            fam = FAMILIES.get(entry.family)
+            cfg = fam.config_cls.from_dict(entry.config)
+            row["input"] = [*fam.input_spec(cfg).shape]
+            if no_torch is None:
+                import torch
+
+                with torch.device("meta"):  # count without allocating weights
+                    row["params"] = int(sum(p.numel() for p in fam.build(cfg).parameters()))
         except Exception as exc:  # noqa: BLE001 - one bad (plugin) family must not hide the zoo
             row["description"] += f" (cannot build: {first_line(exc, 120)})"
         rows.append(row)
@@ -49,23 +64,38 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from .render import table_console
 
-    console = Console()
-    if not args.families:
-        table = Table(title="edgegan model zoo")
-        for col in ("name", "family", "params", "input", "weights", "description"):
-            table.add_column(col, justify="right" if col == "params" else "left")
-        for r in rows:
-            table.add_row(r["name"], r["family"], "–" if r["params"] is None else f"{r['params']:,}",
-                          "x".join(map(str, r["input"] or [])) or "–", r["weights"], r["description"])
-        console.print(table)
-    table = Table(title="architecture families (registered; plugins included)")
-    for col in ("family", "from", "config fields", "channel-prune", "description"):
-        table.add_column(col)
-    for r in family_rows():
-        table.add_row(r["name"], r["origin"], ", ".join(r["fields"]), "yes" if r["channel_prunable"] else "no",
-                      r["description"])
-    console.print(table)
+    print_tables(None if args.families else rows, family_rows(), table_console())
     return 0
+
+
+def print_tables(rows: list[dict] | None, fams: list[dict], console) -> None:
+    """The zoo table (unless ``rows`` is None) and the families table at ``console``'s width:
+    full values at any width, columns dropped (highest order first), never cut."""
+    from rich.markup import escape
+
+    from .render import fitted_table, print_dropped
+
+    if rows is not None:
+        cols = [("name", "left", 0), ("family", "left", 4), ("params", "right", 0), ("input", "left", 2),
+                ("weights", "left", 3), ("description", "left", 9)]
+        cells = [[escape(r["name"]), escape(r["family"]), "–" if r["params"] is None else f"{r['params']:,}",
+                  "x".join(map(str, r["input"] or [])) or "–", escape(r["weights"]), escape(r["description"])]
+                 for r in rows]
+        table, dropped = fitted_table("edgegan model zoo", cols, cells, console.width)
+        console.print(table)
+        if "description" in dropped:  # prose wraps below the table instead
+            dropped.remove("description")
+            for r in rows:
+                console.print(f"[bold]{escape(r['name'])}[/]: {escape(r['description'])}")
+        print_dropped(console, dropped)
+        if _torch_missing():
+            console.print(escape(_torch_missing()))
+    cols = [("family", "left", 0), ("from", "left", 3), ("config fields", "left", 8), ("channel-prune", "left", 4),
+            ("description", "left", 9)]
+    cells = [[escape(r["name"]), escape(r["origin"]), escape(", ".join(r["fields"])),
+              "yes" if r["channel_prunable"] else "no", escape(r["description"])] for r in fams]
+    table, dropped = fitted_table("architecture families (registered; plugins included)", cols, cells, console.width)
+    console.print(table)
+    print_dropped(console, dropped)

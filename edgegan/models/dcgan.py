@@ -6,49 +6,12 @@ ReLU, then a 1×1 convolution to the output channels with bias, and tanh. Output
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from ..config import JsonConfig
-from ..errors import ConfigError
+from .configs import DCGANConfig  # noqa: F401 - torch-free, re-exported here
 from .layout import ChannelLayout, convs_of
-
-
-@dataclasses.dataclass
-class DCGANConfig(JsonConfig):
-    width: int = 64
-    latent_dim: int = 100
-    channels: int = 1
-    # output channels of the four transposed convolutions; None = [8d, 4d, 2d, d]. Set by
-    # structured channel pruning (edgegan.compress) so a pruned generator is family + config.
-    hidden_channels: Optional[list[int]] = None
-
-    def validate(self) -> None:
-        for key in ("width", "latent_dim", "channels"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"dcgan {key} must be positive, got {getattr(self, key)}")
-        if self.hidden_channels is not None and (
-            len(self.hidden_channels) != 4 or any(c <= 0 for c in self.hidden_channels)
-        ):
-            raise ConfigError(f"dcgan hidden_channels must be 4 positive ints, got {self.hidden_channels}")
-
-    def hidden_widths(self) -> list[int]:
-        d = self.width
-        return list(self.hidden_channels) if self.hidden_channels is not None else [8 * d, 4 * d, 2 * d, d]
-
-    def width_fields(self) -> dict[str, list[int]]:
-        """Current widths of every width field (what structured pruning rewrites)."""
-        return {"hidden_channels": self.hidden_widths()}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Omit ``hidden_channels`` when unset so unpruned configs read exactly as before."""
-        out = super().to_dict()
-        if out.get("hidden_channels") is None:
-            out.pop("hidden_channels", None)
-        return out
 
 
 class DCGANGenerator(nn.Module):

@@ -3,66 +3,12 @@ upsampling, tanh. Layout and defaults follow the CycleGAN reference (instance no
 affine parameters, convolutions with bias)."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from ..config import JsonConfig
-from ..errors import ConfigError
+from .configs import ResnetConfig  # noqa: F401 - torch-free, re-exported here
 from .layout import ChannelLayout, convs_of
-
-
-@dataclasses.dataclass
-class ResnetConfig(JsonConfig):
-    ngf: int = 64
-    n_blocks: int = 9
-    in_channels: int = 3
-    out_channels: int = 3
-    image_size: int = 256
-    n_downsampling: int = 2
-    # Per-layer widths set by structured channel pruning (edgegan.compress); None = the
-    # reference layout. down_channels: outputs of the stem and each downsampling conv (the last
-    # one is the residual stream); block_channels: inner width of each residual block;
-    # up_channels: outputs of each upsampling transposed conv.
-    down_channels: Optional[list[int]] = None
-    block_channels: Optional[list[int]] = None
-    up_channels: Optional[list[int]] = None
-
-    def validate(self) -> None:
-        if self.ngf <= 0 or self.n_blocks < 0 or self.in_channels <= 0 or self.out_channels <= 0:
-            raise ConfigError("resnet ngf/channels must be positive and n_blocks >= 0")
-        if self.image_size % (2**self.n_downsampling):
-            raise ConfigError(
-                f"resnet image_size {self.image_size} must be divisible by 2**n_downsampling={2**self.n_downsampling}"
-            )
-        for key, n in (("down_channels", self.n_downsampling + 1), ("block_channels", self.n_blocks),
-                       ("up_channels", self.n_downsampling)):
-            v = getattr(self, key)
-            if v is not None and (len(v) != n or any(c <= 0 for c in v)):
-                raise ConfigError(f"resnet {key} must be {n} positive ints, got {v}")
-
-    def widths(self) -> tuple[list[int], list[int], list[int]]:
-        """(down, block, up) channel widths, filling in the reference layout where unset."""
-        nd = self.n_downsampling
-        down = self.down_channels or [self.ngf * 2**i for i in range(nd + 1)]
-        block = self.block_channels or [down[-1]] * self.n_blocks
-        up = self.up_channels or [self.ngf * 2 ** (nd - i - 1) for i in range(nd)]
-        return list(down), list(block), list(up)
-
-    def width_fields(self) -> dict[str, list[int]]:
-        """Current widths of every width field (what structured pruning rewrites)."""
-        down, block, up = self.widths()
-        return {"down_channels": down, "block_channels": block, "up_channels": up}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Omit unset width fields so unpruned configs read exactly as before."""
-        out = super().to_dict()
-        for key in ("down_channels", "block_channels", "up_channels"):
-            if out.get(key) is None:
-                out.pop(key, None)
-        return out
 
 
 class ResnetBlock(nn.Module):

@@ -5,61 +5,12 @@ down(conv 4×4 s2) -> submodule -> up(transposed conv 4×4 s2), and its output i
 with its input (except the outermost block, which ends in tanh)."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from ..config import JsonConfig
-from ..errors import ConfigError
+from .configs import UnetConfig  # noqa: F401 - torch-free, re-exported here
 from .layout import ChannelLayout, convs_of
-
-
-@dataclasses.dataclass
-class UnetConfig(JsonConfig):
-    ngf: int = 64
-    num_downs: int = 8
-    in_channels: int = 3
-    out_channels: int = 3
-    image_size: int = 256
-    # Per-level widths set by structured channel pruning (edgegan.compress); None = the
-    # reference layout. down_channels[l]: output of the down conv at level l (0 = outermost,
-    # num_downs entries); up_channels[l-1]: output of the up conv at level l >= 1
-    # (num_downs - 1 entries; level 0's up conv gives out_channels).
-    down_channels: Optional[list[int]] = None
-    up_channels: Optional[list[int]] = None
-
-    def validate(self) -> None:
-        if self.ngf <= 0 or self.num_downs < 5:
-            raise ConfigError("unet ngf must be positive and num_downs >= 5 (the pix2pix layout)")
-        if self.image_size % (2**self.num_downs):
-            raise ConfigError(
-                f"unet image_size {self.image_size} must be divisible by 2**num_downs={2**self.num_downs}"
-            )
-        for key, n in (("down_channels", self.num_downs), ("up_channels", self.num_downs - 1)):
-            v = getattr(self, key)
-            if v is not None and (len(v) != n or any(c <= 0 for c in v)):
-                raise ConfigError(f"unet {key} must be {n} positive ints, got {v}")
-
-    def widths(self) -> tuple[list[int], list[int]]:
-        """(down, up) widths per level, filling in the reference layout where unset."""
-        down = self.down_channels or [self.ngf * min(2**level, 8) for level in range(self.num_downs)]
-        up = self.up_channels or list(down[:-1])
-        return list(down), list(up)
-
-    def width_fields(self) -> dict[str, list[int]]:
-        """Current widths of every width field (what structured pruning rewrites)."""
-        down, up = self.widths()
-        return {"down_channels": down, "up_channels": up}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Omit unset width fields so unpruned configs read exactly as before."""
-        out = super().to_dict()
-        for key in ("down_channels", "up_channels"):
-            if out.get(key) is None:
-                out.pop(key, None)
-        return out
 
 
 class UnetSkipBlock(nn.Module):

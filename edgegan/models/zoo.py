@@ -75,18 +75,28 @@ def _image_spec(channels: int, size: int) -> InputSpec:
     return InputSpec(shape=[channels, size, size], kind="image", distribution="uniform", low=-1.0, high=1.0)
 
 
+def _layout_of(family: str) -> Callable[[object, JsonConfig], object]:
+    """``family``'s channel_layout, imported when called (its module needs torch; listing does not)."""
+    def layout(module: object, cfg: JsonConfig) -> object:
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{family}").channel_layout(module, cfg)
+
+    return layout
+
+
 def _register_families() -> None:
-    from . import dcgan, resnet, unet
+    from .configs import DCGANConfig, ResnetConfig, UnetConfig  # torch-free: `edgegan models` needs no torch
 
     FAMILIES.add("dcgan", Family(
-        "dcgan", dcgan.DCGANConfig, _dcgan_build, lambda c: InputSpec(shape=[c.latent_dim, 1, 1], kind="latent"),
-        dcgan.channel_layout, "KD-GAN DCGAN generator (latent -> 32x32 image)"))
+        "dcgan", DCGANConfig, _dcgan_build, lambda c: InputSpec(shape=[c.latent_dim, 1, 1], kind="latent"),
+        _layout_of("dcgan"), "KD-GAN DCGAN generator (latent -> 32x32 image)"))
     FAMILIES.add("resnet", Family(
-        "resnet", resnet.ResnetConfig, _resnet_build, lambda c: _image_spec(c.in_channels, c.image_size),
-        resnet.channel_layout, "CycleGAN ResNet generator (image -> image)"))
+        "resnet", ResnetConfig, _resnet_build, lambda c: _image_spec(c.in_channels, c.image_size),
+        _layout_of("resnet"), "CycleGAN ResNet generator (image -> image)"))
     FAMILIES.add("unet", Family(
-        "unet", unet.UnetConfig, _unet_build, lambda c: _image_spec(c.in_channels, c.image_size),
-        unet.channel_layout, "pix2pix U-Net generator (image -> image)"))
+        "unet", UnetConfig, _unet_build, lambda c: _image_spec(c.in_channels, c.image_size),
+        _layout_of("unet"), "pix2pix U-Net generator (image -> image)"))
 
 
 def _sketch_inputs(n: int, seed: int) -> np.ndarray:
