@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..config import JsonConfig
-from ..errors import ConfigError, MetricError, UnknownNameError, first_line
+from ..errors import ConfigError, EdgeganError, MetricError, UnknownNameError, first_line
 from ..util.files import atomic_write
 from ..util.jsonsafe import json_safe
 from .base import METRICS, check_finite, compute_all
@@ -73,6 +73,8 @@ def load_samples(path: str | Path) -> SampleSet:
             raise MetricError(f"bundle '{p}' has no {files[0]}; re-export it")
         samples = _load_npy(p / files[0])
         latents = _load_npy(p / files[1]) if (p / files[1]).is_file() else None
+        if latents is None and files[0] == "samples.npy":
+            latents = profiled_inputs(p, len(samples))
         return SampleSet(samples, latents, str(p))
     if p.suffix == ".npz":
         try:
@@ -85,6 +87,35 @@ def load_samples(path: str | Path) -> SampleSet:
         except (OSError, ValueError) as exc:
             raise MetricError(f"cannot read '{p}' as .npz ({first_line(exc, 120)})") from None
     return SampleSet(_load_npy(p), None, str(p))
+
+
+def profiled_inputs(folder: Path, count: int) -> Optional[np.ndarray]:
+    """The inputs a profile run fed to the samples in ``folder`` (a per-format folder of a
+    results folder): the bundle's stored inputs, when the parent's results.json names a
+    measured row for this folder and a bundle whose bundle.json still has the sha256 recorded
+    at profile time. None when that link cannot be established (then nothing is paired)."""
+    from ..results import ProfileRun, ResultsLayout
+    from ..util.npy import load_npy
+
+    results = folder.parent / ResultsLayout.RESULTS
+    if not results.is_file():
+        return None
+    try:
+        run = ProfileRun.load(results)
+        row = run.row(folder.name)
+        bundle = Path(str(run.bundle.get("path") or ""))
+        want = run.bundle.get("manifest_sha256")
+    except (EdgeganError, OSError, ValueError, KeyError, AttributeError):
+        return None
+    if not (row.measured and want and (bundle / "bundle.json").is_file() and (bundle / "inputs.npy").is_file()):
+        return None
+    from ..bundle import sha256_file
+
+    if sha256_file(bundle / "bundle.json") != want:
+        log.info("%s: bundle %s changed since it was profiled; not pairing", folder, bundle)
+        return None
+    inputs = load_npy(bundle / "inputs.npy", "bundle inputs", MetricError)
+    return inputs if len(inputs) == count else None
 
 
 def _as_set(x: Any, name: str) -> SampleSet:
