@@ -40,8 +40,11 @@ EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="zoo name (see `edgegan models`), an edgegan checkpoint, a TorchScript / "
-                   "ExportedProgram file, or package.module:factory")
+    p.add_argument("model", nargs="?", help="zoo name (see `edgegan models`), an edgegan checkpoint, a TorchScript / "
+                   "ExportedProgram file, or package.module:factory (optional with --from-bundle)")
+    p.add_argument("--from-bundle", metavar="BUNDLE", help="replay the export_config recorded in BUNDLE/bundle.json "
+                   "(model, formats, counts, seeds, converter options); options given here override it; "
+                   "--out is not replayed (default bundles/<model>)")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
     p.add_argument("--config", default=None, help="JSON object of model config overrides, e.g. '{\"width\": 16}'")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
@@ -86,6 +89,41 @@ class StderrProgress:
         print(f"edgegan export: {line}", file=self.stream or sys.stderr, flush=True)
 
 
+def replayed(bundle: str, given_here: dict) -> dict:
+    """ExportConfig keyword arguments: ``bundle``'s recorded export_config with the options given
+    on this command line on top (converter options merged per field). The recorded ``out`` and
+    ``overwrite`` are not replayed: the replay writes a new bundle."""
+    from ..bundle import Bundle
+    from ..errors import BundleError
+    from ..pipeline import ExportConfig
+
+    recorded = dict(Bundle.load(bundle).manifest.export_config or {})
+    if not recorded.get("model"):
+        raise BundleError(f"bundle '{bundle}' records no export_config to replay (written by an older edgegan?); "
+                          "export by MODEL instead")
+    recorded.pop("out", None)
+    recorded.pop("overwrite", None)
+    try:
+        ExportConfig.from_dict(recorded)  # the recorded part alone must be a valid config
+    except Exception as exc:  # noqa: BLE001 - ConfigError from any field, one line for the user
+        raise BundleError(f"bundle '{bundle}': its export_config cannot be replayed ({exc})") from None
+    merged = {**recorded, **given_here}
+    if "convert" in given_here:
+        convert = dict(recorded.get("convert") or {})
+        for key, value in given_here["convert"].items():
+            if key == "formats":
+                formats = dict(convert.get("formats") or {})
+                for fmt, opts in value.items():
+                    formats[fmt] = {**formats.get(fmt, {}), **opts}
+                convert["formats"] = formats
+            else:
+                convert[key] = value
+        merged["convert"] = convert
+    if "input_seed" in given_here and "calibration_seed" not in given_here:
+        merged["calibration_seed"] = given_here["input_seed"] + 1
+    return merged
+
+
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import PACKAGES, ExportConfig, run_export
     from ..util.deps import require
@@ -94,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     require(*PACKAGES, purpose="export")  # one line before any progress display
 
-    model_config = json_object_option(args.config) if args.config else {}
+    model_config = json_object_option(args.config) if args.config else None
     # CLI options default to None: the config dataclasses own every default
     convert = given(calibration_method=args.calibration_method, int8_io=args.int8_io,
                     per_channel=None if args.per_tensor is None else not args.per_tensor,
@@ -106,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,
     )
+    if args.from_bundle:
+        kwargs = replayed(args.from_bundle, kwargs)
+    elif args.model is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("say what to export: a MODEL (see `edgegan models`) or --from-bundle BUNDLE")
     with flag_errors(EXPORT_FLAGS):
         cfg = ExportConfig(**kwargs)
     with hold_back_third_party_output(getattr(args, "verbose", False)) as held:
