@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError, strip_ansi
-from ..util.procs import die_with_parent
+from ..util.procs import die_with_parent, guarded
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 
 ONNX2TF_TIMEOUT_S = 1800
@@ -88,7 +88,7 @@ def saved_model(ctx: ConvertContext) -> Path:
     argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(argv, cwd=work, env=_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S,
+        proc = subprocess.run(guarded(argv), cwd=work, env=_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S,
                               preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         ctx.cache["saved_model_error"] = f"onnx2tf timed out after {ONNX2TF_TIMEOUT_S} s"
@@ -136,7 +136,7 @@ class TFLiteConverterBase(Converter):
         job_path.write_text(json.dumps(job))
         argv = [sys.executable, "-m", "edgegan.converters.tflite_worker", str(job_path)]
         try:
-            proc = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=TFLITE_TIMEOUT_S,
+            proc = subprocess.run(guarded(argv), env=_env(), capture_output=True, text=True, timeout=TFLITE_TIMEOUT_S,
                                   preexec_fn=die_with_parent)
         except subprocess.TimeoutExpired:
             raise ConversionError(f"TFLiteConverter ({self.mode}) timed out after {TFLITE_TIMEOUT_S} s") from None
