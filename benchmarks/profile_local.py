@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in (1, 2):
         t0 = time.monotonic()
         res = edgegan.profile(bundle, target="local", runs=args.runs, warmup=args.warmup, threads=args.threads,
-                              out=f"{args.out}/run{i}", compare=False, power_baseline_s=0.2, power_min_s=0.5)
+                              out=f"{args.out}/run{i}", force=True, compare=False, power_baseline_s=0.2, power_min_s=0.5)
         print(f"run {i}: {len(res)} formats in {time.monotonic() - t0:.0f} s", flush=True)
         docs.append(res.to_dict())
     pairs = {rt: (q, RUNTIMES[rt].float_format) for rt, q in INT8_OF_RUNTIME.items()}

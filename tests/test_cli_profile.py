@@ -137,3 +137,19 @@ def test_config_errors_name_the_flag_and_defaults_come_from_the_config(tmp_path,
                     "no_memory", "resume", "no_compare", "keep_remote", "vs_host", "formats", "out")
     assert {d: dests[d] for d in config_flags} == dict.fromkeys(config_flags)
     assert ProfileConfig(bundle="b").runs == 50 and {f.name for f in dataclasses.fields(ProfileConfig)} >= {"runs", "warmup"}
+
+
+def test_a_results_folder_of_a_run_killed_before_its_first_save_counts_as_an_earlier_run(tmp_path):
+    from edgegan.devices.results_folder import check_earlier_run, clear_earlier_run
+    from edgegan.errors import OutputError
+
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "samples.npy").write_bytes(b"pulled before the kill")
+    with pytest.raises(OutputError, match="holds an earlier profile run"):
+        check_earlier_run(tmp_path, force=False, resume=False)
+    check_earlier_run(tmp_path, force=True, resume=False)
+    assert clear_earlier_run(tmp_path) == ["onnx"] and list(tmp_path.iterdir()) == []
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "thesis.tex").write_text("mine")  # not profile's: the folder is not a results folder
+    with pytest.raises(OutputError, match="holds no profile results"):
+        check_earlier_run(tmp_path, force=True, resume=False)

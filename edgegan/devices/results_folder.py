@@ -39,16 +39,33 @@ def check_formats(wanted: Optional[Iterable[str]], bundle_formats: Iterable[str]
                               field="formats")
 
 
+def _only_profile_files(folder: Path) -> bool:
+    """``folder`` holds nothing but what a profile run writes into a per-format folder (or the
+    hidden temp files of its atomic writes and pulls)."""
+    try:
+        return all(p.is_file() and (p.name in FORMAT_FILES or p.name.startswith(".")) for p in folder.iterdir())
+    except OSError:
+        return False
+
+
 def earlier_formats(out: Path) -> Optional[list[str]]:
-    """The per-format folders of an earlier run in ``out`` (None: ``out`` holds no earlier run)."""
+    """The per-format folders of an earlier run in ``out`` (None: ``out`` holds no earlier run).
+    An earlier run has a results.json, or (killed before its first save) only per-format folders
+    with nothing but profile's own files in them."""
+    try:
+        entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return None
     if not (out / ResultsLayout.RESULTS).is_file():
+        if entries and all(p.is_dir() and not p.is_symlink() and _only_profile_files(p) for p in entries):
+            return sorted(p.name for p in entries)
         return None
     try:
         rows = json.loads((out / ResultsLayout.RESULTS).read_text()).get("results") or []
         named = {r["format"] for r in rows if isinstance(r, dict) and isinstance(r.get("format"), str)}
     except (OSError, ValueError, AttributeError):
         named = set()
-    found = [p.name for p in out.iterdir() if p.is_dir() and not p.is_symlink()
+    found = [p.name for p in entries if p.is_dir() and not p.is_symlink()
              and (p.name in named or (p / ResultsLayout.SAMPLES).is_file() or (p / ResultsLayout.DEVICE_RESULTS).is_file())]
     return sorted(found)
 
