@@ -124,6 +124,17 @@ def replayed(bundle: str, given_here: dict) -> dict:
     return merged
 
 
+def _note_skipped_defaults() -> None:
+    """One line per reason for default formats left out (an optional extra not installed)."""
+    from ..converters import skipped_default_formats
+
+    by_reason: dict = {}
+    for fmt, why in skipped_default_formats():
+        by_reason.setdefault(why, []).append(fmt)
+    for why, fmts in by_reason.items():
+        print(f"edgegan export: note: {', '.join(fmts)} skipped: {why}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import PACKAGES, ExportConfig, run_export
     from ..util.deps import require
@@ -152,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("say what to export: a MODEL (see `edgegan models`) or --from-bundle BUNDLE")
     with flag_errors(EXPORT_FLAGS):
         cfg = ExportConfig(**kwargs)
+    if not kwargs.get("formats"):
+        _note_skipped_defaults()
     with hold_back_third_party_output(getattr(args, "verbose", False)) as held:
         if args.json:
             out, manifest = run_export(cfg, progress=StderrProgress(held.stream))

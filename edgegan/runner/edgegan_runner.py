@@ -549,6 +549,14 @@ register_runtime(Runtime(
              RuntimeModule("tensorflow", "tensorflow", probe=False)),
     pip={"default": ("ai-edge-litert",)}, float_format="tflite-fp32", adapter="TFLiteModel",
     description="LiteRT (TFLite) interpreter with its default XNNPACK delegate"))
+# ExecuTorch: the full `executorch` package (probed through its light `executorch.version`; its
+# runtime imports torch) or the torch-free `executorch-numpy-runtime` (numpy only, Python >= 3.12)
+register_runtime(Runtime(
+    name="executorch", suffixes=(".pte",),
+    modules=(RuntimeModule("executorch.version", "executorch"),
+             RuntimeModule("executorch_numpy_runtime", "executorch-numpy-runtime")),
+    pip={"default": ("executorch",)}, float_format="executorch-fp32", adapter="ExecutorchModel",
+    description="ExecuTorch runtime (XNNPACK delegate + portable kernels)"))
 
 
 def runtime_for(path: str) -> Runtime:
@@ -640,6 +648,95 @@ class TFLiteModel:
         return y
 
 
+def pte_header(path: str) -> dict:
+    """What a .pte's header says without any ExecuTorch: the flatbuffer file identifier (the
+    program schema tag, e.g. "ET12", at bytes 4..8) and, from the extended header ("eh00" at
+    bytes 8..12: length, program size, segment base offset, segment data size), the file size the
+    exporter wrote. Empty when the file carries no ExecuTorch identifier."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(40)
+        actual = os.path.getsize(path)
+    except OSError:
+        return {}
+    if len(head) < 8 or not re.fullmatch(rb"ET\d\d", head[4:8]):
+        return {}
+    out = {"schema": head[4:8].decode("ascii"), "bytes": actual}
+    if head[8:12] == b"eh00" and len(head) >= 32:
+        length, program_size, base = struct.unpack_from("<IQQ", head, 12)
+        segments = struct.unpack_from("<Q", head, 32)[0] if length >= 32 and len(head) >= 40 else 0
+        out["expected_bytes"] = base + segments if segments else program_size
+    return out
+
+
+def _pte_diagnosis(path: str) -> str:
+    """Why a runtime may have refused a .pte: truncated, not a .pte, or (intact) a version gap."""
+    h = pte_header(path)
+    if not h:
+        return "the file has no ExecuTorch program identifier (not a .pte)"
+    if h.get("expected_bytes") and h["bytes"] < h["expected_bytes"]:
+        return f"the file is truncated ({h['bytes']:,} of the {h['expected_bytes']:,} bytes its header names)"
+    return (f"the file is a complete ExecuTorch program (schema {h['schema']}): an ExecuTorch version this runtime "
+            "cannot read (a mismatch looks like corruption), an op/delegate it lacks, or damaged content; compare "
+            "the exporter's version (bundle.json tools) with this runtime's")
+
+
+class ExecutorchModel:
+    """A .pte through the full ``executorch`` runtime (``executorch.runtime``; torch tensors in
+    and out) or the torch-free ``executorch-numpy-runtime`` (numpy in and out), first found first.
+
+    Threads: the full runtime's XNNPACK threadpool is process-wide and is resized to ``threads``
+    (``_unsafe_reset_threadpool``; safe here because the runner never runs two models at once).
+    executorch-numpy-runtime exposes no thread control: its pool has one thread per core the
+    library detects, whatever ``threads`` asks."""
+
+    def __init__(self, path: str, threads: int) -> None:
+        mod, self.runtime = import_runtime(RUNTIMES["executorch"])
+        name = os.path.basename(path)
+        try:
+            if self.runtime == "executorch":
+                self.version = getattr(mod, "__version__", "unknown")
+                self._load_full(path, threads)
+            else:
+                self.version = f"{mod.__version__} (ExecuTorch {getattr(mod, '__et_version__', 'unknown')})"
+                self.method = mod.Runtime.get().load_program(path).load_method("forward")
+                self._torch = None
+        except RunnerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - runtime-specific exception types
+            raise RunnerError(f"{self.runtime} {self.version} cannot load {name}: {_first_line(exc)}; "
+                              f"{_pte_diagnosis(path)}") from None
+
+    def _load_full(self, path: str, threads: int) -> None:
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime, Verification
+
+        # the full runtime's API is torch tensors, and importing it has imported torch; the runner
+        # itself never imports torch (it must run where only executorch-numpy-runtime exists)
+        torch = sys.modules["torch"]
+
+        if hasattr(portable_lib, "_unsafe_reset_threadpool") and portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+        program = Runtime.get().load_program(path, verification=Verification.InternalConsistency)
+        self.method = program.load_method("forward")
+        if self.method is None:
+            raise RunnerError(f"{os.path.basename(path)} has no 'forward' method")
+        self._torch = torch
+
+    def run(self, x):
+        x = np.ascontiguousarray(x, np.float32)
+        try:
+            if self._torch is not None:
+                # outputs may alias the method's planned memory, which the next run overwrites
+                return self.method.execute([self._torch.from_numpy(x)])[0].numpy().copy()
+            return self.method([x])[0]
+        except Exception as exc:  # noqa: BLE001 - runtime-specific exception types
+            raise RunnerError(f"{self.runtime} {self.version} failed running input of shape {list(x.shape)}: "
+                              f"{_first_line(exc)}") from None
+
+
 class Artifact:
     """One artifact plus its I/O convention: inputs/outputs are NCHW float32 outside, the
     model may want NHWC (``io.input_perm`` / ``io.output_perm``) and batch 1."""
@@ -650,7 +747,13 @@ class Artifact:
             raise RunnerError(f"artifact {path} not found on this device")
         self.io = io or {}
         self.spec = runtime_for(path)
-        self.model = globals()[self.spec.adapter](path, threads)
+        try:
+            self.model = globals()[self.spec.adapter](path, threads)
+        except RunnerError as exc:
+            made = self.io.get("exported_with")  # the converter's toolchain, when it recorded one
+            if made:
+                raise RunnerError(f"{exc} (the file was written by {made})") from None
+            raise
         self.runtime = self.model.runtime
         self.fmt = fmt
 
