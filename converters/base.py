@@ -99,6 +99,9 @@ class Converter:
     tools: tuple = ()
     Options: Optional[type] = None
     default_order: Optional[int] = None  # position in the default --formats set; None = only on request
+    # the pyproject extra of a toolchain kept out of the base install: such a format is in the
+    # default set only when installed, and asking for it without the extra is a missing-extra error
+    optional_extra: Optional[str] = None
 
     def missing_dependency(self) -> Optional[str]:
         """None when the toolchain is importable, else a one-line reason with the fix."""

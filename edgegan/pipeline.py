@@ -23,7 +23,8 @@ from .bundle import (ARTIFACTS_DIR, CALIBRATION, INPUTS, REFERENCE, SCHEMA_VERSI
                       BundleWriter, Manifest, ModelInfo, StoredArray, sha256_file)
 from .config import JsonConfig
 from .converters.base import ConvertOptions
-from .errors import ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, first_line
+from .errors import (ConfigError, ConversionError, EdgeganError, ExportError, InputSpecError, MissingDependencyError,
+                     first_line)
 from .models.spec import InputSpec
 from .results import below_threshold
 from .util.locks import OwnedTempDir, remove_dead_temp_dirs
@@ -272,6 +273,10 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     say = progress or (lambda stage, fmt, rec: None)
     formats = list(dict.fromkeys(["onnx", *cfg.formats]))
     converters = {f: CONVERTERS.get(f) for f in formats}  # unknown format -> UnknownNameError now
+    for conv in converters.values():  # a format of an optional extra, asked for without it
+        missing = conv.optional_extra and conv.missing_dependency()
+        if missing:
+            raise MissingDependencyError(f"{conv.format}: {missing}")
     options = cfg.convert
     thresholds = cfg.thresholds
     out_dir = cfg.bundle_dir()
