@@ -136,3 +136,25 @@ def test_per_op_json_round_trips_and_renders(profile, tmp_path):
     text = buf.getvalue()
     assert INSTANCE_NORM in text and "portable kernel" in text and "delegate call" in text
     assert "this host's" in text and "executorch-int8 per-op: none (capture crashed)" in text
+
+
+def test_profile_per_op_writes_per_op_json_for_pte_rows_only(tmp_path):
+    """export (onnx + executorch-fp32) -> profile --per-op on this host: the .pte row gets a
+    per_op.json whose delegate and portable counts are the ones the converter recorded."""
+    from edgegan.bundle import Bundle
+    from edgegan.devices.profile import ProfileConfig, run_profile
+    from edgegan.pipeline import ExportConfig, run_export
+    from edgegan.results import ProfileRun, ResultsLayout
+
+    bundle, _ = run_export(ExportConfig(model="resnet-tiny", formats=["onnx", "executorch-fp32"], n_inputs=4,
+                                        calibration=4, latency_rounds=1, latency_runs=2, out=str(tmp_path / "b")))
+    out, _ = run_profile(ProfileConfig(bundle=str(bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
+                                       memory=False, compare=False, per_op=True, out=str(tmp_path / "r")))
+    run = ProfileRun.load(out)
+    assert run.row("onnx").per_op is None  # only runtimes with an event tracer
+    info = run.row("executorch-fp32").per_op
+    assert info["file"] == "executorch-fp32/per_op.json" and info["captured_on"] == "host" and info["note"] == ""
+    prof = PerOpProfile.load(ResultsLayout(out).per_op("executorch-fp32"))
+    assert prof.artifact_sha256 == Bundle.load(bundle).artifact("executorch-fp32").sha256 and prof.runs == 3
+    assert {o.op for o in prof.ops} >= {INSTANCE_NORM, PAD_INDEX, "XnnpackBackend call"}
+    assert [t["op"] for t in info["top"]] == [o.op for o in prof.ops[:5]]
