@@ -110,7 +110,7 @@ def test_a_too_small_debug_buffer_fails_the_capture_not_the_caller(lowered, tmp_
     """The runtime aborts the process when the buffer overflows: the child dies, we get a typed error."""
     _, x, _, path = lowered
     np.save(tmp_path / "in.npy", x)
-    job = {"pte": str(path), "input": str(tmp_path / "in.npy"), "runs": 1, "threads": 1,
+    job = {"pte": str(path), "input": str(tmp_path / "in.npy"), "runs": 1, "warmup": 0, "threads": 1,
            "etdump": str(tmp_path / "e.etdp"), "debug_buffer_bytes": 4096,
            "outputs_etdump": str(tmp_path / "o.etdp"), "debug_buffer": str(tmp_path / "d.bin")}
     with pytest.raises(ArtifactRunError, match="per-op capture of resnet_40.pte crashed|exited"):
@@ -138,23 +138,60 @@ def test_per_op_json_round_trips_and_renders(profile, tmp_path):
     assert "this host's" in text and "executorch-int8 per-op: none (capture crashed)" in text
 
 
-def test_profile_per_op_writes_per_op_json_for_pte_rows_only(tmp_path):
+@pytest.fixture(scope="module")
+def pte_bundle(tmp_path_factory):
+    from edgegan.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    bundle, _ = run_export(ExportConfig(model="resnet-tiny", formats=["onnx", "executorch-fp32"], n_inputs=4,
+                                        calibration=4, latency_rounds=1, latency_runs=2, out=str(out)))
+    return bundle
+
+
+def test_profile_per_op_writes_per_op_json_for_pte_rows_only(pte_bundle, tmp_path):
     """export (onnx + executorch-fp32) -> profile --per-op on this host: the .pte row gets a
-    per_op.json whose delegate and portable counts are the ones the converter recorded."""
+    per_op.json with the ranked ops; the onnx row gets none."""
     from edgegan.bundle import Bundle
     from edgegan.devices.profile import ProfileConfig, run_profile
-    from edgegan.pipeline import ExportConfig, run_export
     from edgegan.results import ProfileRun, ResultsLayout
 
-    bundle, _ = run_export(ExportConfig(model="resnet-tiny", formats=["onnx", "executorch-fp32"], n_inputs=4,
-                                        calibration=4, latency_rounds=1, latency_runs=2, out=str(tmp_path / "b")))
-    out, _ = run_profile(ProfileConfig(bundle=str(bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
+    out, _ = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
                                        memory=False, compare=False, per_op=True, out=str(tmp_path / "r")))
     run = ProfileRun.load(out)
     assert run.row("onnx").per_op is None  # only runtimes with an event tracer
     info = run.row("executorch-fp32").per_op
     assert info["file"] == "executorch-fp32/per_op.json" and info["captured_on"] == "host" and info["note"] == ""
     prof = PerOpProfile.load(ResultsLayout(out).per_op("executorch-fp32"))
-    assert prof.artifact_sha256 == Bundle.load(bundle).artifact("executorch-fp32").sha256 and prof.runs == 3
+    assert prof.artifact_sha256 == Bundle.load(pte_bundle).artifact("executorch-fp32").sha256 and prof.runs == 3
     assert {o.op for o in prof.ops} >= {INSTANCE_NORM, PAD_INDEX, "XnnpackBackend call"}
     assert [t["op"] for t in info["top"]] == [o.op for o in prof.ops[:5]]
+
+
+def test_a_device_without_an_executorch_runtime_fails_the_pte_row_with_why(pte_bundle, tmp_path):
+    """A 'device' python (this host's, 3.11) that has neither executorch nor executorch-numpy-runtime:
+    the .pte row fails naming the runtime, why setup would not install it there, and what to do;
+    the onnx row is unaffected."""
+    import stat
+    import sys
+
+    from edgegan.devices.profile import ProfileConfig, run_profile
+    from edgegan.devices.transport import TargetOptions
+
+    hide = tmp_path / "hide"
+    for pkg in ("executorch", "executorch_numpy_runtime"):
+        (hide / pkg).mkdir(parents=True)
+        (hide / pkg / "__init__.py").write_text("raise ImportError('not on this board')\n")
+    py = tmp_path / "py"
+    py.write_text(f'#!/bin/sh\nPYTHONPATH={hide} exec {sys.executable} "$@"\n')
+    py.chmod(py.stat().st_mode | stat.S_IXUSR)
+    _, doc = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
+                                       memory=False, compare=False, out=str(tmp_path / "r"),
+                                       target_options=TargetOptions(python=str(py))))
+    rows = {r["format"]: r for r in doc["results"]}
+    assert rows["onnx"]["status"] == "ok"
+    why = rows["executorch-fp32"]["reason"]
+    assert rows["executorch-fp32"]["status"] == "failed" and why.startswith("no executorch runtime on the device")
+    py_version = ".".join(map(str, sys.version_info[:2]))
+    if sys.version_info < (3, 12):  # this venv's python is the 'board' python
+        assert f"Python {py_version}" in why and "executorch-numpy-runtime needs Python >= 3.12" in why
+        assert "libtorch" in why

@@ -48,8 +48,9 @@ _SLACK = 1 << 16
 
 @dataclasses.dataclass
 class OpTiming(JsonConfig):
-    """One op, all its occurrences in one inference. ``total_ms`` is per inference (sum over the
-    occurrences of each occurrence's median over the timed runs)."""
+    """One op, all its occurrences in one inference. ``total_ms`` is per inference: the sum over
+    the occurrences of each one's mean over the timed runs (means, so the ops of one inference
+    add up to at most its Method::execute mean)."""
 
     op: str
     kind: str
@@ -57,7 +58,7 @@ class OpTiming(JsonConfig):
     count: int = 0
     total_ms: float = 0.0
     mean_ms: float = 0.0
-    share: Optional[float] = None  # of the median Method::execute time
+    share: Optional[float] = None  # of the mean Method::execute time
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -95,6 +96,7 @@ class PerOpProfile(JsonConfig):
     host: str = ""
     runtime: str = ""
     runs: int = 0
+    warmup: int = 0
     threads: int = 1
     execute_ms: Optional[float] = None
     ops: list[OpTiming] = dataclasses.field(default_factory=list)
@@ -223,7 +225,7 @@ def _capture(job: dict) -> None:
         portable_lib._unsafe_reset_threadpool(int(job["threads"]))
     x = torch.from_numpy(np.load(job["input"]))
     mod = portable_lib._load_for_executorch(job["pte"], enable_etdump=True, debug_buffer_size=0)
-    for _ in range(int(job["runs"])):
+    for _ in range(int(job["warmup"]) + int(job["runs"])):
         mod.run_method("forward", (x,))
     mod.write_etdump_result_to_file(job["etdump"], None)
     if job.get("debug_buffer_bytes"):
@@ -261,24 +263,26 @@ def _inspector(etdump: Path, debug_buffer: Optional[Path] = None, etrecord: Opti
                          etrecord=str(etrecord) if etrecord else None)
 
 
-def _median_ms(event) -> Optional[float]:
+def _mean_ms(event, runs: int) -> Optional[float]:
+    """The event's mean over the last ``runs`` executions (the earlier ones are warmup)."""
     pd = getattr(event, "perf_data", None)
     if pd is None or not pd.raw:
         return None
-    return float(np.median(np.asarray(pd.raw, np.float64)))
+    return float(np.mean(np.asarray(pd.raw[-runs:], np.float64)))
 
 
 _NUMBERED = re.compile(r"\s+#\d+$")
 
 
-def rank_events(events, backends: dict[int, str], default_backend: Optional[str]) -> tuple[list, list, Optional[float]]:
+def rank_events(events, backends: dict[int, str], default_backend: Optional[str],
+                runs: int) -> tuple[list, list, Optional[float]]:
     """(ops, delegated_ops, execute_ms) from the Inspector's events of one execute block.
     ``backends`` maps an instruction id to the delegate backend that instruction calls."""
     calls: dict[tuple, list[float]] = defaultdict(list)
     inner: dict[tuple, list[float]] = defaultdict(list)
     execute_ms = None
     for e in events:
-        ms = _median_ms(e)
+        ms = _mean_ms(e, runs)
         if e.name == "Method::execute":
             execute_ms = ms
         if ms is None or e.name in _WRAPPERS:
@@ -323,7 +327,7 @@ def _execute_block(insp):
 
 
 # ---------------------------------------------------------------------------- the entry point
-def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, threads: int = 2,
+def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, threads: int = 2, warmup: int = 3,
                 capture_outputs: bool = True, keep: Optional[Path] = None, etrecord: Optional[str | Path] = None,
                 sha256: Optional[str] = None, timeout_s: float = 900.0) -> PerOpProfile:
     """Rank ``pte``'s ops by time on this host. ``inputs``: one input as the program takes it
@@ -332,8 +336,9 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
     to leave the ETDump files in (next to per_op.json)."""
     _require_executorch()
     pte = Path(pte)
-    if runs < 1 or threads < 1:
-        raise ConfigError(f"per-op runs and threads must be >= 1, got {runs} / {threads}", field="runs")
+    if runs < 1 or threads < 1 or warmup < 0:
+        raise ConfigError(f"per-op runs, threads must be >= 1 and warmup >= 0, got {runs} / {threads} / {warmup}",
+                          field="runs")
     x = np.ascontiguousarray(np.asarray(inputs, np.float32)[:1])
     program = program_ops(pte)
     buffer = debug_buffer_bytes(pte) if capture_outputs else None
@@ -341,7 +346,8 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
         work = Path(keep) if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         np.save(Path(tmp) / "input.npy", x)
-        job = {"pte": str(pte.resolve()), "input": str(Path(tmp) / "input.npy"), "runs": runs, "threads": threads,
+        job = {"pte": str(pte.resolve()), "input": str(Path(tmp) / "input.npy"), "runs": runs, "warmup": warmup,
+               "threads": threads,
                "etdump": str(work / "etdump.etdp"), "debug_buffer_bytes": buffer,
                "outputs_etdump": str(work / "outputs.etdp"), "debug_buffer": str(work / "debug_buffer.bin")}
         _run_child(job, Path(tmp), timeout_s)
@@ -349,7 +355,7 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
         insp = _inspector(work / "etdump.etdp", etrecord=rec)
         backends = _instruction_backends(pte)
         default = next(iter(program.delegate_calls), None) if len(program.delegate_calls) == 1 else None
-        ops, inner, execute_ms = rank_events(_execute_block(insp).events, backends, default)
+        ops, inner, execute_ms = rank_events(_execute_block(insp).events, backends, default, runs)
         captured = None
         if buffer:
             out_insp = _inspector(work / "outputs.etdp", work / "debug_buffer.bin")
@@ -359,7 +365,7 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
     return PerOpProfile(
         format=fmt, artifact=pte.name, artifact_sha256=sha256, captured_on="host",
         host=f"{platform.machine()} {platform.node()}", runtime=f"executorch {et_version} (pybindings, ETDump)",
-        runs=runs, threads=threads, execute_ms=execute_ms, ops=ops, delegated_ops=inner, program=program,
+        runs=runs, warmup=warmup, threads=threads, execute_ms=execute_ms, ops=ops, delegated_ops=inner, program=program,
         debug_buffer_bytes=buffer, outputs_captured=captured, etrecord=str(rec) if rec else None,
         note=("op names are the runtime's kernel names (no ETRecord to map them to the torch module)"
               if rec is None else ""))

@@ -429,7 +429,7 @@ class Profiler:
             x = self.bundle.inputs()[:1]
             perm = (rec.io or {}).get("input_perm")
             x = x.transpose(perm) if perm else x
-            prof = profile_pte(self.bundle.artifact_path(rec), x, rec.format, runs=self.cfg.runs,
+            prof = profile_pte(self.bundle.artifact_path(rec), x, rec.format, runs=self.cfg.runs, warmup=self.cfg.warmup,
                                threads=self.cfg.threads, keep=layout.format_dir(rec.format), sha256=rec.sha256,
                                timeout_s=self.cfg.timeout_s)
         except EdgeganError as exc:
