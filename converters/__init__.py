@@ -13,7 +13,8 @@ import pkgutil
 from .base import CONVERTERS, ConvertContext, ConvertOptions, ConvertResult, Converter
 
 # helpers that register nothing: the shared TFLite / ExecuTorch code and the subprocesses they run
-_NOT_CONVERTERS = {"base", "tflite_common", "tflite_worker", "executorch_common", "executorch_worker"}
+_NOT_CONVERTERS = {"base", "tflite_common", "tflite_worker", "executorch_common", "executorch_rewrite",
+                   "executorch_worker"}
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _mod not in _NOT_CONVERTERS:
         importlib.import_module(f"{__name__}.{_mod}")

@@ -10,42 +10,92 @@ reason; other formats are unaffected.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
+from ..config import JsonConfig
 from ..errors import ConversionError, first_line
 from ..util.procs import die_with_parent
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 from .tflite_common import _last_error
 
 EXECUTORCH_TIMEOUT_S = 900
-PROGRAM_FILE = "executorch_program.pt2"
 
 
-def exported_program(ctx: ConvertContext):
-    """``torch.export`` the module at batch 1 once per export; the saved .pt2 (or the failure)
-    is cached in ctx.cache for the other ExecuTorch format."""
-    if "executorch_program_error" in ctx.cache:
-        raise ConversionError(ctx.cache["executorch_program_error"])
-    if "executorch_program" in ctx.cache:
-        return ctx.cache["executorch_program"]
+REWRITE_HELP = ("rewrite InstanceNorm2d (two-pass) / ReflectionPad2d (slices + cat) into ops XNNPACK runs, "
+                "checked against the model")
+
+
+@dataclasses.dataclass
+class ExecutorchFp32Options(JsonConfig):
+    """executorch-fp32's own options (``ConvertOptions.formats['executorch-fp32']``). The rewrite
+    is on: measured on resnet-sketch it brings the .pte from 94.6 dB to ~129 dB vs torch (the
+    portable InstanceNorm kernel loses float32 precision) and lowers the whole model in one
+    XNNPACK call."""
+
+    rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
+
+
+@dataclasses.dataclass
+class ExecutorchInt8Options(JsonConfig):
+    """executorch-int8's own options. The rewrite is off: measured on resnet-sketch, quantizing
+    the rewritten norm read 14 dB, and keeping it float inside XNNPACK read 35.8 dB vs 38.5 dB
+    as exported, without a latency gain (docs/extending.md)."""
+
+    rewrite: bool = dataclasses.field(default=False, metadata={"help": REWRITE_HELP})
+
+
+@dataclasses.dataclass
+class Program:
+    """The saved ``torch.export`` program plus what was rewritten on the way."""
+
+    path: Path
+    rewrites: list
+    notes: list
+
+
+def exported_program(ctx: ConvertContext, rewrite: bool) -> Program:
+    """``torch.export`` the module (rewritten for delegation when asked) at batch 1, once per
+    export and rewrite setting; the saved .pt2 (or the failure) is cached in ctx.cache for the
+    other ExecuTorch format."""
+    key = f"executorch_program:{'rewritten' if rewrite else 'as-is'}"
+    if key + ":error" in ctx.cache:
+        raise ConversionError(ctx.cache[key + ":error"])
+    if key in ctx.cache:
+        return ctx.cache[key]
     import torch
 
+    module, rewrites, notes = ctx.module, [], []
+    if rewrite:
+        from .executorch_rewrite import delegation_rewrite
+
+        try:
+            done = delegation_rewrite(ctx.module, ctx.calibration[:8])
+        except ValueError as exc:
+            done, notes = None, [f"no delegation rewrite: {exc}"]
+        except Exception as exc:  # noqa: BLE001 - an unusual module: lower it as it is
+            done, notes = None, [f"no delegation rewrite: {type(exc).__name__}: {first_line(exc, 160)}"]
+        if done is not None:
+            module = done.module
+            rewrites = [{"rewrite": name, "count": n, "max_abs_err_vs_original": done.max_abs_err}
+                        for name, n in done.counts.items()]
     example = torch.from_numpy(np.ascontiguousarray(ctx.calibration[:1], dtype=np.float32))
-    path = ctx.workdir / PROGRAM_FILE
+    path = ctx.workdir / f"executorch_program_{'rewritten' if rewrite else 'as_is'}.pt2"
     try:
-        ep = torch.export.export(ctx.module, (example,))
+        ep = torch.export.export(module, (example,))
         torch.export.save(ep, str(path))
     except Exception as exc:  # noqa: BLE001 - the exporter's reason is the row's reason
-        ctx.cache["executorch_program_error"] = (f"torch.export cannot capture the model: {type(exc).__name__}: "
-                                                 f"{first_line(exc, 240)}")
-        raise ConversionError(ctx.cache["executorch_program_error"]) from None
-    ctx.cache["executorch_program"] = path
-    return path
+        ctx.cache[key + ":error"] = (f"torch.export cannot capture the model: {type(exc).__name__}: "
+                                     f"{first_line(exc, 240)}")
+        raise ConversionError(ctx.cache[key + ":error"]) from None
+    ctx.cache[key] = Program(path, rewrites, notes)
+    return ctx.cache[key]
 
 
 def _env() -> dict:
@@ -67,12 +117,12 @@ class ExecutorchConverterBase(Converter):
         return missing_modules("torch", "executorch", "torchao")
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
-        program = exported_program(ctx)
+        program = exported_program(ctx, ctx.options_for(self).rewrite)
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
         if self.mode == "int8" and not calib.exists():
             np.save(calib, np.ascontiguousarray(ctx.calibration, dtype=np.float32))
-        job = {"program": str(program), "mode": self.mode, "out": str(out), "calibration": str(calib),
+        job = {"program": str(program.path), "mode": self.mode, "out": str(out), "calibration": str(calib),
                "per_channel": ctx.options.per_channel}
         job_path = ctx.workdir / f"executorch_{self.mode}.json"
         job_path.write_text(json.dumps(job))
@@ -92,8 +142,9 @@ class ExecutorchConverterBase(Converter):
         if self.mode == "int8":
             quant.update(per_channel=ctx.options.per_channel, calibration="PT2E observers (min/max)",
                          calibration_count=int(len(ctx.calibration)), torchao=module_version("torchao"))
-        notes = None
+        notes = list(program.notes)
         if report.get("ops_portable"):
-            notes = "left on portable kernels: " + ", ".join(f"{k} x{v}" for k, v in report["ops_portable"].items())
+            notes.append("left on portable kernels: " + ", ".join(f"{k} x{v}" for k, v in report["ops_portable"].items()))
         return ConvertResult(out, self.runtime, "torch.export + executorch (XNNPACK)", version, quantization=quant,
-                             io={"batch": 1, "exported_with": f"executorch {version}"}, notes=notes)
+                             io={"batch": 1, "exported_with": f"executorch {version}"}, rewrites=program.rewrites,
+                             notes="; ".join(notes) or None)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import register
-from .executorch_common import ExecutorchConverterBase
+from .executorch_common import ExecutorchConverterBase, ExecutorchFp32Options
 
 
 @register
@@ -12,4 +12,5 @@ class ExecutorchFp32(ExecutorchConverterBase):
     scheme = "float32"
     filename = "model_fp32.pte"
     default_order = 6
+    Options = ExecutorchFp32Options
     description = "ExecuTorch float32 (XNNPACK delegate)"

@@ -3,7 +3,7 @@ symmetric, per-channel weights), calibrated on the bundle's calibration inputs."
 from __future__ import annotations
 
 from .base import register
-from .executorch_common import ExecutorchConverterBase
+from .executorch_common import ExecutorchConverterBase, ExecutorchInt8Options
 
 
 @register
@@ -13,4 +13,5 @@ class ExecutorchInt8(ExecutorchConverterBase):
     scheme = "PT2E static int8 (XNNPACK quantizer)"
     filename = "model_int8.pte"
     default_order = 7
+    Options = ExecutorchInt8Options
     description = "ExecuTorch int8 via PT2E + XNNPACK quantizer (per-channel weights)"
