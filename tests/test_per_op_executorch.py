@@ -138,32 +138,44 @@ def test_per_op_json_round_trips_and_renders(profile, tmp_path):
     assert "this host's" in text and "executorch-int8 per-op: none (capture crashed)" in text
 
 
+PTE = "executorch-int8"  # the converter leaves InstanceNorm / reflect pad on portable kernels in int8
+
+
 @pytest.fixture(scope="module")
 def pte_bundle(tmp_path_factory):
     from edgegan.pipeline import ExportConfig, run_export
 
     out = tmp_path_factory.mktemp("bundle") / "b"
-    bundle, _ = run_export(ExportConfig(model="resnet-tiny", formats=["onnx", "executorch-fp32"], n_inputs=4,
-                                        calibration=4, latency_rounds=1, latency_runs=2, out=str(out)))
+    bundle, _ = run_export(ExportConfig(model="resnet-tiny", formats=["onnx", PTE], n_inputs=4, calibration=8,
+                                        latency_rounds=1, latency_runs=2, out=str(out)))
     return bundle
 
 
-def test_profile_per_op_writes_per_op_json_for_pte_rows_only(pte_bundle, tmp_path):
-    """export (onnx + executorch-fp32) -> profile --per-op on this host: the .pte row gets a
-    per_op.json with the ranked ops; the onnx row gets none."""
+def test_profile_per_op_matches_what_the_converter_recorded(pte_bundle, tmp_path):
+    """export -> profile --per-op on this host: the .pte row gets a per_op.json whose portable
+    kernels and delegate calls are the ones the converter counted in the lowered graph
+    (bundle.json), measured; the onnx row gets none."""
     from edgegan.bundle import Bundle
     from edgegan.devices.profile import ProfileConfig, run_profile
     from edgegan.results import ProfileRun, ResultsLayout
 
-    out, _ = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
+    out, _ = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", PTE], runs=3, warmup=1,
                                        memory=False, compare=False, per_op=True, out=str(tmp_path / "r")))
     run = ProfileRun.load(out)
     assert run.row("onnx").per_op is None  # only runtimes with an event tracer
-    info = run.row("executorch-fp32").per_op
-    assert info["file"] == "executorch-fp32/per_op.json" and info["captured_on"] == "host" and info["note"] == ""
-    prof = PerOpProfile.load(ResultsLayout(out).per_op("executorch-fp32"))
-    assert prof.artifact_sha256 == Bundle.load(pte_bundle).artifact("executorch-fp32").sha256 and prof.runs == 3
-    assert {o.op for o in prof.ops} >= {INSTANCE_NORM, PAD_INDEX, "XnnpackBackend call"}
+    info = run.row(PTE).per_op
+    assert info["file"] == f"{PTE}/per_op.json" and info["captured_on"] == "host" and info["note"] == ""
+    prof = PerOpProfile.load(ResultsLayout(out).per_op(PTE))
+    rec = Bundle.load(pte_bundle).artifact(PTE)
+    assert prof.artifact_sha256 == rec.sha256 and prof.runs == 3 and prof.warmup == 1
+    recorded = {**rec.quantization["ops_portable"], **rec.quantization["quant_ops_portable"]}
+    measured = {o.op: o.count for o in prof.ops if o.kind == "portable"}
+    assert sum(measured.values()) == sum(recorded.values())
+    for name, n in recorded.items():  # aten.abs -> aten::abs.out, aten.index -> aten::index.Tensor_out
+        base = name.split(".")[1]
+        assert sum(c for op, c in measured.items() if op.split("::")[1].split(".")[0] == base) == n, name
+    calls = [o for o in prof.ops if o.kind == "delegate"]
+    assert sum(o.count for o in calls) == rec.quantization["delegate_calls"]
     assert [t["op"] for t in info["top"]] == [o.op for o in prof.ops[:5]]
 
 
@@ -184,13 +196,13 @@ def test_a_device_without_an_executorch_runtime_fails_the_pte_row_with_why(pte_b
     py = tmp_path / "py"
     py.write_text(f'#!/bin/sh\nPYTHONPATH={hide} exec {sys.executable} "$@"\n')
     py.chmod(py.stat().st_mode | stat.S_IXUSR)
-    _, doc = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", "executorch-fp32"], runs=3, warmup=1,
+    _, doc = run_profile(ProfileConfig(bundle=str(pte_bundle), formats=["onnx", PTE], runs=3, warmup=1,
                                        memory=False, compare=False, out=str(tmp_path / "r"),
                                        target_options=TargetOptions(python=str(py))))
     rows = {r["format"]: r for r in doc["results"]}
     assert rows["onnx"]["status"] == "ok"
-    why = rows["executorch-fp32"]["reason"]
-    assert rows["executorch-fp32"]["status"] == "failed" and why.startswith("no executorch runtime on the device")
+    why = rows[PTE]["reason"]
+    assert rows[PTE]["status"] == "failed" and why.startswith("no executorch runtime on the device")
     py_version = ".".join(map(str, sys.version_info[:2]))
     if sys.version_info < (3, 12):  # this venv's python is the 'board' python
         assert f"Python {py_version}" in why and "executorch-numpy-runtime needs Python >= 3.12" in why
