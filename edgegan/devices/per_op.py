@@ -350,7 +350,14 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
                "threads": threads,
                "etdump": str(work / "etdump.etdp"), "debug_buffer_bytes": buffer,
                "outputs_etdump": str(work / "outputs.etdp"), "debug_buffer": str(work / "debug_buffer.bin")}
-        _run_child(job, Path(tmp), timeout_s)
+        outputs_failed = ""
+        try:
+            _run_child(job, Path(tmp), timeout_s)
+        except ArtifactRunError as exc:
+            if not (buffer and (work / "etdump.etdp").is_file()):
+                raise
+            outputs_failed = f"the intermediate-outputs run failed ({exc}); the times are complete"
+            buffer = None
         rec = Path(etrecord) if etrecord and Path(etrecord).is_file() else None
         insp = _inspector(work / "etdump.etdp", etrecord=rec)
         backends = _instruction_backends(pte)
@@ -367,8 +374,8 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
         host=f"{platform.machine()} {platform.node()}", runtime=f"executorch {et_version} (pybindings, ETDump)",
         runs=runs, warmup=warmup, threads=threads, execute_ms=execute_ms, ops=ops, delegated_ops=inner, program=program,
         debug_buffer_bytes=buffer, outputs_captured=captured, etrecord=str(rec) if rec else None,
-        note=("op names are the runtime's kernel names (no ETRecord to map them to the torch module)"
-              if rec is None else ""))
+        note="; ".join(n for n in (outputs_failed, "op names are the runtime's kernel names (no ETRecord to map "
+                                   "them to the torch module)" if rec is None else "") if n))
 
 
 if __name__ == "__main__":  # the capture child
