@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgegan-installed
-REQS := requirements/base.txt edgegan/requirements/nodeps.txt requirements/test.txt pyproject.toml
+REQS := requirements/base.txt requirements/executorch.txt edgegan/requirements/nodeps.txt requirements/test.txt pyproject.toml
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
@@ -14,10 +14,15 @@ PYTEST_ARGS ?=
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing into $(VENV) (first time: ~1-2 min, ~2.7 GB)"
+	@echo "installing into $(VENV) (first time: ~2 min, ~3.3 GB)"
 	# step 1: normal dependencies, exact pins
 	$(PIP) install -r requirements/base.txt -r requirements/test.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import torch, onnxruntime, tensorflow, ai_edge_litert" 2>/dev/null || (echo "step 1 of the install failed"; exit 1)
+	# step 1b: the [executorch] extra (out of [all], in the dev venv so demo and tests have it); after
+	# step 1 so torch 2.13.0 is in place, which the check below makes sure it stays
+	$(PIP) install -r requirements/executorch.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import torch, executorch.version; assert torch.__version__.startswith('2.13.0'), torch.__version__" \
+		|| (echo "step 1b (executorch) of the install failed or replaced torch"; exit 1)
 	# step 2: edgegan itself (editable), then the onnx2tf set, whose metadata pins old TF/numpy/onnx,
 	# with --no-deps by the same command a pip user runs (list: edgegan/requirements/nodeps.txt)
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConversionError, first_line
+from ..util.deps import missing_message
 from ..util.procs import die_with_parent
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 from .tflite_common import _last_error
@@ -114,7 +115,13 @@ class ExecutorchConverterBase(Converter):
     scheme = ""
 
     def missing_dependency(self):
-        return missing_modules("torch", "executorch", "torchao")
+        import importlib.util
+
+        missing = missing_modules("torch", "executorch", "torchao")
+        if missing is None and importlib.util.find_spec("executorch.exir") is None:
+            # `executorch` is a namespace package: any folder of that name on sys.path "finds" it
+            missing = missing_message(["executorch"])
+        return missing
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         program = exported_program(ctx, ctx.options_for(self).rewrite)

@@ -51,8 +51,10 @@ ProgressFn = Callable[[str, Optional[str], Optional[ArtifactRecord]], None]
 
 
 def _default_formats() -> list[str]:
-    from .converters import default_formats
+    from .converters import default_formats, skipped_default_formats
 
+    for fmt, why in skipped_default_formats():
+        log.info("default format %s skipped: %s", fmt, why)
     return default_formats()
 
 

@@ -47,5 +47,10 @@ def test_converters_import_name_is_ours():
     import edgegan.converters as c
 
     assert c.__name__ == "edgegan.converters" and hasattr(c, "CONVERTERS")
-    assert c.default_formats() == ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
+    # the ExecuTorch formats (an optional extra) are default only where it is installed
+    import importlib.util
+
+    extra = ["executorch-fp32", "executorch-int8"] if importlib.util.find_spec("executorch") else []
+    assert c.default_formats() == ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8",
+                                   *extra]
     assert set(c.default_formats()) <= set(c.CONVERTERS)

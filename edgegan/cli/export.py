@@ -86,6 +86,17 @@ class StderrProgress:
         print(f"edgegan export: {line}", file=self.stream or sys.stderr, flush=True)
 
 
+def _note_skipped_defaults() -> None:
+    """One line per reason for default formats left out (an optional extra not installed)."""
+    from ..converters import skipped_default_formats
+
+    by_reason: dict = {}
+    for fmt, why in skipped_default_formats():
+        by_reason.setdefault(why, []).append(fmt)
+    for why, fmts in by_reason.items():
+        print(f"edgegan export: note: {', '.join(fmts)} skipped: {why}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import PACKAGES, ExportConfig, run_export
     from ..util.deps import require
@@ -108,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with flag_errors(EXPORT_FLAGS):
         cfg = ExportConfig(**kwargs)
+    if args.formats is None:
+        _note_skipped_defaults()
     with hold_back_third_party_output(getattr(args, "verbose", False)) as held:
         if args.json:
             out, manifest = run_export(cfg, progress=StderrProgress(held.stream))

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""ExecuTorch next to every other format, measured in one run.
+
+    .venv/bin/python benchmarks/executorch_vs.py [--models dcgan-digits,resnet-sketch] [--out DIR]
+
+For each model: export every default format (ExecuTorch included), plus, for models the
+delegation rewrite changes, a second bundle with the rewrite toggled (executorch-fp32 as
+exported, executorch-int8 rewritten). Then time every artifact of the model's bundles
+round-robin in one process (batch 1, the same stored input), each timed block started only
+while /proc/pressure/cpu shows no other job stalling the CPUs (FACTS.md: ungated ratios on a
+loaded machine were off by up to 6x; once the blocks have waited --gate-wait seconds in total,
+the rest are timed anyway and counted). Prints size ratio to the same runtime's fp32, PSNR vs float torch, max
+abs error, latency and its ratios, the delegation record, and the issue's goals as MET / NOT MET.
+Run it once on a quiet machine; it takes ~10 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PRESSURE = "/proc/pressure/cpu"
+
+
+def cpu_stall_pct() -> float | None:
+    """'some avg10' of /proc/pressure/cpu: % of the last 10 s some task waited for a CPU."""
+    try:
+        first = Path(PRESSURE).read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return float(dict(kv.split("=") for kv in first.split()[1:])["avg10"])
+
+
+def wait_for_quiet(limit_pct: float, max_wait_s: float) -> bool:
+    """True once the CPU stall share is below ``limit_pct``; False if it never got there."""
+    t0 = time.monotonic()
+    while True:
+        stall = cpu_stall_pct()
+        if stall is None or stall < limit_pct:
+            return True
+        if time.monotonic() - t0 > max_wait_s:
+            return False
+        time.sleep(1.0)
+
+
+def time_round_robin(arts: dict, x, rounds: int, runs: int, gate_pct: float, gate_wait: float) -> tuple[dict, int]:
+    """Median ms per artifact over ``rounds`` x ``runs`` timed runs, blocks interleaved. Each
+    block waits for the CPU gate, all blocks together at most ``gate_wait`` seconds; blocks
+    started without it are counted (returned second)."""
+    from edgegan.runner import edgegan_runner as r
+
+    samples = {k: [] for k in arts}
+    ungated, budget = 0, gate_wait
+    for _ in range(rounds):
+        for key, art in arts.items():
+            t0 = time.monotonic()
+            if not wait_for_quiet(gate_pct, budget):
+                ungated += 1
+            budget = max(0.0, budget - (time.monotonic() - t0))
+            time.sleep(0.05)  # let the previous runtime's worker threads park
+            _, ms = r.time_latency(art, x[:1], 10, runs)
+            samples[key].extend(ms)
+    return {k: statistics.median(v) for k, v in samples.items()}, ungated
+
+
+def main() -> int:
+    import numpy as np
+
+    import edgegan
+    from edgegan.runner import edgegan_runner as r
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="dcgan-digits,resnet-sketch")
+    ap.add_argument("--out", default=None, help="keep the bundles here (default: a temp dir)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=60, help="timed runs per block (rounds x runs per artifact)")
+    ap.add_argument("--gate", type=float, default=5.0, help="start a block only below this CPU stall %% (avg10)")
+    ap.add_argument("--gate-wait", type=float, default=300.0,
+                    help="seconds all timed blocks of a model wait for the gate, in total")
+    args = ap.parse_args()
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgegan-etbench-"))
+    print(f"# ExecuTorch vs the other formats ({time.strftime('%Y-%m-%d %H:%M')}, {args.threads} threads, batch 1, "
+          f"{args.rounds}x{args.runs} timed runs per artifact, gate: CPU stall < {args.gate}%)\n")
+    goals = []
+    for name in args.models.split(","):
+        t0 = time.perf_counter()
+        bundles = {"": edgegan.export(name, out=root / name, overwrite=True, threads=args.threads,
+                                      latency_rounds=1, latency_runs=5)}
+        main_rows = {a["format"]: a for a in bundles[""].to_dict()["artifacts"]}
+        if any(rw for a in main_rows.values() for rw in (a.get("rewrites") or []) if "rewrite" in rw
+               and a["format"].startswith("executorch")):
+            bundles[" (rewrite toggled)"] = edgegan.export(
+                name, out=root / f"{name}-toggled", overwrite=True, threads=args.threads, latency_rounds=1,
+                latency_runs=5, formats=["executorch-fp32", "executorch-int8"],
+                convert={"formats": {"executorch-fp32": {"rewrite": False}, "executorch-int8": {"rewrite": True}}})
+        export_s = time.perf_counter() - t0
+        rows, arts = {}, {}
+        for tag, b in bundles.items():
+            m = b.to_dict()
+            for a in m["artifacts"]:
+                if a["status"] == "failed" or (tag and a["format"] == "onnx"):
+                    continue
+                key = a["format"] + tag
+                rows[key] = a
+                arts[key] = r.Artifact(str(Path(b.root) / a["path"]), a["format"], a["io"], args.threads)
+        x = np.load(Path(bundles[""].root) / bundles[""].to_dict()["inputs"]["file"])
+        lat, ungated = time_round_robin(arts, x, args.rounds, args.runs, args.gate, args.gate_wait)
+        floats = {"onnxruntime": "onnx", "litert": "tflite-fp32", "executorch": "executorch-fp32"}
+        fastest_float = min(lat[f] for f in floats.values() if f in lat)
+        m = bundles[""].to_dict()
+        print(f"## {name}: {m['model']['params']:,} params, {m['model']['macs'] / 1e6:.1f} M MACs; exports {export_s:.0f} s; "
+              f"{ungated} of {args.rounds * len(arts)} timed blocks started without the CPU gate\n")
+        print("| artifact | status | size / own fp32 | PSNR dB | max abs err | ms | vs own fp32 | vs fastest float | XNNPACK calls | left on portable kernels |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for key, a in rows.items():
+            fid, q = a.get("fidelity") or {}, a.get("quantization") or {}
+            tag = key[len(a["format"]):]
+            own = lat.get(floats.get(a["runtime"], "") + tag) or lat.get(floats.get(a["runtime"], ""))
+            portable = ", ".join(f"{k} x{v}" for k, v in (q.get("ops_portable") or {}).items()) or ("none" if "ops_portable" in q else "–")
+            print(f"| {key} | {a['status']} | {a.get('size_ratio') or '–'} | {fid.get('psnr_db', '–')} | "
+                  f"{fid.get('max_abs_err', float('nan')):.2g} | {lat[key]:.3f} | {lat[key] / own:.2f} | "
+                  f"{lat[key] / fastest_float:.2f} | {q.get('delegate_calls', '–')} | {portable} |")
+        et8, et32 = rows.get("executorch-int8"), rows.get("executorch-fp32")
+        if et32:
+            err = et32["fidelity"]["max_abs_err"]
+            goals.append(f"{name} executorch-fp32 max abs err vs torch {err:.2g} -> goal (<= 1e-4) {'MET' if err <= 1e-4 else 'NOT MET'}")
+        if et8 and et32:
+            psnr, size = et8["fidelity"]["psnr_db"], et8.get("size_ratio") or 1
+            if name.startswith("dcgan"):
+                ok = psnr >= 45 and size <= 0.3 and lat["executorch-int8"] / lat["executorch-fp32"] <= 0.25
+                goals.append(f"{name} executorch-int8: {psnr} dB, size {size}, {lat['executorch-int8'] / lat['executorch-fp32']:.2f}x "
+                             f"its fp32 -> goal (>= 45 dB, <= 0.3, <= 0.25x) {'MET' if ok else 'NOT MET'}")
+            else:
+                for key in [k for k in rows if k.startswith("executorch-int8")]:
+                    a = rows[key]
+                    ratio = lat[key] / fastest_float
+                    ok = a["fidelity"]["psnr_db"] >= 40 and ratio <= 0.5 and a["quantization"].get("fully_delegated")
+                    goals.append(f"{name} {key}: {a['fidelity']['psnr_db']} dB, {ratio:.2f}x fastest float, fully delegated "
+                                 f"{a['quantization'].get('fully_delegated')} -> goal (>= 40 dB, <= 0.5x, all delegated) "
+                                 f"{'MET' if ok else 'NOT MET'}")
+        print()
+    print("\n".join(goals))
+    print(f"\nbundles in {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
