@@ -28,20 +28,31 @@ def test_setup_installs_runtimes_and_is_idempotent(target, setup_result):
     dev = setup_result["device"]
     assert setup_result["status"] in ("installed", "already set up")
     assert {"numpy", "onnxruntime", "ai-edge-litert"} <= set(dev["runtimes"])
+    # ExecuTorch: the numpy-only runtime where the board's Python has wheels (>= 3.12), else
+    # skipped with one line saying why (the bookworm board has 3.11; see test_executorch.py)
+    if tuple(int(v) for v in dev["python"].split(".")[:2]) >= (3, 12):
+        assert "executorch-numpy-runtime" in dev["runtimes"] and "executorch" not in setup_result["skipped"]
+    else:
+        assert "executorch-numpy-runtime" not in dev["runtimes"]
+        assert "needs Python >= 3.12" in setup_result["skipped"]["executorch"]
     again = edgegan("device", "setup", target.url, *target.args(), "--json",
                     *(["--download-wheels"] if target.emulated else []))
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "already set up"
 
 
-def test_every_format_runs_with_measurements(target, profile_doc, bundle):
+def test_every_format_runs_with_measurements(target, profile_doc, bundle, setup_result):
     out, doc = profile_doc
     assert doc["complete"] is True
     manifest = json.loads((bundle / "bundle.json").read_text())
     expected = [a["format"] for a in manifest["artifacts"] if a["status"] != "failed"]
     rows = {r["format"]: r for r in doc["results"]}
+    runtime_of = {a["format"]: a.get("runtime") for a in manifest["artifacts"]}
     for fmt in expected:
         r = rows[fmt]
+        if runtime_of[fmt] in setup_result["skipped"]:  # setup said the board cannot have it: a clear failed row
+            assert r["status"] == "failed" and r["reason"].startswith(f"no {runtime_of[fmt]} runtime on the device")
+            continue
         assert r["status"] == "ok", f"{fmt}: {r['reason']}"
         lat = r["latency_ms"]
         assert all(lat[k] > 0 for k in ("p50", "p90", "p95", "p99", "mean", "trimmed_mean")) and lat["std"] >= 0

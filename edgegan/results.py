@@ -8,6 +8,7 @@ Layout of one results folder (:class:`ResultsLayout`)::
     report.md, grid.png   human-readable report and sample grid
     <format>/samples.npy  the device's outputs for the bundle's stored inputs
     <format>/device_results.json   the runner's own Result, as pulled
+    <format>/per_op.json  ``profile --per-op``: ops ranked by time (edgegan.devices.per_op.PerOpProfile)
 
 Readers go through :meth:`ProfileRun.load`, which validates types once (a results folder may
 come from another machine), so nothing downstream re-checks keys.
@@ -74,6 +75,7 @@ class ResultsLayout:
     GRID = "grid.png"
     SAMPLES = "samples.npy"
     DEVICE_RESULTS = "device_results.json"
+    PER_OP = "per_op.json"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -101,6 +103,13 @@ class ResultsLayout:
 
     def samples(self, fmt: str) -> Path:
         return self.format_dir(fmt) / self.SAMPLES
+
+    def per_op(self, fmt: str) -> Path:
+        return self.format_dir(fmt) / self.PER_OP
+
+    @classmethod
+    def per_op_rel(cls, fmt: str) -> str:
+        return f"{fmt}/{cls.PER_OP}"
 
     @classmethod
     def samples_rel(cls, fmt: str) -> str:
@@ -150,6 +159,9 @@ class ProfileRow(JsonConfig):
     seconds: Optional[float] = None
     resumed: bool = False
     disk_full: bool = False
+    # ``profile --per-op`` (.pte): {"file": "<format>/per_op.json", "captured_on": ..., "note": ...}
+    # or {"reason": why there is none}
+    per_op: Optional[dict] = None
 
     def validate(self) -> None:
         if self.status not in ROW_STATUSES:

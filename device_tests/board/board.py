@@ -11,6 +11,8 @@ chroots into the rootfs, so `ssh` to it behaves like ssh to a board: `uname -m` 
     python3 device_tests/board/board.py build    # cached under ~/.cache/edgegan/board (cold ~1 min)
     python3 device_tests/board/board.py start    # prints the target URL + the ssh options
     python3 device_tests/board/board.py stop
+    python3 device_tests/board/board.py start --suite trixie   # Debian 13: python3.13 (ExecuTorch's
+                                                               # numpy-only runtime needs >= 3.12)
 
 Traps handled (see docs/devices.md): qemu 7.2 needs QEMU_CPU=cortex-a76 for bit-exact int8
 and an ARM /proc/cpuinfo for onnxruntime to import. The runtimes are NOT baked in: `edgegan
@@ -34,7 +36,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BOARD_VERSION = 4  # bump when the rootfs recipe changes: a new cache key, a fresh build
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default board (Python 3.11, as Raspberry Pi OS 12)
+SUITES = ("bookworm", "trixie")  # trixie: Python 3.13, for runtimes with no 3.11 wheels (executorch-numpy-runtime)
 MIRROR = os.environ.get("EDGEGAN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SECURITY = os.environ.get("EDGEGAN_DEBIAN_SECURITY", "http://deb.debian.org/debian-security")
 # what a Raspberry Pi OS Lite-like board has that the runner + setup need
@@ -42,6 +45,8 @@ PACKAGES = [
     "base-files", "bash", "dash", "coreutils", "libc-bin", "grep", "sed", "tar", "gzip", "findutils",
     "python3", "python3-venv", "libstdc++6", "libgcc-s1", "openssh-sftp-server", "procps",
 ]
+# trixie's pip (Debian-patched) loads the system CA bundle at import, even with --no-index
+EXTRA_PACKAGES = {"trixie": ["ca-certificates"]}
 QEMU_CPU = "cortex-a76"
 _KR = "/usr/share/keyrings/debian-archive-keyring.gpg"
 KEYRING = f" signed-by={_KR}" if os.path.exists(_KR) else ""
@@ -69,19 +74,27 @@ def cache_root() -> Path:
     return Path(base) / "board"
 
 
-def recipe_key() -> str:
-    text = json.dumps([BOARD_VERSION, SUITE, PACKAGES, QEMU_CPU])
+def packages(suite: str) -> list:
+    return PACKAGES + EXTRA_PACKAGES.get(suite, [])
+
+
+def recipe_key(suite: str = SUITE) -> str:
+    text = json.dumps([BOARD_VERSION, suite, packages(suite), QEMU_CPU])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class Board:
     """Paths of one cached board; ``build``/``start``/``stop`` are idempotent."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root else cache_root() / f"{SUITE}-arm64-{recipe_key()}"
+    def __init__(self, root: Path | None = None, suite: str = SUITE) -> None:
+        if suite not in SUITES:
+            raise SystemExit(f"[board] suite {suite!r} is not one of {SUITES}")
+        self.suite = suite
+        self.root = Path(root) if root else cache_root() / f"{suite}-arm64-{recipe_key(suite)}"
         self.rootfs = self.root / "rootfs"
         self.keys = self.root / "keys"
-        self.debs = cache_root() / "debs-arm64"
+        # one .deb cache per suite: apt picks by version, but a wrong-suite fallback must not exist
+        self.debs = cache_root() / ("debs-arm64" if suite == SUITE else f"debs-arm64-{suite}")
         self.ready = self.root / "READY"
         self.state = self.root / "sshd.json"
 
@@ -112,9 +125,9 @@ class Board:
         (work / "parts").mkdir(exist_ok=True)
         (work / "status").write_text("")
         (work / "sources.list").write_text(
-            f"deb [arch=arm64{KEYRING}] {MIRROR} {SUITE} main\n"
-            f"deb [arch=arm64{KEYRING}] {MIRROR} {SUITE}-updates main\n"
-            f"deb [arch=arm64{KEYRING}] {SECURITY} {SUITE}-security main\n")
+            f"deb [arch=arm64{KEYRING}] {MIRROR} {self.suite} main\n"
+            f"deb [arch=arm64{KEYRING}] {MIRROR} {self.suite}-updates main\n"
+            f"deb [arch=arm64{KEYRING}] {SECURITY} {self.suite}-security main\n")
         return ["apt-get", "-q", "-o", "APT::Architecture=arm64", "-o", "APT::Architectures::=arm64",
                 "-o", f"Dir::Etc::SourceList={work / 'sources.list'}", "-o", f"Dir::Etc::SourceParts={work / 'parts'}",
                 "-o", f"Dir::State::Lists={work / 'lists'}", "-o", f"Dir::State::status={work / 'status'}",
@@ -127,9 +140,9 @@ class Board:
         with tempfile.TemporaryDirectory(prefix="edgegan-apt-") as tmp:
             apt = self._apt(Path(tmp))
             run(apt + ["update"])
-            run(apt + ["install", "-y", "--download-only", *PACKAGES])
+            run(apt + ["install", "-y", "--download-only", *packages(self.suite)])
             # the closure apt chose (names + versions), to pick the right cached .deb files
-            sim = run(apt + ["install", "-y", "-s", *PACKAGES]).stdout
+            sim = run(apt + ["install", "-y", "-s", *packages(self.suite)]).stdout
             names = [ln.split()[1] for ln in sim.splitlines() if ln.startswith("Inst ")]
             versions = {ln.split()[1]: ln.split()[2].strip("()[]") for ln in sim.splitlines() if ln.startswith("Inst ")}
         debs = []
@@ -171,6 +184,7 @@ class Board:
         (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
         (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
         (rootfs / "etc" / "hostname").write_text("edgegan-board\n")
+        self.ca_bundle(rootfs)
         (rootfs / "etc" / "ld.so.conf.d").mkdir(parents=True, exist_ok=True)
         # an ARM /proc/cpuinfo (bind-mounted over the host's in every session): onnxruntime's
         # cpuinfo segfaults on an x86 one under qemu 7.2
@@ -182,6 +196,17 @@ class Board:
         if not out.startswith("aarch64"):
             raise SystemExit(f"[board] python3 in the rootfs reports {out.strip()!r}, expected aarch64")
         log(f"rootfs python3: {out.strip()}")
+
+    @staticmethod
+    def ca_bundle(rootfs: Path) -> None:
+        """/etc/ssl/certs/ca-certificates.crt as ca-certificates' postinst (update-ca-certificates)
+        would write it; unpacking .debs runs no maintainer scripts."""
+        src = rootfs / "usr" / "share" / "ca-certificates"
+        dest = rootfs / "etc" / "ssl" / "certs" / "ca-certificates.crt"
+        if not src.is_dir() or dest.exists():
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text("".join(p.read_text() for p in sorted(src.rglob("*.crt"))))
 
     def build(self) -> "Board":
         """Everything the board needs; a no-op (seconds) when the cache is complete."""
@@ -382,11 +407,12 @@ def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["build", "start", "stop", "status", "rebuild"])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--suite", choices=SUITES, default=SUITE, help="Debian release of the rootfs (default %(default)s)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("[board] needs root (chroot, mount namespaces, binfmt_misc)", file=sys.stderr)
         return 1
-    board = Board()
+    board = Board(suite=args.suite)
     if args.command == "rebuild":
         board.stop()
         board.ready.unlink(missing_ok=True)

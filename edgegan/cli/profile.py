@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also compare device outputs with this host's for the same artifact (default for remote targets)")
     p.add_argument("--no-vs-host", dest="vs_host", action="store_false", default=None)
     p.add_argument("--keep-remote", action="store_true", default=None, help="leave the run directory on the device")
+    p.add_argument("--per-op", dest="per_op", action="store_true", default=None,
+                   help=".pte artifacts: ops ranked by time, delegated (XNNPACK) or portable kernel, in "
+                        "<format>/per_op.json (ETDump; captured on this host, needs the full executorch package)")
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
     add_target_arguments(p)
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                    power_probe=args.power, power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds,
                    timeout_s=args.timeout, resume=args.resume, force=args.force,
                    compare=None if args.no_compare is None else not args.no_compare, vs_host=args.vs_host,
-                   keep_remote=args.keep_remote)
+                   keep_remote=args.keep_remote, per_op=args.per_op)
     with flag_errors(PROFILE_FLAGS):
         cfg = ProfileConfig(bundle=args.bundle, **kwargs, target_options=target_options(args))
     if args.json:
@@ -158,4 +161,51 @@ def print_profile_table(doc: dict, out, console=None) -> None:
         console.print(line)
     sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") in MEASURED_STATUSES}
     console.print(escape("power: " + ", ".join(sorted(s for s in sources if s))) if sources else "power: –")
+    print_per_op_tables(doc, out, console)
     console.print(f"results: [bold]{escape(str(out))}[/] (results.json, results.csv, report.md)")
+
+
+PER_OP_SHOWN = 12
+KIND_MARK = {"portable": "[yellow]portable kernel[/]", "delegate": "[green]delegate call[/]",
+             "delegated": "[green]in delegate[/]"}
+
+
+def print_per_op_tables(doc: dict, out, console, top: int = PER_OP_SHOWN) -> None:
+    """One ranked table per format that has a per-op profile (``profile --per-op``)."""
+    from pathlib import Path
+
+    from ..devices.per_op import PerOpProfile
+    from ..errors import ResultsError
+    from .render import fitted_table
+
+    for r in doc["results"]:
+        info = r.get("per_op")
+        if not info:
+            continue
+        fmt = escape(str(r["format"]))
+        if info.get("reason"):
+            console.print(f"[bold]{fmt}[/] per-op: [red]none[/] ({escape(str(info['reason']))})")
+            continue
+        try:
+            prof = PerOpProfile.load(Path(out) / str(info["file"]))
+        except ResultsError as exc:
+            console.print(f"[bold]{fmt}[/] per-op: [red]unreadable[/] ({escape(str(exc))})")
+            continue
+        prog = prof.program
+        title = escape(f"{r['format']} per op: {prof.execute_ms or 0:.3f} ms per inference on this host, "
+                       f"{prog.delegate_count} delegate calls, {prog.portable_count} portable kernel calls")
+        columns = [("#", "right", 0), ("op", "left", 0), ("where", "left", 0), ("count", "right", 0),
+                   ("ms / inference", "right", 0), ("share", "right", 1)]
+        rows = [[str(i + 1), escape(o.op), KIND_MARK.get(o.kind, escape(o.kind)), str(o.count),
+                 f"{o.total_ms:.4f}", f"{o.share:.0%}" if o.share is not None else "–"]
+                for i, o in enumerate(prof.top(top))]
+        # the top ops inside the delegate calls (their time is part of the delegate-call rows)
+        inside = [["·", escape(o.op), KIND_MARK["delegated"] + escape(f" ({o.backend})" if o.backend else ""),
+                   str(o.count), f"{o.total_ms:.4f}", f"{o.share:.0%}" if o.share is not None else "–"]
+                  for o in prof.delegated_ops[:5]]
+        table, _ = fitted_table(title, columns, rows + inside, console.width)
+        console.print(table)
+        if len(prof.ops) > top:
+            console.print(f"  ... {len(prof.ops) - top} more ops in {escape(str(info['file']))}")
+        if info.get("note"):
+            console.print(f"  [yellow]{escape(str(info['note']))}[/]")

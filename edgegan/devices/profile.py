@@ -70,6 +70,7 @@ class ProfileConfig(JsonConfig):
     compare: bool = True
     vs_host: Optional[bool] = None
     keep_remote: bool = False
+    per_op: bool = False  # .pte artifacts: ops ranked by time (ETDump, captured on this host), per_op.json
     target_options: TargetOptions = dataclasses.field(default_factory=TargetOptions)
 
     def validate(self) -> None:
@@ -272,6 +273,8 @@ class Profiler:
                     self.progress("done", fmt, self.rows[-1])
                     continue
                 row = self.one_with_retry(item)
+                if self.cfg.per_op and isinstance(item, ArtifactRecord):
+                    row.per_op = self.per_op(item)
                 self.rows.append(row)
                 self.progress("done", fmt, row)
                 self.save(complete=False)  # each finished row is on disk before the next starts
@@ -413,6 +416,38 @@ class Profiler:
             row.status, row.reason = "degraded", below + BELOW_BUNDLE_THRESHOLD
         row.seconds = round(time.monotonic() - t0, 2)
         return row
+
+    def per_op(self, rec: ArtifactRecord) -> Optional[dict]:
+        """Per-op profile of a .pte artifact, written next to its results; None for other runtimes.
+        Captured on this host whatever the target (see :mod:`edgegan.devices.per_op`)."""
+        from ..runner.edgegan_runner import RunnerError, runtime_for
+        from .per_op import PER_OP_RUNTIMES, profile_pte
+
+        if rec.status == "failed" or rec.path is None:
+            return None
+        try:
+            if runtime_for(rec.path).name not in PER_OP_RUNTIMES:
+                return None
+        except RunnerError:
+            return None
+        layout = ResultsLayout(self.out)
+        try:
+            x = self.bundle.inputs()[:1]
+            perm = (rec.io or {}).get("input_perm")
+            x = x.transpose(perm) if perm else x
+            prof = profile_pte(self.bundle.artifact_path(rec), x, rec.format, runs=self.cfg.runs, warmup=self.cfg.warmup,
+                               threads=self.cfg.threads, keep=layout.format_dir(rec.format), sha256=rec.sha256,
+                               timeout_s=self.cfg.timeout_s)
+        except EdgeganError as exc:
+            return {"reason": str(exc)[:300]}
+        prof.save(layout.per_op(rec.format))
+        here = self.cfg.target == "local"
+        note = "" if here else (f"per-op times are this host's ({prof.host.split()[0]}), not the device's: the ETDump "
+                                "capture needs the full executorch package (pybindings + torch) on the machine "
+                                "that runs it, so it runs here")
+        return {"file": ResultsLayout.per_op_rel(rec.format), "captured_on": "host", "note": note,
+                "execute_ms": prof.execute_ms,
+                "top": [{"op": o.op, "kind": o.kind, "count": o.count, "total_ms": o.total_ms} for o in prof.top(5)]}
 
     def _max_samples_bytes(self) -> int:
         """Samples are one output per stored input: a file claiming more is refused unread."""

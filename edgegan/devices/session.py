@@ -54,6 +54,11 @@ class DeviceInfo(JsonConfig):
         except RunnerError as exc:
             return str(exc)
         if rt.installed(self.runtimes) is None:
+            from .setup import board_requirements
+
+            _, why = board_requirements(rt.name, self.arch or "", self.python or "")
+            if why:  # setup would not install it here either: say why, not "run setup"
+                return f"no {rt.name} runtime on the device: {why}"
             return (f"no {rt.name} runtime on the device (install {' or '.join(rt.distributions())}: "
                     f"`edgegan device setup --runtimes {rt.name}`)")
         if "numpy" not in self.runtimes:

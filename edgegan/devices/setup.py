@@ -107,6 +107,71 @@ def resolve_runtimes(names: list[str], machine: str = "") -> tuple[list[str], li
     return list(dict.fromkeys(runtimes)), list(dict.fromkeys(dists))
 
 
+# Which implementation of a runtime fits a board (measured 2026-11 on PyPI for aarch64):
+# implementations whose wheels start at a Python version, and implementations a board does not
+# get by default because they drag in far more than the runtime.
+MIN_PYTHON = {"executorch-numpy-runtime": (3, 12)}
+NOT_FOR_BOARDS = {
+    "executorch": "the full executorch runtime (a 17.8 MB aarch64 wheel) loads libtorch at import, so it needs "
+                  "torch as well (torch 2.13.0 for aarch64/cp311: a 427 MB wheel)",
+}
+
+
+def _python_tuple(version: str) -> tuple[int, ...]:
+    """(3, 11) from "3.11.2"; an unknown version passes every floor (nothing is claimed about it)."""
+    try:
+        return tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return (99,)
+
+
+def board_requirements(name: str, machine: str, python: str) -> tuple[list[str], Optional[str]]:
+    """(pip distributions, None) for the implementation of runtime ``name`` (a runtime or one of
+    its distributions) that fits a device with ``python``, or ([], one line saying why none
+    does and what happens then)."""
+    from ..runner.edgegan_runner import runtime_named
+
+    rt = runtime_named(name)
+    py = _python_tuple(python)
+    if name != rt.name:  # the user named an implementation
+        floor = MIN_PYTHON.get(name)
+        if floor and py < floor:
+            return [], (f"{name} has wheels only for Python >= {'.'.join(map(str, floor))}; this device has "
+                        f"{python}: not installed, so {rt.name} artifacts fail there as 'no {rt.name} runtime'")
+        return [name], None
+    default = rt.pip_requirements(machine)
+    if not any(d in NOT_FOR_BOARDS for d in default):
+        return default, None
+    for dist in rt.distributions():  # the lighter implementations, first that fits
+        if dist not in NOT_FOR_BOARDS and py >= MIN_PYTHON.get(dist, (0, 0)):
+            return [dist], None
+    lighter = [d for d in rt.distributions() if d not in NOT_FOR_BOARDS]
+    floors = ", ".join(f"{d} needs Python >= {'.'.join(map(str, MIN_PYTHON[d]))}" for d in lighter if d in MIN_PYTHON)
+    why = "; ".join(NOT_FOR_BOARDS[d] for d in default if d in NOT_FOR_BOARDS)
+    return [], (f"{rt.name}: not installed on this device (Python {python}): {floors or 'no lighter implementation'}, "
+                f"and {why}; its artifacts fail there as 'no {rt.name} runtime' — use a Python >= 3.12 on the device "
+                f"(e.g. Debian 13), or install it anyway with --requirements {' '.join(default)} torch numpy")
+
+
+def runtime_plan(names: list[str], machine: str, python: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """(runtimes to install, pip distributions, {runtime: why it is skipped}) for a device."""
+    from ..runner.edgegan_runner import runtime_named
+
+    resolve_runtimes(names, machine)  # unknown names: the one ConfigError
+    runtimes, dists, skipped = [], [], {}
+    for name in names:
+        rt = runtime_named(name).name
+        picked, why = board_requirements(name, machine, python)
+        if why:
+            skipped.setdefault(rt, why)
+            continue
+        runtimes.append(rt)
+        dists += picked
+    for rt in runtimes:
+        skipped.pop(rt, None)  # another entry installed it
+    return list(dict.fromkeys(runtimes)), list(dict.fromkeys(dists)), skipped
+
+
 @dataclasses.dataclass
 class SetupConfig(JsonConfig):
     target: str
@@ -140,7 +205,11 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
         s = DeviceSession(t, opts.workdir, opts.python)
         say(f"reading device info with {cfg.system_python}")
         base = s.info(python=cfg.system_python)
-        runtimes, dists = resolve_runtimes(cfg.runtimes, base.arch)
+        runtimes, dists, skipped = runtime_plan(cfg.runtimes, base.arch, base.python)
+        for why in skipped.values():
+            say(why)
+        if not runtimes and not cfg.requirements:
+            raise DeviceError(" / ".join(skipped.values()) or "no runtime to install")
         reqs = cfg.requirements or default_requirements(dists)
         venv = s.path("venv")
         spec = {"requirements": sorted(reqs), "python": base.python, "arch": base.arch}
@@ -149,7 +218,7 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
                 info = s.info(python=s.venv_python)
                 if all(info.has_runtime_for(p) is None for p in _probe_paths(runtimes)):
                     return {"status": "already set up", "device": info.to_dict(), "venv": venv, "requirements": reqs,
-                            "seconds": round(time.monotonic() - t0, 1)}
+                            "skipped": skipped, "seconds": round(time.monotonic() - t0, 1)}
             except DeviceError:
                 pass  # broken venv: rebuild it
         pip_source: list[str] = []
@@ -202,7 +271,7 @@ def setup_device(cfg: SetupConfig, progress: Callable[[str], None] | None = None
         _write_marker(t, new, spec)
         _swap(t, new, venv)
         info = s.info(python=s.venv_python)
-        return {"status": "installed", "device": info.to_dict(), "venv": venv, "requirements": reqs,
+        return {"status": "installed", "device": info.to_dict(), "venv": venv, "requirements": reqs, "skipped": skipped,
                 "offline_wheels": str(wheel_dir) if wheel_dir else None, "seconds": round(time.monotonic() - t0, 1)}
 
 
