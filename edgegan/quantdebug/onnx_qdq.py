@@ -221,11 +221,17 @@ def _build_probe_models(float_model, qg: _QdqGraph, matched: list[tuple]):
 
 def match_ops(float_model, qdq_model) -> tuple[list[tuple], list[str]]:
     """[(QDQ compute node, its quantized output, the float tensor, output Q, output DQ)] in
-    network order, and the quantized outputs with no float tensor of the same name. The graph
+    network order, and the quantized outputs with no float tensor of the same name (a Relu
+    the quantizer folded into the output Q is matched to the Relu's float output). The graph
     output is renamed by the quantizer (``output_QuantizeLinear_Input -> Q -> DQ -> output``):
     its DQ output carries the float name then."""
     qg = _QdqGraph(qdq_model)
     float_tensors = {o for n in float_model.graph.node for o in n.output}
+    qdq_tensors = {o for n in qdq_model.graph.node for o in n.output}
+    # the quantizer removes a Relu after an op and lets the op's output Q clamp at zero: the
+    # quantized tensor then stands for the Relu's output, not for the op's own
+    folded = {n.input[0]: n.output[0] for n in float_model.graph.node
+              if n.op_type == "Relu" and n.output[0] not in qdq_tensors}
     matched, unmatched = [], []
     for node in qdq_model.graph.node:
         if node.op_type in (_Q, _DQ) or node.op_type in _MOVEMENT:
@@ -236,6 +242,7 @@ def match_ops(float_model, qdq_model) -> tuple[list[tuple], list[str]]:
                 continue
             float_name = out if out in float_tensors else pair[1].output[0] if pair[1].output[0] in float_tensors \
                 else None
+            float_name = folded.get(float_name, float_name)
             if float_name is None:
                 unmatched.append(out)
             else:
