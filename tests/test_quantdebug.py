@@ -124,19 +124,19 @@ def test_debug_json_round_trips(tmp_path):
         DebugReport.from_dict(data)
 
 
-def _export(tmp_path, model: str, **convert):
+def _export(tmp_path, model: str, export_formats=("onnx", "ort-int8"), **convert):
     from edgegan.pipeline import ExportConfig, run_export
 
     path, _ = run_export(ExportConfig(model=model, out=str(tmp_path / model), n_inputs=6, calibration=16,
-                                      formats=["onnx", "ort-int8"], latency_rounds=1, latency_runs=2,
-                                      convert=convert))
+                                      formats=list(export_formats), latency_rounds=1, latency_runs=2, convert=convert))
     return path
 
 
 def test_cli_debugs_the_artifact_itself(tmp_path, cli):
     """Without a rewrite the artifact is compared with ORT's pre-processed float graph (the graph
     the converter quantized): every quantized tensor matches, nothing is re-quantized."""
-    bundle = _export(tmp_path, "resnet-tiny", formats={"ort-int8": {"subpixel": False}})
+    bundle = _export(tmp_path, "resnet-tiny", ("onnx", "ort-int8", "ort-int8-mixed"),
+                     formats={"ort-int8": {"subpixel": False}})
     r = cli("debug-quant", str(bundle), "--format", "ort-int8", "--inputs", "3", "--out", str(tmp_path / "dq"))
     assert r.returncode == 0, r.stderr
     assert "ranked by the error they introduce" in r.stdout and "node_conv2d" in r.stdout
@@ -151,6 +151,11 @@ def test_cli_debugs_the_artifact_itself(tmp_path, cli):
     from PIL import Image
 
     assert Image.open(tmp_path / "dq" / "sqnr.png").size == (900, 420)
+    mixed = cli("debug-quant", str(bundle), "--format", "ort-int8-mixed", "--inputs", "2", "--json",
+                "--out", str(tmp_path / "dqm"))
+    assert mixed.returncode == 0, mixed.stderr
+    as_json = DebugReport.from_dict(json.loads(mixed.stdout))
+    assert as_json == DebugReport.load(tmp_path / "dqm" / "debug.json") and as_json.unmatched == [] and as_json.ops
     bad = cli("debug-quant", str(bundle), "--format", "ort-int8", "--inputs", "0", "--out", str(tmp_path / "dq"))
     assert bad.returncode == 2 and "--inputs must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
 
