@@ -37,7 +37,7 @@ def test_profile_local_prints_the_table_and_writes_the_report(bundle, tmp_path):
 
 
 def test_profile_json_and_a_missing_format_exit_1(bundle, tmp_path):
-    proc = edgegan("profile", str(bundle), "--formats", "onnx,tflite-int8-mixed", "--json", "--no-compare",
+    proc = edgegan("profile", str(bundle), "--formats", "onnx,tflite-int4-fictional", "--json", "--no-compare",
                    "--out", str(tmp_path / "r"), *FAST)
     assert proc.returncode == 1  # one ✘ failed row
     doc = json.loads(proc.stdout)

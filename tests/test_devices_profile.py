@@ -77,11 +77,11 @@ def test_missing_format_and_failed_export_rows_do_not_crash(bundle, tmp_path):
     m["artifacts"][1].update(status="failed", reason="quantizer exploded", path=None)
     (b2 / "bundle.json").write_text(json.dumps(m))
     _, doc = run_profile(ProfileConfig(bundle=str(b2), target="local", out=str(tmp_path / "r"),
-                                       formats=["onnx", "ort-int8", "tflite-int8-mixed"], **FAST))
+                                       formats=["onnx", "ort-int8", "tflite-int4-fictional"], **FAST))
     st = {r["format"]: (r["status"], r["reason"]) for r in doc["results"]}
     assert st["onnx"] == ("ok", None)
     assert st["ort-int8"] == ("failed", "export failed: quantizer exploded")
-    assert st["tflite-int8-mixed"][0] == "failed" and "not in the bundle" in st["tflite-int8-mixed"][1]
+    assert st["tflite-int4-fictional"][0] == "failed" and "not in the bundle" in st["tflite-int4-fictional"][1]
     assert "✘ failed" in (tmp_path / "r" / "report.md").read_text()
 
 

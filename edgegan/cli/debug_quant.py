@@ -11,13 +11,16 @@ import json
 from pathlib import Path
 
 DEFAULT_OUT = Path("debug-quant")
+# formats whose int8 model is re-made from the bundle's ONNX (onnx2tf) for TF's debugger
+TFLITE_FORMATS = ("tflite-int8", "tflite-int8-mixed")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..quantdebug.bundle import DEBUGGABLE
 
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder (from edgegan export)")
-    p.add_argument("--format", required=True, choices=sorted(DEBUGGABLE), help="quantized artifact to debug")
+    p.add_argument("--format", required=True, choices=sorted([*DEBUGGABLE, *TFLITE_FORMATS]),
+                   help="quantized artifact to debug")
     p.add_argument("--inputs", type=int, default=8, metavar="N", help="stored inputs to run (default 8)")
     p.add_argument("--top", type=int, default=15, metavar="N", help="rows of the ranked table (default 15)")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
@@ -47,8 +50,10 @@ def _print_table(report, paths: dict, top: int) -> None:
                       _num(op.scale, ".3g"), _num(op.zero_point, "d"), f"{op.clipped_fraction:.1%}",
                       f"{op.macs:,}" if op.macs else "-")
     console.print(table)
-    console.print("  introduced: SQNR of the op alone in int8 on the float model's inputs; total: the quantized "
-                  "model's tensor vs float; own share: the part of the total noise the op adds itself")
+    how = ("TF's debugger: the float op on the int8 model's dequantized inputs" if "TF" in report.backend
+           else "the op alone in int8 on the float model's inputs")
+    console.print(f"  introduced: SQNR of the op's own int8 step ({how}); total: the quantized model's tensor vs "
+                  "float; own share: the part of the total noise the op adds itself")
     if len(report.ops) > top:
         console.print(f"  {len(report.ops) - top} more op(s) in {paths['json']}")
     for note in report.notes:
@@ -66,7 +71,16 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out or DEFAULT_OUT
     _check_writable(out)
-    report = debug_bundle(args.bundle, args.format, n_inputs=args.inputs, threads=args.threads)
+    if args.inputs < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError("--inputs must be at least 1")
+    if args.format in TFLITE_FORMATS:
+        from ..converters.tflite_int8_mixed import debug_tflite_bundle
+
+        report = debug_tflite_bundle(args.bundle, args.format, n_inputs=args.inputs)
+    else:
+        report = debug_bundle(args.bundle, args.format, n_inputs=args.inputs, threads=args.threads)
     paths = {"json": report.save(out / "debug.json"), "plot": plot_sqnr(report, out / "sqnr.png")}
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
