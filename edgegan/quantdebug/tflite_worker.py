@@ -141,6 +141,23 @@ def mac_summary(content: bytes) -> dict:
             "ops_left_float": [f"{k} x{v}" for k, v in left_float.most_common()]}
 
 
+def _layer_table(tf, dbg, dataset) -> list[dict]:
+    """Per-layer introduced error of the current int8 model; [] when no op is quantized any more.
+    The converter-built debugger does not preserve tensors, so its direct comparison would read
+    freed buffers: measure on the same debug model through a tensor-preserving debugger."""
+    try:
+        probe = tf.lite.experimental.QuantizationDebugger(
+            quant_debug_model_content=dbg.get_debug_quantized_model(), debug_dataset=dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                layer_direct_compare_metrics={"introduced_sqnr_db": _introduced}))
+    except ValueError as exc:  # "check if the quantized model is in debug mode": nothing left to verify
+        if "debug mode" not in str(exc):
+            raise
+        return []
+    probe.run()
+    return _layers(probe)
+
+
 def main() -> int:
     import tensorflow as tf
 
@@ -169,12 +186,7 @@ def main() -> int:
         psnr = _psnr(ref_out, out)
         # the converter-built debugger does not preserve tensors, so its direct comparison reads
         # freed buffers: measure on the same debug model through a tensor-preserving debugger
-        probe = tf.lite.experimental.QuantizationDebugger(
-            quant_debug_model_content=dbg.get_debug_quantized_model(), debug_dataset=dataset,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                layer_direct_compare_metrics={"introduced_sqnr_db": _introduced}))
-        probe.run()
-        layers = _layers(probe)
+        layers = _layer_table(tf, dbg, dataset)
         if not job.get("auto") or psnr >= job["target_psnr_db"] or steps >= job.get("max_steps", 16):
             break
         candidates = [r for r in layers if r["tensor_name"] not in tried and r["tensor_name"] not in keep_nodes]
@@ -188,7 +200,11 @@ def main() -> int:
             auto_kept.append({"name": worst["tensor_name"], "op_type": worst["op_name"],
                               "why": f"auto: introduced {float(worst['introduced_sqnr_db']):.1f} dB SQNR"})
         steps += 1
-        dbg.options = options()
+        try:
+            dbg.options = options()  # re-quantizes the calibrated model with the new denylist
+        except ValueError as exc:  # every remaining op is denylisted: the next model is all float
+            if "debug mode" not in str(exc):
+                raise
     rows = []
     for order, r in enumerate(layers):
         name = r["tensor_name"]
