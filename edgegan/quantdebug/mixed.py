@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .onnx_qdq import _run, debug_onnx_qdq, quantize_qdq
+from .onnx_qdq import _QdqGraph, _run, debug_onnx_qdq, quantize_qdq
 
 log = logging.getLogger(__name__)
 
@@ -214,28 +214,40 @@ def quantize_mixed(float_path: Path, out_path: Path, calibration: np.ndarray, *,
     while auto and psnr < target_psnr_db and steps < max_steps:
         report = debug_onnx_qdq(float_path, out_path, evals[:4], threads=threads)
         before = int8_mac_nodes(model)
-        candidates = [op for op in report.ops if op.tensor not in tried and op.introduced_sqnr_db is not None]
+        candidates = [op for op in report.ops if op.name not in tried and op.introduced_sqnr_db is not None]
         if not candidates:
             break
 
-        def lost_macs(op) -> int:
-            qdq_name = op.tensor
-            return sum(macs.get(n, ("", 0))[1] for n in before - int8_mac_nodes(bypass_tensors(model, [qdq_name])))
+        def options(op) -> list[list[str]]:
+            """What to take out of int8 for this op: its output; else the activations it reads
+            (an InstanceNorm amplifies the rounding of its input); else both."""
+            node = next((n for n in model.graph.node if n.name == op.name), None)
+            inputs = [] if node is None else [src[1] for i in node.input if i
+                                              and (src := _QdqGraph(model).dequantized_source(i)) and src[0] == "act"]
+            return [t for t in ([op.tensor], inputs, [op.tensor, *inputs]) if t]
+
+        def lost_macs(tensors: list[str]) -> int:
+            return sum(macs.get(n, ("", 0))[1] for n in before - int8_mac_nodes(bypass_tensors(model, tensors)))
 
         # cost only for the few worst: each costs a graph copy
         shortlist = sorted(candidates, key=lambda op: op.introduced_sqnr_db)[:6]
-        pick = max(shortlist, key=lambda op: 10 ** (-op.introduced_sqnr_db / 10.0) / (0.02 + lost_macs(op) / total))
-        tried.add(pick.tensor)
-        steps += 1
-        candidate = bypass_tensors(model, [pick.tensor])
-        onnx.save(candidate, str(trial))
-        got = output_psnr(float_path, trial, evals, threads)
-        log.info("mixed step %d: %s float -> %.2f dB (was %.2f)", steps, pick.tensor, got, psnr)
-        if got <= psnr + MIN_GAIN_DB:  # the ranking's guess did not pay: the tensor stays int8
-            continue
-        model, psnr = candidate, got
-        float_tensors.append(pick.tensor)
-        trial.replace(out_path)
+        pick = max(shortlist, key=lambda op: 10 ** (-op.introduced_sqnr_db / 10.0)
+                   / (0.02 + min(lost_macs(t) for t in options(op)) / total))
+        tried.add(pick.name)
+        for tensors in options(pick):
+            if steps >= max_steps:
+                break
+            steps += 1
+            candidate = bypass_tensors(model, tensors)
+            onnx.save(candidate, str(trial))
+            got = output_psnr(float_path, trial, evals, threads)
+            log.info("mixed step %d: %s float -> %.2f dB (was %.2f)", steps, tensors, got, psnr)
+            if got <= psnr + MIN_GAIN_DB:  # the ranking's guess did not pay: the tensors stay int8
+                continue
+            model, psnr = candidate, got
+            float_tensors.extend(t for t in tensors if t not in float_tensors)
+            trial.replace(out_path)
+            break
     trial.unlink(missing_ok=True)
     # ops that lost int8 to the search: MAC ops no longer fusable, plus the producers of float tensors
     int8_nodes = int8_mac_nodes(model)

@@ -9,7 +9,8 @@ null), report (.json). The debugger feeds each float op the DEQUANTIZED inputs o
 model (NumericVerify), so its per-layer error is the error the op introduces; the total error
 per tensor comes from the float and int8 models run with every tensor preserved, matched by
 tensor name. ``auto`` denylists the worst-introducing op's output, re-quantizes (no
-re-calibration) and re-measures until the output PSNR vs the fp32 model meets the target.
+re-calibration) and re-measures, undoing steps that do not gain, until the output PSNR vs the
+fp32 model meets the target.
 """
 from __future__ import annotations
 
@@ -21,6 +22,34 @@ from pathlib import Path
 import numpy as np
 
 PEAK = 2.0  # as edgegan.verify.host.PEAK (this file runs without the package's heavy imports)
+MIN_GAIN_DB = 0.05  # an auto step that gains less is undone
+RADII = (0, 2, 4)  # auto: the worst op alone, then with its neighbours this many hops away
+MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}
+
+
+def _neighbourhood(content: bytes, tensor_name: str, radius: int) -> list[str]:
+    """Output tensor names of the ops within ``radius`` hops of the op writing ``tensor_name``
+    (through the tensors they share), not crossing MAC ops."""
+    interp = _interpreter(content, delegates=False)
+    names = {t["index"]: t["name"] for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()  # noqa: SLF001 - LiteRT's only op listing
+    by_tensor: dict[int, list[int]] = {}
+    for k, op in enumerate(ops):
+        for t in [*op["inputs"], *op["outputs"]]:
+            if t >= 0:
+                by_tensor.setdefault(t, []).append(k)
+    start = [k for k, op in enumerate(ops) if any(names.get(t) == tensor_name for t in op["outputs"])]
+    seen, frontier = set(start), list(start)
+    for _ in range(radius):
+        nxt = []
+        for k in frontier:
+            for t in [*ops[k]["inputs"], *ops[k]["outputs"]]:
+                for j in by_tensor.get(t, []):
+                    if j not in seen and ops[j]["op_name"] not in MAC_OPS:
+                        seen.add(j)
+                        nxt.append(j)
+        frontier = nxt
+    return [names[t] for k in sorted(seen) for t in ops[k]["outputs"] if t in names]
 
 
 def _sqnr(ref: np.ndarray, test: np.ndarray) -> float:
@@ -172,39 +201,58 @@ def main() -> int:
     ref_out, ref_tensors = _run(float_model, evals, preserve=True)
     keep_nodes = list(job.get("keep_nodes", []))
 
-    def options():
+    def options(nodes):
         return tf.lite.experimental.QuantizationDebugOptions(
             layer_direct_compare_metrics={"introduced_sqnr_db": _introduced},
-            denylisted_ops=list(job.get("keep_ops", [])) or None, denylisted_nodes=keep_nodes or None)
+            denylisted_ops=list(job.get("keep_ops", [])) or None, denylisted_nodes=list(nodes) or None)
+
+    def requantize(nodes) -> None:
+        try:
+            dbg.options = options(nodes)  # re-quantizes the calibrated model with this denylist
+        except ValueError as exc:  # every op denylisted: nothing left for NumericVerify, still valid
+            if "debug mode" not in str(exc):
+                raise
 
     dbg = tf.lite.experimental.QuantizationDebugger(converter=_converter(job), debug_dataset=dataset,
-                                                    debug_options=options())
+                                                    debug_options=options(keep_nodes))
+    model = dbg.get_nondebug_quantized_model()
+    out, tensors = _run(model, evals, preserve=True)
+    psnr = _psnr(ref_out, out)
+    layers = _layer_table(tf, dbg, dataset)
     steps, tried, auto_kept = 0, set(), []
-    while True:
-        model = dbg.get_nondebug_quantized_model()
-        out, tensors = _run(model, evals, preserve=True)
-        psnr = _psnr(ref_out, out)
-        # the converter-built debugger does not preserve tensors, so its direct comparison reads
-        # freed buffers: measure on the same debug model through a tensor-preserving debugger
-        layers = _layer_table(tf, dbg, dataset)
-        if not job.get("auto") or psnr >= job["target_psnr_db"] or steps >= job.get("max_steps", 16):
-            break
+    # one region per step, re-measured; a step that does not raise the output PSNR is undone.
+    # A float op between int8 ops is requantized on both sides, so one op alone rarely gains:
+    # the worst op is tried alone, then with its neighbours up to RADII hops away (never across
+    # a conv / fully-connected op, which should stay int8)
+    while job.get("auto") and psnr < job["target_psnr_db"] and steps < job.get("max_steps", 16):
         candidates = [r for r in layers if r["tensor_name"] not in tried and r["tensor_name"] not in keep_nodes]
         if not candidates:
             break
-        # far from the target, several of the worst at once (each step re-quantizes and re-runs)
-        per_step = max(1, min(4, int((job["target_psnr_db"] - psnr) / 2)))
-        for worst in sorted(candidates, key=lambda r: float(r["introduced_sqnr_db"]))[:per_step]:
-            tried.add(worst["tensor_name"])
-            keep_nodes.append(worst["tensor_name"])
-            auto_kept.append({"name": worst["tensor_name"], "op_type": worst["op_name"],
-                              "why": f"auto: introduced {float(worst['introduced_sqnr_db']):.1f} dB SQNR"})
-        steps += 1
-        try:
-            dbg.options = options()  # re-quantizes the calibrated model with the new denylist
-        except ValueError as exc:  # every remaining op is denylisted: the next model is all float
-            if "debug mode" not in str(exc):
-                raise
+        worst = min(candidates, key=lambda r: float(r["introduced_sqnr_db"]))
+        tried.add(worst["tensor_name"])
+        quantized = {r["tensor_name"] for r in layers}
+        for radius in RADII:
+            if steps >= job.get("max_steps", 16):
+                break
+            steps += 1
+            region = [n for n in _neighbourhood(model, worst["tensor_name"], radius)
+                      if n in quantized and n not in keep_nodes]
+            requantize([*keep_nodes, *region])
+            trial = dbg.get_nondebug_quantized_model()
+            t_out, t_tensors = _run(trial, evals, preserve=True)
+            t_psnr = _psnr(ref_out, t_out)
+            if t_psnr <= psnr + MIN_GAIN_DB:
+                requantize(keep_nodes)
+                continue
+            ops_of = {r["tensor_name"]: r["op_name"] for r in layers}
+            for name in region:
+                keep_nodes.append(name)
+                auto_kept.append({"name": name, "op_type": ops_of.get(name),
+                                  "why": f"auto: around {worst['tensor_name']} (introduced "
+                                         f"{float(worst['introduced_sqnr_db']):.1f} dB), output +{t_psnr - psnr:.2f} dB"})
+            model, out, tensors, psnr = trial, t_out, t_tensors, t_psnr
+            layers = _layer_table(tf, dbg, dataset)
+            break
     rows = []
     for order, r in enumerate(layers):
         name = r["tensor_name"]
