@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "compress": ("edgegan.cli.compress", "post-training compression of a generator checkpoint"),
     "profile": ("edgegan.cli.profile", "run a bundle on a target device and measure it"),
     "device": ("edgegan.cli.device", "set up or inspect a target device"),
+    "debug-quant": ("edgegan.cli.debug_quant", "find the ops that lose accuracy in an int8 artifact (float vs int8, op by op)"),
     "setup": ("edgegan.cli.setup", "install the tools pip cannot install through an extra (setup tflite)"),
 }
 

@@ -1,0 +1,88 @@
+"""`ort-int8-mixed`: ONNX Runtime static QDQ int8 with chosen ops kept float -- by op type, by
+node name, or ``auto``: the fewest ops (weighted by their MACs) returned to float until the
+output PSNR vs float reaches a target, found with the quantization debugger's ranking
+(edgegan.quantdebug.mixed). bundle.json records exactly which ops stayed float and why, and
+the share of MACs ORT runs in int8.
+
+The graph quantized is ORT's pre-processed float ONNX (as ort-int8 quantizes it) without the
+sub-pixel rewrite, so `edgegan debug-quant --format ort-int8-mixed` matches it tensor by tensor.
+Opt-in (not in the default formats): the search re-quantizes once per step.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import JsonConfig
+from ..errors import ConfigError
+from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
+from .ort_int8 import _strip_debug_info, ops_left_float
+
+
+@dataclasses.dataclass
+class OrtInt8MixedOptions(JsonConfig):
+    """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``)."""
+
+    keep_op_types: list = dataclasses.field(default_factory=list, metadata={
+        "help": "ONNX op types left float, e.g. [\"InstanceNormalization\"]"})
+    keep_nodes: list = dataclasses.field(default_factory=list, metadata={
+        "help": "ONNX node names left float (as `edgegan debug-quant` lists them)"})
+    auto: bool = dataclasses.field(default=True, metadata={
+        "help": "return the worst ops to float until target_psnr_db is met"})
+    target_psnr_db: float = dataclasses.field(default=38.0, metadata={"help": "auto's PSNR target vs float"})
+    max_steps: int = dataclasses.field(default=16, metadata={"help": "auto: most ops it returns to float"})
+    activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
+    weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
+    reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
+
+    def validate(self) -> None:
+        for key in ("activation_type", "weight_type"):
+            if getattr(self, key) not in ("int8", "uint8"):
+                raise ConfigError(f"OrtInt8MixedOptions.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+        for key in ("keep_op_types", "keep_nodes"):
+            if not all(isinstance(v, str) for v in getattr(self, key)):
+                raise ConfigError(f"OrtInt8MixedOptions.{key} must be a list of names")
+        if not 0 < self.target_psnr_db < 200:
+            raise ConfigError(f"OrtInt8MixedOptions.target_psnr_db must be in (0, 200), got {self.target_psnr_db}")
+        if self.max_steps < 0:
+            raise ConfigError(f"OrtInt8MixedOptions.max_steps must be >= 0, got {self.max_steps}")
+
+
+@register
+class OrtInt8Mixed(Converter):
+    format = "ort-int8-mixed"
+    runtime = "onnxruntime"
+    filename = "model_ort_int8_mixed.onnx"
+    description = "ONNX Runtime QDQ int8 with the ops that lose accuracy kept float (auto search to a PSNR target)"
+    tools = ("onnxruntime",)
+    Options = OrtInt8MixedOptions
+
+    def missing_dependency(self):
+        return missing_modules("onnx", "onnxruntime")
+
+    def convert(self, ctx: ConvertContext) -> ConvertResult:
+        from ..quantdebug.mixed import quantize_mixed
+        from ..quantdebug.onnx_qdq import preprocessed
+
+        opts, mine = ctx.options, ctx.options_for(self)
+        source = preprocessed(ctx.onnx_path, ctx.workdir / "ort_mixed_pre.onnx")
+        out = ctx.out_dir / self.filename
+        result = quantize_mixed(
+            source, out, ctx.calibration, keep_op_types=mine.keep_op_types, keep_nodes=mine.keep_nodes,
+            auto=mine.auto, target_psnr_db=mine.target_psnr_db, max_steps=mine.max_steps,
+            per_channel=opts.per_channel, activation_type=mine.activation_type, weight_type=mine.weight_type,
+            reduce_range=mine.reduce_range, calibration_method=opts.calibration_method, workdir=ctx.workdir)
+        _strip_debug_info(out)
+        notes = []
+        if result.met_target is False:
+            notes.append(f"auto stopped at {result.psnr_db:.1f} dB after {result.steps} step(s), below the "
+                         f"{mine.target_psnr_db} dB target; raise max_steps or keep more ops float by type")
+        return ConvertResult(
+            out, self.runtime, "onnxruntime.quantization + edgegan.quantdebug", module_version("onnxruntime"),
+            quantization={
+                "scheme": "static QDQ int8, mixed precision", "activations": mine.activation_type,
+                "weights": mine.weight_type, "per_channel": opts.per_channel, "reduce_range": mine.reduce_range,
+                "calibration_method": opts.calibration_method, "preprocessed": source != ctx.onnx_path,
+                **result.quantization_record(), "ops_left_float": ops_left_float(out),
+            },
+            notes="; ".join(notes) or None,
+        )

@@ -1,0 +1,114 @@
+"""`tflite-int8-mixed`: TFLite int8 with chosen ops kept float -- by TFLite op name (e.g. the
+MEAN / SQUARED_DIFFERENCE / RSQRT / SUB / MUL chain onnx2tf makes of an InstanceNorm), by
+output tensor name, or ``auto``: TF's QuantizationDebugger ranks the ops by the error each
+introduces (float op on the int8 model's dequantized inputs) and the worst are denylisted until
+the output PSNR vs the fp32 TFLite model meets the target (edgegan.quantdebug.tflite_worker).
+bundle.json records exactly which ops stayed float and the per-op table of the final model.
+Opt-in: not in the default formats.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import JsonConfig
+from ..errors import ConfigError
+from .base import ConvertContext, ConvertResult, register
+from .tflite_common import TFLiteConverterBase, io_layout, module_version, saved_model
+
+
+@dataclasses.dataclass
+class TFLiteInt8MixedOptions(JsonConfig):
+    """tflite-int8-mixed's own options (``ConvertOptions.formats['tflite-int8-mixed']``)."""
+
+    keep_op_types: list = dataclasses.field(default_factory=list, metadata={
+        "help": "TFLite op names left float, e.g. [\"MEAN\", \"SQUARED_DIFFERENCE\", \"RSQRT\"]"})
+    keep_nodes: list = dataclasses.field(default_factory=list, metadata={
+        "help": "output tensor names of ops left float (as `debug.json` lists them)"})
+    auto: bool = dataclasses.field(default=True, metadata={
+        "help": "denylist the worst ops until target_psnr_db is met"})
+    target_psnr_db: float = dataclasses.field(default=38.0, metadata={"help": "auto's PSNR target vs fp32 TFLite"})
+    max_steps: int = dataclasses.field(default=16, metadata={"help": "auto: most re-quantizations"})
+    eval_inputs: int = dataclasses.field(default=8, metadata={"help": "calibration inputs auto measures PSNR on"})
+
+    def validate(self) -> None:
+        for key in ("keep_op_types", "keep_nodes"):
+            if not all(isinstance(v, str) for v in getattr(self, key)):
+                raise ConfigError(f"TFLiteInt8MixedOptions.{key} must be a list of names")
+        if not 0 < self.target_psnr_db < 200:
+            raise ConfigError(f"TFLiteInt8MixedOptions.target_psnr_db must be in (0, 200), got {self.target_psnr_db}")
+        if self.max_steps < 0 or self.eval_inputs < 1:
+            raise ConfigError("TFLiteInt8MixedOptions: max_steps must be >= 0 and eval_inputs >= 1")
+
+
+@register
+class TFLiteInt8Mixed(TFLiteConverterBase):
+    format = "tflite-int8-mixed"
+    mode = "int8-mixed"
+    scheme = "int8, mixed precision"
+    filename = "model_int8_mixed.tflite"
+    description = "TFLite int8 with the ops that lose accuracy kept float (TF quantization debugger, auto search)"
+    Options = TFLiteInt8MixedOptions
+
+    def convert(self, ctx: ConvertContext) -> ConvertResult:
+        from ..quantdebug.tflite import run_tflite_debug
+
+        sm = saved_model(ctx)
+        mine = ctx.options_for(self)
+        out = ctx.out_dir / self.filename
+        rep = run_tflite_debug(sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
+                               per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
+                               keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
+                               max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed")
+        met = rep["output_psnr_db"] >= mine.target_psnr_db if mine.auto else None
+        quant = {
+            "scheme": self.scheme, "per_channel": ctx.options.per_channel,
+            "calibration": "representative dataset", "calibration_count": int(len(ctx.calibration)),
+            "kept_float": rep["kept_float"], "kept_float_count": len(rep["kept_float"]),
+            "search": {"target_psnr_db": mine.target_psnr_db if mine.auto else None,
+                       "psnr_db_on_calibration": round(rep["output_psnr_db"], 2), "met_target": met,
+                       "steps": rep["steps"]},
+            "int8_mac_fraction": rep["int8_mac_fraction"], "total_macs": rep["total_macs"],
+            "ops_left_float": rep["ops_left_float"],
+        }
+        notes = None
+        if met is False:
+            notes = (f"auto stopped at {rep['output_psnr_db']:.1f} dB after {rep['steps']} step(s), below the "
+                     f"{mine.target_psnr_db} dB target; raise max_steps or keep op types float")
+        tool_version = f"onnx2tf {module_version('onnx2tf')} + tensorflow {module_version('tensorflow-cpu')}"
+        return ConvertResult(out, self.runtime, "onnx2tf+TF QuantizationDebugger", tool_version,
+                             quantization=quant, io=io_layout(len(ctx.input_shape) + 1, 4), notes=notes)
+
+
+def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
+    """Per-op table of a bundle's tflite-int8 / tflite-int8-mixed artifact. The bundle holds no
+    saved_model, so onnx2tf re-runs on its float ONNX and the int8 model is re-made with the
+    artifact's settings (and its kept-float ops) before TF's debugger compares it with float."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..bundle import Bundle
+    from ..quantdebug.bundle import _calibration, _inputs
+    from ..quantdebug.tflite import report_from_worker, run_tflite_debug
+    from .base import ConvertOptions
+
+    bundle = Bundle.load(bundle_dir)
+    rec = bundle.artifact(fmt)
+    bundle.artifact_path(rec)  # the artifact must exist even though it is re-made
+    onnx_path = bundle.artifact_path(bundle.artifact("onnx"))
+    q = rec.quantization
+    kept = q.get("kept_float", [])
+    keep_ops = [k["op_type"] for k in kept if str(k.get("why", "")).startswith("op type")]
+    keep_nodes = [k["name"] for k in kept if not str(k.get("why", "")).startswith("op type")]
+    cal = _calibration(bundle)
+    x = _inputs(bundle, n_inputs)
+    with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-tflite-", dir=workdir) as tmp:
+        ctx = ConvertContext(module=None, onnx_path=onnx_path, calibration=cal, input_shape=list(x.shape[1:]),
+                             workdir=Path(tmp), out_dir=Path(tmp),
+                             options=ConvertOptions(per_channel=bool(q.get("per_channel", True))))
+        rep = run_tflite_debug(saved_model(ctx), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
+                               keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug")
+    return report_from_worker(rep, fmt, str(onnx_path) + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
+                              notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "
+                                     "(the bundle holds no saved_model); ops as TF's debugger names them"])

@@ -1,0 +1,70 @@
+"""Pick the float and quantized models of one format out of a bundle and debug them."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..bundle import Bundle
+from ..errors import ConfigError
+from .report import DebugReport
+
+# format -> float format it is compared with
+DEBUGGABLE = {"ort-int8": "onnx", "ort-int8-mixed": "onnx"}
+
+
+def _inputs(bundle: Bundle, n: int) -> np.ndarray:
+    """The first ``n`` stored inputs, topped up with calibration inputs when asked for more."""
+    x = bundle.inputs().astype(np.float32)
+    if n > len(x) and bundle.manifest.calibration is not None:
+        cal = np.load(bundle.file(bundle.manifest.calibration.file), allow_pickle=False).astype(np.float32)
+        x = np.concatenate([x, cal])
+    return x[:n]
+
+
+def _calibration(bundle: Bundle) -> np.ndarray:
+    if bundle.manifest.calibration is None:
+        return bundle.inputs().astype(np.float32)
+    return np.load(bundle.file(bundle.manifest.calibration.file), allow_pickle=False).astype(np.float32)
+
+
+def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: int = 2,
+                 workdir: Optional[Path] = None) -> DebugReport:
+    """Per-op float-vs-int8 numerics of ``fmt``'s artifact in the bundle at ``bundle_dir``."""
+    from .onnx_qdq import debug_onnx_qdq, preprocessed, quantize_qdq
+
+    if fmt not in DEBUGGABLE:
+        raise ConfigError(f"debug-quant handles {', '.join(DEBUGGABLE)}; '{fmt}' is not one of them", field="format")
+    if n_inputs < 1:
+        raise ConfigError("--inputs must be at least 1", field="inputs")
+    bundle = Bundle.load(bundle_dir)
+    float_path = bundle.artifact_path(bundle.artifact(DEBUGGABLE[fmt]))
+    rec = bundle.artifact(fmt)
+    quant_path = bundle.artifact_path(rec)
+    x = _inputs(bundle, n_inputs)
+    q = rec.quantization
+    with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
+        if rec.rewrites:
+            # quantized from a rewritten graph the bundle does not hold: quantize the float
+            # ONNX the same way and debug that
+            names = ", ".join(r.get("rewrite", "?") for r in rec.rewrites)
+            ref = preprocessed(float_path, Path(tmp) / "float_pre.onnx")
+            requant = quantize_qdq(ref, Path(tmp) / "requantized.onnx", _calibration(bundle),
+                                   per_channel=bool(q.get("per_channel", True)),
+                                   activation_type=q.get("activations", "uint8"), weight_type=q.get("weights", "int8"),
+                                   reduce_range=bool(q.get("reduce_range", False)),
+                                   calibration_method=q.get("calibration_method", "minmax"))
+            report = debug_onnx_qdq(ref, requant, x, fmt=fmt, threads=threads, notes=[
+                f"the artifact was quantized from a rewritten graph ({names}); debugged a re-quantization of the "
+                "bundle's float ONNX with the artifact's settings instead"])
+            report.quant_model = f"{quant_path} (re-quantized from {float_path.name})"
+        else:
+            # the converter quantized ORT's pre-processed graph unless its notes say otherwise:
+            # rebuild that graph (deterministic) so tensor names line up with the artifact's
+            raw = "without ORT pre-processing" in (rec.notes or "") or q.get("preprocessed") is False
+            ref = float_path if raw else preprocessed(float_path, Path(tmp) / "float_pre.onnx")
+            report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads)
+            report.float_model = str(float_path) + ("" if raw else " (ORT pre-processed, as the converter saw it)")
+    return report

@@ -1,0 +1,66 @@
+"""TFLite side of the debugger: runs tflite_worker (TensorFlow in a subprocess) on an onnx2tf
+saved_model and turns its answer into the shared per-op table."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import ConversionError, strip_ansi
+from ..util.procs import die_with_parent
+from .report import DebugReport, OpNumerics
+
+TIMEOUT_S = 1800
+NCHW_TO_NHWC = (0, 2, 3, 1)
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(NCHW_TO_NHWC) if x.ndim == 4 else x).astype(np.float32)
+
+
+def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarray, workdir: Path, *,
+                     per_channel: bool = True, keep_ops: Sequence[str] = (), keep_nodes: Sequence[str] = (),
+                     auto: bool = False, target_psnr_db: float = 38.0, max_steps: int = 16,
+                     out: Optional[Path] = None, tag: str = "tflite_debug") -> dict:
+    """The worker's report (rows, output PSNR, kept ops); writes the int8 model to ``out``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cal, ev = workdir / f"{tag}_calibration.npy", workdir / f"{tag}_eval.npy"
+    np.save(cal, _nhwc(calibration))
+    np.save(ev, _nhwc(evals))
+    job = {"saved_model": str(saved_model), "calibration": str(cal), "eval": str(ev), "per_channel": per_channel,
+           "keep_ops": list(keep_ops), "keep_nodes": list(keep_nodes), "auto": auto,
+           "target_psnr_db": target_psnr_db, "max_steps": max_steps, "out": str(out) if out else None,
+           "report": str(workdir / f"{tag}.report.json")}
+    job_path = workdir / f"{tag}.json"
+    job_path.write_text(json.dumps(job))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edgegan.quantdebug.tflite_worker", str(job_path)], env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=die_with_parent)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"the TFLite quantization debugger timed out after {TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in strip_ansi(proc.stderr).splitlines() if ln.strip()]
+        raise ConversionError(f"the TFLite quantization debugger failed: {lines[-1][:300] if lines else 'no output'}")
+    return json.loads(Path(job["report"]).read_text())
+
+
+def report_from_worker(rep: dict, fmt: str, float_model: str, quant_model: str, inputs: int,
+                       notes: Sequence[str] = ()) -> DebugReport:
+    ops = []
+    for r in rep["rows"]:
+        total = r["sqnr_db"] if r["sqnr_db"] is not None else r["introduced_sqnr_db"]
+        ops.append(OpNumerics(
+            name=r["name"], op_type=r["op_type"], tensor=r["name"], order=r["order"], sqnr_db=total,
+            psnr_db=r["psnr_db"] if r["psnr_db"] is not None else 0.0, introduced_sqnr_db=r["introduced_sqnr_db"], float_min=r["float_min"],
+            float_max=r["float_max"], float_std=r["float_std"], quant_min=r["quant_min"], quant_max=r["quant_max"],
+            max_abs_err=r["max_abs_err"], scale=r["scale"], zero_point=r["zero_point"]))
+    unmatched = [r["name"] for r in rep["rows"] if r["sqnr_db"] is None]
+    return DebugReport(format=fmt, backend="TF QuantizationDebugger (LiteRT)", float_model=float_model,
+                       quant_model=quant_model, inputs=inputs, output_sqnr_db=rep["output_sqnr_db"],
+                       output_psnr_db=rep["output_psnr_db"], ops=ops, unmatched=unmatched, notes=list(notes))
