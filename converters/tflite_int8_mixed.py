@@ -89,7 +89,7 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
     import numpy as np
 
     from ..bundle import Bundle
-    from ..quantdebug.bundle import _calibration, _inputs
+    from ..quantdebug.bundle import calibration_inputs, stored_inputs
     from ..quantdebug.tflite import report_from_worker, run_tflite_debug
     from .base import ConvertOptions
 
@@ -101,8 +101,8 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
     kept = q.get("kept_float", [])
     keep_ops = [k["op_type"] for k in kept if str(k.get("why", "")).startswith("op type")]
     keep_nodes = [k["name"] for k in kept if not str(k.get("why", "")).startswith("op type")]
-    cal = _calibration(bundle)
-    x = _inputs(bundle, n_inputs)
+    cal = calibration_inputs(bundle)
+    x = stored_inputs(bundle, n_inputs)
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-tflite-", dir=workdir) as tmp:
         ctx = ConvertContext(module=None, onnx_path=onnx_path, calibration=cal, input_shape=list(x.shape[1:]),
                              workdir=Path(tmp), out_dir=Path(tmp),

@@ -15,7 +15,7 @@ from .report import DebugReport
 DEBUGGABLE = {"ort-int8": "onnx", "ort-int8-mixed": "onnx"}
 
 
-def _inputs(bundle: Bundle, n: int) -> np.ndarray:
+def stored_inputs(bundle: Bundle, n: int) -> np.ndarray:
     """The first ``n`` stored inputs, topped up with calibration inputs when asked for more."""
     x = bundle.inputs().astype(np.float32)
     if n > len(x) and bundle.manifest.calibration is not None:
@@ -24,7 +24,7 @@ def _inputs(bundle: Bundle, n: int) -> np.ndarray:
     return x[:n]
 
 
-def _calibration(bundle: Bundle) -> np.ndarray:
+def calibration_inputs(bundle: Bundle) -> np.ndarray:
     if bundle.manifest.calibration is None:
         return bundle.inputs().astype(np.float32)
     return np.load(bundle.file(bundle.manifest.calibration.file), allow_pickle=False).astype(np.float32)
@@ -43,7 +43,7 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     float_path = bundle.artifact_path(bundle.artifact(DEBUGGABLE[fmt]))
     rec = bundle.artifact(fmt)
     quant_path = bundle.artifact_path(rec)
-    x = _inputs(bundle, n_inputs)
+    x = stored_inputs(bundle, n_inputs)
     q = rec.quantization
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
         if rec.rewrites:
@@ -51,7 +51,7 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
             # ONNX the same way and debug that
             names = ", ".join(r.get("rewrite", "?") for r in rec.rewrites)
             ref = preprocessed(float_path, Path(tmp) / "float_pre.onnx")
-            requant = quantize_qdq(ref, Path(tmp) / "requantized.onnx", _calibration(bundle),
+            requant = quantize_qdq(ref, Path(tmp) / "requantized.onnx", calibration_inputs(bundle),
                                    per_channel=bool(q.get("per_channel", True)),
                                    activation_type=q.get("activations", "uint8"), weight_type=q.get("weights", "int8"),
                                    reduce_range=bool(q.get("reduce_range", False)),
