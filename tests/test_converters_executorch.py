@@ -201,6 +201,9 @@ def test_without_the_extra_defaults_skip_it_and_asking_for_it_is_one_line(tmp_pa
     defaults, skipped = r.stdout.splitlines()
     assert "executorch" not in defaults and "onnx" in defaults
     assert "executorch-fp32" in skipped and "edgegan[executorch]" in skipped
+    r = _hidden(tmp_path, "from edgegan.cli.export import _note_skipped_defaults; _note_skipped_defaults()")
+    assert r.returncode == 0 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("edgegan export: note: executorch-fp32, executorch-int8 skipped: executorch not installed")
     r = _hidden(tmp_path, "", "export", "dcgan-tiny", "--formats", "executorch-int8")
     assert r.returncode == 9, r.stderr[-2000:]
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

@@ -1,6 +1,7 @@
 """`edgegan export` end to end on tiny models: all formats, manifest, verification, failures."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -12,6 +13,8 @@ from edgegan.errors import ExportError, InputSpecError, OutputError, UnknownName
 from edgegan.pipeline import ExportConfig, run_export
 
 ALL = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
+if importlib.util.find_spec("executorch") is not None:  # the optional [executorch] extra's formats
+    ALL += ["executorch-fp32", "executorch-int8"]
 
 
 def test_tiny_bundle_has_every_format_verified(tiny_bundle):
