@@ -22,7 +22,7 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import ConversionError, first_line
 from ..util.deps import missing_message
-from ..util.procs import die_with_parent
+from ..util.procs import die_with_parent, guarded
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 from .tflite_common import _last_error
 
@@ -136,7 +136,7 @@ class ExecutorchConverterBase(Converter):
         job_path.write_text(json.dumps(job))
         argv = [sys.executable, "-m", "edgegan.converters.executorch_worker", str(job_path)]
         try:
-            proc = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=EXECUTORCH_TIMEOUT_S,
+            proc = subprocess.run(guarded(argv), env=_env(), capture_output=True, text=True, timeout=EXECUTORCH_TIMEOUT_S,
                                   preexec_fn=die_with_parent)
         except subprocess.TimeoutExpired:
             raise ConversionError(f"ExecuTorch lowering ({self.mode}) timed out after {EXECUTORCH_TIMEOUT_S} s") from None

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ConversionError, strip_ansi
-from ..util.procs import die_with_parent
+from ..util.procs import die_with_parent, guarded
 from .report import DebugReport, OpNumerics
 
 TIMEOUT_S = 1800
@@ -40,7 +40,7 @@ def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarr
     job_path.write_text(json.dumps(job))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgegan.quantdebug.tflite_worker", str(job_path)], env=env,
+        proc = subprocess.run(guarded([sys.executable, "-m", "edgegan.quantdebug.tflite_worker", str(job_path)]), env=env,
                               capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         raise ConversionError(f"the TFLite quantization debugger timed out after {TIMEOUT_S} s") from None
