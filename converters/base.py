@@ -52,6 +52,32 @@ class ConvertOptions(JsonConfig):
 
 
 @dataclasses.dataclass
+class MixedPrecisionOptions(JsonConfig):
+    """What every mixed-precision format takes: ops kept float by type or by name, or ``auto``
+    (the debugger's worst ops back to float, one re-measured step at a time, until the output
+    reaches ``target_psnr_db``). Each ``*-mixed`` converter subclasses it with its own fields."""
+
+    keep_op_types: list = dataclasses.field(default_factory=list, metadata={
+        "help": "op types left float, as `edgegan debug-quant` names them (ONNX op types / TFLite op names)"})
+    keep_nodes: list = dataclasses.field(default_factory=list, metadata={
+        "help": "node / output tensor names left float, as `edgegan debug-quant` lists them"})
+    auto: bool = dataclasses.field(default=True, metadata={
+        "help": "return the worst ops to float until target_psnr_db is met"})
+    target_psnr_db: float = dataclasses.field(default=38.0, metadata={"help": "auto's PSNR target vs float"})
+    max_steps: int = dataclasses.field(default=16, metadata={"help": "auto: most steps of the search"})
+
+    def validate(self) -> None:
+        name = type(self).__name__
+        for key in ("keep_op_types", "keep_nodes"):
+            if not all(isinstance(v, str) for v in getattr(self, key)):
+                raise ConfigError(f"{name}.{key} must be a list of names")
+        if not 0 < self.target_psnr_db < 200:
+            raise ConfigError(f"{name}.target_psnr_db must be in (0, 200), got {self.target_psnr_db}")
+        if self.max_steps < 0:
+            raise ConfigError(f"{name}.max_steps must be >= 0, got {self.max_steps}")
+
+
+@dataclasses.dataclass
 class ConvertContext:
     """The whole export context: torch model, validated float ONNX, calibration inputs.
 

@@ -11,10 +11,6 @@ reason; other formats are unaffected.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +18,8 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import ConversionError, first_line
 from ..util.deps import missing_message
-from ..util.procs import die_with_parent, guarded
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
-from .tflite_common import _last_error
+from .tool_process import run_worker
 
 EXECUTORCH_TIMEOUT_S = 900
 
@@ -100,12 +95,6 @@ def exported_program(ctx: ConvertContext, rewrite: bool) -> Program:
     return ctx.cache[key]
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    return env
-
-
 class ExecutorchConverterBase(Converter):
     """An ExecuTorch format = one lowering mode of the shared exported program."""
 
@@ -132,19 +121,8 @@ class ExecutorchConverterBase(Converter):
             np.save(calib, np.ascontiguousarray(ctx.calibration, dtype=np.float32))
         job = {"program": str(program.path), "mode": self.mode, "out": str(out), "calibration": str(calib),
                "per_channel": ctx.options.per_channel}
-        job_path = ctx.workdir / f"executorch_{self.mode}.json"
-        job_path.write_text(json.dumps(job))
-        argv = [sys.executable, "-m", "edgegan.converters.executorch_worker", str(job_path)]
-        try:
-            proc = subprocess.run(guarded(argv), env=_env(), capture_output=True, text=True, timeout=EXECUTORCH_TIMEOUT_S,
-                                  preexec_fn=die_with_parent)
-        except subprocess.TimeoutExpired:
-            raise ConversionError(f"ExecuTorch lowering ({self.mode}) timed out after {EXECUTORCH_TIMEOUT_S} s") from None
-        report_path = job_path.with_suffix(".report.json")
-        if proc.returncode != 0 or not out.exists() or not report_path.exists():
-            out.unlink(missing_ok=True)
-            raise ConversionError(f"ExecuTorch lowering ({self.mode}) failed: {_last_error(proc.stderr + proc.stdout)}")
-        report = json.loads(report_path.read_text())
+        report = run_worker("edgegan.converters.executorch_worker", job, ctx.workdir / f"executorch_{self.mode}.json",
+                            f"ExecuTorch lowering ({self.mode})", EXECUTORCH_TIMEOUT_S, require_report=True)
         version = module_version("executorch")
         quant = {"scheme": self.scheme, **report}
         if self.mode == "int8":

@@ -12,39 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import JsonConfig
 from ..errors import ConfigError
-from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
+from .base import ConvertContext, ConvertResult, Converter, MixedPrecisionOptions, missing_modules, module_version, register
 from .ort_int8 import _strip_debug_info, ops_left_float
 
 
 @dataclasses.dataclass
-class OrtInt8MixedOptions(JsonConfig):
+class OrtInt8MixedOptions(MixedPrecisionOptions):
     """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``)."""
 
-    keep_op_types: list = dataclasses.field(default_factory=list, metadata={
-        "help": "ONNX op types left float, e.g. [\"InstanceNormalization\"]"})
-    keep_nodes: list = dataclasses.field(default_factory=list, metadata={
-        "help": "ONNX node names left float (as `edgegan debug-quant` lists them)"})
-    auto: bool = dataclasses.field(default=True, metadata={
-        "help": "return the worst ops to float until target_psnr_db is met"})
-    target_psnr_db: float = dataclasses.field(default=38.0, metadata={"help": "auto's PSNR target vs float"})
-    max_steps: int = dataclasses.field(default=16, metadata={"help": "auto: most ops it returns to float"})
     activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
     weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
     reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
 
     def validate(self) -> None:
+        super().validate()
         for key in ("activation_type", "weight_type"):
             if getattr(self, key) not in ("int8", "uint8"):
                 raise ConfigError(f"OrtInt8MixedOptions.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
-        for key in ("keep_op_types", "keep_nodes"):
-            if not all(isinstance(v, str) for v in getattr(self, key)):
-                raise ConfigError(f"OrtInt8MixedOptions.{key} must be a list of names")
-        if not 0 < self.target_psnr_db < 200:
-            raise ConfigError(f"OrtInt8MixedOptions.target_psnr_db must be in (0, 200), got {self.target_psnr_db}")
-        if self.max_steps < 0:
-            raise ConfigError(f"OrtInt8MixedOptions.max_steps must be >= 0, got {self.max_steps}")
 
 
 @register

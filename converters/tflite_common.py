@@ -11,9 +11,6 @@ into the process that holds torch.
 """
 from __future__ import annotations
 
-import json
-import os
-import re
 import subprocess
 import sys
 import time
@@ -21,32 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConversionError, strip_ansi
+from ..errors import ConversionError
 from ..util.procs import die_with_parent, guarded
+from .tool_process import last_error, run_worker, tool_env
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
 
 ONNX2TF_TIMEOUT_S = 1800
 TFLITE_TIMEOUT_S = 900
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    return env
-
-
-def _last_error(text: str) -> str:
-    """The most telling line of a failed tool's output."""
-    lines = [ln.strip() for ln in strip_ansi(text).splitlines()]
-    for pattern in (r"^\w*Error: .+", r"ERROR: .*(onnx_op_name|op_type).*", r"ERROR: .+"):
-        hits = [ln for ln in lines if re.search(pattern, ln) and "trace log" not in ln]
-        if hits:
-            return hits[-1][:240]
-    tail = [ln for ln in lines if ln]
-    return tail[-1][:240] if tail else "no output"
 
 
 def static_batch_copy(src: Path, dst: Path) -> None:
@@ -88,14 +66,14 @@ def saved_model(ctx: ConvertContext) -> Path:
     argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(guarded(argv), cwd=work, env=_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S,
+        proc = subprocess.run(guarded(argv), cwd=work, env=tool_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S,
                               preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         ctx.cache["saved_model_error"] = f"onnx2tf timed out after {ONNX2TF_TIMEOUT_S} s"
         raise ConversionError(ctx.cache["saved_model_error"]) from None
     ctx.cache["onnx2tf_seconds"] = round(time.perf_counter() - t0, 2)
     if proc.returncode != 0 or not (out / "saved_model.pb").exists():
-        reason = _last_error(proc.stdout + "\n" + proc.stderr)
+        reason = last_error(proc.stdout + "\n" + proc.stderr)
         ctx.cache["saved_model_error"] = f"onnx2tf failed (exit {proc.returncode}): {reason}"
         raise ConversionError(ctx.cache["saved_model_error"])
     ctx.cache["saved_model"] = out
@@ -132,19 +110,8 @@ class TFLiteConverterBase(Converter):
         out = ctx.out_dir / self.filename
         job = {"saved_model": str(sm), "mode": self.mode, "out": str(out), "calibration": str(calib),
                "per_channel": ctx.options.per_channel, "int8_io": ctx.options.int8_io}
-        job_path = ctx.workdir / f"tflite_{self.mode}.json"
-        job_path.write_text(json.dumps(job))
-        argv = [sys.executable, "-m", "edgegan.converters.tflite_worker", str(job_path)]
-        try:
-            proc = subprocess.run(guarded(argv), env=_env(), capture_output=True, text=True, timeout=TFLITE_TIMEOUT_S,
-                                  preexec_fn=die_with_parent)
-        except subprocess.TimeoutExpired:
-            raise ConversionError(f"TFLiteConverter ({self.mode}) timed out after {TFLITE_TIMEOUT_S} s") from None
-        if proc.returncode != 0 or not out.exists():
-            out.unlink(missing_ok=True)
-            raise ConversionError(f"TFLiteConverter ({self.mode}) failed: {_last_error(proc.stderr + proc.stdout)}")
-        report = json.loads((ctx.workdir / f"tflite_{self.mode}.report.json").read_text()) \
-            if (ctx.workdir / f"tflite_{self.mode}.report.json").exists() else {}
+        report = run_worker("edgegan.converters.tflite_worker", job, ctx.workdir / f"tflite_{self.mode}.json",
+                            f"TFLiteConverter ({self.mode})", TFLITE_TIMEOUT_S)
         if self.mode == "int8" and ctx.options.int8_io:
             io["int8_io"] = True
         quant = {"scheme": self.scheme, **report.get("quantization", {})}

@@ -10,34 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import JsonConfig
 from ..errors import ConfigError
-from .base import ConvertContext, ConvertResult, register
+from .base import ConvertContext, ConvertResult, MixedPrecisionOptions, register
 from .tflite_common import TFLiteConverterBase, io_layout, module_version, saved_model
 
 
 @dataclasses.dataclass
-class TFLiteInt8MixedOptions(JsonConfig):
-    """tflite-int8-mixed's own options (``ConvertOptions.formats['tflite-int8-mixed']``)."""
+class TFLiteInt8MixedOptions(MixedPrecisionOptions):
+    """tflite-int8-mixed's own options (``ConvertOptions.formats['tflite-int8-mixed']``); its
+    op types are TFLite op names, e.g. ["MEAN", "SQUARED_DIFFERENCE", "RSQRT"], and its PSNR
+    target is against the fp32 TFLite model."""
 
-    keep_op_types: list = dataclasses.field(default_factory=list, metadata={
-        "help": "TFLite op names left float, e.g. [\"MEAN\", \"SQUARED_DIFFERENCE\", \"RSQRT\"]"})
-    keep_nodes: list = dataclasses.field(default_factory=list, metadata={
-        "help": "output tensor names of ops left float (as `debug.json` lists them)"})
-    auto: bool = dataclasses.field(default=True, metadata={
-        "help": "denylist the worst ops until target_psnr_db is met"})
-    target_psnr_db: float = dataclasses.field(default=38.0, metadata={"help": "auto's PSNR target vs fp32 TFLite"})
-    max_steps: int = dataclasses.field(default=16, metadata={"help": "auto: most re-quantizations"})
     eval_inputs: int = dataclasses.field(default=8, metadata={"help": "calibration inputs auto measures PSNR on"})
 
     def validate(self) -> None:
-        for key in ("keep_op_types", "keep_nodes"):
-            if not all(isinstance(v, str) for v in getattr(self, key)):
-                raise ConfigError(f"TFLiteInt8MixedOptions.{key} must be a list of names")
-        if not 0 < self.target_psnr_db < 200:
-            raise ConfigError(f"TFLiteInt8MixedOptions.target_psnr_db must be in (0, 200), got {self.target_psnr_db}")
-        if self.max_steps < 0 or self.eval_inputs < 1:
-            raise ConfigError("TFLiteInt8MixedOptions: max_steps must be >= 0 and eval_inputs >= 1")
+        super().validate()
+        if self.eval_inputs < 1:
+            raise ConfigError(f"TFLiteInt8MixedOptions.eval_inputs must be >= 1, got {self.eval_inputs}")
 
 
 @register

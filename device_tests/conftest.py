@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "board"))
 sys.path.insert(0, str(HERE))
 
-from devicelib import Target, edgegan  # noqa: E402
+from devicelib import board_target, edgegan  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -45,18 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def target(request):
-    url = request.config.getoption("--target")
-    if url != "emulated":
-        yield Target(url, request.config.getoption("--identity"), request.config.getoption("--known-hosts"))
-        return
-    if os.geteuid() != 0:
-        pytest.skip("the emulated board needs root (chroot, binfmt_misc, mount namespaces); pass --target")
-    from board import Board
-
-    board = Board().build()
-    st = board.start()
-    yield Target(st["target"], st["identity"], st["known_hosts"], board)
-    board.stop()
+    yield from board_target(request)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 
 @dataclasses.dataclass
@@ -39,3 +39,22 @@ def edgegan(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "edgegan", *args], capture_output=True, text=True, timeout=timeout,
                           env=env, stdin=subprocess.DEVNULL)
+
+
+def board_target(request, suite: Optional[str] = None) -> Iterator[Target]:
+    """The device under test for a fixture to yield from: the --target given, else the emulated
+    board of ``suite`` (the default bookworm board when None), started and stopped here."""
+    import pytest
+
+    url = request.config.getoption("--target")
+    if url != "emulated":
+        yield Target(url, request.config.getoption("--identity"), request.config.getoption("--known-hosts"))
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the emulated board needs root (chroot, binfmt_misc, mount namespaces); pass --target")
+    from board import Board
+
+    board = (Board(suite=suite) if suite else Board()).build()
+    st = board.start()
+    yield Target(st["target"], st["identity"], st["known_hosts"], board)
+    board.stop()

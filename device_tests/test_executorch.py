@@ -9,13 +9,12 @@ cached only when this file runs (cold ~40 s, warm seconds); the default board is
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from devicelib import Target, edgegan
+from devicelib import board_target, edgegan
 
 pytestmark = pytest.mark.device
 pytest.importorskip("executorch.exir", reason="exporting .pte needs the executorch extra on the host")
@@ -26,18 +25,7 @@ INT8_BIT_EXACT = ("executorch-int8",)  # XNNPACK's int8 kernels: measured bit-id
 
 @pytest.fixture(scope="module")
 def pte_target(request):
-    url = request.config.getoption("--target")
-    if url != "emulated":
-        yield Target(url, request.config.getoption("--identity"), request.config.getoption("--known-hosts"))
-        return
-    if os.geteuid() != 0:
-        pytest.skip("the emulated board needs root (chroot, binfmt_misc, mount namespaces); pass --target")
-    from board import Board
-
-    board = Board(suite="trixie").build()
-    st = board.start()
-    yield Target(st["target"], st["identity"], st["known_hosts"], board)
-    board.stop()
+    yield from board_target(request, suite="trixie")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ mistaken ``--workdir`` cannot delete anything edgegan did not put there.
 """
 from __future__ import annotations
 
-import posixpath
 from typing import Optional
 
 from .session import DeviceSession

@@ -54,7 +54,7 @@ class DeviceInfo(JsonConfig):
         except RunnerError as exc:
             return str(exc)
         if rt.installed(self.runtimes) is None:
-            from .setup import board_requirements
+            from .runtime_fit import board_requirements
 
             _, why = board_requirements(rt.name, self.arch or "", self.python or "")
             if why:  # setup would not install it here either: say why, not "run setup"

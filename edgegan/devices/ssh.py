@@ -68,12 +68,19 @@ class SSHEndpoint:
     identity_files: list[str]
 
 
+SSH_CONFIG_ENV = "EDGEGAN_SSH_CONFIG"
+
+
+def ssh_config_path(given: Optional[str] = None) -> Path:
+    """The ssh config to read: ``given``, else $EDGEGAN_SSH_CONFIG, else ~/.ssh/config."""
+    return Path(os.path.expanduser(given or os.environ.get(SSH_CONFIG_ENV) or "~/.ssh/config"))
+
+
 def resolve_endpoint(url: str, ssh_config: Optional[str] = None) -> SSHEndpoint:
     """The target URL resolved through the ssh config; ProxyJump/ProxyCommand are refused with
     one line (edgegan opens a direct connection only)."""
     import paramiko
 
-    from .targets import ssh_config_path
 
     user, alias, port = _split_ssh_url(url)
     path = ssh_config_path(ssh_config)

@@ -6,13 +6,12 @@ and a ``Host`` alias of the ssh config (``~/.ssh/config``, or ``--ssh-config`` /
 own subclasses."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import ConfigError
 from ..registry import Registry
+from .ssh import ssh_config_path
 from .transport import TargetOptions, Transport
 
 TransportFactory = Callable[[str, TargetOptions], Transport]
@@ -37,13 +36,7 @@ TARGETS.add("local", _local)
 TARGETS.add("ssh", _ssh)
 
 
-SSH_CONFIG_ENV = "EDGEGAN_SSH_CONFIG"
 _USER_AT_HOST = re.compile(r"[^@/\s:]+@[^@/\s:]+(:\d+)?")
-
-
-def ssh_config_path(given: Optional[str] = None) -> Path:
-    """The ssh config to read: ``given``, else $EDGEGAN_SSH_CONFIG, else ~/.ssh/config."""
-    return Path(os.path.expanduser(given or os.environ.get(SSH_CONFIG_ENV) or "~/.ssh/config"))
 
 
 def ssh_host_aliases(config: Optional[str] = None) -> set[str]:

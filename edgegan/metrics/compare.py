@@ -17,7 +17,6 @@ import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError, EdgeganError, MetricError, UnknownNameError, first_line
-from ..util.files import atomic_write
 from ..util.jsonsafe import json_safe
 from .base import METRICS, check_finite, compute_all
 from .features import get_extractor
