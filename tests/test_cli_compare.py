@@ -186,3 +186,27 @@ def test_entry_point_runs_as_module(samples, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["quality"]["psnr_db"] > 20
+
+
+def test_a_small_set_against_a_large_reference_is_rescored_at_equal_size(tmp_path, capsys):
+    """64 samples and a 2,000-sample reference from ONE distribution: full-set LSH-only recall is
+    ~0 (64 points cannot reach 2,000 buckets) while the truth is "same distribution"; the
+    equal-size rescore must say so (recall near 1), and equal sets get no rescore at all."""
+    rng = np.random.default_rng(0)
+    ref, a, b = (rng.normal(size=(n, 16)).astype(np.float32) for n in (2000, 64, 64))
+    for name, x in (("ref", ref), ("a", a), ("b", b)):
+        np.save(tmp_path / f"{name}.npy", x)
+    r = compare_samples(a, b, reference=ref, features="identity")
+    assert set(r["size_matched"]) == {"A_vs_reference", "B_vs_reference"}  # B vs A: 64 vs 64, left alone
+    for key in ("A_vs_reference", "B_vs_reference"):
+        m = r["size_matched"][key]
+        assert m["counts"] == [2000, 64] and m["matched_count"] == 64
+        assert r["distribution"][key]["lsh_recall"] < 0.1 and m["scores"]["lsh_recall"] > 0.8
+        assert m["scores"]["coverage"] > 0.8 > r["distribution"][key]["coverage"]
+    assert compare_samples(a, b, features="identity")["size_matched"] == {}
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--reference", str(tmp_path / "ref.npy"),
+                 "--features", "identity", "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "set sizes differ" in out and "at equal set size" in out and "same distribution" in out
+    doc = json.loads((tmp_path / "c" / "compare.json").read_text())
+    assert doc["size_matched"]["B_vs_reference"]["scores"]["lsh_recall"] > 0.8

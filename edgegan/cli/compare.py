@@ -48,10 +48,9 @@ def _print_table(result: dict, paths: dict) -> None:
     console.print(table)
     for name, d in inp.items():
         console.print(f"  {name}: {d['source']}  n={d['count']}  shape={d['shape']}  latents={'yes' if d['has_latents'] else 'no'}")
-    counts = [d["count"] for d in inp.values()]
-    if max(counts) > 2 * min(counts):
-        console.print(f"  [yellow]note:[/] set sizes differ ({min(counts)} vs {max(counts)}); LSH bucket statistics "
-                      "and recall depend on set size — compare sets of equal size (see docs/metrics.md)")
+    matched = result.get("size_matched") or {}
+    if matched:
+        _print_size_matched(console, result, matched)
     pm = result["paired"]
     if pm:
         t = Table(title="paired (same latents): B vs A")
@@ -64,6 +63,29 @@ def _print_table(result: dict, paths: dict) -> None:
     else:
         console.print("  paired metrics: skipped (latents missing on a side; pass --paired if the samples are index-aligned)")
     console.print(f"  wrote {paths['json']}" + (f" and {paths['grid']}" if "grid" in paths else ""))
+
+
+def _print_size_matched(console, result: dict, matched: dict) -> None:
+    """Why recall is low when one set is much smaller, with the scores at equal size beside it."""
+    from rich.table import Table
+
+    from ..metrics.base import METRICS
+
+    sizes = "; ".join(f"{key.replace('_', ' ')}: {m['counts'][1]:,} vs {m['counts'][0]:,} samples"
+                      for key, m in matched.items())
+    console.print(f"  [yellow]set sizes differ[/] ({sizes}). Recall counts how much of the larger set the other "
+                  "covers, so a small set scores low even when drawn from the same distribution (LSH-only recall "
+                  "needs a sample in each real sample's bucket). Below: the same metrics with the larger set "
+                  "randomly subsampled to the smaller one's size (seed "
+                  f"{next(iter(matched.values()))['seed']}); to judge the full sets, draw as many samples as the "
+                  "reference has (see docs/metrics.md).")
+    t = Table(title="at equal set size (larger set subsampled)")
+    t.add_column("metric")
+    for key, m in matched.items():
+        t.add_column(f"{key.replace('_', ' ')} (n={m['matched_count']:,})", justify="right")
+    for column in [c for name in result["metrics"] for c in METRICS.get(name).columns]:
+        t.add_row(column.label, *[column.format(m["scores"].get(column.key)) for m in matched.values()])
+    console.print(t)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -215,6 +215,27 @@ def distribution_scores(real: np.ndarray, fake: np.ndarray, configs: dict[str, J
     return compute_all(real, fake, configs)
 
 
+SIZE_RATIO_LIMIT = 2.0  # beyond this, recall mostly measures the set sizes; the equal-size rescore says how much
+
+
+def _sizes_differ(n_real: int, n_fake: int) -> bool:
+    return max(n_real, n_fake) > SIZE_RATIO_LIMIT * min(n_real, n_fake)
+
+
+def equal_size_scores(real: np.ndarray, fake: np.ndarray, configs: dict[str, JsonConfig], seed: int = 0) -> dict:
+    """The distribution metrics again with the larger set randomly subsampled (seeded) to the
+    smaller one's size. Recall asks how much of the *real* set the fake set covers, so 64 samples
+    against 1,797 real ones score near 0 even when drawn from the same distribution (LSH-only
+    recall needs fake points in a real point's bucket); at equal size the same sets score as
+    their distributions warrant. Reported next to the full-set scores, never instead of them."""
+    n = min(len(real), len(fake))
+    rng = np.random.default_rng(seed)
+    sub = {name: (x if len(x) == n else x[np.sort(rng.choice(len(x), n, replace=False))]) for name, x in
+           (("real", real), ("fake", fake))}
+    return {"counts": [int(len(real)), int(len(fake))], "matched_count": int(n), "seed": int(seed),
+            "scores": distribution_scores(sub["real"], sub["fake"], configs)}
+
+
 def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[str] = None,
                     feature_config: dict | None = None, paired: Optional[bool] = None,
                     lsh: LSHConfig | None = None, k: Optional[int] = None, k_dc: Optional[int] = None,
@@ -243,6 +264,9 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[st
     if sr is not None:
         dist["A_vs_reference"] = distribution_scores(feats["reference"], feats["A"], configs)
         dist["B_vs_reference"] = distribution_scores(feats["reference"], feats["B"], configs)
+    pairs = {"B_vs_A": ("A", "B"), "A_vs_reference": ("reference", "A"), "B_vs_reference": ("reference", "B")}
+    size_matched = {key: equal_size_scores(feats[pairs[key][0]], feats[pairs[key][1]], configs, config.seed)
+                    for key in dist if _sizes_differ(len(feats[pairs[key][0]]), len(feats[pairs[key][1]]))}
     result: dict[str, Any] = {
         "inputs": {name: s.describe() for name, s in sets.items()},
         "features": {**extractor.describe(), "dim": int(feats["A"].shape[1])},
@@ -250,6 +274,7 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[st
         "metrics": {name: {"config": cfg.to_dict(), "columns": [c.key for c in METRICS.get(name).columns]}
                     for name, cfg in configs.items()},
         "distribution": dist,
+        "size_matched": size_matched,
         "paired": None,
     }
     ranking = None
