@@ -1,4 +1,4 @@
-"""`edgegan debug-quant BUNDLE --format ort-int8`: where int8 loses its dB, op by op.
+"""`edgegan debug-quant BUNDLE --format ort-int8|tflite-int8|executorch-int8`: where int8 loses its dB, op by op.
 
 Runs the float and the quantized model of the bundle on the same stored inputs, compares every
 matched intermediate tensor and ranks the ops by the error they introduce themselves (an op
@@ -13,13 +13,15 @@ from pathlib import Path
 DEFAULT_OUT = Path("debug-quant")
 # formats whose int8 model is re-made from the bundle's ONNX (onnx2tf) for TF's debugger
 TFLITE_FORMATS = ("tflite-int8", "tflite-int8-mixed")
+# formats whose PT2E quantization is replayed in torch from the bundle's rebuilt model
+EXECUTORCH_FORMATS = ("executorch-int8",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..quantdebug.bundle import DEBUGGABLE
 
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder (from edgegan export)")
-    p.add_argument("--format", required=True, choices=sorted([*DEBUGGABLE, *TFLITE_FORMATS]),
+    p.add_argument("--format", required=True, choices=sorted([*DEBUGGABLE, *TFLITE_FORMATS, *EXECUTORCH_FORMATS]),
                    help="quantized artifact to debug")
     p.add_argument("--inputs", type=int, default=8, metavar="N", help="stored inputs to run (default 8)")
     p.add_argument("--top", type=int, default=15, metavar="N", help="rows of the ranked table (default 15)")
@@ -51,7 +53,8 @@ def _print_table(report, paths: dict, top: int) -> None:
                       f"{op.macs:,}" if op.macs else "-")
     console.print(table)
     how = ("TF's debugger: the float op on the int8 model's dequantized inputs" if "TF" in report.backend
-           else "the op alone in int8 on the float model's inputs")
+           else "the op's segment (e.g. conv + fused ReLU) alone in int8 on the float graph's values" if "PT2E" in
+           report.backend else "the op alone in int8 on the float model's inputs")
     console.print(f"  introduced: SQNR of the op's own int8 step ({how}); total: the quantized model's tensor vs "
                   "float; own share: the part of the total noise the op adds itself")
     if len(report.ops) > top:
@@ -79,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         from ..converters.tflite_int8_mixed import debug_tflite_bundle
 
         report = debug_tflite_bundle(args.bundle, args.format, n_inputs=args.inputs)
+    elif args.format in EXECUTORCH_FORMATS:
+        from ..quantdebug.executorch import debug_executorch_bundle
+
+        report = debug_executorch_bundle(args.bundle, args.format, n_inputs=args.inputs)
     else:
         report = debug_bundle(args.bundle, args.format, n_inputs=args.inputs, threads=args.threads)
     paths = {"json": report.save(out / "debug.json"), "plot": plot_sqnr(report, out / "sqnr.png")}

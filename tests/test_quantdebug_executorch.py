@@ -1,0 +1,112 @@
+"""The quantization debugger for executorch-int8 on real components: a real PT2E quantization
+(XNNPACK quantizer) of a tiny zoo generator, a fault injected into one layer's int8 weights that
+must rank first, and a real bundle whose .pte is run by the ExecuTorch runtime through the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("executorch.exir")
+pytest.importorskip("torchao")
+
+FAULTY = "conv_transpose2d_1"  # the second layer of dcgan-tiny's generator (not the first, not the last)
+
+
+@pytest.fixture(scope="module")
+def dcgan_tiny():
+    from edgegan.api import load_model
+
+    model = load_model("dcgan-tiny")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, *model.input_spec.shape)).astype(np.float32)
+    return model.module, x[:16], x[16:]
+
+
+def break_weight_quantization(gm, conv_name: str, factor: float = 24.0) -> None:
+    """Re-quantize one conv's int8 weights in the converted graph with per-channel scales
+    ``factor`` x too coarse (about 3-bit weights): that layer's quantization broken on purpose."""
+    import torch
+
+    node = next(n for n in gm.graph.nodes if n.name == conv_name)
+    dq = node.args[1]
+    wq, scale = getattr(gm, dq.args[0].target), getattr(gm, dq.args[1].target)
+    shape = [1] * wq.ndim
+    shape[dq.args[3]] = -1
+    w = wq.float() * scale.reshape(shape)
+    coarse = scale * factor
+    new_wq = torch.clamp(torch.round(w / coarse.reshape(shape)), dq.args[4], dq.args[5]).to(wq.dtype)
+    setattr(gm, dq.args[0].target, new_wq)
+    setattr(gm, dq.args[1].target, coarse)
+
+
+def test_every_requantized_op_is_matched_and_introduced_never_worse_than_total(dcgan_tiny):
+    from edgegan.quantdebug.executorch import debug_twin, quantize_twin
+
+    module, cal, x = dcgan_tiny
+    report = debug_twin(quantize_twin(module, cal), x)
+    # dcgan-tiny: 4 ConvTranspose (+ fused ReLU) and the last Conv, each requantized
+    convs = sorted(o.name for o in report.ops)
+    assert convs == ["conv2d", "conv_transpose2d", "conv_transpose2d_1", "conv_transpose2d_2", "conv_transpose2d_3"]
+    assert report.unmatched == []
+    for op in report.ops:
+        assert op.introduced_sqnr_db is not None and op.scale and op.scale > 0, op
+        assert op.introduced_sqnr_db >= op.sqnr_db - 1.0, op
+        assert op.macs > 0 and op.weight_scale_min is not None
+    assert [o.op_type for o in sorted(report.ops, key=lambda o: o.order)][:2] == ["conv_transpose2d+relu_"] * 2
+    # the first op's inputs are the model's own (float-equal): introduced and total coincide
+    first = min(report.ops, key=lambda o: o.order)
+    assert first.introduced_sqnr_db == pytest.approx(first.sqnr_db, abs=1e-6)
+    assert 15.0 < report.output_psnr_db < 90.0
+
+
+def test_injected_fault_is_ranked_first(dcgan_tiny):
+    from edgegan.quantdebug.executorch import debug_twin, quantize_twin
+
+    module, cal, x = dcgan_tiny
+    clean = debug_twin(quantize_twin(module, cal), x)
+    assert clean.ranked[0].name != FAULTY  # the fault, not the layer's nature, must put it first
+    twin = quantize_twin(module, cal)
+    break_weight_quantization(twin.converted, FAULTY)
+    broken = debug_twin(twin, x)
+    assert broken.ranked[0].name == FAULTY
+    before = {o.name: o for o in clean.ops}
+    after = {o.name: o for o in broken.ops}
+    assert after[FAULTY].introduced_sqnr_db < before[FAULTY].introduced_sqnr_db - 6.0
+    # downstream layers inherit the fault (total drops) but do not introduce it (introduced unchanged)
+    down = "conv_transpose2d_2"
+    assert after[down].sqnr_db < before[down].sqnr_db - 6.0
+    assert after[down].introduced_sqnr_db == pytest.approx(before[down].introduced_sqnr_db, abs=1.0)
+    assert broken.output_psnr_db < clean.output_psnr_db
+
+
+def test_cli_on_a_real_bundle_runs_the_pte_and_writes_debug_json(dcgan_tiny, tmp_path):
+    import edgegan
+    from edgegan.cli.main import main
+    from edgegan.quantdebug.report import DebugReport
+
+    bundle = edgegan.export("dcgan-tiny", tmp_path / "b", formats=["executorch-int8"], n_inputs=4, calibration=16)
+    assert bundle.artifact("executorch-int8").status in ("ok", "degraded")
+    out = tmp_path / "dbg"
+    assert main(["debug-quant", str(tmp_path / "b"), "--format", "executorch-int8", "--inputs", "4",
+                 "--out", str(out)]) == 0
+    report = DebugReport.load(out / "debug.json")
+    assert (out / "sqnr.png").stat().st_size > 1000
+    assert report.format == "executorch-int8" and report.inputs == 4 and len(report.ops) == 5
+    assert report.quant_model.endswith(".pte")
+    # the rebuilt twin is the .pte's quantization: the .pte reads within 1 dB of what the bundle recorded
+    recorded = bundle.artifact("executorch-int8").fidelity
+    gap = next(n for n in report.notes if n.startswith("the .pte vs its torch twin"))
+    twin_vs_pte = float(gap.split(":")[1].split("dB")[0])
+    assert twin_vs_pte > 25.0, gap
+    assert json.loads((out / "debug.json").read_text())["backend"].startswith("PT2E")
+    assert recorded is not None
+
+
+def test_fp32_and_unknown_weights_are_refused_with_a_reason(tmp_path):
+    from edgegan.errors import ConfigError
+    from edgegan.quantdebug.executorch import debug_executorch_bundle
+
+    with pytest.raises(ConfigError, match="executorch-int8"):
+        debug_executorch_bundle(tmp_path, "executorch-fp32")
