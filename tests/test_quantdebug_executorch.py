@@ -81,32 +81,50 @@ def test_injected_fault_is_ranked_first(dcgan_tiny):
     assert broken.output_psnr_db < clean.output_psnr_db
 
 
-def test_cli_on_a_real_bundle_runs_the_pte_and_writes_debug_json(dcgan_tiny, tmp_path):
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
     import edgegan
+
+    root = tmp_path_factory.mktemp("etdbg") / "b"
+    bundle = edgegan.export("dcgan-tiny", root, formats=["executorch-int8"], n_inputs=4, calibration=16)
+    assert bundle.artifact("executorch-int8").status in ("ok", "degraded")
+    return root
+
+
+def test_cli_on_a_real_bundle_runs_the_pte_and_writes_debug_json(bundle_dir, tmp_path):
+    from edgegan.bundle import Bundle
     from edgegan.cli.main import main
     from edgegan.quantdebug.report import DebugReport
 
-    bundle = edgegan.export("dcgan-tiny", tmp_path / "b", formats=["executorch-int8"], n_inputs=4, calibration=16)
-    assert bundle.artifact("executorch-int8").status in ("ok", "degraded")
+    bundle = Bundle.load(bundle_dir)
     out = tmp_path / "dbg"
-    assert main(["debug-quant", str(tmp_path / "b"), "--format", "executorch-int8", "--inputs", "4",
+    assert main(["debug-quant", str(bundle_dir), "--format", "executorch-int8", "--inputs", "4",
                  "--out", str(out)]) == 0
     report = DebugReport.load(out / "debug.json")
     assert (out / "sqnr.png").stat().st_size > 1000
     assert report.format == "executorch-int8" and report.inputs == 4 and len(report.ops) == 5
     assert report.quant_model.endswith(".pte")
-    # the rebuilt twin is the .pte's quantization: the .pte reads within 1 dB of what the bundle recorded
-    recorded = bundle.artifact("executorch-int8").fidelity
+    # the rebuilt twin is the .pte's quantization: the .pte run on the same inputs stays close to it
     gap = next(n for n in report.notes if n.startswith("the .pte vs its torch twin"))
     twin_vs_pte = float(gap.split(":")[1].split("dB")[0])
     assert twin_vs_pte > 25.0, gap
     assert json.loads((out / "debug.json").read_text())["backend"].startswith("PT2E")
-    assert recorded is not None
+    assert report.quant_model == str(bundle.artifact_path(bundle.artifact("executorch-int8")))
 
 
-def test_fp32_and_unknown_weights_are_refused_with_a_reason(tmp_path):
+def test_fp32_and_other_weights_are_refused_with_a_reason(bundle_dir, tmp_path):
+    import shutil
+
     from edgegan.errors import ConfigError
     from edgegan.quantdebug.executorch import debug_executorch_bundle
 
     with pytest.raises(ConfigError, match="executorch-int8"):
-        debug_executorch_bundle(tmp_path, "executorch-fp32")
+        debug_executorch_bundle(bundle_dir, "executorch-fp32")
+    # a bundle whose recorded weights are not the ones the export config rebuilds
+    other = tmp_path / "other"
+    shutil.copytree(bundle_dir, other)
+    manifest = json.loads((other / "bundle.json").read_text())
+    manifest["model"]["weights_sha256"] = "0" * 64
+    (other / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="other weights"):
+        debug_executorch_bundle(other, "executorch-int8")

@@ -67,6 +67,15 @@ def _print_table(report, paths: dict, top: int) -> None:
     console.print(f"  wrote {paths['json']} and {paths['plot']}")
 
 
+def _delegation_rewrite(module, inputs):
+    """executorch-int8's delegation rewrite, as the converter applies it: (module, the rewritten
+    types PT2E leaves float)."""
+    from ..converters.executorch_rewrite import TwoPassInstanceNorm2d, delegation_rewrite
+
+    done = delegation_rewrite(module, inputs)
+    return (module if done is None else done.module), (TwoPassInstanceNorm2d,)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bundle import _check_writable
     from ..quantdebug.bundle import debug_bundle
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format in EXECUTORCH_FORMATS:
         from ..quantdebug.executorch import debug_executorch_bundle
 
-        report = debug_executorch_bundle(args.bundle, args.format, n_inputs=args.inputs)
+        report = debug_executorch_bundle(args.bundle, args.format, n_inputs=args.inputs, rewrite=_delegation_rewrite)
     else:
         report = debug_bundle(args.bundle, args.format, n_inputs=args.inputs, threads=args.threads)
     paths = {"json": report.save(out / "debug.json"), "plot": plot_sqnr(report, out / "sqnr.png")}

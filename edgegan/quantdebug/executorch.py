@@ -26,7 +26,7 @@ import copy
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -75,10 +75,11 @@ class Pt2eTwin:
     converted: Any
 
 
-def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True, rewrite: bool = False) -> Pt2eTwin:
+def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True,
+                  keep_float_types: Sequence[type] = ()) -> Pt2eTwin:
     """PT2E int8 of ``module`` exactly as executorch-int8 makes it (batch-1 export, the XNNPACK
     quantizer symmetric with per-channel weights, min/max calibration on every calibration input;
-    ``rewrite`` applies the converter's delegation rewrite first)."""
+    submodules of ``keep_float_types`` left float, as the converter leaves its rewritten norm)."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -86,12 +87,7 @@ def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True, rew
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from ..converters.executorch_rewrite import TwoPassInstanceNorm2d, delegation_rewrite
-
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
-    if rewrite:
-        done = delegation_rewrite(module, calibration[:8])
-        module = done.module if done is not None else module
     example = torch.from_numpy(calibration[:1])
     try:
         ep = torch.export.export(module.eval(), (example,))
@@ -99,7 +95,8 @@ def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True, rew
         raise ConversionError(f"torch.export cannot capture the model: {type(exc).__name__}: {first_line(exc, 200)}") \
             from None
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
-    quantizer.set_module_type(TwoPassInstanceNorm2d, None)  # as the converter: the rewritten norm stays float
+    for kind in keep_float_types:
+        quantizer.set_module_type(kind, None)
     prepared = prepare_pt2e(ep.module(), quantizer)
     with torch.no_grad():
         for i in range(len(calibration)):
@@ -303,15 +300,20 @@ def debug_twin(twin: Pt2eTwin, inputs: np.ndarray, *, fmt: str = "executorch-int
 def rebuild_module(bundle):
     """The bundle's float torch module, rebuilt from its recorded export config; its weights
     must hash to bundle.json's ``weights_sha256``."""
-    from ..api import load_model
+    from ..models.loading import load_generator
+    from ..models.spec import InputSpec
     from ..models.stats import weights_sha256
 
     cfg = bundle.manifest.export_config or {}
     if not cfg.get("model"):
         raise ConfigError("the bundle records no export_config to rebuild its model from; re-export it with this "
                           "edgegan or pass the module (debug_executorch_bundle(..., module=...))")
-    model = load_model(cfg["model"], cfg.get("checkpoint"), cfg.get("model_config") or None,
-                       cfg.get("input_shape"), cfg.get("input_kind"))
+    spec = None
+    if cfg.get("input_shape"):
+        kind = cfg.get("input_kind") or "latent"
+        spec = InputSpec(shape=[int(d) for d in cfg["input_shape"]], kind=kind,
+                         distribution="normal" if kind == "latent" else "uniform")
+    model = load_generator(cfg["model"], cfg.get("checkpoint"), cfg.get("model_config") or None, spec)
     want = bundle.manifest.model.weights_sha256
     if want and weights_sha256(model.module) != want:
         raise ConfigError("the model rebuilt from the bundle's export_config has other weights than the bundle's "
@@ -321,9 +323,12 @@ def rebuild_module(bundle):
 
 
 def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8", n_inputs: int = 8,
-                            module=None) -> DebugReport:
+                            module=None, rewrite: Optional[Callable] = None) -> DebugReport:
     """Per-op numerics of the bundle's executorch-int8 .pte (see the module docstring for what is
-    measured). ``module``: the float torch model, when it cannot be rebuilt from the bundle."""
+    measured). ``module``: the float torch model, when it cannot be rebuilt from the bundle.
+    ``rewrite(module, inputs) -> (module, keep_float_types)``: the converter's delegation rewrite,
+    needed when the artifact records one (the converters package provides it; passed in so this
+    package does not import the converters, which import it)."""
     from ..bundle import Bundle
     from .bundle import calibration_inputs, stored_inputs
 
@@ -338,8 +343,14 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
     if module is None:
         module = rebuild_module(bundle)
     q = rec.quantization or {}
-    twin = quantize_twin(module, calibration_inputs(bundle), per_channel=bool(q.get("per_channel", True)),
-                         rewrite=bool(rec.rewrites))
+    cal = calibration_inputs(bundle)
+    keep: Sequence[type] = ()
+    if rec.rewrites:
+        if rewrite is None:
+            raise ConfigError(f"{fmt} was lowered from a rewritten model ({len(rec.rewrites)} rewrite(s)); pass "
+                              "rewrite= (edgegan debug-quant does)")
+        module, keep = rewrite(module, cal[:8])
+    twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float_types=keep)
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
         if rec.rewrites else []
     return debug_twin(twin, stored_inputs(bundle, n_inputs), fmt=fmt, pte=pte,
