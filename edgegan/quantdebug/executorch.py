@@ -189,7 +189,8 @@ def _num(v) -> Optional[float]:
         return None
 
 
-def _macs(seg: list, qvals: dict, batch: int) -> int:
+def _macs(seg: list, qvals: dict) -> int:
+    """Multiply-accumulates per sample of the segment's convolutions / linears (batch-1 values)."""
     total = 0
     for n in seg:
         if _base(n) not in _MAC_OPS or len(n.args) < 2:
@@ -258,7 +259,7 @@ def compare_twin(twin: Pt2eTwin, inputs: np.ndarray) -> tuple[list[OpNumerics], 
             max_abs_err=float(np.max(np.abs(f.astype(np.float64) - got))), scale=scale, zero_point=zp,
             weight_scale_min=float(wscales[0].min()) if wscales else None,
             weight_scale_max=float(wscales[0].max()) if wscales else None,
-            clipped_fraction=clipped, macs=_macs(seg, qruns[0], 1)))
+            clipped_fraction=clipped, macs=_macs(seg, qruns[0])))
     out_node = next(n for n in conv.nodes if n.op == "output")
     out_name = out_node.args[0][0].name if isinstance(out_node.args[0], (tuple, list)) else out_node.args[0].name
     ref_out = next(n for n in ref.graph.nodes if n.op == "output")
