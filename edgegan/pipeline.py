@@ -64,6 +64,7 @@ class ExportConfig(JsonConfig):
 
     model: str
     checkpoint: Optional[str] = None
+    checkpoint_key: Optional[str] = None
     model_config: dict = dataclasses.field(default_factory=dict)
     formats: list[str] = dataclasses.field(default_factory=_default_formats)
     n_inputs: int = 64
@@ -156,7 +157,8 @@ def _load_model(cfg: ExportConfig):
 
     try:
         return call_with_deadline(lambda: load_generator(cfg.model, cfg.checkpoint, cfg.model_config or None,
-                                                         _input_spec_override(cfg)), cfg.load_timeout_s)
+                                                         _input_spec_override(cfg), checkpoint_key=cfg.checkpoint_key),
+                                  cfg.load_timeout_s)
     except DeadlineExceeded:
         raise CheckpointError(f"loading '{cfg.model}' did not finish within {cfg.load_timeout_s:g} s; fix the model "
                               "factory/file or raise --timeout") from None

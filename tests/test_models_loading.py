@@ -115,7 +115,7 @@ def test_bare_state_dict_as_model_asks_for_architecture(tmp_path):
     module, _, _ = build_family("dcgan", {"width": 2})
     ckpt = tmp_path / "bare.pt"
     torch.save(module.state_dict(), ckpt)
-    with pytest.raises(CheckpointError, match="bare state_dict; name the architecture"):
+    with pytest.raises(CheckpointError, match="a bare state_dict but no architecture; name it"):
         load_generator(str(ckpt))
 
 

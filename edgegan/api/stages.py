@@ -37,10 +37,12 @@ def _input_spec(input_shape: Optional[Sequence[int]], input_kind: Optional[str])
 
 
 def load_model(spec: Any, checkpoint: Optional[str | Path] = None, config: Optional[dict] = None,
-               input_shape: Optional[Sequence[int]] = None, input_kind: Optional[str] = None):
+               input_shape: Optional[Sequence[int]] = None, input_kind: Optional[str] = None,
+               checkpoint_key: Optional[str] = None):
     """A generator ready for compress/export: a zoo name, ``package.module:factory``, an edgegan
     checkpoint, a TorchScript / ExportedProgram file, or an in-memory ``torch.nn.Module``
-    (copied; its input is inferred from its first layer unless ``input_shape`` is given)."""
+    (copied; its input is inferred from its first layer unless ``input_shape`` is given).
+    ``checkpoint_key``: which state_dict of a checkpoint holding several (see models.checkpoints)."""
     from ..models.loading import load_generator
 
     if _is_loaded(spec):
@@ -49,7 +51,8 @@ def load_model(spec: Any, checkpoint: Optional[str | Path] = None, config: Optio
         return spec
     if isinstance(spec, Path):
         spec = str(spec)
-    return load_generator(spec, checkpoint, config, _input_spec(input_shape, input_kind))
+    return load_generator(spec, checkpoint, config, _input_spec(input_shape, input_kind),
+                          checkpoint_key=checkpoint_key)
 
 
 def _method_of(config: Any) -> str:
@@ -117,7 +120,9 @@ def export(model_or_spec: Any, out: Optional[str | Path] = None, formats: Option
                       input_kind=input_kind)
         loaded = None
     else:
-        loaded = load_model(model_or_spec, checkpoint, config, input_shape, input_kind)
+        loaded = load_model(model_or_spec, checkpoint, config, input_shape, input_kind,
+                            checkpoint_key=options.pop("checkpoint_key", None))
+        fields.pop("checkpoint_key", None)
         fields["model"] = loaded.name
     cfg = ExportConfig.from_dict(fields)
     path, _ = run_export(cfg, progress=progress, model=loaded)

@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(model, formats, counts, seeds, converter options); options given here override it; "
                    "--out is not replayed (default bundles/<model>)")
     p.add_argument("--checkpoint", help="state_dict for a zoo architecture (loaded with weights_only=True)")
+    p.add_argument("--checkpoint-key", metavar="KEY", help="which state_dict of a checkpoint holding several "
+                   "(e.g. g_ema, netG_state_dict, models.G); default: the only generator one, the EMA copy if any")
     p.add_argument("--config", default=None, help="JSON object of model config overrides, e.g. '{\"width\": 16}'")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all); see `edgegan env`")
     p.add_argument("--calibration", type=int, help="calibration inputs for int8 (default 128)")
@@ -149,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                     per_channel=None if args.per_tensor is None else not args.per_tensor,
                     formats=_format_options(args.convert_options) or None)
     kwargs = given(
-        model=args.model, checkpoint=args.checkpoint, model_config=model_config, calibration=args.calibration,
+        model=args.model, checkpoint=args.checkpoint, checkpoint_key=args.checkpoint_key, model_config=model_config, calibration=args.calibration,
         n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
         input_kind=args.input_kind, input_seed=args.seed, out=args.out, overwrite=args.force or None,
         threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,

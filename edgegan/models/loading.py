@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -21,6 +22,8 @@ import numpy as np
 from ..errors import CheckpointError, ConfigError, first_line
 from .spec import InputSpec
 from .zoo import FAMILIES, ZOO
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "edgegan-checkpoint"
 MAX_PARAMS = 500_000_000  # 2 GiB of float32 weights; the largest zoo generator has 54 M
@@ -79,6 +82,10 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(f"checkpoint '{p}' is a directory; pass the .pt file inside it")
     if p.stat().st_size == 0:
         raise CheckpointError(f"checkpoint '{p}' is empty (0 bytes); re-save or re-download it")
+    from .checkpoints import is_safetensors, read_safetensors
+
+    if is_safetensors(p):
+        return read_safetensors(p)
     kind = _sniff(p)
     if kind in ("torchscript", "exported-program"):
         raise CheckpointError(
@@ -107,21 +114,31 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(f"'{p}' is {hint} ({first_line(exc, 160)}); re-save it with torch.save(state_dict)") from None
 
 
-def _state_dict_of(obj: Any, path: Path) -> dict:
-    import torch
+def _state_dict_of(obj: Any, path: Path, key: Optional[str] = None, module: Any = None):
+    """The generator's weights in a loaded checkpoint object (edgegan.models.checkpoints),
+    as a ``Selected`` (state, key, note)."""
+    from .checkpoints import Selected, select_state_dict, shapes, strip_prefixes
 
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
-        obj = obj["state_dict"]
-    elif isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "generator", "netG", "model"):
-            if key in obj and isinstance(obj[key], dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(
-            f"'{path}' does not contain a state_dict (a dict of tensors); save one with torch.save(model.state_dict())"
-        )
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and key is None:
+        state = obj.get("state_dict")
+        if isinstance(state, dict):
+            return Selected(strip_prefixes(state), None, "")
+    target = shapes(module.state_dict()) if module is not None else None
+    return select_state_dict(obj, path, key, target)
+
+
+def _load_weights(module: Any, path: Path, what: str, key: Optional[str] = None) -> str:
+    """Read ``path``, pick the generator's state_dict and load it strictly into ``module``;
+    returns the note saying which key was used ("" for a bare state_dict)."""
+    chosen = _state_dict_of(read_checkpoint(path), path, key, module)
+    load_state_dict_strict(module, chosen.state, what, path)
+    if chosen.note:
+        log.info("checkpoint %s: using %s", path, chosen.note)
+    return chosen.note
+
+
+def _with_note(source: str, note: str) -> str:
+    return f"{source} [{note}]" if note else source
 
 
 def load_state_dict_strict(module: Any, state: dict, what: str, path: Path) -> None:
@@ -164,15 +181,16 @@ def build_family(family: str, config: dict, seed: int = 0):
     return module, cfg, fam.input_spec(cfg)
 
 
-def _from_zoo(name: str, checkpoint: Optional[Path], overrides: Optional[dict], seed: int) -> LoadedModel:
+def _from_zoo(name: str, checkpoint: Optional[Path], overrides: Optional[dict], seed: int,
+              checkpoint_key: Optional[str] = None) -> LoadedModel:
     entry = ZOO.get(name)
     config = {**entry.config, **(overrides or {})}
     module, cfg, spec = build_family(entry.family, config, seed)
     what = f"{entry.family}({', '.join(f'{k}={v}' for k, v in cfg.to_dict().items())})"
     source = f"zoo:{name} (random init, seed {seed})"
     if checkpoint is not None:
-        load_state_dict_strict(module, _state_dict_of(read_checkpoint(checkpoint), checkpoint), what, checkpoint)
-        source = f"zoo:{name} + checkpoint {checkpoint}"
+        note = _load_weights(module, checkpoint, what, checkpoint_key)
+        source = _with_note(f"zoo:{name} + checkpoint {checkpoint}", note)
     elif entry.weights_path is not None:
         if overrides:
             raise ConfigError(f"'{name}' ships trained weights for its own config; drop --config or use '{entry.family}'")
@@ -182,7 +200,7 @@ def _from_zoo(name: str, checkpoint: Optional[Path], overrides: Optional[dict], 
                 f"shipped weights {wp.name} are missing from the install; reinstall edgegan or retrain with "
                 f"python -m edgegan.models.training.{'digits' if entry.family == 'dcgan' else 'sketch'}"
             )
-        load_state_dict_strict(module, _state_dict_of(read_checkpoint(wp), wp), what, wp)
+        _load_weights(module, wp, what)
         source = f"zoo:{name} (shipped weights {wp.name})"
     module.eval()
     return LoadedModel(
@@ -196,7 +214,7 @@ def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
     if not isinstance(family, str) or not isinstance(config, dict):
         raise CheckpointError(f"'{path}' is an edgegan checkpoint without family/config; re-create it with edgegan")
     module, cfg, spec = build_family(family, config)
-    load_state_dict_strict(module, _state_dict_of(obj, path), family, path)
+    load_state_dict_strict(module, _state_dict_of(obj, path, module=module).state, family, path)
     module.eval()
     base = obj.get("base_model")
     real_inputs = ZOO.get(base).real_inputs if isinstance(base, str) and base in ZOO else None
@@ -207,6 +225,18 @@ def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
         base_model=base if isinstance(base, str) else None,
         base_weights_sha256=obj.get("base_weights_sha256") if isinstance(obj.get("base_weights_sha256"), str) else None,
     )
+
+
+def _weights_only_description(obj: Any) -> str:
+    """What a weights-only file holds, for the error that asks for the architecture."""
+    from .checkpoints import TOP, candidates
+
+    found = list(candidates(obj))
+    if found == [TOP]:
+        return "a bare state_dict"
+    if found:
+        return f"state_dicts under {', '.join(repr(k) for k in found[:6])}"
+    return f"no state_dict ({type(obj).__name__})"
 
 
 def _require_spec(input_spec: Optional[InputSpec], what: str) -> InputSpec:
@@ -224,7 +254,7 @@ def _spec_of(module: Any, input_spec: Optional[InputSpec], what: str) -> InputSp
 
 
 def from_module(module: Any, input_spec: Optional[InputSpec] = None, name: Optional[str] = None,
-                checkpoint: Optional[Path] = None) -> LoadedModel:
+                checkpoint: Optional[Path] = None, checkpoint_key: Optional[str] = None) -> LoadedModel:
     """A LoadedModel around an in-memory ``nn.Module`` (copied, so the caller's module keeps its
     mode and weights whatever the later stages do)."""
     import copy
@@ -238,11 +268,10 @@ def from_module(module: Any, input_spec: Optional[InputSpec] = None, name: Optio
         module = copy.deepcopy(module)
     except Exception as exc:  # noqa: BLE001 - some modules (hooks holding locks, ...) refuse to copy
         raise ConfigError(f"cannot copy the {cls} module ({first_line(exc, 120)}); make it deep-copyable") from None
-    if checkpoint is not None:
-        load_state_dict_strict(module, _state_dict_of(read_checkpoint(checkpoint), checkpoint), cls, checkpoint)
+    note = _load_weights(module, checkpoint, cls, checkpoint_key) if checkpoint is not None else ""
     module.eval()
     spec = _spec_of(module, input_spec, f"module {cls}")
-    return LoadedModel(name or cls, module, spec, f"in-memory {cls}")
+    return LoadedModel(name or cls, module, spec, _with_note(f"in-memory {cls}" + (f" + checkpoint {checkpoint}" if checkpoint else ""), note))
 
 
 def load_generator(
@@ -251,21 +280,23 @@ def load_generator(
     config: Optional[dict] = None,
     input_spec: Optional[InputSpec] = None,
     seed: int = 0,
+    checkpoint_key: Optional[str] = None,
 ) -> LoadedModel:
     """Resolve any supported model spec (a name or path string, or an in-memory
-    ``torch.nn.Module``) to a :class:`LoadedModel` in eval mode."""
+    ``torch.nn.Module``) to a :class:`LoadedModel` in eval mode. ``checkpoint_key``: which
+    state_dict of a checkpoint holding several (``--checkpoint-key``; see models.checkpoints)."""
     import torch
 
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if isinstance(spec, torch.nn.Module):
-        return from_module(spec, input_spec, checkpoint=ckpt)
+        return from_module(spec, input_spec, checkpoint=ckpt, checkpoint_key=checkpoint_key)
     if isinstance(spec, str) and not spec.strip():
         raise ConfigError("the model is empty; pass a zoo name (see `edgegan models`), a checkpoint or TorchScript "
                           "/ ExportedProgram file, or package.module:factory")
     if checkpoint is not None and not str(checkpoint).strip():
         raise ConfigError("--checkpoint is empty; pass the path of a state_dict .pt file")
     if spec in ZOO:
-        return _from_zoo(spec, ckpt, config, seed)
+        return _from_zoo(spec, ckpt, config, seed, checkpoint_key)
     path = Path(spec)
     if path.exists():
         kind = _sniff(path) if path.is_file() else "unknown"
@@ -281,9 +312,8 @@ def load_generator(
         obj = read_checkpoint(path)
         if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
             return _from_edgegan_checkpoint(path, obj)
-        raise CheckpointError(
-            f"'{path}' is a bare state_dict; name the architecture: edgegan export <zoo-model> --checkpoint {path} [--config JSON]"
-        )
+        raise CheckpointError(f"'{path}' holds {_weights_only_description(obj)} but no architecture; name it: "
+                              f"edgegan export <zoo-model or package.module:factory> --checkpoint {path} [--config JSON]")
     if ":" in spec and not spec.startswith(("/", ".")):
         mod_name, _, fn_name = spec.partition(":")
         try:
@@ -297,10 +327,10 @@ def load_generator(
                               "fix the factory or its --config") from None
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module")
-        if ckpt is not None:
-            load_state_dict_strict(module, _state_dict_of(read_checkpoint(ckpt), ckpt), spec, ckpt)
+        note = _load_weights(module, ckpt, spec, checkpoint_key) if ckpt is not None else ""
         module.eval()
-        return LoadedModel(fn_name, module, _spec_of(module, input_spec, f"factory '{spec}'"), f"factory {spec}")
+        source = _with_note(f"factory {spec}" + (f" + checkpoint {ckpt}" if ckpt else ""), note)
+        return LoadedModel(fn_name, module, _spec_of(module, input_spec, f"factory '{spec}'"), source)
     ZOO.get(spec)  # raises UnknownNameError with the zoo listing and a did-you-mean
     raise AssertionError("unreachable")
 
