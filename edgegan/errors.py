@@ -112,3 +112,8 @@ def first_line(exc: BaseException, limit: int = 200, default: str | None = None)
     and failed-row reasons (``default``, else the exception type, when the message is empty)."""
     lines = strip_ansi(str(exc)).strip().splitlines()
     return (lines[0] if lines else (type(exc).__name__ if default is None else default))[:limit]
+
+
+class ModelFactoryError(ConfigError):
+    """User code that builds the model (a ``module:factory``, a class, its ``eval``) raised; the
+    message names the factory and the original error (exit code of a usage error)."""

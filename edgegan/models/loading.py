@@ -227,6 +227,39 @@ def _from_edgegan_checkpoint(path: Path, obj: dict) -> LoadedModel:
     )
 
 
+def _call_user(fn: Callable[[], Any], what: str, factory: Any = None, config: Optional[dict] = None) -> Any:
+    """``fn()`` (user code), any exception it raises turned into one ModelFactoryError line naming
+    ``what`` and the original error; a keyword the factory does not take lists the ones it does."""
+    from ..errors import EdgeganError, ModelFactoryError
+
+    try:
+        return fn()
+    except EdgeganError:
+        raise
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code; SystemExit(0) must not end edgegan with 0
+        hint = "fix the factory or its --config"
+        if isinstance(exc, TypeError) and config and factory is not None:
+            takes = _keywords(factory)
+            bad = sorted(set(config) - set(takes)) if takes is not None else []
+            if bad:
+                hint = (f"--config key(s) {', '.join(bad)} are not arguments of the factory; it takes "
+                        f"{', '.join(takes) or 'no keywords'}")
+        raise ModelFactoryError(f"{what} raised {type(exc).__name__}: {first_line(exc, 160, default='')}; {hint}") from None
+
+
+def _keywords(factory: Any) -> Optional[list]:
+    """The keyword arguments ``factory`` accepts (None when it takes ``**kwargs`` or is opaque)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def _weights_only_description(obj: Any) -> str:
     """What a weights-only file holds, for the error that asks for the architecture."""
     from .checkpoints import TOP, candidates
@@ -269,7 +302,7 @@ def from_module(module: Any, input_spec: Optional[InputSpec] = None, name: Optio
     except Exception as exc:  # noqa: BLE001 - some modules (hooks holding locks, ...) refuse to copy
         raise ConfigError(f"cannot copy the {cls} module ({first_line(exc, 120)}); make it deep-copyable") from None
     note = _load_weights(module, checkpoint, cls, checkpoint_key) if checkpoint is not None else ""
-    module.eval()
+    _call_user(module.eval, f"module {cls} (its eval())")
     spec = _spec_of(module, input_spec, f"module {cls}")
     return LoadedModel(name or cls, module, spec, _with_note(f"in-memory {cls}" + (f" + checkpoint {checkpoint}" if checkpoint else ""), note))
 
@@ -320,15 +353,11 @@ def load_generator(
             factory = getattr(importlib.import_module(mod_name), fn_name)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import model factory '{spec}' ({exc}); check PYTHONPATH and the name") from None
-        try:
-            module = factory(**(config or {}))
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code; SystemExit(0) must not end edgegan with 0
-            raise ConfigError(f"model factory '{spec}' raised {type(exc).__name__}: {first_line(exc, 160, default='')}; "
-                              "fix the factory or its --config") from None
+        module = _call_user(lambda: factory(**(config or {})), f"model factory '{spec}'", factory, config)
         if not isinstance(module, torch.nn.Module):
             raise ConfigError(f"factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module")
         note = _load_weights(module, ckpt, spec, checkpoint_key) if ckpt is not None else ""
-        module.eval()
+        _call_user(module.eval, f"model factory '{spec}' (its module's eval())")
         source = _with_note(f"factory {spec}" + (f" + checkpoint {ckpt}" if ckpt else ""), note)
         return LoadedModel(fn_name, module, _spec_of(module, input_spec, f"factory '{spec}'"), source)
     ZOO.get(spec)  # raises UnknownNameError with the zoo listing and a did-you-mean
