@@ -142,23 +142,155 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> No
         i += 1
 
 
-def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
-    """A rewritten deep copy of ``module`` (eval mode) plus what changed and the max error vs
-    the original on ``example``; raises ValueError when nothing applies or it is not exact."""
+def _attr(gm, node):
+    """The tensor a ``get_attr`` node reads (None for anything else, e.g. a computed weight)."""
+    if node is None:
+        return None
+    if getattr(node, "op", None) != "get_attr":
+        raise LookupError
+    obj = gm
+    for part in node.target.split("."):
+        obj = getattr(obj, part)
+    return obj.detach()
+
+
+def _transposed_conv_args(node):
+    """(input, weight, bias, stride, padding, output_padding, groups, dilation) of an aten
+    transposed-convolution node, or None when the node is something else."""
     import torch
+
+    aten = torch.ops.aten
+    if node.op != "call_function":
+        return None
+    a = list(node.args)
+    if node.target == aten.conv_transpose2d.input:
+        a += [None, 1, 0, 0, 1, 1][len(a) - 2:]
+        return a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    if node.target == aten.convolution.default and len(a) >= 9 and a[6]:
+        return a[0], a[1], a[2], a[3], a[4], a[7], a[8], a[5]
+    return None
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+def _eval_bn_user(node):
+    """The single eval-mode ``aten.batch_norm`` consuming ``node`` (foldable), else None."""
+    import torch
+
+    users = list(node.users)
+    if len(users) == 1 and users[0].op == "call_function" and users[0].target == torch.ops.aten.batch_norm.default \
+            and users[0].args[0] is node and users[0].args[5] is False:
+        return users[0]
+    return None
+
+
+def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
+    """The same rewrite on a ``torch.fx.GraphModule`` (a ``torch.export`` program's module),
+    whose transposed convolutions are aten calls rather than ``nn.ConvTranspose2d`` modules."""
+    from torch import nn
+
+    for node in list(gm.graph.nodes):
+        args = _transposed_conv_args(node)
+        if args is None:
+            continue
+        x, w_node, b_node, stride, padding, out_pad, groups, dilation = args
+        try:
+            weight, bias = _attr(gm, w_node), _attr(gm, b_node)
+        except LookupError:
+            continue
+        k, s, p, op = _pair(weight.shape[2:]), _pair(stride), _pair(padding), _pair(out_pad)
+        hw = input_hw.get(node.name)
+        if groups != 1 or _pair(dilation) != (1, 1) or k[0] != k[1] or s != (2, 2) or p[0] != p[1] \
+                or op[0] != op[1] or weight.dim() != 4 or hw is None or _phase_taps(k[0], p[0]) is None \
+                or (hw[0] - 1) * 2 - 2 * p[0] + k[0] + op[0] != 2 * hw[0]:
+            continue
+        convt = nn.ConvTranspose2d(weight.shape[0], weight.shape[1], k[0], 2, p[0], output_padding=op[0],
+                                   bias=bias is not None)
+        convt.weight.data.copy_(weight)
+        if bias is not None:
+            convt.bias.data.copy_(bias)
+        bn_node, bn = _eval_bn_user(node), None
+        if bn_node is not None:
+            try:
+                gamma, beta, mean, var = (_attr(gm, n) for n in bn_node.args[1:5])
+            except LookupError:
+                bn_node = None
+            else:
+                bn = nn.BatchNorm2d(weight.shape[1], eps=float(bn_node.args[7])).eval()
+                for t, v in ((bn.weight, gamma), (bn.bias, beta), (bn.running_mean, mean), (bn.running_var, var)):
+                    if v is not None:
+                        t.data.copy_(v)
+        name = f"subpixel_{len(done)}"
+        gm.add_submodule(name, _subpixel_module(convt, bn).eval())
+        last = bn_node if bn_node is not None else node
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_module(name, (x,))
+        last.replace_all_uses_with(new)
+        if bn_node is not None:
+            gm.graph.erase_node(bn_node)
+        gm.graph.erase_node(node)
+        done.append(f"{node.name}: ConvTranspose k{k[0]} s2 p{p[0]} -> pad + Conv 2x2 (4 phases) + interleave"
+                    + (" (BatchNorm folded)" if bn is not None else ""))
+    for node in list(gm.graph.nodes):  # weights only the replaced nodes read
+        if node.op == "get_attr" and not node.users:
+            gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+
+
+def _graph_input_hw(gm, x) -> dict:
+    """node name -> input (H, W) of every transposed convolution, from one interpreted run."""
+    import torch.fx
+
+    seen: dict = {}
+
+    class _Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            if _transposed_conv_args(n) is not None:
+                x_in = self.env[n.args[0]] if isinstance(n.args[0], torch.fx.Node) else None
+                if hasattr(x_in, "shape"):
+                    seen[n.name] = tuple(x_in.shape[-2:])
+            return super().run_node(n)
+
+    _Recorder(gm).run(x)
+    return seen
+
+
+def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
+    """A rewritten deep copy of ``module`` (eval mode; an ``nn.Module`` tree or the GraphModule of
+    a ``.pt2``) plus what changed and the max error vs the original on ``example``; raises
+    ValueError when nothing applies or it is not exact."""
+    import torch
+    import torch.fx
     from torch import nn
 
     model = copy.deepcopy(module).eval()
+    x = torch.from_numpy(np.ascontiguousarray(example))
+    if isinstance(model, torch.fx.GraphModule):  # a torch.export program's module (.pt2)
+        with torch.no_grad():
+            ref = model(x)
+            shapes = _graph_input_hw(model, x)
+        rewritten: list = []
+        _rewrite_graph(model, shapes, rewritten)
+        return _checked(model, x, ref, rewritten, atol)
     input_hw: dict = {}
     hooks = [m.register_forward_pre_hook(lambda m, inp: input_hw.__setitem__(id(m), tuple(inp[0].shape[-2:])))
              for m in model.modules() if isinstance(m, nn.ConvTranspose2d)]
-    x = torch.from_numpy(np.ascontiguousarray(example))
     with torch.no_grad():
         ref = model(x)
     for h in hooks:
         h.remove()
     done: list = []
     _rewrite_sequential(model, input_hw, done)
+    return _checked(model, x, ref, done, atol)
+
+
+def _checked(model, x, ref, done: list, atol: float):
+    """(model, report) when something was rewritten and the result matches ``ref``; else ValueError."""
+    import torch
+
     if not done:
         raise ValueError("no ConvTranspose2d that the sub-pixel rewrite handles")
     with torch.no_grad():

@@ -389,32 +389,38 @@ def _from_exported_program(path: Path, input_spec: Optional[InputSpec]) -> Loade
     if len(shapes) == 1 and isinstance(shapes[0][0], int):
         module = _any_batch(ep, int(shapes[0][0]), spec, path)
         source += f" (exported with a fixed batch of {int(shapes[0][0])}; relaxed to any batch, checked per sample)"
+    elif len(shapes) == 1:
+        source += " (dynamic batch)"
     return LoadedModel(path.stem, module, spec, source)
 
 
 def _any_batch(ep: Any, fixed: int, spec: InputSpec, path: Path) -> Any:
     """The program's graph without its batch-size guard, if it computes each sample the same at
-    any batch (compared with the guarded program on single samples); else a CheckpointError
-    that says how to re-export."""
+    any batch (compared with the guarded program run at its own batch, padded); else a
+    CheckpointError that says how to re-export. Every runtime runs batch 1, so a graph fixed at
+    batch 4 is still usable when nothing in it depends on the 4."""
     import torch
 
-    how = ("re-export it with a dynamic batch: torch.export.export(model, (x,), "
-           "dynamic_shapes=({0: torch.export.Dim('batch')},)); edgegan stores and runs batches of inputs")
-    if fixed != 1:
-        raise CheckpointError(f"'{path}' was exported with a fixed batch of {fixed}; {how}")
+    how = ("re-export it at batch 1, torch.export.export(model, (x[:1],)), or with a dynamic batch: "
+           "torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},))")
     relaxed = ep.module(check_guards=False)
     relaxed._forward_pre_hooks.clear()  # the remaining input-shape check torch installs as a pre-hook
     guarded = ep.module()
-    x = torch.from_numpy(np.ascontiguousarray(spec.sample(3, 0)))
+    n = fixed * -(-3 // fixed)  # at least 3 samples, whole exported batches
+    other = 3 if fixed != 3 else 2  # a batch size the program was not exported with
+    x = torch.from_numpy(np.ascontiguousarray(spec.sample(n, 0)))
     try:
         with torch.no_grad():
-            together = relaxed(x)
-            alone = torch.cat([guarded(x[i:i + 1]) for i in range(len(x))])
-        same = together.shape == alone.shape and torch.allclose(together, alone, atol=1e-5, rtol=1e-4)
-    except Exception:  # noqa: BLE001 - the graph hard-codes batch 1 somewhere (a view, a reshape)
+            want = torch.cat([guarded(x[i:i + fixed]) for i in range(0, n, fixed)])
+            alone = torch.cat([relaxed(x[i:i + 1]) for i in range(n)])
+            together = relaxed(x[:other])
+        same = (alone.shape == want.shape and torch.allclose(alone, want, atol=1e-5, rtol=1e-4)
+                and together.shape == want[:other].shape and torch.allclose(together, want[:other], atol=1e-5, rtol=1e-4))
+    except Exception:  # noqa: BLE001 - the graph hard-codes its batch somewhere (a view, a reshape)
         same = False
     if not same:
-        raise CheckpointError(f"'{path}' was exported with a fixed batch of 1 and its graph only runs batch 1; {how}")
+        raise CheckpointError(f"'{path}' was exported with a fixed batch of {fixed} and its graph only runs that "
+                              f"batch (edgegan runs every runtime at batch 1); {how}")
     return relaxed
 
 
