@@ -32,7 +32,8 @@ from .runner.edgegan_runner import file_sha256 as sha256_file  # the runner's, s
 from .util.locks import FileLock, LockBusy
 from .util.files import usual_mode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: model.output_range (the PSNR peak); 1 still loads, its range assumed [-1, 1]
+READABLE_SCHEMAS = (1, 2)
 MANIFEST = "bundle.json"
 INPUTS = "inputs.npy"
 REFERENCE = "reference.npy"
@@ -94,6 +95,7 @@ class ModelInfo(JsonConfig):
     weights_sha256: Optional[str] = None
     params: Optional[int] = None
     macs: Optional[int] = None
+    output_range: Optional[dict] = None  # OutputRange (lo, hi, source, detail); None in schema-1 bundles
 
 
 @dataclasses.dataclass
@@ -131,9 +133,11 @@ class Manifest(JsonConfig):
     artifacts_dir: str = ARTIFACTS_DIR
 
     def validate(self) -> None:
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_SCHEMAS:
             raise BundleError(f"bundle schema_version {self.schema_version} is not supported (expected "
                               f"{SCHEMA_VERSION}); re-export it with this edgegan")
+        if self.model.output_range is not None:
+            self.output_range()  # a malformed range is refused at load, not at the first PSNR
         for name in (self.inputs.file, self.reference.file, *(a.path for a in self.artifacts if a.path)):
             _check_relative(name)
 
@@ -145,13 +149,25 @@ class Manifest(JsonConfig):
     @classmethod
     def parse(cls, data: Any, where: str) -> "Manifest":
         """A Manifest from untrusted JSON data; any problem is a BundleError naming the field."""
-        if isinstance(data, dict) and data.get("schema_version") != SCHEMA_VERSION:
+        if isinstance(data, dict) and data.get("schema_version") not in READABLE_SCHEMAS:
             raise BundleError(f"bundle schema_version {data.get('schema_version')!r} is not supported (expected "
                               f"{SCHEMA_VERSION!r}); re-export it with this edgegan")
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
             raise BundleError(f"'{where}' is not a valid bundle manifest: {exc}") from None
+
+    def output_range(self):
+        """The model's OutputRange (its ``peak`` is every PSNR's); bundles from before it was
+        recorded: [-1, 1], source "assumed"."""
+        from .models.output_range import OutputRange, assumed_range
+
+        if self.model.output_range is None:
+            return assumed_range()
+        try:
+            return OutputRange.from_dict(self.model.output_range)
+        except ConfigError as exc:
+            raise BundleError(f"bundle model.output_range is invalid ({exc}); re-export it") from None
 
     def artifact(self, fmt: str) -> ArtifactRecord:
         for rec in self.artifacts:

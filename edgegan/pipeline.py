@@ -72,6 +72,7 @@ class ExportConfig(JsonConfig):
     input_seed: int = 0
     calibration_seed: int = 1
     inputs_file: Optional[str] = None
+    output_range: Optional[list[float]] = None
     input_shape: Optional[list[int]] = None
     input_kind: Optional[str] = None
     out: Optional[str] = None
@@ -95,6 +96,10 @@ class ExportConfig(JsonConfig):
         if not (math.isfinite(self.load_timeout_s) and self.load_timeout_s > 0):
             raise ConfigError(f"ExportConfig.load_timeout_s must be a number of seconds > 0, got {self.load_timeout_s}",
                               field="load_timeout_s")
+        if self.output_range is not None:
+            from .models.output_range import parse_range
+
+            self.output_range = list(parse_range(self.output_range))
         if not self.formats:
             raise ConfigError("ExportConfig.formats is empty; name at least one format (see `edgegan env`)",
                               field="formats")
@@ -188,7 +193,8 @@ def _record_from(fmt: str, res, bundle_root: Path, seconds: float) -> ArtifactRe
     )
 
 
-def _base_reference(model, inputs: np.ndarray, reference: np.ndarray) -> tuple[Optional[np.ndarray], dict]:
+def _base_reference(model, inputs: np.ndarray, reference: np.ndarray,
+                    peak: float) -> tuple[Optional[np.ndarray], dict]:
     """Outputs of the uncompressed base model of a compressed checkpoint on ``inputs``, and the
     record of it for bundle.json (why not, when the base cannot be used). The status and the
     main PSNR stay vs the compressed float model (what the artifact was converted from)."""
@@ -217,11 +223,12 @@ def _base_reference(model, inputs: np.ndarray, reference: np.ndarray) -> tuple[O
         return None, {**info, "used": False, "reason": f"its output shape {list(out.shape[1:])} differs"}
     from .verify.host import fidelity
 
-    return out, {**info, "used": True, "float_psnr_db": fidelity(reference, out)["psnr_db"]}
+    return out, {**info, "used": True, "float_psnr_db": fidelity(reference, out, peak)["psnr_db"]}
 
 
 def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.ndarray,
-            thresholds: FidelityThresholds, threads: int, base_reference: Optional[np.ndarray] = None) -> None:
+            thresholds: FidelityThresholds, threads: int, base_reference: Optional[np.ndarray] = None,
+            peak: float = 2.0) -> None:
     from .verify.host import fidelity, run_artifact
 
     try:
@@ -235,13 +242,22 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
     if not np.isfinite(outputs).all():
         rec.status, rec.reason = "failed", "outputs contain NaN/inf"
         return
-    rec.fidelity = fidelity(outputs, reference)
+    rec.fidelity = fidelity(outputs, reference, peak)
     if base_reference is not None:
-        vs_base = fidelity(outputs, base_reference)
+        vs_base = fidelity(outputs, base_reference, peak)
         rec.fidelity["vs_base"] = {k: vs_base[k] for k in ("psnr_db", "exact", "max_abs_err", "mean_abs_err")}
     reason = below_threshold(rec.fidelity["psnr_db"], thresholds.ok_psnr_db)
     if reason:
         rec.status, rec.reason = "degraded", reason
+
+
+def _output_range(cfg: ExportConfig, model, inputs: np.ndarray, reference: np.ndarray):
+    """--output-range, else the zoo entry's, else the final activation's, else measured (models.output_range)."""
+    from .models.output_range import resolve_output_range
+
+    declared, by = ((cfg.output_range, "--output-range") if cfg.output_range is not None
+                    else (model.output_range, model.output_range_by))
+    return resolve_output_range(declared, by, model.module, inputs, reference)
 
 
 def _add_ratios(records: list[ArtifactRecord]) -> None:
@@ -293,7 +309,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     inputs = _load_inputs(cfg, model)
     calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
     reference = _run_forward(model.module, inputs)
-    base_reference, base_info = _base_reference(model, inputs, reference)
+    out_range = _output_range(cfg, model, inputs, reference)
+    base_reference, base_info = _base_reference(model, inputs, reference, out_range.peak)
 
     remove_dead_temp_dirs(WORKDIR_PREFIX)  # work folders of exports that were killed
     with BundleWriter(out_dir, overwrite=cfg.overwrite) as writer, OwnedTempDir(WORKDIR_PREFIX) as work:
@@ -332,7 +349,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
                                          reason=f"{type(exc).__name__}: {first_line(exc, default='')}")
                 if rec.status == "ok":
                     say("verify", fmt, None)
-                    _verify(rec, root, inputs, reference, thresholds, cfg.threads, base_reference)
+                    _verify(rec, root, inputs, reference, thresholds, cfg.threads, base_reference, out_range.peak)
             records.append(rec)
             say("done", fmt, rec)
 
@@ -359,10 +376,11 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             model=ModelInfo(
                 name=model.name, source=model.source, family=model.family, config=model.config,
                 weights_sha256=weights_sha256(model.module), params=parameter_count(model.module),
-                macs=count_macs(model.module, inputs),
+                macs=count_macs(model.module, inputs), output_range=out_range.to_dict(),
             ),
             input={**model.input_spec.to_dict(), "source": model.input_source if not cfg.inputs_file else cfg.inputs_file},
-            output={"shape": list(reference.shape[1:]), "dtype": "float32", "range": [-1.0, 1.0]},
+            output={"shape": list(reference.shape[1:]), "dtype": "float32", "range": [out_range.lo, out_range.hi],
+                    "range_source": out_range.source},
             seeds={"inputs": cfg.input_seed, "calibration": cfg.calibration_seed},
             inputs=StoredArray(file=INPUTS, count=int(len(inputs))),
             reference=StoredArray(file=REFERENCE, producer=f"torch {versions['torch']} float32",

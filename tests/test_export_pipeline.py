@@ -48,7 +48,9 @@ def test_tiny_bundle_has_every_format_verified(tiny_bundle):
 
 def test_manifest_records_model_inputs_and_tools(tiny_bundle):
     path, m = tiny_bundle
-    assert m["schema_version"] == 1
+    assert m["schema_version"] == 2
+    assert m["model"]["output_range"] == {"lo": -1.0, "hi": 1.0, "source": "declared", "detail": "zoo entry dcgan-tiny"}
+    assert m["output"]["range"] == [-1.0, 1.0]
     assert m["model"]["params"] == 28_351 and m["model"]["macs"] > 0 and len(m["model"]["weights_sha256"]) == 64
     assert m["input"]["shape"] == [100, 1, 1] and m["input"]["kind"] == "latent"
     b = Bundle.load(path)

@@ -36,7 +36,7 @@ def _format_options(items: list[str] | None) -> dict:
 
 # ExportConfig field -> the flag that sets it (library errors name fields; the CLI names flags)
 EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads": "--threads", "formats": "--formats",
-                "input_seed": "--seed", "input_shape": "--input-shape", "out": "--out", "load_timeout_s": "--timeout"}
+                "input_seed": "--seed", "input_shape": "--input-shape", "output_range": "--output-range", "out": "--out", "load_timeout_s": "--timeout"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1 "
                    "(default: read off the first layer when unambiguous)")
     p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models")
+    p.add_argument("--output-range", metavar="LO,HI", help="the range the model's outputs live in, e.g. 0,1 "
+                   "(PSNR peak = HI - LO; default: the zoo entry's, else read off a final tanh/sigmoid/clamp, "
+                   "else measured on the float outputs; recorded in bundle.json)")
     p.add_argument("--seed", type=int, help="seed of the stored inputs (default 0; calibration uses seed+1)")
     p.add_argument("--int8-io", action="store_true", default=None, help="tflite-int8 with int8 input/output tensors")
     p.add_argument("--per-tensor", action="store_true", default=None,
@@ -69,6 +72,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="bundle directory (default bundles/<model>)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
+
+
+def _output_range(value):
+    from ..models.output_range import parse_range
+
+    return None if value is None else list(parse_range(value))
 
 
 class StderrProgress:
@@ -153,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = given(
         model=args.model, checkpoint=args.checkpoint, checkpoint_key=args.checkpoint_key, model_config=model_config, calibration=args.calibration,
         n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
-        input_kind=args.input_kind, input_seed=args.seed, out=args.out, overwrite=args.force or None,
+        input_kind=args.input_kind, input_seed=args.seed, output_range=_output_range(args.output_range), out=args.out, overwrite=args.force or None,
         threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,
     )

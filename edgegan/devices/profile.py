@@ -472,7 +472,7 @@ class Profiler:
         ref = self.bundle.reference()
         if samples.shape != ref.shape:
             return {"error": f"device samples {list(samples.shape)} vs reference {list(ref.shape)}"}
-        q = fidelity(samples, ref)
+        q = fidelity(samples, ref, self.bundle.manifest.output_range().peak)
         q["vs"] = "float reference (bundle reference.npy)"
         if self.cfg.compare:
             q.update(distribution_quality(ref, samples))

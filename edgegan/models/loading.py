@@ -46,6 +46,10 @@ class LoadedModel:
     # weights (export compares against it only when the zoo model still has them)
     base_model: Optional[str] = None
     base_weights_sha256: Optional[str] = None
+    # the output range the model's provider declares (a zoo entry), and who declares it; None:
+    # inferred or measured at export (edgegan.models.output_range)
+    output_range: Optional[tuple] = None
+    output_range_by: str = ""
 
     def sample_inputs(self, n: int, seed: int) -> np.ndarray:
         """Inputs from the model's input distribution: real task data when the zoo entry has
@@ -206,6 +210,7 @@ def _from_zoo(name: str, checkpoint: Optional[Path], overrides: Optional[dict], 
     return LoadedModel(
         name=name, module=module, input_spec=spec, source=source, family=entry.family, config=cfg.to_dict(),
         input_source=entry.input_source if checkpoint is None else "spec", real_inputs=entry.real_inputs if checkpoint is None else None,
+        output_range=entry.output_range, output_range_by=f"zoo entry {name}",
     )
 
 

@@ -43,6 +43,7 @@ class ZooEntry:
     real_inputs: Optional[Callable[[int, int], np.ndarray]] = None
     input_source: str = "spec"
     tiny: bool = False
+    output_range: tuple = (-1.0, 1.0)  # every zoo generator ends in Tanh (the PSNR peak is hi - lo)
 
     @property
     def weights_path(self) -> Optional[Path]:

@@ -4,7 +4,8 @@ Status rules (documented in docs/export.md):
 * ``failed``   – conversion or execution failed, wrong output shape, or non-finite outputs;
 * ``degraded`` – runs, but PSNR vs float torch is below ``ok_psnr_db`` (default 30 dB);
 * ``ok``       – PSNR >= ``ok_psnr_db``.
-PSNR uses peak-to-peak 2.0 because generator outputs live in [-1, 1].
+PSNR's peak is the width of the model's output range (bundle.json model.output_range; 2.0 for
+[-1, 1], the default for bundles that do not record one).
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ class FidelityThresholds(JsonConfig):
             raise ConfigError(f"ok_psnr_db must be in (0, 200), got {self.ok_psnr_db}")
 
 
-def fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict:
-    """PSNR / max / mean abs error of ``outputs`` vs the float reference, plus the worst sample."""
+def fidelity(outputs: np.ndarray, reference: np.ndarray, peak: float = PEAK) -> dict:
+    """PSNR (peak ``peak``: hi - lo of the model's output range) / max / mean abs error of
+    ``outputs`` vs the float reference, plus the worst sample."""
     diff = np.abs(np.asarray(outputs, np.float64) - np.asarray(reference, np.float64))
-    per_sample = psnr_from_mse((diff**2).reshape(len(diff), -1).mean(axis=1), PEAK)
-    p = float(psnr_from_mse(float(np.mean(diff**2)), PEAK))
+    per_sample = psnr_from_mse((diff**2).reshape(len(diff), -1).mean(axis=1), peak)
+    p = float(psnr_from_mse(float(np.mean(diff**2)), peak))
     return {
         "psnr_db": round(p, 2) if math.isfinite(p) else None,
         "exact": not math.isfinite(p),
