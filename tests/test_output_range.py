@@ -126,3 +126,16 @@ def test_cli_output_range_flag_is_checked(cli, tmp_path):
     r = cli("export", "dcgan-tiny", "--output-range", "1,0", "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and "--output-range" in r.stderr and "LO < HI" in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1
+
+
+def test_debug_quant_output_psnr_uses_the_bundle_peak(tmp_path):
+    from edgegan.bundle import Bundle
+    from edgegan.quantdebug.bundle import debug_bundle
+
+    bundle = _export(tmp_path, _model())
+    report = debug_bundle(bundle.root, "ort-int8", n_inputs=8)
+    b = Bundle.load(bundle.root)
+    x = b.inputs()[:8]
+    fout = _ort_outputs(b.artifact_path(b.manifest.artifact("onnx")), x)
+    qout = _ort_outputs(b.artifact_path(b.manifest.artifact("ort-int8")), x)
+    assert report.output_psnr_db == pytest.approx(_psnr(qout, fout, peak=1.0), abs=0.05)

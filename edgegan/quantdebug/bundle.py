@@ -44,6 +44,7 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     rec = bundle.artifact(fmt)
     quant_path = bundle.artifact_path(rec)
     x = stored_inputs(bundle, n_inputs)
+    peak = bundle.manifest.output_range().peak
     q = rec.quantization
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
         if rec.rewrites:
@@ -56,7 +57,7 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
                                    activation_type=q.get("activations", "uint8"), weight_type=q.get("weights", "int8"),
                                    reduce_range=bool(q.get("reduce_range", False)),
                                    calibration_method=q.get("calibration_method", "minmax"))
-            report = debug_onnx_qdq(ref, requant, x, fmt=fmt, threads=threads, notes=[
+            report = debug_onnx_qdq(ref, requant, x, fmt=fmt, threads=threads, output_peak=peak, notes=[
                 f"the artifact was quantized from a rewritten graph ({names}); debugged a re-quantization of the "
                 "bundle's float ONNX with the artifact's settings instead"])
             report.quant_model = f"{quant_path} (re-quantized from {float_path.name})"
@@ -65,6 +66,6 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
             # rebuild that graph (deterministic) so tensor names line up with the artifact's
             raw = "without ORT pre-processing" in (rec.notes or "") or q.get("preprocessed") is False
             ref = float_path if raw else preprocessed(float_path, Path(tmp) / "float_pre.onnx")
-            report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads)
+            report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads, output_peak=peak)
             report.float_model = str(float_path) + ("" if raw else " (ORT pre-processed, as the converter saw it)")
     return report

@@ -279,7 +279,8 @@ def run_pte(pte: Path, inputs: np.ndarray) -> np.ndarray:
 
 
 def debug_twin(twin: Pt2eTwin, inputs: np.ndarray, *, fmt: str = "executorch-int8", pte: Optional[Path] = None,
-               float_model: str = "torch model", notes: Sequence[str] = ()) -> DebugReport:
+               float_model: str = "torch model", notes: Sequence[str] = (),
+               output_peak: Optional[float] = None) -> DebugReport:
     """The per-op table of ``twin``; with ``pte`` the output figures are the .pte's and its gap
     to the twin is a note."""
     rows, unmatched, fout, qout = compare_twin(twin, inputs)
@@ -291,10 +292,10 @@ def debug_twin(twin: Pt2eTwin, inputs: np.ndarray, *, fmt: str = "executorch-int
     if pte is not None:
         out = run_pte(pte, inputs)
         notes.append(f"the .pte vs its torch twin: {sqnr_db(qout, out):.1f} dB SQNR (max abs diff "
-                     f"{float(np.max(np.abs(qout - out))):.2e}); twin vs float {psnr_db(fout, qout):.1f} dB PSNR")
+                     f"{float(np.max(np.abs(qout - out))):.2e}); twin vs float {psnr_db(fout, qout, output_peak):.1f} dB PSNR")
     return DebugReport(format=fmt, backend=BACKEND, float_model=float_model,
                        quant_model=str(pte) if pte else "PT2E converted torch graph", inputs=int(len(inputs)),
-                       output_sqnr_db=sqnr_db(fout, out), output_psnr_db=psnr_db(fout, out), ops=rows,
+                       output_sqnr_db=sqnr_db(fout, out), output_psnr_db=psnr_db(fout, out, output_peak), ops=rows,
                        unmatched=unmatched, notes=notes)
 
 
@@ -355,4 +356,5 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
         if rec.rewrites else []
     return debug_twin(twin, stored_inputs(bundle, n_inputs), fmt=fmt, pte=pte,
-                      float_model=f"{bundle.manifest.model.name} (torch, rebuilt, weights hash checked)", notes=notes)
+                      float_model=f"{bundle.manifest.model.name} (torch, rebuilt, weights hash checked)", notes=notes,
+                      output_peak=bundle.manifest.output_range().peak)

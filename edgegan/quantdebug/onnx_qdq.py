@@ -251,8 +251,9 @@ def match_ops(float_model, qdq_model) -> tuple[list[tuple], list[str]]:
 
 
 def debug_onnx_qdq(float_path: Path, qdq_path: Path, inputs: np.ndarray, *, fmt: str = "ort-int8",
-                   threads: int = 2, notes: Iterable[str] = ()) -> DebugReport:
-    """Compare every matchable quantized op output of ``qdq_path`` with ``float_path``."""
+                   threads: int = 2, notes: Iterable[str] = (), output_peak: float | None = None) -> DebugReport:
+    """Compare every matchable quantized op output of ``qdq_path`` with ``float_path``;
+    ``output_peak``: the model output's PSNR peak (bundle output range hi - lo)."""
     import onnx
 
     float_model = onnx.load(str(float_path))
@@ -311,7 +312,7 @@ def debug_onnx_qdq(float_path: Path, qdq_path: Path, inputs: np.ndarray, *, fmt:
     return DebugReport(
         format=fmt, backend="onnxruntime QDQ", float_model=str(float_path), quant_model=str(qdq_path),
         inputs=int(len(inputs)), output_sqnr_db=sqnr_db(fout, qout) if fout is not None else 0.0,
-        output_psnr_db=psnr_db(fout, qout) if fout is not None else 0.0, ops=ops, unmatched=unmatched,
+        output_psnr_db=psnr_db(fout, qout, output_peak) if fout is not None else 0.0, ops=ops, unmatched=unmatched,
         notes=list(notes))
 
 

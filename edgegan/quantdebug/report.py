@@ -30,11 +30,11 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return float(min(SQNR_CAP_DB, max(-SQNR_CAP_DB, 10.0 * math.log10(signal / noise))))
 
 
-def psnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float | None = None) -> float:
     """PSNR with the peak taken from the reference's own range (a fixed peak overstates
-    fidelity on narrow tensors)."""
+    fidelity on narrow tensors), or ``peak`` (the model output's: its output range's hi - lo)."""
     ref = np.asarray(reference, np.float64)
-    peak = float(ref.max() - ref.min())
+    peak = float(ref.max() - ref.min()) if peak is None else float(peak)
     mse = float(np.mean((ref - np.asarray(test, np.float64)) ** 2))
     if mse == 0.0:
         return SQNR_CAP_DB
