@@ -72,6 +72,7 @@ class ExportConfig(JsonConfig):
     input_seed: int = 0
     calibration_seed: int = 1
     inputs_file: Optional[str] = None
+    calibration_file: Optional[str] = None
     output_range: Optional[list[float]] = None
     input_shape: Optional[list[int]] = None
     input_kind: Optional[str] = None
@@ -121,10 +122,11 @@ def _versions() -> dict:
 
 
 def _input_spec_override(cfg: ExportConfig) -> Optional[InputSpec]:
-    if cfg.input_shape is None:
+    from .models.zoo import ZOO
+
+    if cfg.input_shape is None or cfg.model in ZOO:  # a zoo entry knows its input (the override is unused)
         return None
-    kind = cfg.input_kind or "latent"
-    return InputSpec(shape=list(cfg.input_shape), kind=kind, distribution="normal" if kind == "latent" else "uniform")
+    return InputSpec.from_shape(list(cfg.input_shape), cfg.input_kind)
 
 
 def _load_inputs(cfg: ExportConfig, model) -> np.ndarray:
@@ -135,6 +137,24 @@ def _load_inputs(cfg: ExportConfig, model) -> np.ndarray:
         arr = load_npy(cfg.inputs_file, f"inputs file (a .npy of shape [N, {shape}])", InputSpecError)
         return model.input_spec.check(arr)
     return model.sample_inputs(cfg.n_inputs, cfg.input_seed)
+
+
+def _calibration_inputs(cfg: ExportConfig, model, inputs: np.ndarray) -> tuple[np.ndarray, str]:
+    """int8 calibration inputs and where they come from: --calibration-file, else the
+    --inputs-file data (the model's real input distribution; up to --calibration of its rows,
+    seeded), else drawn like the stored inputs with the calibration seed."""
+    if cfg.calibration_file:
+        from .util.npy import load_npy
+
+        shape = ", ".join(map(str, model.input_spec.shape))
+        arr = load_npy(cfg.calibration_file, f"calibration file (a .npy of shape [N, {shape}])", InputSpecError)
+        return model.input_spec.check(arr), f"calibration file {cfg.calibration_file}"
+    if cfg.inputs_file:
+        if len(inputs) > cfg.calibration:
+            rows = np.sort(np.random.default_rng(cfg.calibration_seed).choice(len(inputs), cfg.calibration, replace=False))
+            return inputs[rows], f"inputs file {cfg.inputs_file} ({cfg.calibration} of its {len(inputs)} rows)"
+        return inputs, f"inputs file {cfg.inputs_file}"
+    return model.sample_inputs(cfg.calibration, cfg.calibration_seed), model.input_source
 
 
 def _check_memory(cfg: ExportConfig, model) -> None:
@@ -175,8 +195,11 @@ def _run_forward(module, inputs: np.ndarray) -> np.ndarray:
     try:
         out = torch_outputs(module, inputs)
     except RuntimeError as exc:
+        from .models.infer import ask_for
+
+        given = ",".join(map(str, inputs.shape[1:]))
         raise InputSpecError(f"the model rejects inputs of shape [N, {', '.join(map(str, inputs.shape[1:]))}]: {first_line(exc, default='?')}; "
-                             "pass the right --input-shape") from None
+                             f"{ask_for(module, unless=given)}") from None
     if out.ndim != 4:
         raise ExportError(f"the model returns shape {list(out.shape)}; edgegan expects images [N, C, H, W]")
     if not np.isfinite(out).all():
@@ -307,7 +330,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
         model = _load_model(cfg)
     _check_memory(cfg, model)
     inputs = _load_inputs(cfg, model)
-    calibration = model.sample_inputs(cfg.calibration, cfg.calibration_seed)
+    calibration, calibration_source = _calibration_inputs(cfg, model, inputs)
     reference = _run_forward(model.module, inputs)
     out_range = _output_range(cfg, model, inputs, reference)
     base_reference, base_info = _base_reference(model, inputs, reference, out_range.peak)
@@ -385,7 +408,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             inputs=StoredArray(file=INPUTS, count=int(len(inputs))),
             reference=StoredArray(file=REFERENCE, producer=f"torch {versions['torch']} float32",
                                   source=f"float model {model.name}"),
-            calibration=StoredArray(file=CALIBRATION, source=model.input_source, count=int(len(calibration)),
+            calibration=StoredArray(file=CALIBRATION, source=calibration_source, count=int(len(calibration)),
                                     method=options.calibration_method),
             compression=model.compression,
             export={"exporter": onnx_info.exporter, "opset": onnx_info.opset,

@@ -31,9 +31,7 @@ def _input_spec(input_shape: Optional[Sequence[int]], input_kind: Optional[str])
         if input_kind is not None:
             raise ConfigError("input_kind= needs input_shape= too (e.g. input_shape=(100, 1, 1))")
         return None
-    kind = input_kind or "latent"
-    return InputSpec(shape=[int(s) for s in input_shape], kind=kind,
-                     distribution="normal" if kind == "latent" else "uniform")
+    return InputSpec.from_shape(list(input_shape), input_kind)
 
 
 def load_model(spec: Any, checkpoint: Optional[str | Path] = None, config: Optional[dict] = None,

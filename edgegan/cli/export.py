@@ -36,7 +36,8 @@ def _format_options(items: list[str] | None) -> dict:
 
 # ExportConfig field -> the flag that sets it (library errors name fields; the CLI names flags)
 EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads": "--threads", "formats": "--formats",
-                "input_seed": "--seed", "input_shape": "--input-shape", "output_range": "--output-range", "out": "--out", "load_timeout_s": "--timeout"}
+                "input_seed": "--seed", "input_shape": "--input-shape", "input_kind": "--input-kind",
+                "calibration_file": "--calibration-file", "output_range": "--output-range", "out": "--out", "load_timeout_s": "--timeout"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,10 +54,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration", type=int, help="calibration inputs for int8 (default 128)")
     p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], help="default minmax")
     p.add_argument("--inputs", type=int, dest="n_inputs", help="stored inputs for verification (default 64)")
-    p.add_argument("--inputs-file", help=".npy of inputs to store instead of drawing them")
+    p.add_argument("--inputs-file", help=".npy of inputs to store instead of drawing them (also the int8 "
+                   "calibration data unless --calibration-file is given)")
+    p.add_argument("--calibration-file", metavar="FILE.npy", help=".npy of int8 calibration inputs [N, ...] "
+                   "(default: --inputs-file, else drawn from the input spec)")
     p.add_argument("--input-shape", type=_ints, help="per-sample input shape for user models, e.g. 100,1,1 "
                    "(default: read off the first layer when unambiguous)")
-    p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models")
+    p.add_argument("--input-kind", choices=["latent", "image"], help="input kind for user models: latent (standard "
+                   "normal) or image (uniform in [-1, 1]); required with an image-like --input-shape such as 3,32,32")
     p.add_argument("--output-range", metavar="LO,HI", help="the range the model's outputs live in, e.g. 0,1 "
                    "(PSNR peak = HI - LO; default: the zoo entry's, else read off a final tanh/sigmoid/clamp, "
                    "else measured on the float outputs; recorded in bundle.json)")
@@ -161,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                     formats=_format_options(args.convert_options) or None)
     kwargs = given(
         model=args.model, checkpoint=args.checkpoint, checkpoint_key=args.checkpoint_key, model_config=model_config, calibration=args.calibration,
-        n_inputs=args.n_inputs, inputs_file=args.inputs_file, input_shape=args.input_shape,
+        n_inputs=args.n_inputs, inputs_file=args.inputs_file, calibration_file=args.calibration_file, input_shape=args.input_shape,
         input_kind=args.input_kind, input_seed=args.seed, output_range=_output_range(args.output_range), out=args.out, overwrite=args.force or None,
         threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,

@@ -22,7 +22,8 @@ from ..errors import ConfigError, InputSpecError, first_line
 from .spec import InputSpec
 
 IMAGE_SIZE = 64
-ASK = "pass --input-shape (CLI) / input_shape= (API), e.g. 100,1,1 for a latent or 3,64,64 for an image"
+ASK = ("pass --input-shape (CLI) / input_shape= (API), e.g. 100 for a [N, 100] latent, 100,1,1 for a [N, 100, 1, 1] "
+       "latent or 3,64,64 with --input-kind image")
 _LATENT_LAYERS = ("Linear", "ConvTranspose2d")
 _KNOWN_LAYERS = (*_LATENT_LAYERS, "Conv2d")
 
@@ -118,6 +119,34 @@ def _forward(module: Any, spec: InputSpec) -> tuple[Optional[str], Optional[str]
     finally:
         for h in handles:
             h.remove()
+
+
+def suggested_shape(module: Any) -> Optional[tuple[str, str]]:
+    """(shape as the CLI takes it, why) read off the first layer: ``Linear(100)`` -> "100",
+    ``ConvTranspose2d(100)`` -> "100,1,1", ``Conv2d(3)`` -> "3,64,64"; None when it says nothing."""
+    try:
+        path, layer = first_layer(module)
+        cls = _class_name(layer)
+        if cls not in _KNOWN_LAYERS:
+            return None
+        width = _in_width(layer, cls)
+    except Exception:  # noqa: BLE001 - only a hint: any failure means no suggestion
+        return None
+    if width < 1:
+        return None
+    shape = {"Linear": f"{width}", "ConvTranspose2d": f"{width},1,1"}.get(cls, f"{width},{IMAGE_SIZE},{IMAGE_SIZE}")
+    return shape, f"its first layer is {cls}({width}, ...)"
+
+
+def ask_for(module: Any, unless: Optional[str] = None) -> str:
+    """The --input-shape request with the model's own expected shape as the example (the
+    generic one when the first layer says nothing, or its suggestion is ``unless``, the shape
+    that just failed)."""
+    hint = suggested_shape(module)
+    if hint is None or hint[0] == unless:
+        return ASK
+    kind = "image" if hint[0].count(",") == 2 and not hint[0].endswith(",1,1") else "latent"
+    return f"pass --input-shape (CLI) / input_shape= (API), e.g. {hint[0]} ({hint[1]}) and --input-kind {kind}"
 
 
 def infer_input_spec(module: Any, what: str) -> InputSpec:

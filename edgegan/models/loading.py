@@ -279,8 +279,9 @@ def _weights_only_description(obj: Any) -> str:
 
 def _require_spec(input_spec: Optional[InputSpec], what: str) -> InputSpec:
     if input_spec is None:
-        raise ConfigError(f"{what} does not say what input it takes; pass --input-shape (CLI) / input_shape= (API), "
-                          "e.g. 100,1,1, and --input-kind / input_kind=")
+        from .infer import ASK
+
+        raise ConfigError(f"{what} does not say what input it takes; {ASK}")
     return input_spec
 
 

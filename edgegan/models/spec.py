@@ -11,6 +11,14 @@ from ..config import JsonConfig
 from ..errors import ConfigError, InputSpecError
 
 KINDS = ("latent", "image")
+IMAGE_CHANNELS = (1, 3, 4)
+MIN_IMAGE_SIDE = 8
+
+
+def looks_like_image(shape: list[int]) -> bool:
+    """[C, H, W] with C in 1/3/4 (grey, RGB, RGBA) and H, W >= 8."""
+    return (len(shape) == 3 and shape[0] in IMAGE_CHANNELS and shape[1] >= MIN_IMAGE_SIDE
+            and shape[2] >= MIN_IMAGE_SIDE)
 DISTRIBUTIONS = ("normal", "uniform")
 
 
@@ -53,6 +61,22 @@ class InputSpec(JsonConfig):
         if self.distribution == "normal":
             return rng.standard_normal(shape, dtype=np.float32)
         return rng.uniform(self.low, self.high, size=shape).astype(np.float32)
+
+    @classmethod
+    def from_shape(cls, shape: list[int], kind: Optional[str] = None) -> "InputSpec":
+        """The spec ``--input-shape`` / ``--input-kind`` describe: latents are standard normal,
+        images uniform in [-1, 1]. An image-like shape (C in 1/3/4, H and W >= 8) without a kind
+        is refused: drawing normal "images" (or uniform latents) silently skews every number."""
+        shape = [int(s) for s in shape]
+        if kind is None:
+            if looks_like_image(shape):
+                dims = ",".join(map(str, shape))
+                raise ConfigError(f"--input-shape {dims} looks like an image ({shape[0]} channels, {shape[1]}x{shape[2]}); "
+                                  "say what the model takes: --input-kind image (uniform in [-1, 1]; pass --inputs-file "
+                                  "for real images) or --input-kind latent (standard normal) (API: input_kind=)",
+                                  field="input_kind")
+            kind = "latent"
+        return cls(shape=shape, kind=kind, distribution="normal" if kind == "latent" else "uniform")
 
     def check(self, x: Any) -> np.ndarray:
         """Return ``x`` as float32 [N, *shape] or raise InputSpecError naming the mismatch."""
