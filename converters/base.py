@@ -92,6 +92,7 @@ class ConvertContext:
     out_dir: Path
     options: ConvertOptions
     cache: dict = dataclasses.field(default_factory=dict)
+    output_peak: float = 2.0  # PSNR peak of the model's outputs (its output range's hi - lo) for PSNR targets
 
     def options_for(self, converter: "Converter"):
         return self.options.for_format(converter.format)

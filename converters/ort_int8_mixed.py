@@ -55,7 +55,8 @@ class OrtInt8Mixed(Converter):
             source, out, ctx.calibration, keep_op_types=mine.keep_op_types, keep_nodes=mine.keep_nodes,
             auto=mine.auto, target_psnr_db=mine.target_psnr_db, max_steps=mine.max_steps,
             per_channel=opts.per_channel, activation_type=mine.activation_type, weight_type=mine.weight_type,
-            reduce_range=mine.reduce_range, calibration_method=opts.calibration_method, workdir=ctx.workdir)
+            reduce_range=mine.reduce_range, calibration_method=opts.calibration_method, workdir=ctx.workdir,
+            output_peak=ctx.output_peak)
         _strip_debug_info(out)
         notes = []
         if result.met_target is False:

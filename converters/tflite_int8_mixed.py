@@ -47,7 +47,7 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
         rep = run_tflite_debug(sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
                                per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
                                keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
-                               max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed")
+                               max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak)
         met = rep["output_psnr_db"] >= mine.target_psnr_db if mine.auto else None
         quant = {
             "scheme": self.scheme, "per_channel": ctx.options.per_channel,
@@ -97,7 +97,8 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
                              workdir=Path(tmp), out_dir=Path(tmp),
                              options=ConvertOptions(per_channel=bool(q.get("per_channel", True))))
         rep = run_tflite_debug(saved_model(ctx), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
-                               keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug")
+                               keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
+                               output_peak=bundle.manifest.output_range().peak)
     return report_from_worker(rep, fmt, str(onnx_path) + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
                               notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "
                                      "(the bundle holds no saved_model); ops as TF's debugger names them"])

@@ -345,7 +345,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
         onnx_info = export_onnx(model.module, inputs, onnx_path, reference)
         ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=calibration,
                              input_shape=list(model.input_spec.shape), workdir=Path(work),
-                             out_dir=writer.artifacts, options=options)
+                             out_dir=writer.artifacts, options=options, output_peak=out_range.peak)
         records: list[ArtifactRecord] = []
         for fmt in formats:
             conv = converters[fmt]

@@ -139,3 +139,18 @@ def test_debug_quant_output_psnr_uses_the_bundle_peak(tmp_path):
     fout = _ort_outputs(b.artifact_path(b.manifest.artifact("onnx")), x)
     qout = _ort_outputs(b.artifact_path(b.manifest.artifact("ort-int8")), x)
     assert report.output_psnr_db == pytest.approx(_psnr(qout, fout, peak=1.0), abs=0.05)
+
+
+def test_mixed_precision_search_measures_with_the_model_peak(tmp_path):
+    """ort-int8-mixed searches toward a PSNR target: measured with the same peak as everything else."""
+    import edgegan
+    from edgegan.bundle import Bundle
+
+    bundle = edgegan.export(_model(), tmp_path / "b", formats=["onnx", "ort-int8-mixed"], input_shape=[16],
+                            input_kind="latent", n_inputs=8, calibration=16, latency_rounds=1, latency_runs=2)
+    b = Bundle.load(bundle.root)
+    rec = b.manifest.artifact("ort-int8-mixed")
+    evals = np.load(b.root / "calibration.npy")[:8]
+    fout = _ort_outputs(b.artifact_path(b.manifest.artifact("onnx")), evals)
+    qout = _ort_outputs(b.artifact_path(rec), evals)
+    assert rec.quantization["search"]["psnr_db_on_calibration"] == pytest.approx(_psnr(qout, fout, peak=1.0), abs=0.02)

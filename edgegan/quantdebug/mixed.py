@@ -95,8 +95,9 @@ def node_macs(float_path: Path, sample: np.ndarray) -> dict[str, tuple[str, int]
     return out
 
 
-def output_psnr(float_path: Path, quant_path: Path, inputs: np.ndarray, threads: int = 2) -> float:
-    """Output PSNR of the quantized model vs float, as export's verification measures it."""
+def output_psnr(float_path: Path, quant_path: Path, inputs: np.ndarray, threads: int = 2, peak: float = 2.0) -> float:
+    """Output PSNR of the quantized model vs float, as export's verification measures it
+    (``peak``: the model's output range hi - lo)."""
     from ..verify.host import fidelity
 
     import onnx
@@ -104,7 +105,7 @@ def output_psnr(float_path: Path, quant_path: Path, inputs: np.ndarray, threads:
     name = onnx.load(str(float_path)).graph.output[0].name
     ref = _run(str(float_path), inputs, [name], threads)[name]
     got = _run(str(quant_path), inputs, [name], threads)[name]
-    p = fidelity(got, ref)["psnr_db"]
+    p = fidelity(got, ref, peak)["psnr_db"]
     return float("inf") if p is None else float(p)
 
 
@@ -183,7 +184,7 @@ def int8_mac_nodes(model) -> set[str]:
 def quantize_mixed(float_path: Path, out_path: Path, calibration: np.ndarray, *, keep_op_types: Sequence[str] = (),
                    keep_nodes: Sequence[str] = (), auto: bool = True, target_psnr_db: float = 38.0,
                    max_steps: int = 16, eval_inputs: int = 8, threads: int = 2, workdir: Optional[Path] = None,
-                   **quant_options) -> MixedResult:
+                   output_peak: float = 2.0, **quant_options) -> MixedResult:
     """QDQ int8 of ``float_path`` with ops kept float by type and by name (ORT's own exclusion:
     the op is not quantized), then, with ``auto``, tensors taken out of int8 one at a time
     (worst introduced noise per int8 MAC lost first, each step re-measured and undone when it
@@ -206,7 +207,7 @@ def quantize_mixed(float_path: Path, out_path: Path, calibration: np.ndarray, *,
     trial = workdir / (Path(out_path).stem + ".trial.onnx")
     quantize_qdq(float_path, out_path, calibration, nodes_to_exclude=sorted(kept), **quant_options)
     model = onnx.load(str(out_path))
-    psnr = output_psnr(float_path, out_path, evals, threads)
+    psnr = output_psnr(float_path, out_path, evals, threads, output_peak)
     total = max(1, sum(m for _, m in macs.values()))
     float_tensors: list[str] = []
     steps, tried = 0, set()
@@ -240,7 +241,7 @@ def quantize_mixed(float_path: Path, out_path: Path, calibration: np.ndarray, *,
             steps += 1
             candidate = bypass_tensors(model, tensors)
             onnx.save(candidate, str(trial))
-            got = output_psnr(float_path, trial, evals, threads)
+            got = output_psnr(float_path, trial, evals, threads, output_peak)
             log.info("mixed step %d: %s float -> %.2f dB (was %.2f)", steps, tensors, got, psnr)
             if got <= psnr + MIN_GAIN_DB:  # the ranking's guess did not pay: the tensors stay int8
                 continue

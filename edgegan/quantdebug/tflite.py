@@ -26,7 +26,7 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarray, workdir: Path, *,
                      per_channel: bool = True, keep_ops: Sequence[str] = (), keep_nodes: Sequence[str] = (),
                      auto: bool = False, target_psnr_db: float = 38.0, max_steps: int = 16,
-                     out: Optional[Path] = None, tag: str = "tflite_debug") -> dict:
+                     out: Optional[Path] = None, tag: str = "tflite_debug", output_peak: float = 2.0) -> dict:
     """The worker's report (rows, output PSNR, kept ops); writes the int8 model to ``out``."""
     workdir.mkdir(parents=True, exist_ok=True)
     cal, ev = workdir / f"{tag}_calibration.npy", workdir / f"{tag}_eval.npy"
@@ -35,7 +35,7 @@ def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarr
     job = {"saved_model": str(saved_model), "calibration": str(cal), "eval": str(ev), "per_channel": per_channel,
            "keep_ops": list(keep_ops), "keep_nodes": list(keep_nodes), "auto": auto,
            "target_psnr_db": target_psnr_db, "max_steps": max_steps, "out": str(out) if out else None,
-           "report": str(workdir / f"{tag}.report.json")}
+           "report": str(workdir / f"{tag}.report.json"), "output_peak": output_peak}
     job_path = workdir / f"{tag}.json"
     job_path.write_text(json.dumps(job))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")

@@ -97,9 +97,9 @@ def _run(content: bytes, x: np.ndarray, preserve: bool = False):
     return np.concatenate(outs), {k: np.stack(v) for k, v in tensors.items() if len(v) == len(x)}
 
 
-def _psnr(ref: np.ndarray, got: np.ndarray) -> float:
+def _psnr(ref: np.ndarray, got: np.ndarray, peak: float = PEAK) -> float:
     mse = float(np.mean((ref.astype(np.float64) - got) ** 2))
-    return 200.0 if mse == 0 else 10 * math.log10(PEAK * PEAK / mse)
+    return 200.0 if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def _range_psnr(ref: np.ndarray, got: np.ndarray) -> float:
@@ -217,7 +217,8 @@ def main() -> int:
                                                     debug_options=options(keep_nodes))
     model = dbg.get_nondebug_quantized_model()
     out, tensors = _run(model, evals, preserve=True)
-    psnr = _psnr(ref_out, out)
+    peak = float(job.get("output_peak", PEAK))  # the model's output range hi - lo
+    psnr = _psnr(ref_out, out, peak)
     layers = _layer_table(tf, dbg, dataset)
     steps, tried, auto_kept = 0, set(), []
     # one region per step, re-measured; a step that does not raise the output PSNR is undone.
@@ -240,7 +241,7 @@ def main() -> int:
             requantize([*keep_nodes, *region])
             trial = dbg.get_nondebug_quantized_model()
             t_out, t_tensors = _run(trial, evals, preserve=True)
-            t_psnr = _psnr(ref_out, t_out)
+            t_psnr = _psnr(ref_out, t_out, peak)
             if t_psnr <= psnr + MIN_GAIN_DB:
                 requantize(keep_nodes)
                 continue
