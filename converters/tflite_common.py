@@ -11,6 +11,8 @@ into the process that holds torch.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..config import JsonConfig
+from ..errors import ConfigError, ConversionError
 from ..util.procs import die_with_parent, guarded
 from .tool_process import last_error, run_worker, tool_env
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version
@@ -51,43 +54,173 @@ def _provide_sample_data(ctx: ConvertContext, work: Path) -> None:
         np.save(work / ONNX2TF_SAMPLE_FILE, np.ascontiguousarray(cal[:20].transpose(0, 2, 3, 1)).astype(np.float32))
 
 
-def saved_model(ctx: ConvertContext) -> Path:
-    """Run onnx2tf once per export; cache the saved_model (or the failure) in ctx.cache."""
-    if "saved_model_error" in ctx.cache:
-        raise ConversionError(ctx.cache["saved_model_error"])
-    if "saved_model" in ctx.cache:
-        return ctx.cache["saved_model"]
-    work = ctx.workdir / "onnx2tf"
+def saved_model(ctx: ConvertContext, replace: tuple = ()) -> Path:
+    """Run onnx2tf once per export and set of op replacements (``replace``: onnx2tf
+    ``-rtpo`` names); cache the saved_model (or the failure) in ctx.cache."""
+    key_ok, key_err = ("saved_model", replace), ("saved_model_error", replace)
+    if key_err in ctx.cache:
+        raise ConversionError(ctx.cache[key_err])
+    if key_ok in ctx.cache:
+        return ctx.cache[key_ok]
+    work = ctx.workdir / ("onnx2tf" + "".join(f"_{r}" for r in replace))
     work.mkdir(parents=True, exist_ok=True)
     src = work / "model_static.onnx"
     static_batch_copy(ctx.onnx_path, src)
     _provide_sample_data(ctx, work)
     out = work / "saved_model"
     argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
+    if replace:
+        argv += ["-rtpo", *replace]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(guarded(argv), cwd=work, env=tool_env(), capture_output=True, text=True, timeout=ONNX2TF_TIMEOUT_S,
                               preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
-        ctx.cache["saved_model_error"] = f"onnx2tf timed out after {ONNX2TF_TIMEOUT_S} s"
-        raise ConversionError(ctx.cache["saved_model_error"]) from None
+        ctx.cache[key_err] = f"onnx2tf timed out after {ONNX2TF_TIMEOUT_S} s"
+        raise ConversionError(ctx.cache[key_err]) from None
     ctx.cache["onnx2tf_seconds"] = round(time.perf_counter() - t0, 2)
     if proc.returncode != 0 or not (out / "saved_model.pb").exists():
         reason = last_error(proc.stdout + "\n" + proc.stderr)
-        ctx.cache["saved_model_error"] = f"onnx2tf failed (exit {proc.returncode}): {reason}"
-        raise ConversionError(ctx.cache["saved_model_error"])
-    ctx.cache["saved_model"] = out
+        ctx.cache[key_err] = f"onnx2tf failed (exit {proc.returncode}): {reason}"
+        raise ConversionError(ctx.cache[key_err])
+    ctx.cache[key_ok] = out
     return out
 
 
-def io_layout(input_rank: int, output_rank: int) -> dict:
-    """onnx2tf turns NCHW tensors into NHWC; record the permutations the runner applies."""
-    io: dict = {"batch": 1}
-    if input_rank == 4:
-        io.update(input_layout="NHWC", input_perm=[0, 2, 3, 1])
-    if output_rank == 4:
-        io.update(output_layout="NHWC", output_perm=[0, 3, 1, 2])
+# ONNX op type (lower case) -> onnx2tf's --replace_to_pseudo_operators (-rtpo) name: ops TFLite
+# has no builtin for, which onnx2tf can rebuild from builtins (e.g. Erf of GELU)
+PSEUDO_OPS = {"asin": "asin", "acos": "acos", "atan": "atan", "abs": "abs", "prelu": "prelu",
+              "leakyrelu": "leakyrelu", "pow": "power", "power": "power", "gathernd": "gathernd", "neg": "neg",
+              "hardswish": "hardswish", "erf": "erf", "gelu": "gelu", "matmulinteger": "matmulinteger"}
+
+
+@dataclasses.dataclass
+class TFLiteOptions(JsonConfig):
+    """Options of every TFLite format (``--convert-option tflite-fp32.replace_ops=...``)."""
+
+    replace_ops: str = dataclasses.field(default="auto", metadata={
+        "help": "onnx2tf op replacements (-rtpo): auto = retry with them when conversion fails on an op that has "
+                "one (e.g. Erf of GELU); none = never; or op names to always replace, e.g. Erf"})
+
+    def validate(self) -> None:
+        forced = self.forced_ops()
+        unknown = [op for op in forced if op.lower() not in PSEUDO_OPS]
+        if unknown:
+            raise ConfigError(f"replace_ops: {', '.join(unknown)} has no onnx2tf replacement; use auto, none or "
+                              f"some of: Erf, GeLU, PRelu, LeakyRelu, Pow, Abs, Neg, HardSwish, Asin, Acos, Atan, "
+                              "GatherND, MatMulInteger")
+
+    def forced_ops(self) -> list:
+        if self.replace_ops.strip().lower() in ("auto", "none", ""):
+            return []
+        return [op.strip() for op in self.replace_ops.split(",") if op.strip()]
+
+
+def _graph_ops(ctx: ConvertContext) -> set:
+    if "onnx_op_types" not in ctx.cache:
+        import onnx
+
+        ctx.cache["onnx_op_types"] = {n.op_type.lower() for n in onnx.load(str(ctx.onnx_path)).graph.node}
+    return ctx.cache["onnx_op_types"]
+
+
+def replacements_for(ctx: ConvertContext, error: str) -> tuple:
+    """The -rtpo names to retry with after ``error``: the graph's replaceable ops the error
+    names, else all the graph's replaceable ops (empty: nothing to retry)."""
+    present = sorted({PSEUDO_OPS[op] for op in _graph_ops(ctx) if op in PSEUDO_OPS})
+    low = error.lower()
+    named = [r for r in present if re.search(rf"\b(tf\.)?{r}\b", low)]
+    return tuple(named or present)
+
+
+def with_replacements(ctx: ConvertContext, options: "TFLiteOptions", attempt):
+    """``attempt(saved_model_path)`` on onnx2tf's saved_model; with ``replace_ops`` auto a
+    failure is retried once with onnx2tf's pseudo-op replacements. Returns (result, replaced
+    -rtpo names, the first attempt's error or None)."""
+    forced = tuple(PSEUDO_OPS[op.lower()] for op in options.forced_ops())
+    if forced:
+        return attempt(saved_model(ctx, forced)), forced, None
+    try:
+        return attempt(saved_model(ctx)), (), None
+    except ConversionError as exc:
+        first = str(exc)
+        ops = replacements_for(ctx, first) if options.replace_ops.strip().lower() == "auto" else ()
+        if not ops:
+            raise
+    try:
+        return attempt(saved_model(ctx, ops)), ops, first
+    except ConversionError as exc:
+        raise ConversionError(f"{first}; retried with onnx2tf -rtpo {' '.join(ops)}: {exc}") from None
+
+
+def replacement_note(ops: tuple, first_error) -> str:
+    if not ops:
+        return ""
+    why = f" after the plain conversion failed ({first_error})" if first_error else " (replace_ops option)"
+    return f"onnx2tf replaced {', '.join(ops)} by builtin-op equivalents (-rtpo {' '.join(ops)}){why}"
+
+
+NCHW_TO_NHWC = [0, 2, 3, 1]
+NHWC_TO_NCHW = [0, 3, 1, 2]
+
+
+def layout_of(nchw: list, actual: list, what: str) -> str:
+    """"NCHW" or "NHWC": which layout the converted model's tensor ``actual`` has, given the
+    float model's NCHW shape (batch 1). Read off the real shape, never the rank: onnx2tf keeps
+    some outputs NCHW (e.g. a net ending in PixelShuffle). When both fit (C == H == W) onnx2tf's
+    own convention, NHWC, is taken."""
+    nchw, actual = [int(d) for d in nchw], [int(d) for d in actual]
+    if len(nchw) == 4 and actual == [nchw[i] for i in NCHW_TO_NHWC]:
+        return "NHWC"
+    if actual == nchw:
+        return "NCHW"
+    raise ConversionError(f"the TFLite {what} has shape {actual}, which is neither the float model's {nchw} "
+                          "nor its NHWC form; the converter changed the model's shape")
+
+
+def io_layout(input_nchw: list, output_nchw: list, tflite_input: list, tflite_output: list) -> dict:
+    """The I/O convention of a TFLite model (the permutations the runner applies), decided
+    from its real input/output shapes against the float model's."""
+    io: dict = {"batch": 1, "layout_from": "tflite tensor shapes"}
+    if layout_of(input_nchw, tflite_input, "input") == "NHWC":
+        io.update(input_layout="NHWC", input_perm=NCHW_TO_NHWC)
+    else:
+        io.update(input_layout="NCHW" if len(input_nchw) == 4 else "as-is")
+    if layout_of(output_nchw, tflite_output, "output") == "NHWC":
+        io.update(output_layout="NHWC", output_perm=NHWC_TO_NCHW)
+    else:
+        io.update(output_layout="NCHW" if len(output_nchw) == 4 else "as-is")
     return io
+
+
+def tflite_io_shapes(path: Path) -> tuple[list, list]:
+    """(input shape, output shape) of a single-input, single-output .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    if len(ins) != 1 or len(outs) != 1:
+        raise ConversionError(f"the TFLite model has {len(ins)} inputs and {len(outs)} outputs; edgegan expects one each")
+    return [int(d) for d in ins[0]["shape"]], [int(d) for d in outs[0]["shape"]]
+
+
+def float_io_shapes(ctx: ConvertContext) -> tuple[list, list]:
+    """The float model's batch-1 NCHW input and output shapes (output from one ORT run of the
+    float ONNX; cached)."""
+    if "float_io_shapes" not in ctx.cache:
+        from ..export.onnx import INPUT_NAME, onnx_session
+
+        x = np.ascontiguousarray(ctx.calibration[:1], dtype=np.float32)
+        y = onnx_session(ctx.onnx_path).run(None, {INPUT_NAME: x})[0]
+        ctx.cache["float_io_shapes"] = ([1, *ctx.input_shape], list(y.shape))
+    return ctx.cache["float_io_shapes"]
+
+
+def artifact_io(ctx: ConvertContext, path: Path) -> dict:
+    """io record of a written .tflite: its layout against the float model's shapes."""
+    fin, fout = float_io_shapes(ctx)
+    tin, tout = tflite_io_shapes(path)
+    return io_layout(fin, fout, tin, tout)
 
 
 class TFLiteConverterBase(Converter):
@@ -100,18 +233,22 @@ class TFLiteConverterBase(Converter):
     def missing_dependency(self):
         return missing_modules("tensorflow", "onnx2tf", "onnxsim", "ai_edge_litert")
 
+    Options = TFLiteOptions
+
     def convert(self, ctx: ConvertContext) -> ConvertResult:
-        sm = saved_model(ctx)
-        io = io_layout(len(ctx.input_shape) + 1, 4)
-        calib = ctx.workdir / "calibration_nhwc.npy"
+        calib = ctx.workdir / "calibration_nchw.npy"  # the worker lays it out as the saved_model's input
         if not calib.exists():
-            perm = io.get("input_perm")
-            np.save(calib, np.ascontiguousarray(ctx.calibration.transpose(perm) if perm else ctx.calibration))
+            np.save(calib, np.ascontiguousarray(ctx.calibration, dtype=np.float32))
         out = ctx.out_dir / self.filename
-        job = {"saved_model": str(sm), "mode": self.mode, "out": str(out), "calibration": str(calib),
-               "per_channel": ctx.options.per_channel, "int8_io": ctx.options.int8_io}
-        report = run_worker("edgegan.converters.tflite_worker", job, ctx.workdir / f"tflite_{self.mode}.json",
-                            f"TFLiteConverter ({self.mode})", TFLITE_TIMEOUT_S)
+
+        def attempt(sm: Path) -> dict:
+            job = {"saved_model": str(sm), "mode": self.mode, "out": str(out), "calibration": str(calib),
+                   "per_channel": ctx.options.per_channel, "int8_io": ctx.options.int8_io}
+            return run_worker("edgegan.converters.tflite_worker", job, ctx.workdir / f"tflite_{self.mode}.json",
+                              f"TFLiteConverter ({self.mode})", TFLITE_TIMEOUT_S)
+
+        report, replaced, first_error = with_replacements(ctx, ctx.options_for(self), attempt)
+        io = artifact_io(ctx, out)
         if self.mode == "int8" and ctx.options.int8_io:
             io["int8_io"] = True
         quant = {"scheme": self.scheme, **report.get("quantization", {})}
@@ -119,9 +256,12 @@ class TFLiteConverterBase(Converter):
             quant.update(per_channel=ctx.options.per_channel, calibration="representative dataset",
                          calibration_count=int(len(ctx.calibration)))
         tool_version = f"onnx2tf {module_version('onnx2tf')} + tensorflow {module_version('tensorflow-cpu')}"
+        if replaced:
+            quant["onnx2tf_replaced_ops"] = list(replaced)
+        notes = "; ".join(filter(None, [f"onnx2tf {ctx.cache.get('onnx2tf_seconds')} s (shared by TFLite formats)",
+                                        replacement_note(replaced, first_error)]))
         return ConvertResult(out, self.runtime, "onnx2tf+TFLiteConverter", tool_version,
-                             quantization=quant, io=io,
-                             notes=f"onnx2tf {ctx.cache.get('onnx2tf_seconds')} s (shared by TFLite formats)")
+                             quantization=quant, io=io, notes=notes)
 
     scheme = ""
 

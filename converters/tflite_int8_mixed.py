@@ -12,11 +12,12 @@ import dataclasses
 
 from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, MixedPrecisionOptions, register
-from .tflite_common import TFLiteConverterBase, io_layout, module_version, saved_model
+from .tflite_common import (TFLiteConverterBase, TFLiteOptions, artifact_io, module_version, replacement_note,
+                           saved_model, with_replacements)
 
 
 @dataclasses.dataclass
-class TFLiteInt8MixedOptions(MixedPrecisionOptions):
+class TFLiteInt8MixedOptions(MixedPrecisionOptions, TFLiteOptions):
     """tflite-int8-mixed's own options (``ConvertOptions.formats['tflite-int8-mixed']``); its
     op types are TFLite op names, e.g. ["MEAN", "SQUARED_DIFFERENCE", "RSQRT"], and its PSNR
     target is against the fp32 TFLite model."""
@@ -25,6 +26,7 @@ class TFLiteInt8MixedOptions(MixedPrecisionOptions):
 
     def validate(self) -> None:
         super().validate()
+        TFLiteOptions.validate(self)
         if self.eval_inputs < 1:
             raise ConfigError(f"TFLiteInt8MixedOptions.eval_inputs must be >= 1, got {self.eval_inputs}")
 
@@ -41,13 +43,13 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         from ..quantdebug.tflite import run_tflite_debug
 
-        sm = saved_model(ctx)
         mine = ctx.options_for(self)
         out = ctx.out_dir / self.filename
-        rep = run_tflite_debug(sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
-                               per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
-                               keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
-                               max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak)
+        rep, replaced, first_error = with_replacements(ctx, mine, lambda sm: run_tflite_debug(
+            sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
+            per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
+            keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
+            max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak))
         met = rep["output_psnr_db"] >= mine.target_psnr_db if mine.auto else None
         quant = {
             "scheme": self.scheme, "per_channel": ctx.options.per_channel,
@@ -63,9 +65,12 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
         if met is False:
             notes = (f"auto stopped at {rep['output_psnr_db']:.1f} dB after {rep['steps']} step(s), below the "
                      f"{mine.target_psnr_db} dB target; raise max_steps or keep op types float")
+        if replaced:
+            quant["onnx2tf_replaced_ops"] = list(replaced)
+            notes = "; ".join(filter(None, [notes, replacement_note(replaced, first_error)]))
         tool_version = f"onnx2tf {module_version('onnx2tf')} + tensorflow {module_version('tensorflow-cpu')}"
         return ConvertResult(out, self.runtime, "onnx2tf+TF QuantizationDebugger", tool_version,
-                             quantization=quant, io=io_layout(len(ctx.input_shape) + 1, 4), notes=notes)
+                             quantization=quant, io=artifact_io(ctx, out), notes=notes)
 
 
 def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):

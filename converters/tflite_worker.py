@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..util.files import atomic_write
+from ..util.text import one_line
 
 
 def op_summary(path: str) -> dict:
@@ -32,6 +33,25 @@ def op_summary(path: str) -> dict:
     return {"op_counts": dict(counts), "ops_left_float": [f"{k} x{v}" for k, v in left_float.most_common()]}
 
 
+def saved_model_input_shape(tf, saved_model: str) -> list:
+    """The batch-1 shape of the saved_model's (single) serving input."""
+    sig = tf.saved_model.load(saved_model).signatures["serving_default"]
+    specs = list(sig.structured_input_signature[1].values())
+    return [1 if d is None else int(d) for d in specs[0].shape] if len(specs) == 1 else []
+
+
+def calibration_in_model_layout(calib: np.ndarray, model_shape: list) -> np.ndarray:
+    """The NCHW calibration inputs laid out as the model's input (NHWC when onnx2tf made it so,
+    as read off the real shape by tflite_common.layout_of)."""
+    from .tflite_common import NCHW_TO_NHWC, layout_of
+
+    if not model_shape:
+        return calib
+    if layout_of([1, *calib.shape[1:]], model_shape, "input") == "NHWC":
+        return np.ascontiguousarray(calib.transpose(NCHW_TO_NHWC))
+    return calib
+
+
 def convert(job: dict) -> None:
     import tensorflow as tf
 
@@ -44,6 +64,7 @@ def convert(job: dict) -> None:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif mode == "int8":
         calib = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
+        calib = calibration_in_model_layout(calib, saved_model_input_shape(tf, job["saved_model"]))
 
         def representative():
             for i in range(len(calib)):
@@ -62,14 +83,26 @@ def convert(job: dict) -> None:
     atomic_write(job["out"], data)
 
 
+def converter_message(text: str) -> str:
+    """TF's ConverterError on one line: its headline plus each distinct "'tf.Op' op ..." reason
+    (the MLIR location dumps between them name nothing a user can act on); else the whole text."""
+    import re
+
+    flat = " ".join(text.split())
+    reasons = list(dict.fromkeys(m.strip() for m in re.findall(r"'tf\.\w+' op [^<]+?(?= <unknown>|$)", flat)))
+    if not reasons:
+        return one_line(flat)
+    head = flat.split("<unknown>")[0].strip().rstrip(".")
+    return one_line(f"{head}: {'; '.join(reasons)}")
+
+
 def main() -> int:
     job_path = Path(sys.argv[1])
     job = json.loads(job_path.read_text())
     try:
         convert(job)
     except Exception as exc:  # noqa: BLE001 - everything becomes one line for the parent
-        msg = " ".join(str(exc).split())[:400]
-        print(f"{type(exc).__name__}: {msg}", file=sys.stderr)
+        print(f"{type(exc).__name__}: {converter_message(str(exc))}", file=sys.stderr)
         return 1
     report = {"quantization": op_summary(job["out"])}
     job_path.with_suffix(".report.json").write_text(json.dumps(report))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ConversionError, strip_ansi
 from ..util.procs import die_with_parent, guarded
+from ..util.text import one_line
 
 
 def tool_env() -> dict:
@@ -25,14 +26,15 @@ def tool_env() -> dict:
 
 
 def last_error(text: str) -> str:
-    """The most telling line of a failed tool's output."""
+    """The most telling line of a failed tool's output, whole (util.text.one_line: never cut
+    mid-word; only a line over a thousand characters is shortened, at a word boundary)."""
     lines = [ln.strip() for ln in strip_ansi(text).splitlines()]
     for pattern in (r"^\w*Error: .+", r"ERROR: .*(onnx_op_name|op_type).*", r"ERROR: .+"):
         hits = [ln for ln in lines if re.search(pattern, ln) and "trace log" not in ln]
         if hits:
-            return hits[-1][:240]
+            return one_line(hits[-1])
     tail = [ln for ln in lines if ln]
-    return tail[-1][:240] if tail else "no output"
+    return one_line(tail[-1]) if tail else "no output"
 
 
 def run_worker(module: str, job: dict, job_path: Path, what: str, timeout: float,

@@ -83,6 +83,11 @@ class ExportConfig(JsonConfig):
     latency_rounds: int = 5
     latency_runs: int = 20
     convert: ConvertOptions = dataclasses.field(default_factory=ConvertOptions)
+    # extra forward() arguments fixed as constants {name: number | list | "file.npy"} and the
+    # handling of noise drawn inside forward() (None: refuse a random model; "fixed": seeded buffers)
+    fixed_inputs: dict = dataclasses.field(default_factory=dict)
+    noise: Optional[str] = None
+    noise_seed: int = 0
     thresholds: FidelityThresholds = dataclasses.field(default_factory=FidelityThresholds)
 
     def validate(self) -> None:
@@ -328,6 +333,9 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
     say("load", None, None)
     if model is None:
         model = _load_model(cfg)
+    from .export.user_inputs import prepare as prepare_inputs
+
+    user_inputs = prepare_inputs(model, cfg.fixed_inputs, cfg.noise, cfg.noise_seed, model.sample_inputs(2, cfg.input_seed))
     _check_memory(cfg, model)
     inputs = _load_inputs(cfg, model)
     calibration, calibration_source = _calibration_inputs(cfg, model, inputs)
@@ -362,6 +370,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
                     if fmt == "onnx":
                         rec.quantization.update(exporter=onnx_info.exporter, opset=onnx_info.opset,
                                                 fallback_reason=onnx_info.fallback_reason)
+                        if onnx_info.batch != "dynamic":
+                            rec.io["batch"] = 1
                 except ConversionError as exc:
                     rec = ArtifactRecord(format=fmt, status="failed", reason=str(exc), runtime=conv.runtime)
                 except EdgeganError:
@@ -414,6 +424,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
             export={"exporter": onnx_info.exporter, "opset": onnx_info.opset,
                     "max_abs_err_vs_torch": onnx_info.max_abs_err_vs_torch,
                     "fallback_reason": onnx_info.fallback_reason,
+                    "batch": onnx_info.batch, "batch_reason": onnx_info.batch_reason, **user_inputs,
                     **({"base_reference": base_info} if base_info else {})},
             thresholds=thresholds.to_dict(),
             export_config=cfg.to_dict(),

@@ -34,10 +34,19 @@ def _format_options(items: list[str] | None) -> dict:
     return out
 
 
+def _fixed_inputs(items: list[str] | None) -> dict:
+    """``["y=3", "noise=n.npy"]`` -> ``{"y": 3, "noise": "n.npy"}``."""
+    from ..export.user_inputs import parse_fixed_input
+
+    return dict(parse_fixed_input(item) for item in items or [])
+
+
 # ExportConfig field -> the flag that sets it (library errors name fields; the CLI names flags)
 EXPORT_FLAGS = {"n_inputs": "--inputs", "calibration": "--calibration", "threads": "--threads", "formats": "--formats",
                 "input_seed": "--seed", "input_shape": "--input-shape", "input_kind": "--input-kind",
-                "calibration_file": "--calibration-file", "output_range": "--output-range", "out": "--out", "load_timeout_s": "--timeout"}
+                "calibration_file": "--calibration-file", "output_range": "--output-range", "out": "--out",
+                "load_timeout_s": "--timeout", "noise": "--noise", "noise_seed": "--noise-seed",
+                "fixed_inputs": "--fixed-input"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,6 +83,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "e.g. a module:factory (default 600); on POSIX the load is interrupted when it runs over")
     p.add_argument("--convert-option", action="append", metavar="FORMAT.FIELD=VALUE", dest="convert_options",
                    help="a converter's own option, e.g. ort-int8.reduce_range=true (repeatable; see docs/export.md)")
+    p.add_argument("--fixed-input", action="append", metavar="NAME=VALUE|file.npy", dest="fixed_inputs",
+                   help="fix an extra forward() argument to one sample's value (a number, a JSON list or a .npy), "
+                   "e.g. y=3 for a class label; repeatable; recorded in bundle.json")
+    p.add_argument("--noise", choices=["fixed"], help="a model drawing noise inside forward(): 'fixed' replaces each "
+                   "draw by a seeded buffer (seed recorded in bundle.json)")
+    p.add_argument("--noise-seed", type=int, help="seed of --noise fixed (default 0)")
     p.add_argument("--out", help="bundle directory (default bundles/<model>)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
@@ -170,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         input_kind=args.input_kind, input_seed=args.seed, output_range=_output_range(args.output_range), out=args.out, overwrite=args.force or None,
         threads=args.threads, load_timeout_s=args.load_timeout, formats=args.formats, convert=convert or None,
         calibration_seed=None if args.seed is None else args.seed + 1,
+        fixed_inputs=_fixed_inputs(args.fixed_inputs) or None, noise=args.noise, noise_seed=args.noise_seed,
     )
     if args.from_bundle:
         kwargs = replayed(args.from_bundle, kwargs)

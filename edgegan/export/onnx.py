@@ -1,12 +1,16 @@
 """torch -> ONNX: the dynamo exporter at opset 18 first, the TorchScript-based exporter as a
-fallback; one self-contained file (no external data, which onnx2tf cannot follow), a dynamic
-batch axis, the ONNX checker, and validation against torch with onnxruntime."""
+fallback; one self-contained file (no external data, which onnx2tf cannot follow), the ONNX
+checker, and validation against torch with onnxruntime.
+
+The batch axis is dynamic when the model allows it (checked by running all stored inputs at
+once); a model that cannot take a dynamic batch (e.g. StyleGAN2's modulated convolution, one
+conv group per batch item) is exported with a static batch of 1 and validated one input at a
+time, which is how every runtime runs it anyway. What the exporters print (the TorchScript
+exporter dumps whole graphs to stdout) is captured, never shown."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
-import io
 import logging
 import time
 import warnings
@@ -34,6 +38,8 @@ class OnnxExportInfo:
     onnx_version: str
     fallback_reason: str | None = None
     max_abs_err_vs_torch: float | None = None
+    batch: str = "dynamic"  # "dynamic" or "static-1" (see the module docstring)
+    batch_reason: str | None = None  # why the dynamic batch was not used
 
 
 def torch_outputs(module, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
@@ -47,7 +53,7 @@ def torch_outputs(module, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate(outs).astype(np.float32)
 
 
-def _export_dynamo(module, example, path: Path) -> None:
+def _export_dynamo(module, example, path: Path, dynamic: bool) -> None:
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=1024)
@@ -56,23 +62,23 @@ def _export_dynamo(module, example, path: Path) -> None:
         torch.onnx.export(
             module, (example,), str(path), dynamo=True, opset_version=OPSET, external_data=False,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},), optimize=True, verbose=False,
+            dynamic_shapes=({0: batch},) if dynamic else None, optimize=True, verbose=False,
         )
 
 
-def _export_legacy(module, example, path: Path) -> None:
+def _export_legacy(module, example, path: Path, dynamic: bool) -> None:
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, (example,), str(path), dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None,
         )
 
 
-def _check(path: Path) -> None:
+def _check(path: Path, dynamic: bool) -> None:
     import onnx
 
     model = onnx.load(str(path))
@@ -81,6 +87,25 @@ def _check(path: Path) -> None:
     if names != [INPUT_NAME] or len(model.graph.output) != 1:
         raise ExportError(f"exported graph has inputs {names} and {len(model.graph.output)} outputs; "
                           "edgegan expects one input and one output")
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    if dynamic and not dim.dim_param:
+        raise ExportError(f"the exporter fixed the batch to {dim.dim_value} (an op of the model needs a fixed batch)")
+
+
+def why(exc: BaseException, limit: int = 300) -> str:
+    """The line that says why an exporter failed: the first line of the root cause of the
+    exception chain (torch.onnx wraps the real reason in "Failed to export ... step 1/3")."""
+    chain = [exc]
+    while len(chain) < 20:
+        nxt = chain[-1].__cause__ or chain[-1].__context__
+        if nxt is None or nxt in chain:
+            break
+        chain.append(nxt)
+    from ..util.text import one_line
+
+    root = chain[-1]
+    text = first_line(root, 10_000, default="").split("[Caused by")[0]  # legacy: the rest is a graph dump
+    return one_line(f"{type(root).__name__}: {text}".rstrip(": "), limit)
 
 
 def onnx_session(path: Path, threads: int = 1):
@@ -93,29 +118,38 @@ def onnx_session(path: Path, threads: int = 1):
                                 providers=["CPUExecutionProvider"])
 
 
+ATTEMPTS = (("dynamo", True), ("legacy", True), ("dynamo", False), ("legacy", False))
+
+
 def export_onnx(module, inputs: np.ndarray, path: Path, reference: np.ndarray | None = None,
                 prefer: str = "dynamo") -> OnnxExportInfo:
     """Export ``module`` to ``path`` and validate it on ``inputs`` against torch.
 
-    Tries the dynamo exporter, falls back to the legacy one when dynamo fails or its graph does
-    not validate. Raises ExportError with both reasons when neither works."""
+    Tries a dynamic batch with the dynamo then the legacy exporter (``prefer`` first), then the
+    same with a static batch of 1 (validated input by input). Raises ExportError with every
+    attempt's reason when none works."""
     import onnx
     import torch
+
+    from ..util.quiet import captured_output
 
     example = torch.from_numpy(np.ascontiguousarray(inputs[:1]))
     if reference is None:
         reference = torch_outputs(module, inputs)
-    order = ["dynamo", "legacy"] if prefer == "dynamo" else ["legacy", "dynamo"]
+    attempts = sorted(ATTEMPTS, key=lambda a: (not a[1], a[0] != prefer))
     errors: list[str] = []
-    for exporter in order:
+    batch_errors: list[str] = []
+    for exporter, dynamic in attempts:
+        label = f"{exporter}{'' if dynamic else ' (batch 1)'}"
         t0 = time.perf_counter()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                (_export_dynamo if exporter == "dynamo" else _export_legacy)(module, example, path)
-            _check(path)
-            err = validate_onnx(path, inputs, reference)
+            with captured_output():
+                (_export_dynamo if exporter == "dynamo" else _export_legacy)(module, example, path, dynamic)
+            _check(path, dynamic)
+            err = validate_onnx(path, inputs, reference) if dynamic else validate_onnx_per_sample(path, inputs, reference)
         except ExportError as exc:
-            errors.append(f"{exporter}: {exc}")
+            errors.append(f"{label}: {exc}")
+            (batch_errors if dynamic else []).append(f"{exporter}: {exc}")
             continue
         except Exception as exc:  # noqa: BLE001 - exporters raise anything; we report and fall back
             nospace = _find_enospc(exc)
@@ -124,16 +158,19 @@ def export_onnx(module, inputs: np.ndarray, path: Path, reference: np.ndarray | 
 
                 path.unlink(missing_ok=True)
                 raise os_error_to_edgegan(nospace, path) from None
-            errors.append(f"{exporter}: {type(exc).__name__}: {first_line(exc)}")
-            log.debug("%s exporter failed", exporter, exc_info=True)
+            errors.append(f"{label}: {why(exc)}")
+            (batch_errors if dynamic else []).append(f"{exporter}: {why(exc)}")
+            log.debug("%s exporter failed", label, exc_info=True)
             continue
         return OnnxExportInfo(
             exporter=exporter, opset=OPSET, seconds=round(time.perf_counter() - t0, 3),
             torch_version=torch.__version__, onnx_version=onnx.__version__,
             fallback_reason="; ".join(errors) or None, max_abs_err_vs_torch=err,
+            batch="dynamic" if dynamic else "static-1",
+            batch_reason=None if dynamic else "; ".join(batch_errors) or None,
         )
     path.unlink(missing_ok=True)
-    raise ExportError("torch -> ONNX export failed with every exporter (" + " | ".join(errors) +
+    raise ExportError("torch -> ONNX export failed with every exporter, dynamic and batch-1 (" + " | ".join(errors) +
                       "); simplify the unsupported op or export the model to ONNX yourself")
 
 
@@ -159,4 +196,17 @@ def validate_onnx(path: Path, inputs: np.ndarray, reference: np.ndarray, atol: f
     err = float(np.max(np.abs(out - reference)))
     if not np.isfinite(err) or err > atol:
         raise ExportError(f"ONNX output differs from torch by {err:.3g} (> {atol:g})")
+    return err
+
+
+def validate_onnx_per_sample(path: Path, inputs: np.ndarray, reference: np.ndarray,
+                             atol: float = VALIDATE_ATOL) -> float:
+    """validate_onnx for a static batch-1 graph: one input at a time."""
+    sess = onnx_session(path)
+    out = np.concatenate([sess.run(None, {INPUT_NAME: inputs[i : i + 1]})[0] for i in range(len(inputs))])
+    if out.shape != reference.shape:
+        raise ExportError(f"ONNX output shape {list(out.shape)} differs from torch {list(reference.shape)}")
+    err = float(np.max(np.abs(out - reference)))
+    if not np.isfinite(err) or err > atol:
+        raise ExportError(f"ONNX output differs from torch by {err:.3g} (> {atol:g}) at batch 1")
     return err

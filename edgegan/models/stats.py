@@ -31,6 +31,15 @@ def count_macs(module, example: np.ndarray) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        module(torch.from_numpy(np.ascontiguousarray(example[:1])))
+    # parameters used directly in forward (a StyleGAN constant input) trip the counter's module
+    # tracker when they require grad ("Expected gradient function to be set"); count without it
+    params = [p for p in module.parameters() if p.requires_grad]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        with torch.no_grad(), counter:
+            module(torch.from_numpy(np.ascontiguousarray(example[:1])))
+    finally:
+        for p in params:
+            p.requires_grad_(True)
     return int(counter.get_total_flops()) // 2

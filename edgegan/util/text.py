@@ -26,3 +26,13 @@ def json_object_option(value: str, flag: str = "--config", example: str = '{"wid
     if not isinstance(obj, dict):
         raise ConfigError(f"{flag} must be a JSON object, e.g. '{example}'")
     return obj
+
+
+def one_line(text: str, limit: int = 1200) -> str:
+    """``text`` on one line (whitespace collapsed), whole when it fits in ``limit`` characters,
+    else cut at a word boundary and marked with " [...]" -- never mid-word."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > 0 else limit] + " [...]"
