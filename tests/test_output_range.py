@@ -154,3 +154,19 @@ def test_mixed_precision_search_measures_with_the_model_peak(tmp_path):
     fout = _ort_outputs(b.artifact_path(b.manifest.artifact("onnx")), evals)
     qout = _ort_outputs(b.artifact_path(rec), evals)
     assert rec.quantization["search"]["psnr_db_on_calibration"] == pytest.approx(_psnr(qout, fout, peak=1.0), abs=0.02)
+
+
+def test_device_profile_quality_uses_the_bundle_peak(tmp_path):
+    """`edgegan profile` (local target, the real runner) scores pulled samples with the bundle's peak."""
+    from edgegan.bundle import Bundle
+    from edgegan.devices.profile import ProfileConfig, run_profile
+
+    bundle = _export(tmp_path, _model())
+    out, doc = run_profile(ProfileConfig(bundle=str(bundle.root), target="local", out=str(tmp_path / "r"),
+                                         formats=["ort-int8"], runs=2, warmup=1, memory=False, power_probe="none",
+                                         power_baseline_s=0.0, power_min_s=0.0, compare=False))
+    samples = np.load(out / "ort-int8" / "samples.npy")
+    ref = Bundle.load(bundle.root).reference()
+    row = next(r for r in doc["results"] if r["format"] == "ort-int8")
+    assert row["status"] == "ok", row.get("reason")
+    assert row["quality"]["psnr_db"] == pytest.approx(_psnr(samples, ref, peak=1.0), abs=0.011)

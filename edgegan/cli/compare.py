@@ -60,6 +60,8 @@ def _print_table(result: dict, paths: dict) -> None:
         console.print(t)
         worst = ", ".join(f"#{w['index']} ({_fmt(w['psnr_db'])} dB)" for w in pm["worst"][:5])
         console.print(f"  most affected samples: {worst}; median sample #{pm['median_index']}")
+        if pm.get("data_range_source"):
+            console.print(f"  PSNR peak {_fmt(pm['data_range'])}: {pm['data_range_source']}")
     else:
         console.print("  paired metrics: skipped (latents missing on a side; pass --paired if the samples are index-aligned)")
     console.print(f"  wrote {paths['json']}" + (f" and {paths['grid']}" if "grid" in paths else ""))
