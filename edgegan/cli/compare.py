@@ -46,6 +46,14 @@ def _print_table(result: dict, paths: dict) -> None:
     for column in [c for name in result["metrics"] for c in METRICS.get(name).columns]:
         table.add_row(column.label, *[column.format(dist[c].get(column.key)) for c in dist])
     console.print(table)
+    iscore = result.get("inception_score")
+    if iscore:
+        parts = ", ".join(f"{name} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for name, v in iscore.items())
+        console.print(f"  Inception Score ({next(iter(iscore.values()))['classifier']}, "
+                      f"{next(iter(iscore.values()))['splits']} splits): {parts}")
+    note = result["features"].get("note")
+    if note:
+        console.print(f"  [yellow]note[/]: {note}")
     for name, d in inp.items():
         console.print(f"  {name}: {d['source']}  n={d['count']}  shape={d['shape']}  latents={'yes' if d['has_latents'] else 'no'}")
     matched = result.get("size_matched") or {}

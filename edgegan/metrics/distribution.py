@@ -8,10 +8,13 @@ on any other extractor they rank generators against each other and nothing more.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from ..errors import MetricError
-from .base import as_features
+from ..config import JsonConfig
+from ..errors import ConfigError, MetricError
+from .base import Column, as_features, register_metric
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -145,3 +148,70 @@ def _same_dim(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape[1] != b.shape[1]:
         raise MetricError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}; "
                           "extract both sets with the same feature extractor")
+
+
+# --- registered metrics (compare, reports, results) ----------------------------------------
+
+NOT_INCEPTION_NOTE = ("FD/KID/IS here are computed on '{name}' features, not Inception-v3 pool3: they rank "
+                      "samples against each other in this feature space and are NOT comparable to published "
+                      "FID/KID/IS numbers")
+FILE_NOTE = ("FD/KID/IS here are computed on features from {what}: comparable to published FID/KID only if those "
+             "are Inception-v3 pool3 (2048-d) features with the standard preprocessing")
+
+
+def features_note(extractor_name: str, path: str = "") -> str:
+    """The sentence compare prints next to FD/KID/IS about what the numbers can be compared with."""
+    if extractor_name == "file":
+        return FILE_NOTE.format(what=f"the model file '{path}'")
+    if extractor_name == "identity":
+        return FILE_NOTE.format(what="the given arrays (--features identity)")
+    return NOT_INCEPTION_NOTE.format(name=extractor_name)
+
+
+@dataclasses.dataclass
+class FrechetConfig(JsonConfig):
+    """Frechet distance has no parameters; statistics are accumulated in ``chunk`` rows."""
+
+    chunk: int = 65536
+
+    def validate(self) -> None:
+        if self.chunk < 1:
+            raise ConfigError(f"frechet chunk must be >= 1, got {self.chunk}", field="chunk")
+
+
+@dataclasses.dataclass
+class KIDConfig(JsonConfig):
+    """torch-fidelity's defaults. ``subset_size`` is lowered to the smaller set's size when a
+    set is smaller (clean-fid's rule; the size used is reported as ``kid_subset_size``)."""
+
+    subsets: int = KID_SUBSETS
+    subset_size: int = KID_SUBSET_SIZE
+    seed: int = RNG_SEED
+
+    def validate(self) -> None:
+        if self.subsets < 1:
+            raise ConfigError(f"kid subsets must be >= 1, got {self.subsets}", field="subsets")
+        if self.subset_size < 2:
+            raise ConfigError(f"kid subset_size must be >= 2, got {self.subset_size}", field="subset_size")
+
+
+@register_metric("frechet", FrechetConfig, [Column("frechet_distance", "Frechet distance (FD)", ".4f", ".3g")],
+                 "Frechet distance between Gaussians fitted to the features (FID on Inception-v3 features)",
+                 short="FD", summary=False)
+def frechet_metric(real: np.ndarray, fake: np.ndarray, config: FrechetConfig | None = None) -> dict:
+    config = config or FrechetConfig()
+    a, b = _features(real, "real", 2), _features(fake, "fake", 2)
+    _same_dim(a, b)
+    stats = [feature_statistics(x, config.chunk) for x in (a, b)]
+    return {"frechet_distance": frechet_distance_from_statistics(*stats[0], *stats[1])}
+
+
+@register_metric("kid", KIDConfig, [Column("kid", "KID (mean over subsets)", ".5f", ".3g"),
+                                    Column("kid_std", "KID std over subsets", ".5f", ".2g")],
+                 "kernel inception distance: unbiased MMD^2, cubic polynomial kernel, mean over random subsets",
+                 short="KID", summary=False)
+def kid_metric(real: np.ndarray, fake: np.ndarray, config: KIDConfig | None = None) -> dict:
+    config = config or KIDConfig()
+    size = min(config.subset_size, len(real), len(fake))
+    mean, std = kernel_inception_distance(real, fake, config.subsets, size, config.seed)
+    return {"kid": mean, "kid_std": std, "kid_subset_size": int(size)}
