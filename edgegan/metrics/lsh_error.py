@@ -15,9 +15,10 @@ so it is measured:
   ball with an LSH radius can contain it), its ``near`` nearest other-set points, and the
   points the LSH search left without k candidates (radius 0: unknown);
 * the exact decision of each sampled point follows, hence the disagreement with the LSH+kNN
-  decision. ``precision_error`` is ``|mean(LSH - exact)|`` plus twice a standard error
-  (Agresti-Coull on the disagreement rate, so 0 of 256 disagreeing still reports ~0.011):
-  an estimated 95 % upper bound on |LSH+kNN - exact kNN| over the full set.
+  decision. ``precision_error`` is ``|mean(LSH - exact)|`` plus twice its standard error
+  (variance bounded by the disagreement rate, taken as (x + 1) / (s + 2) so that 0 of 256
+  disagreeing still reports 0.008): an estimated 95 % upper bound on |LSH+kNN - exact kNN|
+  over the full set.
 
 Adaptation: while the bound is above ``error_tolerance`` and the time budget allows, rerun the
 candidate search with twice the window and per-point candidates and 8 more tables (a new
@@ -26,7 +27,7 @@ exhaustive exact search is predicted to cost less than the next wider step (smal
 is run instead and the error is 0 by construction.
 
 Cost of the estimate: ~(NEAR + 4) exact radii per sampled point, each a pass over its set;
-the sample shrinks (to >= 32 per set) to keep that near EXACT_FLOPS multiply-adds, and the
+the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
 sample sizes are reported, so the bound is wide when the sample is small.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .knn import distance_blocks
 log = logging.getLogger(__name__)
 
 NEAR = 8                # nearest other-set points whose exact ball is always checked
-EXACT_FLOPS = 4e10      # the estimate's exact searches stay near this many multiply-adds (sample shrinks)
+EXACT_FLOPS = 6e10      # the estimate's exact searches stay near this many multiply-adds (sample shrinks)
 MAX_ZERO = 512          # radius-0 points checked exhaustively up to this count
 CROSS_BYTES = 256 << 20  # the s x n exact distance block of one side stays below this
 
@@ -97,16 +98,16 @@ def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
     """(signed gap estimate, 95 % upper bound on |gap|)."""
     s = len(approx)
     diff = approx.astype(np.float64) - exact.astype(np.float64)
-    x = float(np.abs(diff).sum())
-    p = (x + 2) / (s + 4)
-    return float(diff.mean()), float(abs(diff.mean()) + 2 * math.sqrt(p * (1 - p) / (s + 4)))
+    # var(diff) <= disagreement rate; Laplace's (x + 1) / (s + 2) keeps it above 0 at x = 0
+    p = (float(np.abs(diff).sum()) + 1) / (s + 2)
+    return float(diff.mean()), float(abs(diff.mean()) + 2 * math.sqrt(p / s))
 
 
 def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``size`` random rows; fewer (>= 32) when the s x other exact block would pass
+    """Up to ``size`` random rows; fewer (>= 100) when the s x other exact block would pass
     CROSS_BYTES or the exact radii behind it (~NEAR + 4 per row) EXACT_FLOPS."""
     cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / ((NEAR + 4) * max(other, 1) * max(dim, 1)))
-    s = int(min(size, n, max(32, cap)))
+    s = int(min(size, n, max(100, cap)))
     return np.sort(rng.choice(n, s, replace=False))
 
 
