@@ -1,14 +1,21 @@
-"""LSH precision/recall vs exact kNN (`prdc`): speed and agreement, measured in one run.
+"""Precision/recall backends measured in one run: exact kNN (prdc) vs LSH-only vs LSH+kNN vs a
+maintained nearest-neighbour library (faiss, when installed): time, peak memory, |P,R - exact|.
 
-    .venv/bin/python benchmarks/metrics_speed.py [--sizes 5000 10000 20000] [--big 100000]
-                                                 [--dim 2048] [--repeats 3] [--skip-prdc]
+    .venv/bin/python benchmarks/metrics_speed.py [--sizes 5000 20000] [--big 100000]
+        [--million 1000000] [--dim 2048] [--structure manifold|prototypes] [--skip-prdc] [--skip-faiss]
 
-Data: edgegan.metrics.synthetic.Manifold(dim=2048, latent_dim=8, modes=10) — two independent
-samples of the same distribution (real: seed 1, fake: seed 2); each size uses the first n
-rows of the same two arrays. For every n the script times LSH-only, LSH+kNN (median of
-``--repeats`` runs, hashing and width calibration included) and ``prdc.compute_prdc`` (k=3,
-once), and prints speed ratios and |ΔP|, |ΔR| against prdc's exact kNN precision/recall.
-Then LSH (both variants) at ``--big`` × dim. Prints measured numbers only; asserts nothing.
+Data: ``manifold`` = edgegan.metrics.synthetic.Manifold(dim, latent_dim=8, modes=10), real seed
+1, fake seed 2 (the structure LSH was tuned on); ``prototypes`` = the issue #21 case (10
+random prototypes in [-1, 1]^dim plus N(0, 0.15^2) noise, clustered with near-equal distances).
+
+Per size n (each set): exact kNN P/R by ``prdc.compute_prdc(real, fake, 3)`` (or, with
+--skip-prdc / for ``--big``, the exact decisions of LSH+kNN's error sample: exact search for a
+random subsample, its size printed); LSH-only; LSH+kNN (default config: error estimate and
+adaptation included); faiss ``IndexFlatL2`` (exact radii by BLAS search, ball test over each
+query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128). Time is one run each; peak
+memory is tracemalloc's peak of numpy/Python allocations during the call (inputs excluded) and
+the process's ru_maxrss after it. ``--million``: LSH-only on two memory-mapped .npy feature
+files of that many rows (written in chunks to --tmp, removed after). Prints numbers only.
 """
 from __future__ import annotations
 
@@ -17,80 +24,166 @@ import contextlib
 import io
 import os
 import platform
-import statistics
+import resource
+import tempfile
 import time
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
 
-def _timed(fn, repeats: int):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+def measure(fn):
+    """(seconds, peak MB of numpy/Python allocations during fn, ru_maxrss MB after, result)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, peak, rss, out
 
 
-def _load() -> str:
+def prototypes(n: int, dim: int, seed: int) -> np.ndarray:
+    protos = np.random.default_rng(0).uniform(-1, 1, (10, dim))
+    rng = np.random.default_rng([seed, 21])
+    return (protos[rng.integers(0, 10, n)] + rng.normal(0, 0.15, (n, dim))).astype(np.float32)
+
+
+def make(structure: str, n: int, dim: int, seed: int) -> np.ndarray:
+    if structure == "prototypes":
+        return prototypes(n, dim, seed)
+    from edgegan.metrics.synthetic import Manifold
+
+    return Manifold(dim=dim, latent_dim=8, modes=10).sample(n, seed=seed)
+
+
+def faiss_pr(real: np.ndarray, fake: np.ndarray, k: int = 3, kind: str = "flat", near: int = 16) -> dict:
+    """Improved P/R with faiss doing the neighbour search: kNN radii from a (k+1)-NN self
+    search, then each query tested against the balls of its ``near`` nearest other-set points."""
+    import faiss
+
+    def index(x):
+        if kind == "flat":
+            ix = faiss.IndexFlatL2(x.shape[1])
+        else:
+            ix = faiss.IndexHNSWFlat(x.shape[1], 32)
+            ix.hnsw.efConstruction = 80
+            ix.hnsw.efSearch = 128
+        ix.add(x)
+        return ix
+
+    ir, iff = index(real), index(fake)
+    r_rad = np.sqrt(np.maximum(ir.search(real, k + 1)[0][:, k], 0))
+    f_rad = np.sqrt(np.maximum(iff.search(fake, k + 1)[0][:, k], 0))
+    d, i = ir.search(fake, near)
+    precise = (np.sqrt(np.maximum(d, 0)) < r_rad[np.maximum(i, 0)]).any(axis=1)
+    d, i = iff.search(real, near)
+    recalled = (np.sqrt(np.maximum(d, 0)) < f_rad[np.maximum(i, 0)]).any(axis=1)
+    return {"precision": float(precise.mean()), "recall": float(recalled.mean())}
+
+
+def row(name, n, t, peak, rss, p, r, ref, extra=""):
+    dp = "–" if ref is None else f"{abs(p - ref[0]):.4f}"
+    dr = "–" if ref is None else f"{abs(r - ref[1]):.4f}"
+    print(f"| {n:,} | {name} | {t:.2f} | {peak:,.0f} | {rss:,.0f} | {p:.4f}, {r:.4f} | {dp}, {dr} | {extra} |",
+          flush=True)
+
+
+def run_size(n: int, args, have_faiss: bool) -> None:
+    from edgegan.metrics import LSHConfig, lsh_scores
+
+    real, fake = make(args.structure, n, args.dim, 1), make(args.structure, n, args.dim, 2)
+    cfg = LSHConfig()
+    ref, ref_note = None, ""
+    if not args.skip_prdc and n <= args.prdc_max:
+        from prdc import compute_prdc
+
+        def exact():
+            with contextlib.redirect_stdout(io.StringIO()):
+                return compute_prdc(real, fake, 3)
+
+        t, peak, rss, out = measure(exact)
+        ref = (float(out["precision"]), float(out["recall"]))
+        row("exact kNN (prdc)", n, t, peak, rss, *ref, ref)
+    t, peak, rss, out = measure(lambda: lsh_scores(real, fake, cfg, variants=("lsh",)))
+    row("LSH-only", n, t, peak, rss, out["lsh_precision"], out["lsh_recall"], ref,
+        "its own definition (bucket support), not an estimate of kNN P/R")
+    t, peak, rss, out = measure(lambda: lsh_scores(real, fake, cfg, variants=("lsh_knn",), details=True))
+    ap = out["lsh_knn_approx"]
+    if ref is None:
+        ref = (ap["exact_precision_estimate"], ap["exact_recall_estimate"])
+        ref_note = f"; exact reference: exact search on {ap['sample_fake']} + {ap['sample_real']} sampled points"
+    row("LSH+kNN", n, t, peak, rss, out["lsh_knn_precision"], out["lsh_knn_recall"], ref,
+        f"approx_error {ap['approx_error']:.3f} ({ap['stopped']}, {len(ap['steps'])} step(s)){ref_note}")
+    if have_faiss and not args.skip_faiss:
+        for kind in ("flat", "hnsw"):
+            if kind == "flat" and n > args.faiss_flat_max:
+                continue
+            t, peak, rss, out = measure(lambda: faiss_pr(real, fake, 3, kind))
+            row(f"faiss {'IndexFlatL2' if kind == 'flat' else 'HNSW32'}", n, t, peak, rss, out["precision"],
+                out["recall"], ref)
+
+
+def run_million(n: int, args) -> None:
+    """LSH-only on memory-mapped feature files written in chunks (never whole in memory)."""
+    from edgegan.metrics import LSHConfig, lsh_scores
+
+    tmp = Path(tempfile.mkdtemp(dir=args.tmp))
+    paths = [tmp / "real.npy", tmp / "fake.npy"]
+    chunk = 50_000
+    t0 = time.perf_counter()
+    for p, seed in zip(paths, (1, 2)):
+        mm = np.lib.format.open_memmap(p, mode="w+", dtype=np.float32, shape=(n, args.dim))
+        for s in range(0, n, chunk):
+            mm[s:s + chunk] = make(args.structure, min(chunk, n - s), args.dim, seed * 100_000 + s // chunk)
+        mm.flush()
+        del mm
+    t_write = time.perf_counter() - t0
+    real, fake = (np.load(p, mmap_mode="r") for p in paths)
     try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
+        t, peak, rss, out = measure(lambda: lsh_scores(real, fake, LSHConfig(), variants=("lsh",)))
+        row("LSH-only (memory-mapped)", n, t, peak, rss, out["lsh_precision"], out["lsh_recall"], None,
+            f"2 x {n * args.dim * 4 / 2**30:.1f} GiB float32 files (written in {t_write:.0f} s)")
+    finally:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        tmp.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
-    p.add_argument("--big", type=int, default=100000, help="n for the LSH-only large run (0 to skip)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    p.add_argument("--big", type=int, default=100000, help="n without prdc / faiss flat (0 to skip)")
+    p.add_argument("--million", type=int, default=0, help="n for LSH-only on memory-mapped files (0 to skip)")
     p.add_argument("--dim", type=int, default=2048)
-    p.add_argument("--latent-dim", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--structure", choices=("manifold", "prototypes"), default="manifold")
+    p.add_argument("--prdc-max", type=int, default=20000)
+    p.add_argument("--faiss-flat-max", type=int, default=20000)
     p.add_argument("--skip-prdc", action="store_true")
+    p.add_argument("--skip-faiss", action="store_true")
+    p.add_argument("--tmp", default=tempfile.gettempdir())
     args = p.parse_args(argv)
+    try:
+        import faiss
 
-    from edgegan.metrics import LSHConfig, lsh_scores
-    from edgegan.metrics.synthetic import Manifold
-
-    manifold = Manifold(dim=args.dim, latent_dim=args.latent_dim, modes=10)
-    n_max = max(args.sizes)
-    real_all, fake_all = manifold.sample(n_max, seed=1), manifold.sample(n_max, seed=2)
-    print(f"# metrics_speed: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"numpy {np.__version__}, load avg at start {_load()}")
-    print(f"# data: Manifold(dim={args.dim}, latent_dim={args.latent_dim}, modes=10), real seed 1, fake seed 2\n")
-    print("| n | LSH-only s | LSH+kNN s | prdc s | prdc / LSH-only | prdc / LSH+kNN "
-          "| LSH+kNN P, R | kNN P, R (prdc) | abs diff LSH+kNN P, R | LSH-only P, R |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    cfg = LSHConfig()
+        have_faiss, faiss_v = True, faiss.__version__
+    except ImportError:
+        have_faiss, faiss_v = False, "not installed"
+    print(f"# metrics_speed: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, numpy "
+          f"{np.__version__}, faiss {faiss_v}, load avg at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"# data: {args.structure}, dim {args.dim}, real seed 1, fake seed 2\n")
+    print("| n (each set) | method | s | peak MB (numpy) | max RSS MB (process) | P, R | abs diff vs exact P, R | notes |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
-        real, fake = real_all[:n], fake_all[:n]
-        t_lsh, lsh = _timed(lambda: lsh_scores(real, fake, cfg, variants=("lsh",)), args.repeats)
-        t_knn, lk = _timed(lambda: lsh_scores(real, fake, cfg, variants=("lsh_knn",)), args.repeats)
-        if args.skip_prdc:
-            t_prdc, ref = float("nan"), {"precision": float("nan"), "recall": float("nan")}
-        else:
-            from prdc import compute_prdc
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                t_prdc, ref = _timed(lambda: compute_prdc(real, fake, 3), 1)
-        dp = abs(lk["lsh_knn_precision"] - float(ref["precision"]))
-        dr = abs(lk["lsh_knn_recall"] - float(ref["recall"]))
-        print(f"| {n:,} | {t_lsh:.2f} | {t_knn:.2f} | {t_prdc:.1f} | {t_prdc / t_lsh:.0f}x | {t_prdc / t_knn:.0f}x "
-              f"| {lk['lsh_knn_precision']:.4f}, {lk['lsh_knn_recall']:.4f} "
-              f"| {float(ref['precision']):.4f}, {float(ref['recall']):.4f} | {dp:.4f}, {dr:.4f} "
-              f"| {lsh['lsh_precision']:.4f}, {lsh['lsh_recall']:.4f} |", flush=True)
-    del real_all, fake_all
+        run_size(n, args, have_faiss)
     if args.big:
-        real, fake = manifold.sample(args.big, seed=3), manifold.sample(args.big, seed=4)
-        t_lsh, lsh = _timed(lambda: lsh_scores(real, fake, cfg, variants=("lsh",), details=True), args.repeats)
-        t_knn, lk = _timed(lambda: lsh_scores(real, fake, cfg, variants=("lsh_knn",)), 1)
-        par = lsh["parameters"]
-        print(f"\n| n (each set) x d | LSH-only s (median of {args.repeats}) | LSH+kNN s | LSH-only P, R | LSH+kNN P, R | L, K, w |")
-        print("|---|---|---|---|---|---|")
-        print(f"| {args.big:,} x {args.dim} | {t_lsh:.2f} | {t_knn:.2f} | {lsh['lsh_precision']:.4f}, {lsh['lsh_recall']:.4f} "
-              f"| {lk['lsh_knn_precision']:.4f}, {lk['lsh_knn_recall']:.4f} "
-              f"| {par['tables']}, {par['projections']}, {par['bucket_width']:.3g} |")
-    print(f"\n# load avg at end {_load()}")
+        run_size(args.big, args, have_faiss)
+    if args.million:
+        run_million(args.million, args)
+    print(f"\n# load avg at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

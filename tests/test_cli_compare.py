@@ -83,7 +83,29 @@ def test_compare_float_vs_int8_with_real_reference(samples, tmp_path, capsys):
     assert worst[0] == int(np.argmax(per_mse))
     q = result["quality"]
     assert set(q) == {"lsh_precision", "lsh_recall", "lsh_knn_precision", "lsh_knn_recall",
-                      "knn_precision", "knn_recall", "density", "coverage", "psnr_db"}
+                      "knn_precision", "knn_recall", "density", "coverage", "psnr_db",
+                      "frechet_distance", "kid", "kid_std", "inception_score", "lsh_knn_approx_error"}
+    approx = result["distribution"]["B_vs_A"]["lsh_knn_approx"]
+    assert q["lsh_knn_approx_error"] == approx["approx_error"] and approx["sample_fake"] == 256
+    # FD / KID / IS on the same digits features, equal to the functions called directly
+    from edgegan.datasets import digits_images
+    from edgegan.metrics import extract_features, frechet_distance, inception_score, kernel_inception_distance
+    from edgegan.metrics.digits_cnn import class_probabilities
+
+    fa, fb, fr = (extract_features(x, "digits") for x in (a, b, digits_images(32)))
+    vs_ref = result["distribution"]["B_vs_reference"]
+    assert vs_ref["frechet_distance"] == pytest.approx(frechet_distance(fr, fb), rel=1e-9)
+    assert (vs_ref["kid"], vs_ref["kid_std"]) == pytest.approx(kernel_inception_distance(fr, fb, subset_size=N), rel=1e-9)
+    assert vs_ref["kid_subset_size"] == N
+    assert q["frechet_distance"] == pytest.approx(frechet_distance(fa, fb), rel=1e-9)
+    assert q["frechet_distance"] < vs_ref["frechet_distance"]  # int8 B is nearer to float A than to real digits
+    iscore = result["inception_score"]
+    assert iscore["reference"]["mean"] == pytest.approx(inception_score(class_probabilities(fr))[0], rel=1e-12)
+    assert iscore["reference"]["mean"] > 8  # the classifier is confident on real digits and they cover 10 classes
+    assert q["inception_score"] == iscore["B"]["mean"]
+    for text in ("Frechet distance (FD)", "KID (mean over subsets)", "Inception Score (digits CNN", "NOT comparable",
+                 "LSH+kNN approx. error", "LSH+kNN approx_error (estimated 95% bound", "exact search on 256 + 256"):
+        assert text in " ".join(out.split())
     # int8 weights keep the samples close: B covers A nearly perfectly
     assert q["knn_precision"] >= 0.9 and q["lsh_precision"] >= 0.9
     from PIL import Image

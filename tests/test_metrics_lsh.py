@@ -71,8 +71,10 @@ def test_off_manifold_samples_lower_precision_in_proportion(real, fake, bad, sam
 
 def test_reference_outliers_inflate_knn_precision_not_lsh(real, fake, bad):
     """The seed paper's robustness claim: 3 % far outliers in the real set give kNN balls
-    that swallow bad samples; a lone outlier supports no LSH bucket and has no kNN radius in
-    LSH+kNN. Measured: kNN 0.646 -> 0.896, LSH 0.644 -> 0.644, LSH+kNN 0.646 -> 0.644."""
+    that swallow bad samples; a lone outlier supports no LSH bucket. Measured: kNN 0.646 ->
+    0.896, LSH 0.644 -> 0.644. LSH+kNN approximates exact kNN (issue #21), so it follows kNN
+    here: its own error estimate notices the missed outlier balls (0.25 apart at the first
+    search) and it ends within its reported error of exact kNN."""
     generated = with_fraction(fake, bad, 0.3)
     polluted = np.concatenate([real, M.off_manifold(int(0.03 * N), seed=7)])
     clean_knn = exact_scores(real, generated)["knn_precision"]
@@ -80,9 +82,9 @@ def test_reference_outliers_inflate_knn_precision_not_lsh(real, fake, bad):
     clean = lsh_scores(real, generated, FIXED)
     dirty = lsh_scores(polluted, generated, FIXED)
     assert dirty_knn - clean_knn >= 0.15
-    for v in ("lsh", "lsh_knn"):
-        assert abs(dirty[f"{v}_precision"] - clean[f"{v}_precision"]) <= 0.03, (v, clean, dirty)
-        assert dirty[f"{v}_precision"] <= 0.72  # 70 % of the samples are good
+    assert abs(dirty["lsh_precision"] - clean["lsh_precision"]) <= 0.03, (clean, dirty)
+    assert dirty["lsh_precision"] <= 0.72  # 70 % of the samples are good
+    assert abs(dirty["lsh_knn_precision"] - dirty_knn) <= max(0.03, dirty["lsh_knn_approx_error"])
 
 
 def test_generated_outliers_inflate_knn_recall_not_lsh(real, bad):
@@ -95,8 +97,8 @@ def test_generated_outliers_inflate_knn_recall_not_lsh(real, bad):
     clean = lsh_scores(real, half, FIXED)
     dirty = lsh_scores(real, polluted, FIXED)
     assert dirty_knn - clean_knn >= 0.1, (clean_knn, dirty_knn)
-    for v in ("lsh", "lsh_knn"):
-        assert abs(dirty[f"{v}_recall"] - clean[f"{v}_recall"]) <= 0.03, (v, clean, dirty)
+    assert abs(dirty["lsh_recall"] - clean["lsh_recall"]) <= 0.03, (clean, dirty)
+    assert abs(dirty["lsh_knn_recall"] - dirty_knn) <= max(0.03, dirty["lsh_knn_approx_error"])
 
 
 def test_deterministic_with_seed_and_seed_matters(real, fake):
@@ -163,7 +165,7 @@ def test_registered_metrics_and_config_dicts(real, fake):
     out = compute_metric("lsh", real[:400], fake[:400], {"tables": 8, "seed": 1})
     assert set(out) == {"lsh_precision", "lsh_recall"}
     out = compute_metric("lsh_knn", real[:400], fake[:400])
-    assert set(out) == {"lsh_knn_precision", "lsh_knn_recall"}
+    assert set(out) == {"lsh_knn_precision", "lsh_knn_recall", "lsh_knn_approx_error", "lsh_knn_approx"}
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -151,7 +151,8 @@ class Comparison:
     QUALITY_LABELS = {"psnr_db": "PSNR dB (paired)", "lsh_precision": "LSH precision", "lsh_recall": "LSH recall",
                       "lsh_knn_precision": "LSH-kNN precision", "lsh_knn_recall": "LSH-kNN recall",
                       "knn_precision": "kNN precision", "knn_recall": "kNN recall", "density": "density",
-                      "coverage": "coverage"}
+                      "coverage": "coverage", "frechet_distance": "Frechet distance", "kid": "KID",
+                      "kid_std": "KID std", "lsh_knn_approx_error": "LSH-kNN approx. error (est.)", "inception_score": "Inception Score (digits classifier)"}
 
     def __init__(self, result: dict, a_label: str, b_label: str) -> None:
         self.result = result

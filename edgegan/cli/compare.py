@@ -46,6 +46,15 @@ def _print_table(result: dict, paths: dict) -> None:
     for column in [c for name in result["metrics"] for c in METRICS.get(name).columns]:
         table.add_row(column.label, *[column.format(dist[c].get(column.key)) for c in dist])
     console.print(table)
+    _print_approx(console, dist)
+    iscore = result.get("inception_score")
+    if iscore:
+        parts = ", ".join(f"{name} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for name, v in iscore.items())
+        console.print(f"  Inception Score ({next(iter(iscore.values()))['classifier']}, "
+                      f"{next(iter(iscore.values()))['splits']} splits): {parts}")
+    note = result["features"].get("note")
+    if note:
+        console.print(f"  [yellow]note[/]: {note}")
     for name, d in inp.items():
         console.print(f"  {name}: {d['source']}  n={d['count']}  shape={d['shape']}  latents={'yes' if d['has_latents'] else 'no'}")
     matched = result.get("size_matched") or {}
@@ -65,6 +74,20 @@ def _print_table(result: dict, paths: dict) -> None:
     else:
         console.print("  paired metrics: skipped (latents missing on a side; pass --paired if the samples are index-aligned)")
     console.print(f"  wrote {paths['json']}" + (f" and {paths['grid']}" if "grid" in paths else ""))
+
+
+def _print_approx(console, dist: dict) -> None:
+    """How far LSH+kNN may be from exact kNN, and how that was estimated."""
+    parts = []
+    for col, scores in dist.items():
+        rec = scores.get("lsh_knn_approx")
+        if not rec or rec.get("approx_error") is None:
+            continue
+        parts.append(f"{col.replace('_', ' ')} ±{rec['approx_error']:.3f} (P ±{rec['precision_error']:.3f}, "
+                     f"R ±{rec['recall_error']:.3f}; exact search on {rec['sample_fake']} + {rec['sample_real']} "
+                     f"sampled points; {rec['stopped']})")
+    if parts:
+        console.print("  LSH+kNN approx_error (estimated 95% bound on |LSH+kNN - exact kNN|): " + "; ".join(parts))
 
 
 def _print_size_matched(console, result: dict, matched: dict) -> None:

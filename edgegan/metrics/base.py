@@ -134,7 +134,10 @@ def compute_metric(name: str, real: np.ndarray, fake: np.ndarray, config: JsonCo
 def check_finite(x: np.ndarray, what: str) -> None:
     """One-line error naming how many samples hold NaN/inf and the first one."""
     flat = np.asarray(x).reshape(len(x), -1)
-    bad = ~np.isfinite(flat).all(axis=1)
+    # in row blocks: a [N, D] boolean temporary would be 2 GB at 1M x 2048 (memory-mapped inputs)
+    step = max(1, (64 << 20) // max(flat.shape[1], 1))
+    bad = np.concatenate([~np.isfinite(flat[s:s + step]).all(axis=1) for s in range(0, len(flat), step)]) \
+        if len(flat) else np.zeros(0, dtype=bool)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise MetricError(

@@ -1,7 +1,8 @@
 """Compare two sample sets (float model vs device output): the API behind ``edgegan compare``.
 
 Inputs are sample files or folders (see :func:`load_samples`). Distribution metrics (LSH P/R
-both variants, exact kNN P/R, density/coverage) treat A as the reference and B as generated,
+both variants, exact kNN P/R, density/coverage, Frechet distance, KID; Inception Score per set
+with the digits classifier) treat A as the reference and B as generated,
 and, with a real reference set, score A and B against it as well. Paired metrics (PSNR, SSIM,
 errors, worst samples) run when the two sets come from the same latents.
 """
@@ -316,11 +317,39 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[st
         pm.pop("per_sample")
         pm.update(data_range=pconfig.data_range, data_range_source=range_source)
         result["paired"] = pm
+    if any(n in configs for n in DISTRIBUTION_METRICS) or extractor.name == "digits":
+        from .distribution import features_note
+
+        result["features"]["note"] = features_note(extractor.name, getattr(extractor.config, "path", ""))
+    if extractor.name == "digits":
+        result["inception_score"] = {name: digits_inception_score(f, getattr(extractor.config, "weights", None))
+                                     for name, f in feats.items()}
     q = {c: dist["B_vs_A"].get(c) for name in configs for c in METRICS.get(name).keys}
+    if "inception_score" in result:
+        q["inception_score"] = result["inception_score"]["B"]["mean"]
     q["psnr_db"] = result["paired"]["psnr_db"] if result["paired"] else None
     result["quality"] = q
     result["_arrays"] = {"a": sa.samples, "b": sb.samples, "ranking": ranking}
     return result
+
+
+DISTRIBUTION_METRICS = ("frechet", "kid")
+
+
+def is_splits(n: int) -> int:
+    """torch-fidelity's 10 splits when every split keeps >= 50 samples, fewer (>= 1) below."""
+    return int(max(1, min(10, n // 50)))
+
+
+def digits_inception_score(feats: np.ndarray, weights: Optional[str] = None) -> dict:
+    """Inception Score of one sample set from its ``digits`` features (the shipped classifier's
+    head gives the class probabilities); a digits-classifier score, not Inception-v3's."""
+    from .digits_cnn import class_probabilities
+    from .distribution import inception_score
+
+    splits = is_splits(len(feats))
+    mean, std = inception_score(class_probabilities(feats, weights), splits=splits)
+    return {"mean": mean, "std": std, "splits": splits, "classifier": "digits CNN (10 classes)"}
 
 
 def to_json(result: dict) -> str:

@@ -61,6 +61,11 @@ class LSHConfig(JsonConfig):
     max_candidates: int = 8               # LSH+kNN: partners per point and set measured exactly
     k: int = 3                            # LSH+kNN: k of the kNN radius
     seed: int = 0
+    error_sample: int = 256               # LSH+kNN: points per set checked by exact search (0: no estimate)
+    error_tolerance: float = 0.03         # LSH+kNN: widen the search until the error bound is below this
+    radius_tolerance: float = 0.01        # LSH+kNN: a sampled radius "matches" within this relative margin
+    adapt_budget_s: float = 30.0          # LSH+kNN: time for the search + its adaptation (0: no adaptation)
+    exhaustive_fallback: bool = True      # LSH+kNN: run exact search when predicted cheaper than widening
 
     def validate(self) -> None:
         for name in ("tables", "projections"):
@@ -81,6 +86,15 @@ class LSHConfig(JsonConfig):
             raise ConfigError(f"lsh k must be >= 1, got {self.k}", field="k")
         if self.max_candidates < 1:
             raise ConfigError(f"lsh max_candidates must be >= 1, got {self.max_candidates}", field="max_candidates")
+        if self.error_sample < 0:
+            raise ConfigError(f"lsh error_sample must be >= 0, got {self.error_sample}", field="error_sample")
+        if not 0 < self.error_tolerance < 1:
+            raise ConfigError(f"lsh error_tolerance must be in (0, 1), got {self.error_tolerance}",
+                              field="error_tolerance")
+        if not self.radius_tolerance >= 0:
+            raise ConfigError(f"lsh radius_tolerance must be >= 0, got {self.radius_tolerance}", field="radius_tolerance")
+        if not self.adapt_budget_s >= 0:
+            raise ConfigError(f"lsh adapt_budget_s must be >= 0, got {self.adapt_budget_s}", field="adapt_budget_s")
 
 
 def auto_parameters(n: int, d: int) -> tuple[int, int]:
@@ -349,7 +363,40 @@ def _lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, proj_f: np.
     stats = {"candidate_pairs": n_all, "measured_pairs": int(len(pairs)),
              "real_without_k_candidates": int((r_rad == 0).sum()),
              "fake_without_k_candidates": int((f_rad == 0).sum())}
-    return precise, recalled, stats
+    return precise, recalled, stats, r_rad, f_rad
+
+
+def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, proj_f: np.ndarray,
+                      keys_r: np.ndarray, keys_f: np.ndarray, index: LSHIndex,
+                      config: LSHConfig) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """LSH+kNN, then its error against exact kNN estimated on a subsample (lsh_error.py);
+    while that is above ``error_tolerance`` and time allows, the search is rerun wider:
+    step i uses window and max_candidates x 2^i and 8·i more tables."""
+    def run(step: int) -> tuple:
+        if step == 0:
+            cfg, idx, pr, pf, kr, kf = config, index, proj_r, proj_f, keys_r, keys_f
+        else:
+            cfg = dataclasses.replace(config, window=config.window * 2 ** step,
+                                      max_candidates=config.max_candidates * 2 ** step,
+                                      tables=index.tables + 8 * step, projections=index.projections)
+            idx, pr = fit_index(real, cfg)
+            pf = idx.project(fake)
+            kr, kf = idx.keys(pr), idx.keys(pf)
+        p, r, stats, r_rad, f_rad = _lsh_knn(real, fake, pr, pf, kr, kf, idx, cfg)
+        params = {"tables": idx.tables, "window": cfg.window, "max_candidates": cfg.max_candidates}
+        return p, r, r_rad, f_rad, stats, params
+
+    if config.error_sample == 0:
+        p, r, _, _, stats, _ = run(0)
+        return p, r, stats, {"approx_error": None, "stopped": "not estimated (error_sample=0)"}
+    from .lsh_error import ErrorEstimator, adapt
+
+    estimator = ErrorEstimator(real, fake, config.k, config.error_sample, config.seed)
+    max_steps = 6 if config.adapt_budget_s > 0 else 1
+    (p, r, _, _, stats, params), record = adapt(run, estimator, config.error_tolerance, config.radius_tolerance,
+                                                config.adapt_budget_s, max_steps, config.exhaustive_fallback)
+    record["search"] = params
+    return p, r, stats, record
 
 
 def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None,
@@ -377,8 +424,9 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
         out.update(lsh_precision=float(p.mean()), lsh_recall=float(r.mean()))
         per_sample.update(lsh_precise=p, lsh_recalled=r)
     if "lsh_knn" in variants:
-        p, r, stats = _lsh_knn(real, fake, proj_r, proj_f, keys_r, keys_f, index, config)
-        out.update(lsh_knn_precision=float(p.mean()), lsh_knn_recall=float(r.mean()))
+        p, r, stats, approx = _adaptive_lsh_knn(real, fake, proj_r, proj_f, keys_r, keys_f, index, config)
+        out.update(lsh_knn_precision=float(p.mean()), lsh_knn_recall=float(r.mean()),
+                   lsh_knn_approx_error=approx["approx_error"])
         per_sample.update(lsh_knn_precise=p, lsh_knn_recalled=r)
     if details:
         out["parameters"] = {"tables": index.tables, "projections": index.projections,
@@ -389,6 +437,7 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
                              "window": config.window, "max_candidates": config.max_candidates, "k": config.k, "seed": config.seed}
         if "lsh_knn" in variants:
             out["parameters"].update(stats)
+            out["lsh_knn_approx"] = approx
         out["per_sample"] = per_sample
     return out
 
@@ -418,8 +467,12 @@ def lsh_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig |
     return lsh_scores(real, fake, config, variants=("lsh",))
 
 
-@register_metric("lsh_knn", LSHConfig, [("lsh_knn_precision", "LSH+kNN precision"), ("lsh_knn_recall", "LSH+kNN recall")],
+@register_metric("lsh_knn", LSHConfig, [("lsh_knn_precision", "LSH+kNN precision"), ("lsh_knn_recall", "LSH+kNN recall"),
+                                         ("lsh_knn_approx_error", "LSH+kNN approx. error (est. 95% bound vs exact kNN)")],
                  "LSH+kNN precision/recall: LSH candidates, then a kNN-radius test",
                  short="LSH+kNN P / R", summary=False, options=_LSH_OPTIONS, joint=_lsh_joint)
-def lsh_knn_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict[str, float]:
-    return lsh_scores(real, fake, config, variants=("lsh_knn",))
+def lsh_knn_precision_recall(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = None) -> dict:
+    out = lsh_scores(real, fake, config, variants=("lsh_knn",), details=True)
+    out.pop("per_sample")
+    out.pop("parameters")
+    return out

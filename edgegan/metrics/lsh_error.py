@@ -1,0 +1,210 @@
+"""How far LSH+kNN precision/recall is from exact kNN, measured on a random subsample, and
+the adaptation that widens the candidate search until that estimate is small enough.
+
+LSH+kNN takes a point's kNN radius among its LSH candidates only, so a missed true neighbour
+*inflates* the radius (the k-th candidate distance is never below the true k-th distance) and
+a missed pair can hide a ball that contains a query. Which way the score moves depends on the
+data; on clustered, noisy, high-dimensional features (near-equal distances) the inflation
+dominates (issue #21: +0.15 to +0.2). Nothing about that is visible from the LSH side alone,
+so it is measured:
+
+* draw ``s`` random fake points (for precision) and ``s`` random real points (for recall);
+* compute each one's exact distances to the whole other set (s x n, BLAS, the same arithmetic
+  as the exact kNN reference), and the exact kNN radius of every ball that could decide it:
+  the balls that contain it under the LSH radii (exact radii are never larger, so no other
+  ball with an LSH radius can contain it), its ``near`` nearest other-set points, and the
+  points the LSH search left without k candidates (radius 0: unknown);
+* the exact decision of each sampled point follows, hence the disagreement with the LSH+kNN
+  decision. ``precision_error`` is ``|mean(LSH - exact)|`` plus twice its standard error
+  (variance bounded by the disagreement rate, taken as (x + 1) / (s + 2) so that 0 of 256
+  disagreeing still reports 0.008): an estimated 95 % upper bound on |LSH+kNN - exact kNN|
+  over the full set.
+
+Adaptation: while the bound is above ``error_tolerance`` and the time budget allows, rerun the
+candidate search with twice the window and per-point candidates and 8 more tables (a new
+index), and estimate again on the same sample (exact radii are cached across steps). When the
+exhaustive exact search is predicted to cost less than the next wider step (small sets), it
+is run instead and the error is 0 by construction.
+
+Cost of the estimate: ~(NEAR + 4) exact radii per sampled point, each a pass over its set;
+the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
+sample sizes are reported, so the bound is wide when the sample is small.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from .knn import distance_blocks
+
+log = logging.getLogger(__name__)
+
+NEAR = 8                # nearest other-set points whose exact ball is always checked
+EXACT_FLOPS = 6e10      # the estimate's exact searches stay near this many multiply-adds (sample shrinks)
+MAX_ZERO = 512          # radius-0 points checked exhaustively up to this count
+CROSS_BYTES = 256 << 20  # the s x n exact distance block of one side stays below this
+
+
+class ExactRadii:
+    """Exact k-th-nearest-other-point radii of rows of ``x``, computed on demand and cached."""
+
+    def __init__(self, x: np.ndarray, k: int, chunk_mb: int = 256) -> None:
+        self.x, self.k, self.chunk_mb = x, k, chunk_mb
+        self.values = np.full(len(x), np.nan)
+        self.seconds, self.madds = 0.0, 0.0   # measured rate of the exact search
+
+    def fill(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        todo = rows[np.isnan(self.values[rows])]
+        if len(todo):
+            t0 = time.perf_counter()
+            for start, d in distance_blocks(self.x[todo], self.x, self.chunk_mb):
+                part = todo[start:start + len(d)]
+                d[np.arange(len(d)), part] = 0  # self at exactly 0, as knn_radii
+                self.values[part] = np.partition(d, self.k, axis=1)[:, self.k]
+            self.seconds += time.perf_counter() - t0
+            self.madds += float(len(todo)) * self.x.shape[0] * self.x.shape[1]
+        return self.values
+
+    @property
+    def computed(self) -> int:
+        return int(np.isfinite(self.values).sum())
+
+
+def _side(query: np.ndarray, rows: np.ndarray, approx_hit: np.ndarray, balls: ExactRadii,
+          ball_radius: np.ndarray, chunk_mb: int) -> dict:
+    """Exact decision (inside some ball of the other set) of the sampled ``rows`` of ``query``
+    against the LSH+kNN decision ``approx_hit[rows]``."""
+    n_ball = len(ball_radius)
+    d = np.concatenate([blk for _, blk in distance_blocks(query[rows], balls.x, chunk_mb)]).astype(np.float64)
+    need = [np.flatnonzero((d < ball_radius[None, :]).any(axis=0))]
+    near = min(NEAR, n_ball - 1)
+    top = np.argpartition(d, near, axis=1)[:, :near + 1]
+    need.append(top.ravel())
+    zero = np.flatnonzero(ball_radius == 0)
+    need.append(zero if len(zero) <= MAX_ZERO else np.intersect1d(zero, top.ravel()))
+    cols = np.unique(np.concatenate(need))
+    exact_r = balls.fill(cols)[cols]
+    exact_hit = (d[:, cols] < exact_r[None, :]).any(axis=1)
+    approx = approx_hit[rows]
+    return {"approx": approx, "exact": exact_hit}
+
+
+def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
+    """(signed gap estimate, 95 % upper bound on |gap|)."""
+    s = len(approx)
+    diff = approx.astype(np.float64) - exact.astype(np.float64)
+    # var(diff) <= disagreement rate; Laplace's (x + 1) / (s + 2) keeps it above 0 at x = 0
+    p = (float(np.abs(diff).sum()) + 1) / (s + 2)
+    return float(diff.mean()), float(abs(diff.mean()) + 2 * math.sqrt(p / s))
+
+
+def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``size`` random rows; fewer (>= 100) when the s x other exact block would pass
+    CROSS_BYTES or the exact radii behind it (~NEAR + 4 per row) EXACT_FLOPS."""
+    cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / ((NEAR + 4) * max(other, 1) * max(dim, 1)))
+    s = int(min(size, n, max(100, cap)))
+    return np.sort(rng.choice(n, s, replace=False))
+
+
+class ErrorEstimator:
+    """The fixed subsample and cached exact radii of one (real, fake) pair."""
+
+    def __init__(self, real: np.ndarray, fake: np.ndarray, k: int, size: int, seed: int, chunk_mb: int = 256) -> None:
+        rng = np.random.default_rng([seed, 21])
+        self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng)
+        self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng)
+        self.real, self.fake, self.chunk_mb = real, fake, chunk_mb
+        self.real_radii = ExactRadii(real, k, chunk_mb)
+        self.fake_radii = ExactRadii(fake, k, chunk_mb)
+
+    def estimate(self, precise: np.ndarray, recalled: np.ndarray, r_rad: np.ndarray, f_rad: np.ndarray,
+                 radius_tolerance: float) -> dict:
+        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.chunk_mb)
+        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.chunk_mb)
+        gap_p, err_p = _bound(prec["approx"], prec["exact"])
+        gap_r, err_r = _bound(rec["approx"], rec["exact"])
+        # radius check on the sampled points themselves
+        er = self.real_radii.fill(self.real_rows)[self.real_rows]
+        ef = self.fake_radii.fill(self.fake_rows)[self.fake_rows]
+        ar, af = r_rad[self.real_rows], f_rad[self.fake_rows]
+        ok = np.concatenate([(ar > 0) & (ar <= er * (1 + radius_tolerance) + 1e-12),
+                             (af > 0) & (af <= ef * (1 + radius_tolerance) + 1e-12)])
+        return {"precision_error": err_p, "recall_error": err_r, "precision_gap": gap_p, "recall_gap": gap_r,
+                "exact_precision_estimate": float(prec["exact"].mean()),
+                "exact_recall_estimate": float(rec["exact"].mean()),
+                "radius_match": float(ok.mean()), "radius_tolerance": radius_tolerance,
+                "sample_fake": int(len(self.fake_rows)), "sample_real": int(len(self.real_rows))}
+
+    def exact_seconds(self) -> float:
+        """Predicted time of exhaustive exact kNN P/R at the rate measured so far."""
+        madds = self.real_radii.madds + self.fake_radii.madds
+        if madds == 0:
+            return math.inf
+        rate = (self.real_radii.seconds + self.fake_radii.seconds) / madds
+        nr, nf, d = len(self.real), len(self.fake), self.real.shape[1]
+        return rate * d * float(nr * nr + nf * nf + nr * nf)
+
+
+def exhaustive(real: np.ndarray, fake: np.ndarray, k: int, chunk_mb: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample exact kNN decisions (precise fakes, recalled reals), as knn.exact_scores."""
+    from .knn import knn_radii
+
+    r_rad, f_rad = knn_radii(real, k, chunk_mb), knn_radii(fake, k, chunk_mb)
+    precise = np.zeros(len(fake), dtype=bool)
+    recalled = np.zeros(len(real), dtype=bool)
+    for start, d in distance_blocks(real, fake, chunk_mb):
+        precise |= (d < r_rad[start:start + len(d), None]).any(axis=0)
+        recalled[start:start + len(d)] = (d < f_rad[None, :]).any(axis=1)
+    return precise, recalled
+
+
+def adapt(run: Callable[[int], tuple], estimator: ErrorEstimator, tolerance: float, radius_tolerance: float,
+          budget_s: float, max_steps: int = 6, allow_exhaustive: bool = True) -> tuple[tuple, dict]:
+    """``run(step)`` -> (precise, recalled, r_rad, f_rad, stats, params) for step 0, 1, ...
+    (each a wider search). Stops at the first step whose error bound is <= ``tolerance``;
+    switches to exhaustive exact search when that is predicted (from the measured speed of the
+    estimate's own exact searches) to be cheaper than the next wider step and to fit the
+    budget (then the error is 0); stops when the next step would pass ``budget_s`` (its time
+    guessed as 2.5x the last) or after ``max_steps``. Returns the last run and the record."""
+    t0 = time.perf_counter()
+    steps = []
+    step = 0
+    while True:
+        ts = time.perf_counter()
+        out = run(step)
+        t_run = time.perf_counter() - ts
+        est = estimator.estimate(out[0], out[1], out[2], out[3], radius_tolerance)
+        err = max(est["precision_error"], est["recall_error"])
+        steps.append({"step": step, **out[5], "approx_error": err, "radius_match": est["radius_match"],
+                      "seconds": round(time.perf_counter() - ts, 3)})
+        elapsed = time.perf_counter() - t0
+        if err <= tolerance:
+            reason = "within tolerance"
+            break
+        remaining, next_step = budget_s - elapsed, 2.5 * t_run
+        exact_s = estimator.exact_seconds()
+        last = step + 1 >= max_steps or next_step > remaining
+        if allow_exhaustive and max_steps > 1 and exact_s <= remaining and (exact_s <= next_step or last):
+            ts = time.perf_counter()
+            p, r = exhaustive(estimator.real, estimator.fake, estimator.real_radii.k, estimator.chunk_mb)
+            out = (p, r, None, None, {**out[4], "exhaustive": True}, {**out[5], "exhaustive": True})
+            steps.append({"step": step + 1, "exhaustive": True, "approx_error": 0.0,
+                          "predicted_seconds": round(exact_s, 3), "seconds": round(time.perf_counter() - ts, 3)})
+            err, reason = 0.0, "exhaustive exact search (predicted cheaper than widening the LSH search)"
+            break
+        if last:
+            reason = "step limit" if step + 1 >= max_steps else "time budget"
+            break
+        step += 1
+    record = {**est, "approx_error": err, "tolerance": tolerance, "stopped": reason, "steps": steps,
+              "budget_s": budget_s, "seconds": round(time.perf_counter() - t0, 3),
+              "exact_radii_computed": estimator.real_radii.computed + estimator.fake_radii.computed}
+    if err == 0.0 and reason.startswith("exhaustive"):
+        record.update(precision_error=0.0, recall_error=0.0, precision_gap=0.0, recall_gap=0.0)
+    log.debug("lsh+knn: approx error %.3f after %d step(s) (%s)", err, len(steps), reason)
+    return out, record
