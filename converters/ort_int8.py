@@ -95,19 +95,25 @@ def _strip_debug_info(path) -> None:
 
 
 @dataclasses.dataclass
-class OrtInt8Options(JsonConfig):
-    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+class OrtQuantTypeOptions(JsonConfig):
+    """The integer types ORT quantizes to: the fields ort-int8 and ort-int8-mixed share."""
 
     activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
     weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
     reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
-    subpixel: bool = dataclasses.field(default=True, metadata={
-        "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
 
     def validate(self) -> None:
         for key in ("activation_type", "weight_type"):
             if getattr(self, key) not in ("int8", "uint8"):
-                raise ConfigError(f"OrtInt8Options.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+                raise ConfigError(f"{type(self).__name__}.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+
+
+@dataclasses.dataclass
+class OrtInt8Options(OrtQuantTypeOptions):
+    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+
+    subpixel: bool = dataclasses.field(default=True, metadata={
+        "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
 
 
 @register

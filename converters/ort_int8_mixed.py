@@ -12,24 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, Converter, MixedPrecisionOptions, missing_modules, module_version, register
-from .ort_int8 import _strip_debug_info, ops_left_float
+from .ort_int8 import OrtQuantTypeOptions, _strip_debug_info, ops_left_float
 
 
 @dataclasses.dataclass
-class OrtInt8MixedOptions(MixedPrecisionOptions):
-    """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``)."""
-
-    activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
-    weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
-    reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
+class OrtInt8MixedOptions(MixedPrecisionOptions, OrtQuantTypeOptions):
+    """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``): what to keep
+    float, and ORT's integer types as ort-int8 takes them."""
 
     def validate(self) -> None:
-        super().validate()
-        for key in ("activation_type", "weight_type"):
-            if getattr(self, key) not in ("int8", "uint8"):
-                raise ConfigError(f"OrtInt8MixedOptions.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+        MixedPrecisionOptions.validate(self)
+        OrtQuantTypeOptions.validate(self)
 
 
 @register

@@ -59,6 +59,19 @@ def test_is_registered_but_not_a_default_format():
         ConvertOptions(formats={"ort-int8-mixed": {"target_psnr_db": -1}})
 
 
+def test_both_ort_int8_formats_take_and_check_the_same_integer_types():
+    import dataclasses
+
+    fields = {f: {x.name for x in dataclasses.fields(CONVERTERS.get(f).Options)} for f in ("ort-int8", "ort-int8-mixed")}
+    assert {"activation_type", "weight_type", "reduce_range"} <= fields["ort-int8"] & fields["ort-int8-mixed"]
+    opts = ConvertOptions(formats={"ort-int8-mixed": {"activation_type": "int8", "reduce_range": True}})
+    mixed = opts.for_format("ort-int8-mixed")
+    assert (mixed.activation_type, mixed.reduce_range, mixed.auto) == ("int8", True, True)
+    for fmt, cls in (("ort-int8", "OrtInt8Options"), ("ort-int8-mixed", "OrtInt8MixedOptions")):
+        with pytest.raises(ConfigError, match=f"{cls}.weight_type must be 'int8' or 'uint8'"):
+            ConvertOptions(formats={fmt: {"weight_type": "int4"}})
+
+
 def test_keep_float_by_op_type_and_by_name(resnet_tiny, tmp_path):
     by_type = _convert(resnet_tiny, tmp_path, keep_op_types=["Conv"], auto=False)
     convs = _float_weights(by_type.path, "Conv")
