@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from .base import ConvertContext, ConvertResult, Converter, MixedPrecisionOptions, missing_modules, module_version, register
-from .ort_int8 import OrtQuantTypeOptions, _strip_debug_info, ops_left_float
+from .ort_int8 import OrtQuantTypeOptions, _strip_debug_info, ops_left_float, preprocessed_once
 
 
 @dataclasses.dataclass
@@ -39,11 +39,14 @@ class OrtInt8Mixed(Converter):
         return missing_modules("onnx", "onnxruntime")
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
+        from ..errors import ConversionError
         from ..quantdebug.mixed import quantize_mixed
-        from ..quantdebug.onnx_qdq import preprocessed
 
         opts, mine = ctx.options, ctx.options_for(self)
-        source = preprocessed(ctx.onnx_path, ctx.workdir / "ort_mixed_pre.onnx")
+        try:  # shared with ort-int8 (once per export); the graph itself when it fails, as there
+            source = preprocessed_once(ctx, ctx.onnx_path)
+        except ConversionError:
+            source = ctx.onnx_path
         out = ctx.out_dir / self.filename
         result = quantize_mixed(
             source, out, ctx.calibration, keep_op_types=mine.keep_op_types, keep_nodes=mine.keep_nodes,
