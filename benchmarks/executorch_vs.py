@@ -72,6 +72,8 @@ def time_round_robin(arts: dict, x, rounds: int, runs: int, gate_pct: float, gat
 def main() -> int:
     import numpy as np
 
+    from goals import Goals
+
     import edgegan
     from edgegan.runner import edgegan_runner as r
 
@@ -88,7 +90,7 @@ def main() -> int:
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgegan-etbench-"))
     print(f"# ExecuTorch vs the other formats ({time.strftime('%Y-%m-%d %H:%M')}, {args.threads} threads, batch 1, "
           f"{args.rounds}x{args.runs} timed runs per artifact, gate: CPU stall < {args.gate}%)\n")
-    goals = []
+    goals = Goals()
     for name in args.models.split(","):
         t0 = time.perf_counter()
         bundles = {"": edgegan.export(name, out=root / name, overwrite=True, threads=args.threads,
@@ -130,24 +132,23 @@ def main() -> int:
         et8, et32 = rows.get("executorch-int8"), rows.get("executorch-fp32")
         if et32:
             err = et32["fidelity"]["max_abs_err"]
-            goals.append(f"{name} executorch-fp32 max abs err vs torch {err:.2g} -> goal (<= 1e-4) {'MET' if err <= 1e-4 else 'NOT MET'}")
+            goals.check(f"{name} executorch-fp32", f"max abs err vs torch {err:.2g}", "<= 1e-4", err <= 1e-4)
         if et8 and et32:
             psnr, size = et8["fidelity"]["psnr_db"], et8.get("size_ratio") or 1
             if name.startswith("dcgan"):
                 ok = psnr >= 45 and size <= 0.3 and lat["executorch-int8"] / lat["executorch-fp32"] <= 0.25
-                goals.append(f"{name} executorch-int8: {psnr} dB, size {size}, {lat['executorch-int8'] / lat['executorch-fp32']:.2f}x "
-                             f"its fp32 -> goal (>= 45 dB, <= 0.3, <= 0.25x) {'MET' if ok else 'NOT MET'}")
+                goals.check(f"{name} executorch-int8",
+                            f"{psnr} dB, size {size}, {lat['executorch-int8'] / lat['executorch-fp32']:.2f}x its fp32",
+                            ">= 45 dB, <= 0.3, <= 0.25x", ok)
             else:
                 for key in [k for k in rows if k.startswith("executorch-int8")]:
                     a = rows[key]
                     ratio = lat[key] / fastest_float
                     ok = a["fidelity"]["psnr_db"] >= 40 and ratio <= 0.5 and a["quantization"].get("fully_delegated")
-                    goals.append(f"{name} {key}: {a['fidelity']['psnr_db']} dB, {ratio:.2f}x fastest float, fully delegated "
-                                 f"{a['quantization'].get('fully_delegated')} -> goal (>= 40 dB, <= 0.5x, all delegated) "
-                                 f"{'MET' if ok else 'NOT MET'}")
+                    goals.check(f"{name} {key}", f"{a['fidelity']['psnr_db']} dB, {ratio:.2f}x fastest float, fully "
+                                f"delegated {a['quantization'].get('fully_delegated')}", ">= 40 dB, <= 0.5x, all delegated", ok)
         print()
-    print("\n".join(goals))
-    print(f"\nbundles in {root}")
+    goals.print(root)
     return 0
 
 

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main() -> int:
     import edgegan
+    from goals import Goals
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="dcgan-digits,resnet-sketch")
@@ -30,7 +31,7 @@ def main() -> int:
     args = ap.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgegan-bench-"))
     print(f"# export fidelity ({time.strftime('%Y-%m-%d')}, {args.threads} threads, batch 1)\n")
-    goals = []
+    goals = Goals()
     for name in args.models.split(","):
         t0 = time.perf_counter()
         bundle = edgegan.export(name, out=root / name, overwrite=True, threads=args.threads,
@@ -50,8 +51,8 @@ def main() -> int:
                   f"{conv if conv is not None else '–'} |")
             if a["format"] in ("ort-int8", "tflite-int8") and name.startswith("dcgan"):
                 ok = a["status"] != "failed" and fid.get("psnr_db", 0) >= 45 and (a.get("size_ratio") or 1) <= 0.27
-                goals.append(f"{name} {a['format']}: PSNR {fid.get('psnr_db')} dB, size ratio {a.get('size_ratio')} "
-                             f"-> goal (>= 45 dB, <= 0.27) {'MET' if ok else 'NOT MET'}")
+                goals.check(f"{name} {a['format']}", f"PSNR {fid.get('psnr_db')} dB, size ratio {a.get('size_ratio')}",
+                            ">= 45 dB, <= 0.27", ok)
         notes = {a["format"]: a.get("notes") for a in m["artifacts"] if a.get("notes")}
         if notes:
             print("\nnotes: " + "; ".join(f"{k}: {v}" for k, v in notes.items()))
@@ -60,8 +61,7 @@ def main() -> int:
         if left:
             print("ops computed in float inside int8 models: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in left.items()))
         print()
-    print("\n".join(goals))
-    print(f"\nbundles in {root}")
+    goals.print(root)
     return 0
 
 

@@ -127,24 +127,14 @@ def describe(edge_program) -> dict:
 
 
 def _quantize(ep, calibration: np.ndarray, per_channel: bool):
+    """PT2E int8 with executorch-int8's settings (one definition, shared with the debugger's
+    replay); a rewritten InstanceNorm stays float inside XNNPACK."""
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from .executorch_rewrite import TwoPassInstanceNorm2d
+    from ..quantdebug.pt2e import pt2e_quantize
+    from .executorch_rewrite import KEEP_FLOAT
 
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
-    # a rewritten InstanceNorm stays float inside XNNPACK: its mean/variance arithmetic in int8
-    # read 14 dB on resnet-sketch
-    quantizer.set_module_type(TwoPassInstanceNorm2d, None)
-    prepared = prepare_pt2e(ep.module(), quantizer)
-    with torch.no_grad():
-        for i in range(len(calibration)):
-            prepared(torch.from_numpy(np.ascontiguousarray(calibration[i : i + 1])))
-    converted = convert_pt2e(prepared)
+    converted = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT).converted
     example = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
     return torch.export.export(converted, (example,))
 

@@ -70,6 +70,23 @@ def ops_left_float(path) -> list[str]:
     return [f"{op} x{c}" for op, c in counts.most_common()]
 
 
+def preprocessed_once(ctx: ConvertContext, source: Path) -> Path:
+    """ORT's quantization pre-processing of ``source`` (edgegan.quantdebug.onnx_qdq.pre_process),
+    run once per export and graph: the result, or the failure, is kept in ``ctx.cache`` for the
+    other ORT int8 formats. Raises ConversionError naming ORT's error when it failed."""
+    from ..quantdebug.onnx_qdq import pre_process
+
+    key = f"ort_preprocessed:{Path(source).resolve()}"
+    if key not in ctx.cache:
+        try:
+            ctx.cache[key] = pre_process(source, ctx.workdir / f"ort_pre_{Path(source).stem}.onnx")
+        except Exception as exc:  # noqa: BLE001 - an optional optimisation; callers fall back
+            ctx.cache[key] = ConversionError(f"pre-processing {Path(source).stem}: {type(exc).__name__}")
+    if isinstance(ctx.cache[key], ConversionError):
+        raise ctx.cache[key]
+    return ctx.cache[key]
+
+
 @contextlib.contextmanager
 def _quiet_root_logger():
     root = logging.getLogger()
@@ -95,19 +112,25 @@ def _strip_debug_info(path) -> None:
 
 
 @dataclasses.dataclass
-class OrtInt8Options(JsonConfig):
-    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+class OrtQuantTypeOptions(JsonConfig):
+    """The integer types ORT quantizes to: the fields ort-int8 and ort-int8-mixed share."""
 
     activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
     weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
     reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
-    subpixel: bool = dataclasses.field(default=True, metadata={
-        "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
 
     def validate(self) -> None:
         for key in ("activation_type", "weight_type"):
             if getattr(self, key) not in ("int8", "uint8"):
-                raise ConfigError(f"OrtInt8Options.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+                raise ConfigError(f"{type(self).__name__}.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+
+
+@dataclasses.dataclass
+class OrtInt8Options(OrtQuantTypeOptions):
+    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+
+    subpixel: bool = dataclasses.field(default=True, metadata={
+        "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
 
 
 @register
@@ -125,7 +148,6 @@ class OrtInt8(Converter):
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         opts, ort = ctx.options, ctx.options_for(self)
         rewritten, rewrites, notes = self._rewritten_onnx(ctx) if ort.subpixel else (None, [], [])
@@ -143,11 +165,10 @@ class OrtInt8(Converter):
         for source, preprocess in candidates:
             graph = source
             if preprocess:
-                graph = ctx.workdir / f"ort_pre_{source.stem}.onnx"
                 try:
-                    quant_pre_process(str(source), str(graph), skip_symbolic_shape=True)
-                except Exception as exc:  # noqa: BLE001 - optional optimisation step
-                    errors.append(f"pre-processing {source.stem}: {type(exc).__name__}")
+                    graph = preprocessed_once(ctx, source)
+                except ConversionError as exc:
+                    errors.append(str(exc))
                     continue
             try:
                 with _quiet_root_logger():  # the quantizer warns through the root logger

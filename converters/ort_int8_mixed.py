@@ -12,24 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, Converter, MixedPrecisionOptions, missing_modules, module_version, register
-from .ort_int8 import _strip_debug_info, ops_left_float
+from .ort_int8 import OrtQuantTypeOptions, _strip_debug_info, ops_left_float, preprocessed_once
 
 
 @dataclasses.dataclass
-class OrtInt8MixedOptions(MixedPrecisionOptions):
-    """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``)."""
-
-    activation_type: str = dataclasses.field(default="uint8", metadata={"help": "int8 or uint8 activations"})
-    weight_type: str = dataclasses.field(default="int8", metadata={"help": "int8 or uint8 weights"})
-    reduce_range: bool = dataclasses.field(default=False, metadata={"help": "7-bit weights (helps non-VNNI x86)"})
+class OrtInt8MixedOptions(MixedPrecisionOptions, OrtQuantTypeOptions):
+    """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``): what to keep
+    float, and ORT's integer types as ort-int8 takes them."""
 
     def validate(self) -> None:
-        super().validate()
-        for key in ("activation_type", "weight_type"):
-            if getattr(self, key) not in ("int8", "uint8"):
-                raise ConfigError(f"OrtInt8MixedOptions.{key} must be 'int8' or 'uint8', got {getattr(self, key)!r}")
+        MixedPrecisionOptions.validate(self)
+        OrtQuantTypeOptions.validate(self)
 
 
 @register
@@ -45,11 +39,14 @@ class OrtInt8Mixed(Converter):
         return missing_modules("onnx", "onnxruntime")
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
+        from ..errors import ConversionError
         from ..quantdebug.mixed import quantize_mixed
-        from ..quantdebug.onnx_qdq import preprocessed
 
         opts, mine = ctx.options, ctx.options_for(self)
-        source = preprocessed(ctx.onnx_path, ctx.workdir / "ort_mixed_pre.onnx")
+        try:  # shared with ort-int8 (once per export); the graph itself when it fails, as there
+            source = preprocessed_once(ctx, ctx.onnx_path)
+        except ConversionError:
+            source = ctx.onnx_path
         out = ctx.out_dir / self.filename
         result = quantize_mixed(
             source, out, ctx.calibration, keep_op_types=mine.keep_op_types, keep_nodes=mine.keep_nodes,

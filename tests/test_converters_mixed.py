@@ -2,6 +2,8 @@
 auto search, checked against the quantized graph itself and against independent measurements."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,19 @@ def test_is_registered_but_not_a_default_format():
     assert "ort-int8-mixed" not in default_formats()
     with pytest.raises(ConfigError, match="target_psnr_db"):
         ConvertOptions(formats={"ort-int8-mixed": {"target_psnr_db": -1}})
+
+
+def test_both_ort_int8_formats_take_and_check_the_same_integer_types():
+    import dataclasses
+
+    fields = {f: {x.name for x in dataclasses.fields(CONVERTERS.get(f).Options)} for f in ("ort-int8", "ort-int8-mixed")}
+    assert {"activation_type", "weight_type", "reduce_range"} <= fields["ort-int8"] & fields["ort-int8-mixed"]
+    opts = ConvertOptions(formats={"ort-int8-mixed": {"activation_type": "int8", "reduce_range": True}})
+    mixed = opts.for_format("ort-int8-mixed")
+    assert (mixed.activation_type, mixed.reduce_range, mixed.auto) == ("int8", True, True)
+    for fmt, cls in (("ort-int8", "OrtInt8Options"), ("ort-int8-mixed", "OrtInt8MixedOptions")):
+        with pytest.raises(ConfigError, match=f"{cls}.weight_type must be 'int8' or 'uint8'"):
+            ConvertOptions(formats={fmt: {"weight_type": "int4"}})
 
 
 def test_keep_float_by_op_type_and_by_name(resnet_tiny, tmp_path):
@@ -119,3 +134,21 @@ def test_leaving_a_tensor_float_is_exact_in_float_terms(resnet_tiny, tmp_path):
     onnx.save(free, str(tmp_path / "free.onnx"))
     free_psnr, plain_psnr = _psnr_vs_float(onnx_path, tmp_path / "free.onnx", x[:4]), _psnr_vs_float(onnx_path, plain.path, x[:4])
     assert free_psnr > 100 and plain_psnr < 60, (free_psnr, plain_psnr)  # folded Relus kept: float again
+
+
+def test_ort_pre_processing_runs_once_for_both_ort_int8_formats(resnet_tiny, tmp_path):
+    """ort-int8 (quantizing the exported graph) and ort-int8-mixed in one export share ORT's
+    pre-processed graph: the file is written once and both quantize from it."""
+    model, onnx_path, x = resnet_tiny
+    ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=x, input_shape=list(x.shape[1:]),
+                         workdir=tmp_path, out_dir=tmp_path,
+                         options=ConvertOptions(formats={"ort-int8": {"subpixel": False},
+                                                         "ort-int8-mixed": {"auto": False}}))
+    plain = CONVERTERS.get("ort-int8").convert(ctx)
+    pre = sorted(tmp_path.glob("ort_pre_*.onnx"))
+    assert len(pre) == 1 and "without ORT pre-processing" not in (plain.notes or "")
+    written = pre[0].stat().st_mtime_ns
+    os.utime(pre[0], ns=(written - 10**9, written - 10**9))  # a rewrite of the file would move this
+    mixed = CONVERTERS.get("ort-int8-mixed").convert(ctx)
+    assert mixed.quantization["preprocessed"] is True
+    assert sorted(tmp_path.glob("ort_pre_*.onnx")) == pre and pre[0].stat().st_mtime_ns == written - 10**9

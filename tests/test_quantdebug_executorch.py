@@ -128,3 +128,39 @@ def test_fp32_and_other_weights_are_refused_with_a_reason(bundle_dir, tmp_path):
     (other / "bundle.json").write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match="other weights"):
         debug_executorch_bundle(other, "executorch-int8")
+
+
+def _quantized_means(gm) -> list[str]:
+    """``mean`` nodes of a converted PT2E graph whose output is requantized."""
+    return [n.name for n in gm.graph.nodes if n.op == "call_function" and "mean" in str(n.target)
+            and any("quantize_per" in str(u.target) and "dequantize" not in str(u.target) for u in n.users)]
+
+
+def test_rewritten_norm_stays_float_in_the_shared_pt2e_settings():
+    """The converter and the debugger quantize through one function; the rewritten InstanceNorm
+    it keeps float must have no requantized statistic (the XNNPACK quantizer's propagation step
+    gives a ``mean`` its quantized input's observer unless the annotation is removed)."""
+    import torch
+    from torch import nn
+
+    from edgegan.converters.executorch_rewrite import KEEP_FLOAT, delegation_rewrite
+    from edgegan.quantdebug.executorch import quantize_twin
+    from edgegan.quantdebug.pt2e import pt2e_quantize
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.InstanceNorm2d(8, affine=True), nn.ReLU(),
+                          nn.Conv2d(8, 3, 3, padding=1)).eval()
+    cal = np.random.default_rng(0).standard_normal((8, 3, 12, 12)).astype(np.float32)
+    rewritten = delegation_rewrite(model, cal).module
+    ep = torch.export.export(rewritten, (torch.from_numpy(cal[:1]),))
+    kept = pt2e_quantize(ep.module(), cal, keep_float=KEEP_FLOAT).converted
+    quantized = pt2e_quantize(torch.export.export(rewritten, (torch.from_numpy(cal[:1]),)).module(), cal).converted
+    assert len(_quantized_means(quantized)) == 2  # without keep_float both statistics are int8
+    assert _quantized_means(kept) == []
+    # the convs around the norm are still int8 (weights dequantized per channel)
+    assert sum("dequantize_per_channel" in str(n.target) for n in kept.graph.nodes) == 2
+    # the debugger's replay is the same graph as the converter's
+    twin = quantize_twin(rewritten, cal, keep_float=KEEP_FLOAT)
+    x = torch.from_numpy(cal[:2])
+    with torch.no_grad():
+        assert torch.equal(twin.converted(x), kept(x))

@@ -68,12 +68,12 @@ def _print_table(report, paths: dict, top: int) -> None:
 
 
 def _delegation_rewrite(module, inputs):
-    """executorch-int8's delegation rewrite, as the converter applies it: (module, the rewritten
-    types PT2E leaves float)."""
-    from ..converters.executorch_rewrite import TwoPassInstanceNorm2d, delegation_rewrite
+    """executorch-int8's delegation rewrite, as the converter applies it: (module, the class
+    names PT2E leaves float)."""
+    from ..converters.executorch_rewrite import KEEP_FLOAT, delegation_rewrite
 
     done = delegation_rewrite(module, inputs)
-    return (module if done is None else done.module), (TwoPassInstanceNorm2d,)
+    return (module if done is None else done.module), KEEP_FLOAT
 
 
 def run(args: argparse.Namespace) -> int:

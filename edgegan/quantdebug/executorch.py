@@ -22,7 +22,6 @@ Heavy imports (torch, executorch, torchao) stay inside functions.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 from pathlib import Path
@@ -76,16 +75,13 @@ class Pt2eTwin:
 
 
 def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True,
-                  keep_float_types: Sequence[type] = ()) -> Pt2eTwin:
-    """PT2E int8 of ``module`` exactly as executorch-int8 makes it (batch-1 export, the XNNPACK
-    quantizer symmetric with per-channel weights, min/max calibration on every calibration input;
-    submodules of ``keep_float_types`` left float, as the converter leaves its rewritten norm)."""
+                  keep_float: Sequence[str] = ()) -> Pt2eTwin:
+    """PT2E int8 of ``module`` exactly as executorch-int8 makes it: a batch-1 export, then the
+    converter's own PT2E function (``quantdebug.pt2e.pt2e_quantize``); modules whose class name
+    is in ``keep_float`` left float, as the converter leaves its rewritten norm."""
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from .pt2e import pt2e_quantize
 
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     example = torch.from_numpy(calibration[:1])
@@ -94,15 +90,9 @@ def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True,
     except Exception as exc:  # noqa: BLE001 - the exporter's reason, one line
         raise ConversionError(f"torch.export cannot capture the model: {type(exc).__name__}: {first_line(exc, 200)}") \
             from None
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
-    for kind in keep_float_types:
-        quantizer.set_module_type(kind, None)
-    prepared = prepare_pt2e(ep.module(), quantizer)
-    with torch.no_grad():
-        for i in range(len(calibration)):
-            prepared(torch.from_numpy(calibration[i: i + 1]))
-    reference = copy.deepcopy(prepared)
-    return Pt2eTwin(reference=reference, converted=convert_pt2e(prepared))
+    done = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=keep_float,
+                         keep_reference=True)
+    return Pt2eTwin(reference=done.reference, converted=done.converted)
 
 
 def _run_nodes(gm, x) -> dict:
@@ -328,7 +318,8 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
                             module=None, rewrite: Optional[Callable] = None) -> DebugReport:
     """Per-op numerics of the bundle's executorch-int8 .pte (see the module docstring for what is
     measured). ``module``: the float torch model, when it cannot be rebuilt from the bundle.
-    ``rewrite(module, inputs) -> (module, keep_float_types)``: the converter's delegation rewrite,
+    ``rewrite(module, inputs) -> (module, keep_float)``: the converter's delegation rewrite and the
+    class names it keeps float,
     needed when the artifact records one (the converters package provides it; passed in so this
     package does not import the converters, which import it)."""
     from ..bundle import Bundle
@@ -346,13 +337,13 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
         module = rebuild_module(bundle)
     q = rec.quantization or {}
     cal = calibration_inputs(bundle)
-    keep: Sequence[type] = ()
+    keep: Sequence[str] = ()
     if rec.rewrites:
         if rewrite is None:
             raise ConfigError(f"{fmt} was lowered from a rewritten model ({len(rec.rewrites)} rewrite(s)); pass "
                               "rewrite= (edgegan debug-quant does)")
         module, keep = rewrite(module, cal[:8])
-    twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float_types=keep)
+    twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep)
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
         if rec.rewrites else []
     return debug_twin(twin, stored_inputs(bundle, n_inputs), fmt=fmt, pte=pte,

@@ -316,16 +316,23 @@ def debug_onnx_qdq(float_path: Path, qdq_path: Path, inputs: np.ndarray, *, fmt:
         notes=list(notes))
 
 
-def preprocessed(float_path: Path, out_path: Path) -> Path:
-    """ORT's quantization pre-processing of ``float_path`` (what ort-int8 quantizes), or the
-    graph itself when pre-processing fails (the converter then falls back the same way)."""
+def pre_process(float_path: Path, out_path: Path) -> Path:
+    """ORT's quantization pre-processing (``quant_pre_process``, no symbolic shape inference) of
+    ``float_path`` into ``out_path``: the one definition of the step ort-int8, ort-int8-mixed and
+    the debugger quantize from. Raises whatever ORT raises."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    quant_pre_process(str(float_path), str(out_path), skip_symbolic_shape=True)
+    return Path(out_path)
+
+
+def preprocessed(float_path: Path, out_path: Path) -> Path:
+    """:func:`pre_process`, or the graph itself when pre-processing fails (the converters then
+    fall back the same way)."""
     try:
-        quant_pre_process(str(float_path), str(out_path), skip_symbolic_shape=True)
+        return pre_process(float_path, out_path)
     except Exception:  # noqa: BLE001 - an optional optimisation, as in the converter
         return Path(float_path)
-    return Path(out_path)
 
 
 def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, per_channel: bool = True,

@@ -1,0 +1,86 @@
+"""The one definition of executorch-int8's PT2E quantization, used by the converter's lowering
+worker (``edgegan.converters.executorch_worker``) and by the debugger's torch replay
+(``quantdebug.executorch.quantize_twin``), so the replay's scales are the artifact's by
+construction, not by keeping two copies in step.
+
+Settings: the XNNPACK quantizer, symmetric, per-channel weights unless asked otherwise, min/max
+observers calibrated on every calibration input one at a time (the program is batch 1). Nodes
+traced from a module whose class name is in ``keep_float`` (read from each node's
+``nn_module_stack``) lose their quantization annotation after the quantizer has annotated the
+graph, so they stay float (XNNPACK runs them in fp32 between the int8 ops). The quantizer's own
+``set_module_type(T, None)`` is not enough: its ``propagate_annotation`` step ignores module
+filters and shares a ``mean``'s observer with its quantized input, so on the rewritten
+resnet-sketch all 17 norms' ``mean(x)`` were requantized on the previous conv's output scale.
+
+Heavy imports (torch, executorch, torchao) stay inside functions.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+ANNOTATION_KEY = "quantization_annotation"  # torchao.quantization.pt2e Q_ANNOTATION_KEY
+
+
+def in_module_of(node, class_names: Sequence[str]) -> bool:
+    """True when ``node`` was traced inside a module whose class is one of ``class_names``
+    (matched on the class name without its module path)."""
+    wanted = {name.rsplit(".", 1)[-1] for name in class_names}
+    for entry in (node.meta.get("nn_module_stack") or {}).values():
+        kind = entry[1] if isinstance(entry, (tuple, list)) and len(entry) > 1 else entry
+        kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
+        if kind.rsplit(".", 1)[-1] in wanted:
+            return True
+    return False
+
+
+def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = ()):
+    """The XNNPACK quantizer with executorch-int8's settings; nodes inside ``keep_float``
+    modules end up unannotated (float)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    names = tuple(keep_float)
+
+    class KeepFloatQuantizer(XNNPACKQuantizer):
+        def annotate(self, model):
+            model = super().annotate(model)
+            # after the quantizer's own propagation, which ignores module filters: it gives a
+            # `mean` the observer of its (quantized) input, so a norm's mean was requantized
+            for node in model.graph.nodes:
+                if in_module_of(node, names):
+                    node.meta.pop(ANNOTATION_KEY, None)
+            return model
+
+    return KeepFloatQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+
+
+@dataclasses.dataclass
+class Pt2eResult:
+    """``converted``: the quantize/dequantize graph; ``reference``: a copy of the calibrated
+    float graph (observers pass values through) when asked for, else None."""
+
+    converted: Any
+    reference: Any = None
+
+
+def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = True,
+                  keep_float: Sequence[str] = (), keep_reference: bool = False) -> Pt2eResult:
+    """PT2E int8 of an exported program's module (``ExportedProgram.module()``) exactly as
+    executorch-int8 makes it."""
+    import copy
+
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+    prepared = prepare_pt2e(graph_module, xnnpack_quantizer(per_channel, keep_float))
+    with torch.no_grad():
+        for i in range(len(calibration)):
+            prepared(torch.from_numpy(calibration[i: i + 1]))
+    reference = copy.deepcopy(prepared) if keep_reference else None
+    return Pt2eResult(converted=convert_pt2e(prepared), reference=reference)
