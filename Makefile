@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgegan-installed
-REQS := requirements/base.txt requirements/executorch.txt edgegan/requirements/nodeps.txt requirements/test.txt pyproject.toml
+REQS := requirements/base.txt requirements/executorch.txt edgegan/requirements/nodeps.txt requirements/test.txt requirements/test-nodeps.txt pyproject.toml
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
@@ -18,6 +18,7 @@ $(STAMP): $(REQS)
 	# step 1: normal dependencies, exact pins
 	$(PIP) install -r requirements/base.txt -r requirements/test.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import torch, onnxruntime, tensorflow, ai_edge_litert" 2>/dev/null || (echo "step 1 of the install failed"; exit 1)
+	$(PIP) install --no-deps -r requirements/test-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
 	# step 1b: the [executorch] extra (out of [all], in the dev venv so demo and tests have it); after
 	# step 1 so torch 2.13.0 is in place, which the check below makes sure it stays
 	$(PIP) install -r requirements/executorch.txt 2>&1 | grep -v "^WARNING: Location" || true
