@@ -2,7 +2,7 @@
 """GAN Slimming on the shipped dcgan-digits (BatchNorm scales; the zoo's ResNet has no affine
 norm layer, so `slim` refuses it) against post-training channel pruning at about the same MACs.
 
-    .venv/bin/python benchmarks/slim_density.py [--rhos 3,6] [--steps 300] [--finetune 150] [--out runs/slim]
+    .venv/bin/python benchmarks/slim_density.py [--rhos 0.9,0.7] [--lr 5e-3] [--steps 300] [--finetune 150] [--out runs/slim]
 
 For each rho: `slim` (8-bit fake-quant, beta 10) -> a plain smaller dcgan; then channel-prune
 (L1, uniform ratio chosen so its MACs are closest to the slimmed model's, plus BatchNorm
@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rhos", type=lambda s: [float(x) for x in s.split(",")], default=[3.0, 6.0])
+    ap.add_argument("--rhos", type=lambda s: [float(x) for x in s.split(",")], default=[0.9, 0.7])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--finetune", type=int, default=150)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--out", default="runs/slim")
     args = ap.parse_args()
