@@ -11,6 +11,12 @@ IS / FD (digits CNN; not comparable to Inception-v3 numbers), LSH precision/reca
 digits, PSNR vs the teacher's image for the same latent. Prints a markdown table and writes
 slim_density.json and the slimmed checkpoints to --out. Density-structure pruning is not
 implemented (see docs/training.md).
+
+    .venv/bin/python benchmarks/slim_density.py --export-only [--out runs/slim]
+
+exports the teacher and every slim-*.pt in --out to onnx, ort-int8 and tflite-int8 (256
+latents, 128 calibration latents) and prints each artifact's PSNR vs its own float model and
+its host latency, all measured in the same run.
 """
 from __future__ import annotations
 
@@ -32,7 +38,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--out", default="runs/slim")
+    ap.add_argument("--export-only", action="store_true", help="export the teacher and the slimmed checkpoints")
     args = ap.parse_args()
+    if args.export_only:
+        return export_all(Path(args.out))
 
     import numpy as np
     import torch
@@ -94,6 +103,22 @@ def main() -> None:
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+
+
+def export_all(out: Path) -> None:
+    import edgegan
+
+    formats = ["onnx", "ort-int8", "tflite-int8"]
+    print("| model | " + " | ".join(f"{f} PSNR dB / ms" for f in formats) + " |")
+    print("|---|" + "---|" * len(formats))
+    for name, spec in [("teacher", "dcgan-digits"), *((p.stem, str(p)) for p in sorted(out.glob("slim-*.pt")))]:
+        bundle = edgegan.export(spec, out=out / f"bundle-{name}", formats=formats, n_inputs=256, calibration=128,
+                                overwrite=True, threads=1, latency_rounds=2, latency_runs=20)
+        cells = []
+        for f in formats:
+            rec = bundle.artifact(f)
+            cells.append(f"{(rec.fidelity or {}).get('psnr_db', float('nan')):.1f} / {rec.host_latency_ms.get('median', float('nan')):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
