@@ -110,7 +110,8 @@ def test_every_method_config_field_is_a_flag_unless_it_opts_out():
             if f.metadata.get("flag", "") is not None:
                 assert (method.name, f.name) in owned, (method.name, f.name)
     flags = {mf.flag: mf.owners for mf in method_flags()}
-    assert flags["--clip-value"] == [("clip", "value")] and flags["--bits"] == [("quant", "bits")]
+    assert flags["--clip-value"] == [("clip", "value")]
+    assert flags["--bits"] == [("quant", "bits"), ("slim", "bits")]  # one flag, two methods (same type)
     assert flags["--calibration-seed"] == [("quant", "calibration_seed")]  # new: from the dataclass
 
 

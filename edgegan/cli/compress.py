@@ -1,4 +1,6 @@
-"""`edgegan compress MODEL --method ... --out CKPT`: post-training compression of a generator.
+"""`edgegan compress MODEL --method ... --out CKPT`: compression of a generator, post-training
+(clip, quant, prune, ...) or by training (kd: a smaller student; its state and training.json
+go to OUT.training/ unless --work-dir says otherwise, and --resume continues from there).
 
 Writes an edgegan checkpoint (loadable by every other verb: ``edgegan export CKPT``) and its
 ``NAME.compression.json`` next to it; the same records travel inside the checkpoint into
@@ -238,6 +240,46 @@ def _print_summary(record: dict, ckpt: Path, record_path: Path) -> None:
                   "the exported ONNX hold float32 values, see docs/compression.md")
 
 
+def _with_training_defaults(pipeline, out: Path):
+    """Training steps without ``work_dir`` keep their state and training.json in OUT.training/
+    (OUT.training-2/ ... for a second training step), so --resume finds them again."""
+    from ..compress import METHODS, PipelineConfig, PipelineStep
+
+    steps, n = [], 0
+    for step in pipeline.steps:
+        config = dict(step.config)
+        if METHODS.get(step.method).kind == "training" and not config.get("work_dir"):
+            n += 1
+            config["work_dir"] = str(out.with_name(out.stem + ".training" + (f"-{n}" if n > 1 else "")))
+        steps.append(PipelineStep(step.method, config))
+    return PipelineConfig(steps)
+
+
+def _run_pipeline(model, pipeline, quiet: bool):
+    """compress(), with a rich progress bar (step, losses, time) while training steps run."""
+    import contextlib
+
+    from ..compress import METHODS, compress
+    from ..compress.training import progress_to
+
+    if quiet or not any(METHODS.get(s.method).kind == "training" for s in pipeline.steps):
+        return compress(model, pipeline)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                           TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+                                           transient=False))
+        task = bar.add_task("train", total=None, losses="")
+
+        def update(step: int, total: int, losses: dict) -> None:
+            text = "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
+            bar.update(task, completed=step, total=total, losses=text)
+
+        stack.enter_context(progress_to(update))
+        return compress(model, pipeline)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..compress import PipelineConfig, PipelineStep, compress, save_compressed
     from ..compress.io import check_output_path, record_path_for
@@ -259,8 +301,9 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"'{out}' exists; pass --force to replace it or choose another --out")
     check_output_path(out, "--out")  # both destinations checked before any work
     check_output_path(args.record if args.record else record_path_for(out), "--record")
+    pipeline = _with_training_defaults(pipeline, out)
     model = _load(args)
-    compressed = compress(model, pipeline)
+    compressed = _run_pipeline(model, pipeline, quiet=args.json)
     name = args.name or "-".join([Path(model.name).stem, *(_tag(s) for s in pipeline.steps)])
     compressed = dataclasses.replace(compressed, name=name)
     ckpt, record_path, record = save_compressed(compressed, out, args.record, base=model,

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""GAN Slimming on the shipped dcgan-digits (BatchNorm scales; the zoo's ResNet has no affine
+norm layer, so `slim` refuses it) against post-training channel pruning at about the same MACs.
+
+    .venv/bin/python benchmarks/slim_density.py [--rhos 0.9,0.7] [--lr 5e-3] [--steps 300] [--finetune 150] [--out runs/slim]
+
+For each rho: `slim` (8-bit fake-quant, beta 10) -> a plain smaller dcgan; then channel-prune
+(L1, uniform ratio chosen so its MACs are closest to the slimmed model's, plus BatchNorm
+re-calibration on 1,024 latents) of the teacher. Every model is scored on --n latents (seed 1):
+IS / FD (digits CNN; not comparable to Inception-v3 numbers), LSH precision/recall vs the real
+digits, PSNR vs the teacher's image for the same latent. Prints a markdown table and writes
+slim_density.json and the slimmed checkpoints to --out. Density-structure pruning is not
+implemented (see docs/training.md).
+
+    .venv/bin/python benchmarks/slim_density.py --export-only [--out runs/slim]
+
+exports the teacher and every slim-*.pt in --out to onnx, ort-int8 and tflite-int8 (256
+latents, 128 calibration latents) and prints each artifact's PSNR vs its own float model and
+its host latency, all measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rhos", type=lambda s: [float(x) for x in s.split(",")], default=[0.9, 0.7])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--finetune", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--out", default="runs/slim")
+    ap.add_argument("--export-only", action="store_true", help="export the teacher and the slimmed checkpoints")
+    args = ap.parse_args()
+    if args.export_only:
+        return export_all(Path(args.out))
+
+    import numpy as np
+    import torch
+
+    import edgegan
+    from edgegan.compress import BNRecalibrateConfig, ChannelPruneConfig, SlimConfig, save_compressed
+    from edgegan.metrics.paired import psnr_overall
+    from edgegan.models.stats import count_macs
+    from kd_table import digits_scorer
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    score, _ = digits_scorer()
+    teacher = edgegan.load_model("dcgan-digits")
+    latents = teacher.sample_inputs(args.n, 1)
+    example = teacher.sample_inputs(1, 0)
+
+    def generate(model) -> np.ndarray:
+        with torch.no_grad():
+            return model.module(torch.from_numpy(latents)).numpy()
+
+    ref = generate(teacher)
+    t_macs = count_macs(teacher.module, example)
+    t_params = sum(p.numel() for p in teacher.module.parameters())
+
+    def row(name: str, model, seconds: float | None = None) -> dict:
+        samples = generate(model)
+        macs = count_macs(model.module, example)
+        params = sum(p.numel() for p in model.module.parameters())
+        r = {"model": name, "widths": model.config.get("hidden_channels", [256, 128, 64, 32]), "params": params,
+             "params_ratio": round(params / t_params, 4), "macs_ratio": round(macs / t_macs, 4),
+             "psnr_vs_teacher": round(psnr_overall(samples, ref), 2), **score(samples)}
+        if seconds is not None:
+            r["train_seconds"] = round(seconds, 1)
+        print(json.dumps(r), flush=True)
+        return r
+
+    rows = [row("teacher dcgan-digits", teacher)]
+    for rho in args.rhos:
+        t0 = time.perf_counter()
+        cfg = SlimConfig(rho=rho, steps=args.steps, finetune_steps=args.finetune, batch=args.batch, lr=args.lr,
+                         bits=8, work_dir=str(out / f"slim-rho{rho:g}.training"))
+        slimmed = edgegan.compress(teacher, cfg)
+        save_compressed(slimmed, out / f"slim-rho{rho:g}.pt", base=teacher, base_model="dcgan-digits")
+        r = row(f"slim rho={rho:g}", slimmed, time.perf_counter() - t0)
+        rows.append(r)
+        best = None
+        for ratio in np.arange(0.0, 0.97, 0.025):
+            pruned = edgegan.compress(teacher, ChannelPruneConfig(ratio=float(ratio)))
+            gap = abs(count_macs(pruned.module, example) / t_macs - r["macs_ratio"])
+            if best is None or gap < best[0]:
+                best = (gap, float(ratio))
+        pruned = edgegan.compress(teacher, ChannelPruneConfig(ratio=best[1]), BNRecalibrateConfig(samples=1024))
+        rows.append(row(f"channel-prune L1 {best[1]:.3f} + bn-recalibrate", pruned))
+    (out / "slim_density.json").write_text(json.dumps(rows, indent=1) + "\n")
+    cols = ["model", "widths", "params_ratio", "macs_ratio", "psnr_vs_teacher", "is", "fd", "lsh_precision", "lsh_recall"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+
+
+def export_all(out: Path) -> None:
+    import edgegan
+
+    formats = ["onnx", "ort-int8", "tflite-int8"]
+    print("| model | " + " | ".join(f"{f} PSNR dB / ms" for f in formats) + " |")
+    print("|---|" + "---|" * len(formats))
+    for name, spec in [("teacher", "dcgan-digits"), *((p.stem, str(p)) for p in sorted(out.glob("slim-*.pt")))]:
+        bundle = edgegan.export(spec, out=out / f"bundle-{name}", formats=formats, n_inputs=256, calibration=128,
+                                overwrite=True, threads=1, latency_rounds=2, latency_runs=20)
+        cells = []
+        for f in formats:
+            rec = bundle.artifact(f)
+            cells.append(f"{(rec.fidelity or {}).get('psnr_db', float('nan')):.1f} / {rec.host_latency_ms.get('median', float('nan')):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

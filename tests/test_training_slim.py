@@ -1,0 +1,144 @@
+"""`slim` (GAN Slimming): the proximal step zeroes whole channels, the extracted subnet computes
+exactly what the masked model computes, fake-quant puts weights on the grid with straight-through
+gradients, and the result is a plain smaller zoo-family model; bad input is a one-line error."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgegan.cli.main import main  # noqa: E402
+from edgegan.compress import apply_method, save_compressed  # noqa: E402
+from edgegan.compress.posttrain.channel_layout import channel_layout, copy_kept, pruned_config  # noqa: E402
+from edgegan.compress.training import slim  # noqa: E402
+from edgegan.errors import ConfigError  # noqa: E402
+from edgegan.models import load_generator  # noqa: E402
+from edgegan.models.loading import build_family  # noqa: E402
+from edgegan.models.zoo import FAMILIES  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_proximal_step_is_the_soft_threshold_and_kills_the_shift_too():
+    bn = torch.nn.BatchNorm2d(5)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([-0.5, -0.05, 0.0, 0.03, 0.2]))
+        bn.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    slim.proximal_step({"g": [bn]}, 0.1)
+    assert torch.allclose(bn.weight, torch.tensor([-0.4, 0.0, 0.0, 0.0, 0.1]))
+    assert bn.bias.tolist() == [1.0, 0.0, 0.0, 0.0, 5.0]
+    assert slim.kept_channels({"g": [bn]})["g"].tolist() == [0, 4]
+
+
+def _extract(model, module):
+    cfg = FAMILIES.get(model.family).config_cls.from_dict(model.config)
+    layout = channel_layout(model.family, cfg, module)
+    norms = slim.slimmable_norms(module, layout)
+    keep = slim.kept_channels(norms)
+    small, small_cfg, _ = build_family(model.family, pruned_config(model.config, layout, keep, cfg.width_fields()))
+    copy_kept(module, small, layout, keep)
+    return small.eval(), small_cfg, norms
+
+
+@pytest.mark.parametrize("name", ["dcgan-tiny", "unet-tiny"])
+def test_extracted_subnet_computes_what_the_masked_model_computes(name):
+    model = load_generator(name)
+    module = model.module
+    cfg = FAMILIES.get(model.family).config_cls.from_dict(model.config)
+    norms = slim.slimmable_norms(module, channel_layout(model.family, cfg, module))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # give the shifts weight, so a channel left with its shift would show
+        for layers in norms.values():
+            for n in layers:
+                n.weight.copy_(torch.rand(n.weight.shape, generator=gen) * 0.2)
+                n.bias.copy_(torch.rand(n.bias.shape, generator=gen) + 0.5)
+    slim.proximal_step(norms, 0.1)  # about half the channels reach exactly zero
+    small, small_cfg, _ = _extract(model, module)
+    before = sum(len(ls[0].weight) for ls in norms.values())
+    after = sum(int(v) for vs in small_cfg.width_fields().values() for v in vs) - \
+        sum(int(v) for k, vs in cfg.width_fields().items() for v in vs) + before
+    assert after < 0.75 * before
+    x = torch.from_numpy(model.sample_inputs(4, 3))
+    with torch.no_grad():
+        masked, extracted = module.eval()(x), small(x)
+    torch.testing.assert_close(extracted, masked, rtol=1e-5, atol=1e-6)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in module.parameters())
+
+
+def test_slim_end_to_end_extracts_the_trained_masked_student(tmp_path):
+    teacher = load_generator("dcgan-tiny")
+    out = apply_method(teacher, "slim", {"steps": 20, "batch": 8, "lr": 1e-2, "rho": 5.0, "bits": 0,
+                                         "finetune_steps": 0, "work_dir": str(tmp_path)})
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    masked = build_family("dcgan", teacher.config)[0]
+    masked.load_state_dict(state["modules"]["student"])
+    masked.eval()
+    hidden = out.config["hidden_channels"]
+    assert hidden != [16, 8, 4, 2] and all(h >= 1 for h in hidden)
+    stats = out.compression[-1]["stats"]
+    assert [g["after"] for g in stats["groups"].values()] == hidden
+    assert stats["student"]["params"] == sum(p.numel() for p in out.module.parameters()) < stats["teacher"]["params"]
+    z = torch.from_numpy(teacher.sample_inputs(8, 5))
+    with torch.no_grad():
+        torch.testing.assert_close(out.module(z), masked(z), rtol=1e-5, atol=1e-6)
+
+
+def test_fake_quant_puts_weights_on_the_grid_with_straight_through_gradients():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    handles = slim.install_fake_quant(conv, 4)
+    seen = conv.weight
+    scale = conv.parametrizations.weight.original.detach().abs().max() / 7
+    codes = seen.detach() / scale
+    assert torch.allclose(codes, codes.round(), atol=1e-4) and codes.abs().max() <= 7 + 1e-4
+    conv.parametrizations.weight.original.grad = None
+    seen.sum().backward()
+    assert torch.equal(conv.parametrizations.weight.original.grad, torch.ones_like(seen))
+    x = torch.linspace(-1, 1, 3 * 8 * 8).reshape(1, 3, 8, 8).requires_grad_(True)
+    conv(x).sum().backward()  # the input hook quantizes, the gradient still reaches x
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    slim.remove_fake_quant(conv, handles)
+    assert not hasattr(conv, "parametrizations") or "weight" not in conv.parametrizations
+
+
+def test_slimmed_student_is_a_plain_zoo_model_on_the_8bit_grid(tmp_path):
+    teacher = load_generator("unet-tiny")
+    out = apply_method(teacher, "slim", {"steps": 10, "batch": 4, "lr": 1e-2, "rho": 12.0, "bits": 8,
+                                         "finetune_steps": 3, "work_dir": str(tmp_path)})
+    assert out.family == "unet" and "down_channels" in out.config
+    for m in out.module.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            w = m.weight.detach()
+            codes = w / (w.abs().max() / 127)
+            assert torch.allclose(codes, codes.round(), atol=1e-3)
+    assert (tmp_path / "finetune" / "training.json").is_file()
+    ckpt, _, record = save_compressed(out, tmp_path / "s.pt", base=teacher, base_model="unet-tiny")
+    obj = torch.load(ckpt, weights_only=True)
+    assert obj["family"] == "unet" and obj["config"] == out.config
+    again = load_generator(str(ckpt))
+    x = torch.from_numpy(teacher.sample_inputs(2, 1))
+    with torch.no_grad():
+        assert torch.equal(again.module(x), out.module(x))
+    assert record["summary"]["params"] < record["base_summary"]["params"]
+
+
+@pytest.mark.parametrize("model,config,fragment", [
+    ("resnet-tiny", {}, "no affine norm layer"),
+    ("dcgan-tiny", {"rho": -0.1}, "rho must be >= 0"),
+    ("dcgan-tiny", {"bits": 1}, r"bits must be 0 \(float\) or 2..16"),
+])
+def test_bad_input_is_a_one_line_error(model, config, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        apply_method(load_generator(model), "slim", {"steps": 1, **config})
+    assert "\n" not in str(info.value)
+
+
+def test_cli_slim_errors_name_the_flag(tmp_path, capsys):
+    code = main(["compress", "dcgan-tiny", "--method", "slim", "--rho", "-1", "--out", str(tmp_path / "s.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "(flag --rho)" in err and err.count("\n") == 1
+    code = main(["compress", "resnet-tiny", "--method", "slim", "--steps", "1", "--out", str(tmp_path / "s.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no affine norm layer" in err and err.count("\n") == 1
+    assert not (tmp_path / "s.pt").exists()
+    np.testing.assert_equal(list(tmp_path.iterdir()), [])
