@@ -93,12 +93,15 @@ class ExportConfig(JsonConfig):
                 raise ConfigError(f"ExportConfig.{name} must be in 1..{MAX_COUNT:,}, got {value:,}", field=name)
         if not 1 <= self.threads <= MAX_THREADS:
             raise ConfigError(f"ExportConfig.threads must be in 1..{MAX_THREADS}, got {self.threads:,}", field="threads")
-        for name, seed in (("input_seed", self.input_seed), ("calibration_seed", self.calibration_seed)):
+        for name, seed in (("input_seed", self.input_seed), ("calibration_seed", self.calibration_seed),
+                           ("noise_seed", self.noise_seed)):
             if not 0 <= seed < 2**32:
                 raise ConfigError(f"ExportConfig.{name} must be in 0..{2**32 - 1} (a numpy seed), got {seed}", field=name)
         if not (math.isfinite(self.load_timeout_s) and self.load_timeout_s > 0):
             raise ConfigError(f"ExportConfig.load_timeout_s must be a number of seconds > 0, got {self.load_timeout_s}",
                               field="load_timeout_s")
+        if self.noise not in (None, "fixed"):
+            raise ConfigError(f"ExportConfig.noise must be 'fixed' or unset, got {self.noise!r}", field="noise")
         if not self.formats:
             raise ConfigError("ExportConfig.formats is empty; name at least one format (see `edgegan env`)",
                               field="formats")
