@@ -126,11 +126,11 @@ def _graph_ops(ctx: ConvertContext) -> set:
 
 def replacements_for(ctx: ConvertContext, error: str) -> tuple:
     """The -rtpo names to retry with after ``error``: the graph's replaceable ops the error
-    names, else all the graph's replaceable ops (empty: nothing to retry)."""
+    names (empty: the failure is not about such an op, nothing to retry)."""
     present = sorted({PSEUDO_OPS[op] for op in _graph_ops(ctx) if op in PSEUDO_OPS})
     low = error.lower()
     named = [r for r in present if re.search(rf"\b(tf\.)?{r}\b", low)]
-    return tuple(named or present)
+    return tuple(named)
 
 
 def with_replacements(ctx: ConvertContext, options: "TFLiteOptions", attempt):

@@ -30,11 +30,24 @@ def last_error(text: str) -> str:
     mid-word; only a line over a thousand characters is shortened, at a word boundary)."""
     lines = [ln.strip() for ln in strip_ansi(text).splitlines()]
     for pattern in (r"^\w*Error: .+", r"ERROR: .*(onnx_op_name|op_type).*", r"ERROR: .+"):
-        hits = [ln for ln in lines if re.search(pattern, ln) and "trace log" not in ln]
+        hits = [i for i, ln in enumerate(lines) if re.search(pattern, ln) and "trace log" not in ln]
         if hits:
-            return one_line(hits[-1])
+            return one_line(_with_detail(lines, hits[-1]))
     tail = [ln for ln in lines if ln]
     return one_line(tail[-1]) if tail else "no output"
+
+
+def _with_detail(lines: list, i: int) -> str:
+    """A Keras "Exception encountered when calling layer ..." line says where, not why: add the
+    paragraph after it (up to TF's node dump) and the ONNX node onnx2tf names."""
+    line = lines[i]
+    if "Exception encountered when calling layer" not in line:
+        return line
+    rest = next((ln for ln in lines[i + 1 :] if ln), "")
+    if rest and not rest.startswith(("Call arguments", "File ", "ERROR:", "Traceback")):
+        line = f"{line.rstrip('.')}: {rest.split(' for ' + chr(39) + '{{node')[0]}"
+    node = next((ln.split("onnx_op_name:", 1)[1].strip() for ln in lines if "onnx_op_name:" in ln), None)
+    return f"{line} (ONNX node {node})" if node else line
 
 
 def run_worker(module: str, job: dict, job_path: Path, what: str, timeout: float,

@@ -96,7 +96,8 @@ class ExportConfig(JsonConfig):
                 raise ConfigError(f"ExportConfig.{name} must be in 1..{MAX_COUNT:,}, got {value:,}", field=name)
         if not 1 <= self.threads <= MAX_THREADS:
             raise ConfigError(f"ExportConfig.threads must be in 1..{MAX_THREADS}, got {self.threads:,}", field="threads")
-        for name, seed in (("input_seed", self.input_seed), ("calibration_seed", self.calibration_seed)):
+        for name, seed in (("input_seed", self.input_seed), ("calibration_seed", self.calibration_seed),
+                           ("noise_seed", self.noise_seed)):
             if not 0 <= seed < 2**32:
                 raise ConfigError(f"ExportConfig.{name} must be in 0..{2**32 - 1} (a numpy seed), got {seed}", field=name)
         if not (math.isfinite(self.load_timeout_s) and self.load_timeout_s > 0):
@@ -106,6 +107,8 @@ class ExportConfig(JsonConfig):
             from .models.output_range import parse_range
 
             self.output_range = list(parse_range(self.output_range))
+        if self.noise not in (None, "fixed"):
+            raise ConfigError(f"ExportConfig.noise must be 'fixed' or unset, got {self.noise!r}", field="noise")
         if not self.formats:
             raise ConfigError("ExportConfig.formats is empty; name at least one format (see `edgegan env`)",
                               field="formats")

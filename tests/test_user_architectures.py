@@ -102,7 +102,7 @@ def test_replacements_are_the_graph_ops_the_error_names(tmp_path):
                          out_dir=tmp_path, options=ConvertOptions())
     err = "ConverterError: Could not translate MLIR to FlatBuffer: 'tf.Erf' op is neither a custom op nor a flex op"
     assert replacements_for(ctx, err) == ("erf",)
-    assert replacements_for(ctx, "something else broke") == ("erf",)  # every replaceable op of the graph
+    assert replacements_for(ctx, "Depth of input (8) is not a multiple of input depth of filter (3)") == ()
     ctx2 = ConvertContext(module=None, onnx_path=onnx_path, calibration=x, input_shape=[16], workdir=tmp_path,
                           out_dir=tmp_path, options=ConvertOptions(), cache={"onnx_op_types": {"conv", "relu"}})
     assert replacements_for(ctx2, err) == ()
@@ -120,6 +120,13 @@ def test_tool_errors_stay_whole_never_cut_mid_word():
     tf_text = ("Could not translate MLIR to FlatBuffer.<unknown>:0: error: loc(callsite(fused[\"Erf:\", \"m/Erf\"] at "
                "fused[\"S:\", \"S\"])): 'tf.Erf' op is neither a custom op nor a flex op <unknown>:0: note: loc(x): "
                "called from <unknown>:0: error: failed while converting: 'main'")
+    onnx2tf_out = ("ERROR: The trace log is below.\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+                   "ValueError: Exception encountered when calling layer \"tf.nn.convolution\" (type TFOpLambda).\n\n"
+                   "Depth of input (8) is not a multiple of input depth of filter (3) for '{{node conv}} = Conv2D[T]'\n"
+                   "\nCall arguments received by layer\nERROR: onnx_op_name: node_Conv_111\n")
+    assert last_error(onnx2tf_out) == ("ValueError: Exception encountered when calling layer \"tf.nn.convolution\" "
+                                       "(type TFOpLambda): Depth of input (8) is not a multiple of input depth of "
+                                       "filter (3) (ONNX node node_Conv_111)")
     assert converter_message(tf_text) == ("Could not translate MLIR to FlatBuffer: 'tf.Erf' op is neither a custom "
                                           "op nor a flex op")
 
