@@ -12,7 +12,7 @@ Per size n (each set): exact kNN P/R by ``prdc.compute_prdc(real, fake, 3)`` (or
 --skip-prdc / for ``--big``, the exact decisions of LSH+kNN's error sample: exact search for a
 random subsample, its size printed); LSH-only; LSH+kNN (default config: error estimate and
 adaptation included); faiss ``IndexFlatL2`` (exact radii by BLAS search, ball test over each
-query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128). Time is one run each; peak
+query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128; at --big only with --faiss-big). Time is one run each; peak
 memory is tracemalloc's peak of numpy/Python allocations during the call (inputs excluded) and
 the process's ru_maxrss after it. ``--million``: LSH-only on two memory-mapped .npy feature
 files of that many rows (written in chunks to --tmp, removed after). Prints numbers only.
@@ -120,7 +120,7 @@ def run_size(n: int, args, have_faiss: bool) -> None:
         f"approx_error {ap['approx_error']:.3f} ({ap['stopped']}, {len(ap['steps'])} step(s)){ref_note}")
     if have_faiss and not args.skip_faiss:
         for kind in ("flat", "hnsw"):
-            if kind == "flat" and n > args.faiss_flat_max:
+            if n > (args.faiss_flat_max if kind == "flat" else args.hnsw_max):
                 continue
             t, peak, rss, out = measure(lambda: faiss_pr(real, fake, 3, kind))
             row(f"faiss {'IndexFlatL2' if kind == 'flat' else 'HNSW32'}", n, t, peak, rss, out["precision"],
@@ -162,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--structure", choices=("manifold", "prototypes"), default="manifold")
     p.add_argument("--prdc-max", type=int, default=20000)
     p.add_argument("--faiss-flat-max", type=int, default=20000)
+    p.add_argument("--hnsw-max", type=int, default=20000)
     p.add_argument("--skip-prdc", action="store_true")
     p.add_argument("--skip-faiss", action="store_true")
+    p.add_argument("--faiss-big", action="store_true", help="faiss HNSW at --big too (index build takes minutes)")
     p.add_argument("--tmp", default=tempfile.gettempdir())
     args = p.parse_args(argv)
     try:
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         run_size(n, args, have_faiss)
     if args.big:
-        run_size(args.big, args, have_faiss)
+        run_size(args.big, args, have_faiss and args.faiss_big)
     if args.million:
         run_million(args.million, args)
     print(f"\n# load avg at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.device
 pytest.importorskip("executorch.exir", reason="exporting .pte needs the executorch extra on the host")
 
 FORMATS = ("executorch-fp32", "executorch-int8")
-INT8_BIT_EXACT = ("executorch-int8",)  # XNNPACK's int8 kernels: measured bit-identical aarch64 vs x86
+# XNNPACK's int8 kernels: measured bit-identical aarch64 vs x86 with the model lowered as exported
+# (InstanceNorm on portable kernels); the bundle keeps that setting, since the int8 default's
+# float norm inside XNNPACK has not been measured across the two machines yet
+INT8_BIT_EXACT = ("executorch-int8",)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def pte_setup(pte_target):
 def pte_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pte-bundle") / "resnet-tiny"
     proc = edgegan("export", "resnet-tiny", "--formats", ",".join(FORMATS), "--inputs", "8", "--calibration", "16",
-                   "--out", str(out), timeout=1200)
+                   "--convert-option", "executorch-int8.rewrite=false", "--out", str(out), timeout=1200)
     assert proc.returncode == 0, f"export failed: {proc.stderr[-2000:]}"
     return out
 

@@ -86,7 +86,7 @@ def test_compare_float_vs_int8_with_real_reference(samples, tmp_path, capsys):
                       "knn_precision", "knn_recall", "density", "coverage", "psnr_db",
                       "frechet_distance", "kid", "kid_std", "inception_score", "lsh_knn_approx_error"}
     approx = result["distribution"]["B_vs_A"]["lsh_knn_approx"]
-    assert q["lsh_knn_approx_error"] == approx["approx_error"] and approx["sample_fake"] == 256
+    assert q["lsh_knn_approx_error"] == approx["approx_error"] and approx["sample_fake"] == 128
     # FD / KID / IS on the same digits features, equal to the functions called directly
     from edgegan.datasets import digits_images
     from edgegan.metrics import extract_features, frechet_distance, inception_score, kernel_inception_distance
@@ -104,7 +104,7 @@ def test_compare_float_vs_int8_with_real_reference(samples, tmp_path, capsys):
     assert iscore["reference"]["mean"] > 8  # the classifier is confident on real digits and they cover 10 classes
     assert q["inception_score"] == iscore["B"]["mean"]
     for text in ("Frechet distance (FD)", "KID (mean over subsets)", "Inception Score (digits CNN", "NOT comparable",
-                 "LSH+kNN approx. error", "LSH+kNN approx_error (estimated 95% bound", "exact search on 256 + 256"):
+                 "LSH+kNN approx. error", "LSH+kNN approx_error (estimated 95% bound", "exact search on 128 + 128"):
         assert text in " ".join(out.split())
     # int8 weights keep the samples close: B covers A nearly perfectly
     assert q["knn_precision"] >= 0.9 and q["lsh_precision"] >= 0.9

@@ -217,3 +217,23 @@ def test_the_extra_is_pinned_once_and_kept_out_of_all():
     assert extras["executorch"] == [p for p in pinned if p] == ["executorch==1.5.1"]
     assert "executorch" not in extras["all"][0]
     assert "requirements/executorch.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_resnet_int8_is_rewritten_by_default_and_lowers_in_one_xnnpack_call(tmp_path):
+    """executorch-int8's default: the delegation rewrite with its norm kept float, so the whole
+    InstanceNorm / reflect-pad generator is one XNNPACK call with every conv in int8."""
+    from edgegan.converters import CONVERTERS
+    from edgegan.converters.base import ConvertContext, ConvertOptions
+    from edgegan.models.loading import load_generator
+
+    model = load_generator("resnet-tiny")
+    x = model.sample_inputs(8, 0)
+    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx", calibration=x,
+                         input_shape=list(model.input_spec.shape), workdir=tmp_path, out_dir=tmp_path,
+                         options=ConvertOptions())
+    res = CONVERTERS.get("executorch-int8").convert(ctx)
+    q = res.quantization
+    assert q["fully_delegated"] and q["delegate_calls"] == 1 and q["ops_portable"] == {}
+    assert q["int8_mac_fraction"] == 1.0
+    assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
+                                                    "ReflectionPad2d -> slices + cat"}

@@ -61,7 +61,7 @@ class LSHConfig(JsonConfig):
     max_candidates: int = 8               # LSH+kNN: partners per point and set measured exactly
     k: int = 3                            # LSH+kNN: k of the kNN radius
     seed: int = 0
-    error_sample: int = 256               # LSH+kNN: points per set checked by exact search (0: no estimate)
+    error_sample: int = 128               # LSH+kNN: points per set checked by exact search (0: no estimate)
     error_tolerance: float = 0.03         # LSH+kNN: widen the search until the error bound is below this
     radius_tolerance: float = 0.01        # LSH+kNN: a sampled radius "matches" within this relative margin
     adapt_budget_s: float = 30.0          # LSH+kNN: time for the search + its adaptation (0: no adaptation)

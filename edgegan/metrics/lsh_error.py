@@ -12,12 +12,13 @@ so it is measured:
 * compute each one's exact distances to the whole other set (s x n, BLAS, the same arithmetic
   as the exact kNN reference), and the exact kNN radius of every ball that could decide it:
   the balls that contain it under the LSH radii (exact radii are never larger, so no other
-  ball with an LSH radius can contain it), its ``near`` nearest other-set points, and the
-  points the LSH search left without k candidates (radius 0: unknown);
+  ball with an LSH radius can contain it) and the points the LSH search left without k
+  candidates (radius 0: unknown; all of them up to MAX_ZERO, else those among the sampled
+  point's NEAR nearest);
 * the exact decision of each sampled point follows, hence the disagreement with the LSH+kNN
   decision. ``precision_error`` is ``|mean(LSH - exact)|`` plus twice its standard error
-  (variance bounded by the disagreement rate, taken as (x + 1) / (s + 2) so that 0 of 256
-  disagreeing still reports 0.008): an estimated 95 % upper bound on |LSH+kNN - exact kNN|
+  (variance bounded by the disagreement rate, taken as (x + 1) / (s + 2) so that 0 of 128
+  disagreeing still reports 0.015): an estimated 95 % upper bound on |LSH+kNN - exact kNN|
   over the full set.
 
 Adaptation: while the bound is above ``error_tolerance`` and the time budget allows, rerun the
@@ -26,7 +27,7 @@ index), and estimate again on the same sample (exact radii are cached across ste
 exhaustive exact search is predicted to cost less than the next wider step (small sets), it
 is run instead and the error is 0 by construction.
 
-Cost of the estimate: ~(NEAR + 4) exact radii per sampled point, each a pass over its set;
+Cost of the estimate: a few exact radii per sampled point, each a pass over its set;
 the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
 sample sizes are reported, so the bound is wide when the sample is small.
 """
@@ -43,7 +44,7 @@ from .knn import distance_blocks
 
 log = logging.getLogger(__name__)
 
-NEAR = 8                # nearest other-set points whose exact ball is always checked
+NEAR = 8                # radius-0 points checked among each sampled point's nearest, when many
 EXACT_FLOPS = 6e10      # the estimate's exact searches stay near this many multiply-adds (sample shrinks)
 MAX_ZERO = 512          # radius-0 points checked exhaustively up to this count
 CROSS_BYTES = 256 << 20  # the s x n exact distance block of one side stays below this
@@ -81,12 +82,14 @@ def _side(query: np.ndarray, rows: np.ndarray, approx_hit: np.ndarray, balls: Ex
     against the LSH+kNN decision ``approx_hit[rows]``."""
     n_ball = len(ball_radius)
     d = np.concatenate([blk for _, blk in distance_blocks(query[rows], balls.x, chunk_mb)]).astype(np.float64)
+    # exact radii never exceed the LSH ones (a k-th candidate distance is >= the true k-th), so
+    # only balls holding the point under the LSH radii, or with LSH radius 0, can hold it
     need = [np.flatnonzero((d < ball_radius[None, :]).any(axis=0))]
-    near = min(NEAR, n_ball - 1)
-    top = np.argpartition(d, near, axis=1)[:, :near + 1]
-    need.append(top.ravel())
     zero = np.flatnonzero(ball_radius == 0)
-    need.append(zero if len(zero) <= MAX_ZERO else np.intersect1d(zero, top.ravel()))
+    if len(zero) > MAX_ZERO:  # too many to check all: those among each point's NEAR nearest
+        near = min(NEAR, n_ball - 1)
+        zero = np.intersect1d(zero, np.argpartition(d, near, axis=1)[:, :near + 1].ravel())
+    need.append(zero)
     cols = np.unique(np.concatenate(need))
     exact_r = balls.fill(cols)[cols]
     exact_hit = (d[:, cols] < exact_r[None, :]).any(axis=1)
@@ -105,8 +108,8 @@ def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
 
 def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``size`` random rows; fewer (>= 100) when the s x other exact block would pass
-    CROSS_BYTES or the exact radii behind it (~NEAR + 4 per row) EXACT_FLOPS."""
-    cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / ((NEAR + 4) * max(other, 1) * max(dim, 1)))
+    CROSS_BYTES or the exact radii behind it (~8 per row) EXACT_FLOPS."""
+    cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / (8 * max(other, 1) * max(dim, 1)))
     s = int(min(size, n, max(100, cap)))
     return np.sort(rng.choice(n, s, replace=False))
 
