@@ -1,4 +1,4 @@
-"""What each user-style architecture (tests/user_archs.py) gives per format: one export per
+"""What each user-style architecture (tests/support_user_archs.py) gives per format: one export per
 architecture to every installed format, then a table architecture x format -> ok / degraded /
 failed (reason), printed as markdown.
 
@@ -14,12 +14,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support_user_archs: tests/ is not a package (a test dependency ships a top-level `tests`)
 
 
 def main() -> int:
     from edgegan.errors import EdgeganError
     import edgegan
-    from tests.user_archs import ARCHS, build
+    from support_user_archs import ARCHS, build
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--archs", default=",".join(ARCHS))

@@ -1,4 +1,4 @@
-"""Generators shaped like the ones users bring (tests/user_archs.py) through edgegan export:
+"""Generators shaped like the ones users bring (tests/support_user_archs.py) through edgegan export:
 TFLite layout read off the real tensor shapes, onnx2tf op replacements, the batch-1 fallback,
 fixed extra inputs, random models and --noise fixed; and, marked slow, every architecture to
 every installed format (each row ok, or failed with a one-line reason)."""
@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.user_archs import ARCHS, build  # noqa: E402
+from support_user_archs import ARCHS, build  # noqa: E402
 
 import edgegan  # noqa: E402
 from edgegan.errors import ConfigError, ConversionError, ExportError  # noqa: E402
@@ -187,13 +187,13 @@ def test_export_records_the_batch_and_verifies_at_batch_1(tmp_path):
 
 # ------------------------------------------------------------------ item 4: fixed extra inputs
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(ROOT), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(ROOT / "tests"), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "edgegan", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 
 
 def test_missing_forward_argument_is_a_one_line_usage_error(tmp_path):
-    r = _cli("export", "tests.user_archs:conditional", "--input-shape", "16,1,1", "--formats", "onnx",
+    r = _cli("export", "support_user_archs:conditional", "--input-shape", "16,1,1", "--formats", "onnx",
              "--out", str(tmp_path / "b"), cwd=tmp_path)
     assert r.returncode == 2, r.stderr[-2000:]
     lines = [ln for ln in r.stderr.splitlines() if "error" in ln]
@@ -203,7 +203,7 @@ def test_missing_forward_argument_is_a_one_line_usage_error(tmp_path):
 
 
 def test_fixed_input_becomes_a_graph_constant_and_is_recorded(tmp_path):
-    r = _cli("export", "tests.user_archs:conditional", "--input-shape", "16,1,1", "--formats", "onnx",
+    r = _cli("export", "support_user_archs:conditional", "--input-shape", "16,1,1", "--formats", "onnx",
              "--fixed-input", "y=3", "--inputs", "4", "--calibration", "4", "--out", str(tmp_path / "b"), "--json",
              cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
