@@ -160,7 +160,7 @@ class Manifest(JsonConfig):
     def output_range(self):
         """The model's OutputRange (its ``peak`` is every PSNR's); bundles from before it was
         recorded: [-1, 1], source "assumed"."""
-        from .models.output_range import OutputRange, assumed_range
+        from .output_range import OutputRange, assumed_range
 
         if self.model.output_range is None:
             return assumed_range()

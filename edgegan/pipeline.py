@@ -104,7 +104,7 @@ class ExportConfig(JsonConfig):
             raise ConfigError(f"ExportConfig.load_timeout_s must be a number of seconds > 0, got {self.load_timeout_s}",
                               field="load_timeout_s")
         if self.output_range is not None:
-            from .models.output_range import parse_range
+            from .output_range import parse_range
 
             self.output_range = list(parse_range(self.output_range))
         if self.noise not in (None, "fixed"):

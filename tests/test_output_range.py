@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from edgegan.errors import ConfigError
-from edgegan.models.output_range import final_activation_range, parse_range
+from edgegan.models.output_range import final_activation_range
+from edgegan.output_range import parse_range
 
 
 class SigmoidHead(nn.Module):

@@ -95,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _output_range(value):
-    from ..models.output_range import parse_range
+    from ..output_range import parse_range
 
     return None if value is None else list(parse_range(value))
 
