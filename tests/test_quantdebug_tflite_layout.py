@@ -25,6 +25,20 @@ def test_inputs_follow_the_layout_not_the_rank():
     assert np.array_equal(in_model_layout(x, {"input_layout": "NHWC"}), x.transpose(0, 2, 3, 1))
 
 
+def test_worker_reads_the_layout_as_conversion_does():
+    """The worker's own copy of the rule (quantdebug may not import converters) agrees with it."""
+    from edgegan.converters.tflite_common import layout_of as converter_rule
+    from edgegan.quantdebug.tflite_worker import layout_of
+
+    cases = [([1, 3, 8, 8], [1, 8, 8, 3]), ([1, 3, 16, 16], [1, 3, 16, 16]), ([1, 4, 4, 4], [1, 4, 4, 4]),
+             ([1, 16, 1, 1], [1, 1, 1, 16])]
+    for nchw, actual in cases:
+        assert layout_of(nchw, actual, "output") == converter_rule(nchw, actual, "output")
+    assert layout_of([1, 16], [1, 16], "input") == "as-is"
+    with pytest.raises(ValueError, match="neither"):
+        layout_of([1, 3, 16, 16], [1, 16, 3, 16], "output")
+
+
 def test_a_remade_model_with_another_layout_is_refused():
     from edgegan.quantdebug.tflite import check_io_matches
 

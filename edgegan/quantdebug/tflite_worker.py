@@ -127,19 +127,29 @@ def _converter(job):
     return conv
 
 
+def layout_of(nchw: list, actual: list, what: str) -> str:
+    """"NCHW", "NHWC" or "as-is" (not 4-D): the rule of edgegan.converters.tflite_common.layout_of
+    (real shape, never the rank; NHWC when both fit), restated here because quantdebug must not
+    import the converters package (which imports it)."""
+    if len(nchw) != 4:
+        return "as-is"
+    if list(actual) == [nchw[0], nchw[2], nchw[3], nchw[1]]:
+        return "NHWC"
+    if list(actual) == list(nchw):
+        return "NCHW"
+    raise ValueError(f"the TFLite {what} has shape {list(actual)}, which is neither the float model's {list(nchw)} "
+                     "nor its NHWC form")
+
+
 def model_io(content: bytes, job: dict) -> dict:
     """The float TFLite model's I/O layout against the float model's NCHW shapes, decided from
     its real tensor shapes as at conversion (edgegan.converters.tflite_common.io_layout)."""
-    from edgegan.converters.tflite_common import layout_of
-
     interp = _interpreter(content, delegates=False)
     tin = [int(d) for d in interp.get_input_details()[0]["shape"]]
     tout = [int(d) for d in interp.get_output_details()[0]["shape"]]
-    fin = job["input_shape"]
-    io = {"input_layout": layout_of(fin, tin, "input") if len(fin) == 4 else "as-is"}
+    io = {"input_layout": layout_of(job["input_shape"], tin, "input")}
     if job.get("output_shape"):
-        fout = job["output_shape"]
-        io["output_layout"] = layout_of(fout, tout, "output") if len(fout) == 4 else "as-is"
+        io["output_layout"] = layout_of(job["output_shape"], tout, "output")
     return io
 
 
