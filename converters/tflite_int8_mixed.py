@@ -12,8 +12,8 @@ import dataclasses
 
 from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, MixedPrecisionOptions, register
-from .tflite_common import (TFLiteConverterBase, TFLiteOptions, artifact_io, module_version, replacement_note,
-                           saved_model, with_replacements)
+from .tflite_common import (TFLiteConverterBase, TFLiteOptions, artifact_io, float_io_shapes, module_version,
+                           replacement_note, saved_model, with_replacements)
 
 
 @dataclasses.dataclass
@@ -49,7 +49,8 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
             sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
             per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
             keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
-            max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak))
+            max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak,
+            output_shape=float_io_shapes(ctx)[1]))
         met = rep["output_psnr_db"] >= mine.target_psnr_db if mine.auto else None
         quant = {
             "scheme": self.scheme, "per_channel": ctx.options.per_channel,
@@ -84,7 +85,7 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
 
     from ..bundle import Bundle
     from ..quantdebug.bundle import calibration_inputs, stored_inputs
-    from ..quantdebug.tflite import report_from_worker, run_tflite_debug
+    from ..quantdebug.tflite import check_io_matches, report_from_worker, run_tflite_debug
     from .base import ConvertOptions
 
     bundle = Bundle.load(bundle_dir)
@@ -103,7 +104,8 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
                              options=ConvertOptions(per_channel=bool(q.get("per_channel", True))))
         rep = run_tflite_debug(saved_model(ctx), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
                                keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
-                               output_peak=bundle.manifest.output_range().peak)
+                               output_peak=bundle.manifest.output_range().peak, output_shape=float_io_shapes(ctx)[1])
+    check_io_matches(rep["io"], rec.io or {}, fmt)
     return report_from_worker(rep, fmt, str(onnx_path) + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
                               notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "
                                      "(the bundle holds no saved_model); ops as TF's debugger names them"])

@@ -78,11 +78,12 @@ def test_norm_ops_kept_float_by_type(norm_model, tmp_path):
 
 
 def test_auto_reaches_a_target_plain_int8_misses(norm_model, tmp_path):
+    from edgegan.converters.tflite_common import saved_model
     from edgegan.quantdebug.tflite import report_from_worker, run_tflite_debug
 
     module, onnx_path, x, context = norm_model
-    ctx = context(tmp_path)
-    plain = run_tflite_debug(ctx.cache["saved_model"], x[:16], x[:8], tmp_path, tag="plain", out=tmp_path / "p.tflite")
+    ctx = context(tmp_path)  # saved_model(ctx): the onnx2tf output the fixture cached
+    plain = run_tflite_debug(saved_model(ctx), x[:16], x[:8], tmp_path, tag="plain", out=tmp_path / "p.tflite")
     table = report_from_worker(plain, "tflite-int8", "f", "q", 8)
     assert table.ops and all(op.introduced_sqnr_db is not None for op in table.ops)
     assert sum(op.sqnr_db is not None for op in table.ops) >= len(table.ops) // 2  # totals matched by tensor name

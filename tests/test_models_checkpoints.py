@@ -155,3 +155,60 @@ def test_checkpoint_key_through_export_cli(tmp_path, monkeypatch):
     manifest = json.loads((out / "bundle.json").read_text())
     assert "key 'generator'" in manifest["model"]["source"]
     assert manifest["export_config"]["checkpoint_key"] == "generator"
+
+
+class _GANModule(torch.nn.Module):
+    """What a LightningModule for a GAN is: both networks as attributes of one module, so its
+    state_dict prefixes every key with the attribute's name."""
+
+    def __init__(self, g, d, g_name="generator", d_name="discriminator"):
+        super().__init__()
+        self.add_module(g_name, g)
+        self.add_module(d_name, d)
+
+
+def test_lightning_checkpoint_is_split_by_prefix(tmp_path):
+    g, d = _generator(1), _discriminator()
+    gan = _GANModule(g, d)
+    assert any(k.startswith("generator.") for k in gan.state_dict())  # a real prefixed state_dict
+    path = _save(tmp_path, "lightning.ckpt", {
+        "epoch": 3, "global_step": 120, "pytorch-lightning_version": "2.4.0", "state_dict": gan.state_dict(),
+        "optimizer_states": [_optimizer_state(_generator(4))], "lr_schedulers": [], "hyper_parameters": {"lr": 2e-4}})
+    m = load_generator(ZOO, checkpoint=path)
+    assert _same_weights(m, g)
+    assert "key 'state_dict', keys prefixed 'generator.'" in m.source
+    # the discriminator's group is there by name, as is the whole state_dict
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_generator(ZOO, checkpoint=path, checkpoint_key="state_dict:discriminator.")
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_generator(ZOO, checkpoint=path, checkpoint_key="state_dict")
+
+
+@pytest.mark.parametrize("g_name,d_name", [("G", "D"), ("netG", "netD"), ("gen", "disc")])
+def test_bare_prefixed_state_dict_other_names(tmp_path, g_name, d_name):
+    g = _generator(1)
+    path = _save(tmp_path, "gan.pt", _GANModule(g, _discriminator(), g_name, d_name).state_dict())
+    m = load_generator(ZOO, checkpoint=path)
+    assert _same_weights(m, g) and f"keys prefixed '{g_name}.'" in m.source
+
+
+def test_prefix_that_fits_the_architecture_is_chosen(tmp_path):
+    """Two generator-named prefixes; only one has the named architecture's keys and shapes."""
+    g = _generator(1)
+    big, _, _ = build_family("dcgan", {"width": 4})
+    gan = _GANModule(g, big, "gen", "G")
+    path = _save(tmp_path, "two.ckpt", {"state_dict": gan.state_dict()})
+    m = load_generator(ZOO, checkpoint=path)
+    assert _same_weights(m, g) and "keys prefixed 'gen.'" in m.source
+
+
+def test_ambiguous_prefixes_are_listed(tmp_path):
+    a, b = _generator(1), _generator(2)
+    path = _save(tmp_path, "ab.ckpt", {"state_dict": _GANModule(a, b, "generator", "gen").state_dict()})
+    with pytest.raises(CheckpointError) as e:
+        load_generator(ZOO, checkpoint=path)
+    msg = str(e.value)
+    assert "\n" not in msg and "several state_dicts (state_dict:generator., state_dict:gen.)" in msg
+    assert "KEY:PREFIX" in msg and "--checkpoint-key state_dict:generator." in msg
+    m = load_generator(ZOO, checkpoint=path, checkpoint_key="state_dict:gen.")
+    assert _same_weights(m, b) and "keys prefixed 'gen.'" in m.source

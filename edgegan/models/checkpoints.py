@@ -4,8 +4,12 @@ Training code saves weights in many shapes: a bare ``state_dict``; a dict holdin
 ``state_dict`` / ``model`` / ``netG`` / ``netG_state_dict`` / ``generator`` / ``g_ema`` /
 ``params_ema`` ... next to the discriminator, optimizers and counters; nested one or two levels
 deep; with the ``module.`` prefix of DataParallel / DDP (or ``_orig_mod.`` of torch.compile);
-or as a ``.safetensors`` file. :func:`select_state_dict` lists every dict of tensors in the
-object (its *candidates*, named by their key path such as ``models.g_ema``) and picks one:
+or as a ``.safetensors`` file; or, as a LightningModule saves it, ONE state_dict holding every
+network, its keys prefixed by the attribute name (``generator.`` / ``discriminator.``, ``G.`` /
+``netG.`` / ``gen.`` ...). :func:`select_state_dict` lists every dict of tensors in the object
+(its *candidates*, named by their key path such as ``models.g_ema``; a state_dict with a
+generator-named key prefix is split into one candidate per prefix, named ``PATH:PREFIX`` such
+as ``state_dict:generator.``, or just ``generator.`` at the top level) and picks one:
 
 1. ``key`` (``--checkpoint-key``) when given;
 2. else drop discriminator / optimizer entries; with one candidate left, that one;
@@ -31,6 +35,9 @@ TOP = "(top level)"
 _EMA = re.compile(r"(^|[._])ema($|[._])|_ema|ema_", re.IGNORECASE)
 _NOT_GENERATOR = re.compile(r"(^|[._])(net_?d|d|disc|discriminator|critic|d_ema)($|[._])|optim|sched|scaler",
                             re.IGNORECASE)
+# the attribute names a multi-network module (LightningModule, a GAN wrapper) gives its generator
+_GENERATOR_PREFIX = re.compile(r"^((ema_?)?(net_?g|g|gen|generator)(_?ema)?)$", re.IGNORECASE)
+PREFIX_SEP = ":"  # candidate name of a key-prefix group: "state_dict:generator."
 
 
 @dataclasses.dataclass
@@ -110,30 +117,73 @@ def strip_prefixes(state: dict) -> dict:
     return dict(zip(keys, state.values()))
 
 
+def split_by_prefix(state: dict) -> dict[str, dict]:
+    """prefix (``generator.``) -> its keys with the prefix stripped, when ``state`` holds several
+    networks under attribute-name prefixes, one of them named like a generator; else {}."""
+    groups: dict[str, dict] = {}
+    for k, v in strip_prefixes(state).items():
+        head, dot, rest = k.partition(".")
+        if not dot:
+            return {}
+        groups.setdefault(head + ".", {})[rest] = v
+    if not any(_GENERATOR_PREFIX.match(p[:-1]) for p in groups):
+        return {}
+    return {p: strip_prefixes(sub) for p, sub in groups.items()}
+
+
+def _group_name(path: str, prefix: str) -> str:
+    return prefix if path == TOP else f"{path}{PREFIX_SEP}{prefix}"
+
+
+def _split_candidates(found: dict[str, dict], target: Optional[dict]) -> dict[str, dict]:
+    """``found`` with every multi-network state_dict replaced by its prefix groups (kept whole
+    when it is itself what the target module loads)."""
+    out: dict[str, dict] = {}
+    for path, state in found.items():
+        groups = split_by_prefix(state)
+        if not groups or (target and shapes(strip_prefixes(state)) == target):
+            out[path] = state
+            continue
+        for prefix, sub in groups.items():
+            out[_group_name(path, prefix)] = sub
+    return out
+
+
 def shapes(state: dict) -> dict:
     """key -> shape, what a state_dict must match to load into a module."""
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
+def _parts(path: str) -> list[str]:
+    return [p for p in re.split(r"[.:]", path) if p]
+
+
 def _last(path: str) -> str:
-    return path.rsplit(".", 1)[-1]
+    parts = _parts(path)
+    return parts[-1] if parts else path
 
 
 def _describe(path: str) -> str:
-    return f"key '{path}'" + (" (EMA weights)" if _EMA.search(_last(path)) else "")
+    ema = " (EMA weights)" if _EMA.search(_last(path)) else ""
+    if path.endswith("."):  # a key-prefix group
+        where, _, prefix = path.rpartition(PREFIX_SEP)
+        return (f"key '{where}', " if where else "") + f"keys prefixed '{prefix}'{ema}"
+    return f"key '{path}'{ema}"
 
 
 def select_state_dict(obj: Any, where: Path, key: Optional[str] = None,
                       target: Optional[dict] = None) -> Selected:
     """The generator's state_dict in ``obj`` (see the module doc); ``target``: key -> shape of
     the state_dict of the module it will be loaded into, when known."""
-    found = candidates(obj)
+    whole = candidates(obj)
+    found = _split_candidates(whole, target)
     if key is not None:
-        if key not in found:
+        chosen = found.get(key, whole.get(key))
+        if chosen is None:
             have = ", ".join(found) or "none"
             raise CheckpointError(f"'{where}' has no state_dict under --checkpoint-key '{key}' "
                                   f"(state_dicts found under: {have})")
-        return Selected(strip_prefixes(found[key]), key, _describe(key))
+        return Selected(strip_prefixes(chosen), key, _describe(key))
     if not found:
         what = f"a dict with keys {sorted(map(str, obj))[:8]}" if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"'{where}' does not contain a state_dict (a dict of tensors; it holds {what}); "
@@ -142,7 +192,7 @@ def select_state_dict(obj: Any, where: Path, key: Optional[str] = None,
         return Selected(strip_prefixes(found[TOP]), None, "")
     pool = list(found)
     if len(pool) > 1:
-        pool = [p for p in pool if not any(_NOT_GENERATOR.search(part) for part in p.split("."))] or pool
+        pool = [p for p in pool if not any(_NOT_GENERATOR.search(part) for part in _parts(p))] or pool
     if len(pool) > 1 and target:
         matching = [p for p in pool if shapes(strip_prefixes(found[p])) == target]
         pool = matching or pool
@@ -152,6 +202,7 @@ def select_state_dict(obj: Any, where: Path, key: Optional[str] = None,
             return Selected(strip_prefixes(found[ema[0]]), ema[0],
                             f"{_describe(ema[0])}, preferred over {', '.join(repr(p) for p in pool if p != ema[0])}")
     if len(pool) > 1:
-        raise CheckpointError(f"'{where}' holds several state_dicts ({', '.join(found)}); choose one with "
+        grouped = " (KEY:PREFIX = the keys of KEY that start with PREFIX)" if any(p.endswith(".") for p in found) else ""
+        raise CheckpointError(f"'{where}' holds several state_dicts ({', '.join(found)}){grouped}; choose one with "
                               f"--checkpoint-key KEY (API: checkpoint_key=), e.g. --checkpoint-key {pool[0]}")
     return Selected(strip_prefixes(found[pool[0]]), pool[0], _describe(pool[0]))

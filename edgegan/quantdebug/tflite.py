@@ -1,5 +1,8 @@
 """TFLite side of the debugger: runs tflite_worker (TensorFlow in a subprocess) on an onnx2tf
-saved_model and turns its answer into the shared per-op table."""
+saved_model and turns its answer into the shared per-op table. Inputs go to the worker in the
+float model's NCHW layout; the worker lays them out as the converted model's real input (read
+off its shape, as at conversion: converters.tflite_common.io_layout) and reports the I/O
+layout it found, which a bundle's artifact must agree with (:func:`check_io_matches`)."""
 from __future__ import annotations
 
 import json
@@ -16,23 +19,23 @@ from ..util.procs import die_with_parent, guarded
 from .report import DebugReport, OpNumerics
 
 TIMEOUT_S = 1800
-NCHW_TO_NHWC = (0, 2, 3, 1)
-
-
-def _nhwc(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(NCHW_TO_NHWC) if x.ndim == 4 else x).astype(np.float32)
 
 
 def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarray, workdir: Path, *,
                      per_channel: bool = True, keep_ops: Sequence[str] = (), keep_nodes: Sequence[str] = (),
                      auto: bool = False, target_psnr_db: float = 38.0, max_steps: int = 16,
-                     out: Optional[Path] = None, tag: str = "tflite_debug", output_peak: float = 2.0) -> dict:
-    """The worker's report (rows, output PSNR, kept ops); writes the int8 model to ``out``."""
+                     out: Optional[Path] = None, tag: str = "tflite_debug", output_peak: float = 2.0,
+                     output_shape: Optional[Sequence[int]] = None) -> dict:
+    """The worker's report (rows, output PSNR, kept ops, ``io``: the layout of the model's
+    input and, given the float model's batch-1 NCHW ``output_shape``, of its output); writes
+    the int8 model to ``out``. ``calibration`` / ``evals`` are NCHW, as the float model takes them."""
     workdir.mkdir(parents=True, exist_ok=True)
     cal, ev = workdir / f"{tag}_calibration.npy", workdir / f"{tag}_eval.npy"
-    np.save(cal, _nhwc(calibration))
-    np.save(ev, _nhwc(evals))
+    np.save(cal, np.ascontiguousarray(calibration, dtype=np.float32))
+    np.save(ev, np.ascontiguousarray(evals, dtype=np.float32))
     job = {"saved_model": str(saved_model), "calibration": str(cal), "eval": str(ev), "per_channel": per_channel,
+           "input_shape": [1, *[int(d) for d in np.shape(calibration)[1:]]],
+           "output_shape": [int(d) for d in output_shape] if output_shape is not None else None,
            "keep_ops": list(keep_ops), "keep_nodes": list(keep_nodes), "auto": auto,
            "target_psnr_db": target_psnr_db, "max_steps": max_steps, "out": str(out) if out else None,
            "report": str(workdir / f"{tag}.report.json"), "output_peak": output_peak}
@@ -48,6 +51,16 @@ def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarr
         lines = [ln for ln in strip_ansi(proc.stderr).splitlines() if ln.strip()]
         raise ConversionError(f"the TFLite quantization debugger failed: {lines[-1][:300] if lines else 'no output'}")
     return json.loads(Path(job["report"]).read_text())
+
+
+def check_io_matches(found: dict, recorded: dict, fmt: str) -> None:
+    """The re-made model must have the artifact's I/O layout, or its per-op table describes
+    another model."""
+    for side in ("input", "output"):
+        want, got = recorded.get(f"{side}_layout"), found.get(f"{side}_layout")
+        if want and got and want != got:
+            raise ConversionError(f"the re-made {fmt} model takes its {side} as {got} but the bundle's artifact "
+                                  f"as {want}; re-export the bundle with this edgegan")
 
 
 def report_from_worker(rep: dict, fmt: str, float_model: str, quant_model: str, inputs: int,

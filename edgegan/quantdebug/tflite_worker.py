@@ -3,7 +3,9 @@ torch): TF's QuantizationDebugger on an onnx2tf saved_model, and selective int8.
 
     python -m edgegan.quantdebug.tflite_worker JOB.json
 
-JOB: saved_model, calibration (NHWC .npy), eval (NHWC .npy), per_channel, keep_ops (TFLite op
+JOB: saved_model, calibration and eval (.npy, the float model's NCHW layout; laid out here as
+the converted model's real input, read off its shape), input_shape / output_shape (the float
+model's batch-1 NCHW shapes; output_shape may be null), per_channel, keep_ops (TFLite op
 names), keep_nodes (output tensor names), auto, target_psnr_db, max_steps, out (.tflite or
 null), report (.json). The debugger feeds each float op the DEQUANTIZED inputs of the int8
 model (NumericVerify), so its per-layer error is the error the op introduces; the total error
@@ -111,7 +113,7 @@ def _range_psnr(ref: np.ndarray, got: np.ndarray) -> float:
 def _converter(job):
     import tensorflow as tf
 
-    calib = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
+    calib = job["calibration_array"]
 
     def representative():
         for i in range(len(calib)):
@@ -123,6 +125,39 @@ def _converter(job):
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     conv._experimental_disable_per_channel = not job.get("per_channel", True)  # noqa: SLF001
     return conv
+
+
+def layout_of(nchw: list, actual: list, what: str) -> str:
+    """"NCHW", "NHWC" or "as-is" (not 4-D): the rule of edgegan.converters.tflite_common.layout_of
+    (real shape, never the rank; NHWC when both fit), restated here because quantdebug must not
+    import the converters package (which imports it)."""
+    if len(nchw) != 4:
+        return "as-is"
+    if list(actual) == [nchw[0], nchw[2], nchw[3], nchw[1]]:
+        return "NHWC"
+    if list(actual) == list(nchw):
+        return "NCHW"
+    raise ValueError(f"the TFLite {what} has shape {list(actual)}, which is neither the float model's {list(nchw)} "
+                     "nor its NHWC form")
+
+
+def model_io(content: bytes, job: dict) -> dict:
+    """The float TFLite model's I/O layout against the float model's NCHW shapes, decided from
+    its real tensor shapes as at conversion (edgegan.converters.tflite_common.io_layout)."""
+    interp = _interpreter(content, delegates=False)
+    tin = [int(d) for d in interp.get_input_details()[0]["shape"]]
+    tout = [int(d) for d in interp.get_output_details()[0]["shape"]]
+    io = {"input_layout": layout_of(job["input_shape"], tin, "input")}
+    if job.get("output_shape"):
+        io["output_layout"] = layout_of(job["output_shape"], tout, "output")
+    return io
+
+
+def in_model_layout(x: np.ndarray, io: dict) -> np.ndarray:
+    """NCHW inputs as the model takes them."""
+    if io["input_layout"] == "NHWC":
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(x)
 
 
 def _introduced(f, q, scale, zp) -> float:
@@ -198,6 +233,10 @@ def main() -> int:
             yield [evals[i: i + 1]]
 
     float_model = tf.lite.TFLiteConverter.from_saved_model(job["saved_model"]).convert()
+    io = model_io(float_model, job)
+    evals = in_model_layout(evals, io)
+    job = {**job, "calibration_array": in_model_layout(
+        np.load(job["calibration"], allow_pickle=False).astype(np.float32), io)}
     ref_out, ref_tensors = _run(float_model, evals, preserve=True)
     keep_nodes = list(job.get("keep_nodes", []))
 
@@ -273,7 +312,7 @@ def main() -> int:
         })
     if job.get("out"):
         Path(job["out"]).write_bytes(model)
-    report = {**mac_summary(model), "rows": rows, "output_psnr_db": psnr, "output_sqnr_db": _sqnr(ref_out, out), "steps": steps,
+    report = {**mac_summary(model), "io": io, "rows": rows, "output_psnr_db": psnr, "output_sqnr_db": _sqnr(ref_out, out), "steps": steps,
               "kept_float": ([{"name": n, "op_type": None, "why": "named"} for n in job.get("keep_nodes", [])]
                              + [{"name": o, "op_type": o, "why": f"op type {o}"} for o in job.get("keep_ops", [])]
                              + auto_kept)}
