@@ -84,15 +84,24 @@ class _Screen:
             self._sq = np.concatenate([np.einsum("ij,ij->i", b, b, dtype=np.float64) for _, b in self._blocks()])
         return self._sq
 
-    def sqdist(self, q: np.ndarray) -> np.ndarray:
-        """[len(q), len(x)] float32 approximate squared distances (q: raw rows)."""
+    def sqdist(self, q: np.ndarray, centred: bool = True) -> np.ndarray:
+        """[len(q), len(x)] float32 approximate squared distances (q: raw rows). ``centred``
+        subtracts the centre from every block of ``x`` (one pass of copies, accurate to ~1e-5
+        relative: the candidate-ball filter); otherwise ``(x - c)·q' = x·q' - c·q'`` with the
+        raw blocks (no copies, less accurate: enough to pick each row's nearest few)."""
         q = np.asarray(q, dtype=np.float32) - self.center
         qq = np.einsum("ij,ij->i", q, q, dtype=np.float64).astype(np.float32)[:, None]
+        cq = (q.astype(np.float64) @ self.center.astype(np.float64)).astype(np.float32)[:, None]
         sq = self.sq.astype(np.float32)
         out = np.empty((len(q), len(self.x)), dtype=np.float32)
-        for s, b in self._blocks():
+        blocks = self._blocks() if centred else (
+            (s, np.asarray(self.x[s:s + self.rows_per_block], dtype=np.float32))
+            for s in range(0, len(self.x), self.rows_per_block))
+        for s, b in blocks:
             blk = out[:, s:s + len(b)]
             np.matmul(q, b.T, out=blk)
+            if not centred:
+                blk -= cq
             blk *= -2
             blk += qq
             blk += sq[None, s:s + len(b)]
@@ -120,7 +129,7 @@ class ExactRadii:
             step = max(1, int((self.chunk_mb << 20) // (4 * n)))
             for s in range(0, len(todo), step):
                 part = todo[s:s + step]
-                d2 = self.screen.sqdist(self.x[part])
+                d2 = self.screen.sqdist(self.x[part], centred=False)
                 d2[np.arange(len(part)), part] = -1  # self first, as knn_radii's 0
                 near = np.argpartition(d2, kk, axis=1)[:, :kk + 1]
                 ex = _exact_dist(self.x, self.x, np.repeat(part, kk + 1), near.ravel()).reshape(len(part), kk + 1)
