@@ -27,6 +27,12 @@ index), and estimate again on the same sample (exact radii are cached across ste
 exhaustive exact search is predicted to cost less than the next wider step (small sets), it
 is run instead and the error is 0 by construction.
 
+Arithmetic: float32 GEMMs (no float64 copy of a set) only *screen* which pairs matter; every
+distance that decides something is recomputed exactly by float64 differences (a radius from
+the k + REFINE screened nearest, a ball test from the pair itself). Candidate balls are
+checked nearest first and a point stops at its first hit, so most exact radii are spent on
+the points outside every ball.
+
 Cost of the estimate: a few exact radii per sampled point, each a pass over its set;
 the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
 sample sizes are reported, so the bound is wide when the sample is small.
@@ -278,7 +284,7 @@ def adapt(run: Callable[[int], tuple], estimator: ErrorEstimator, tolerance: flo
         est = estimator.estimate(out[0], out[1], out[2], out[3], radius_tolerance)
         err = max(est["precision_error"], est["recall_error"])
         steps.append({"step": step, **out[5], "approx_error": err, "radius_match": est["radius_match"],
-                      "seconds": round(time.perf_counter() - ts, 3)})
+                      "seconds": round(time.perf_counter() - ts, 3), "search_seconds": round(t_run, 3)})
         elapsed = time.perf_counter() - t0
         if err <= tolerance:
             reason = "within tolerance"
