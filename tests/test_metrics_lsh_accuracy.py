@@ -136,3 +136,28 @@ def test_memory_mapped_features_give_the_same_scores(tmp_path):
     assert mapped == in_memory
     assert peak < 0.5 * a.nbytes  # the LSH state is O(n L), far below one 16 MB input: nothing loaded whole
     assert frechet_distance(ma, mb) == pytest.approx(frechet_distance(a, b), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["prototypes-256d-3-of-10-modes", "heavy-tailed-clusters", "duplicates"])
+def test_estimate_sees_the_exact_decisions_and_radii(name):
+    """The estimate's float32 screen + exact recheck gives the same kNN radii as the reference
+    (knn_radii, prdc's arithmetic) and the same per-point decisions as exhaustive exact search,
+    for the sampled points, whatever LSH radii it starts from."""
+    from edgegan.metrics.knn import knn_radii
+    from edgegan.metrics.lsh_error import ErrorEstimator, exhaustive
+
+    a, b = STRUCTURES[name]()
+    est = ErrorEstimator(a, b, 3, 128, seed=0)
+    precise, recalled = exhaustive(a, b, 3)
+    ref_a, ref_b = knn_radii(a, 3), knn_radii(b, 3)
+    rng = np.random.default_rng(0)
+    # LSH-like radii: never below the exact ones, some far above, some 0 (fewer than k candidates)
+    r_a = ref_a * rng.choice([1.0, 1.05, 1.5], len(a)) * (rng.random(len(a)) > 0.05)
+    r_b = ref_b * rng.choice([1.0, 1.05, 1.5], len(b)) * (rng.random(len(b)) > 0.05)
+    out = est.estimate(np.zeros(len(b), bool), np.zeros(len(a), bool), r_a, r_b, 0.01)
+    assert out["exact_precision_estimate"] == pytest.approx(precise[est.fake_rows].mean(), abs=1e-12)
+    assert out["exact_recall_estimate"] == pytest.approx(recalled[est.real_rows].mean(), abs=1e-12)
+    for radii, ref in ((est.real_radii, ref_a), (est.fake_radii, ref_b)):
+        done = np.flatnonzero(np.isfinite(radii.values))
+        assert len(done) >= 128
+        np.testing.assert_allclose(radii.values[done], ref[done], rtol=1e-6, atol=1e-6)

@@ -27,6 +27,12 @@ index), and estimate again on the same sample (exact radii are cached across ste
 exhaustive exact search is predicted to cost less than the next wider step (small sets), it
 is run instead and the error is 0 by construction.
 
+Arithmetic: float32 GEMMs (no float64 copy of a set) only *screen* which pairs matter; every
+distance that decides something is recomputed exactly by float64 differences (a radius from
+the k + REFINE screened nearest, a ball test from the pair itself). Candidate balls are
+checked nearest first and a point stops at its first hit, so most exact radii are spent on
+the points outside every ball.
+
 Cost of the estimate: a few exact radii per sampled point, each a pass over its set;
 the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
 sample sizes are reported, so the bound is wide when the sample is small.
@@ -40,7 +46,7 @@ from typing import Callable
 
 import numpy as np
 
-from .knn import distance_blocks
+from .knn import distance_blocks  # exhaustive(): the prdc arithmetic
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +54,74 @@ NEAR = 8                # radius-0 points checked among each sampled point's nea
 EXACT_FLOPS = 6e10      # the estimate's exact searches stay near this many multiply-adds (sample shrinks)
 MAX_ZERO = 512          # radius-0 points checked exhaustively up to this count
 CROSS_BYTES = 256 << 20  # the s x n exact distance block of one side stays below this
+REFINE = 8              # float32 screening keeps k + REFINE nearest per row for the exact recheck
+MARGIN = 1e-3           # relative margin of the float32 screen (its error is ~1e-5 relative here)
+EXHAUSTIVE_SLOWDOWN = 2.5  # exhaustive search (float64, prdc's arithmetic) vs the screen's float32 rate
+
+
+def _exact_dist(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 4096) -> np.ndarray:
+    """||x[a] - y[b]|| by differences in float64, rounded to float32 as the exact reference
+    (the ~few-ulp difference from its Gram-matrix arithmetic is far below the sampling error)."""
+    out = np.empty(len(a), dtype=np.float64)
+    for s in range(0, len(a), block):
+        diff = x[a[s:s + block]].astype(np.float64)
+        diff -= y[b[s:s + block]]
+        out[s:s + block] = np.einsum("ij,ij->i", diff, diff)
+    return np.sqrt(out.astype(np.float32)).astype(np.float64)
+
+
+class _Screen:
+    """Approximate squared distances to all rows of ``x`` by float32 GEMM on centred data
+    (no float64 copy of the set, blocks of ``x`` streamed, so memory-mapped input works);
+    used only to choose which pairs get an exact distance."""
+
+    def __init__(self, x: np.ndarray, center: np.ndarray, chunk_mb: int) -> None:
+        self.x, self.center, self.chunk_mb = x, center.astype(np.float32), chunk_mb
+        self.rows_per_block = max(1024, int((chunk_mb << 20) // (4 * x.shape[1])))
+        self._sq: np.ndarray | None = None
+
+    def _blocks(self):
+        for s in range(0, len(self.x), self.rows_per_block):
+            yield s, np.asarray(self.x[s:s + self.rows_per_block], dtype=np.float32) - self.center
+
+    @property
+    def sq(self) -> np.ndarray:
+        if self._sq is None:
+            self._sq = np.concatenate([np.einsum("ij,ij->i", b, b, dtype=np.float64) for _, b in self._blocks()])
+        return self._sq
+
+    def sqdist(self, q: np.ndarray, centred: bool = True) -> np.ndarray:
+        """[len(q), len(x)] float32 approximate squared distances (q: raw rows). ``centred``
+        subtracts the centre from every block of ``x`` (one pass of copies, accurate to ~1e-5
+        relative: the candidate-ball filter); otherwise ``(x - c)·q' = x·q' - c·q'`` with the
+        raw blocks (no copies, less accurate: enough to pick each row's nearest few)."""
+        q = np.asarray(q, dtype=np.float32) - self.center
+        qq = np.einsum("ij,ij->i", q, q, dtype=np.float64).astype(np.float32)[:, None]
+        cq = (q.astype(np.float64) @ self.center.astype(np.float64)).astype(np.float32)[:, None]
+        sq = self.sq.astype(np.float32)
+        out = np.empty((len(q), len(self.x)), dtype=np.float32)
+        blocks = self._blocks() if centred else (
+            (s, np.asarray(self.x[s:s + self.rows_per_block], dtype=np.float32))
+            for s in range(0, len(self.x), self.rows_per_block))
+        for s, b in blocks:
+            blk = out[:, s:s + len(b)]
+            np.matmul(q, b.T, out=blk)
+            if not centred:
+                blk -= cq
+            blk *= -2
+            blk += qq
+            blk += sq[None, s:s + len(b)]
+        np.maximum(out, 0, out=out)
+        return out
 
 
 class ExactRadii:
-    """Exact k-th-nearest-other-point radii of rows of ``x``, computed on demand and cached."""
+    """Exact k-th-nearest-other-point radii of rows of ``x``, computed on demand and cached:
+    a float32 screen picks each row's k + REFINE nearest, their distances are then exact."""
 
-    def __init__(self, x: np.ndarray, k: int, chunk_mb: int = 256) -> None:
+    def __init__(self, x: np.ndarray, k: int, chunk_mb: int = 256, screen: _Screen | None = None) -> None:
         self.x, self.k, self.chunk_mb = x, k, chunk_mb
+        self.screen = screen or _Screen(x, np.asarray(x[:1], dtype=np.float32)[0] * 0, chunk_mb)
         self.values = np.full(len(x), np.nan)
         self.seconds, self.madds = 0.0, 0.0   # measured rate of the exact search
 
@@ -63,10 +130,17 @@ class ExactRadii:
         todo = rows[np.isnan(self.values[rows])]
         if len(todo):
             t0 = time.perf_counter()
-            for start, d in distance_blocks(self.x[todo], self.x, self.chunk_mb):
-                part = todo[start:start + len(d)]
-                d[np.arange(len(d)), part] = 0  # self at exactly 0, as knn_radii
-                self.values[part] = np.partition(d, self.k, axis=1)[:, self.k]
+            n = len(self.x)
+            kk = min(self.k + REFINE, n - 1)
+            step = max(1, int((self.chunk_mb << 20) // (4 * n)))
+            for s in range(0, len(todo), step):
+                part = todo[s:s + step]
+                d2 = self.screen.sqdist(self.x[part], centred=False)
+                d2[np.arange(len(part)), part] = -1  # self first, as knn_radii's 0
+                near = np.argpartition(d2, kk, axis=1)[:, :kk + 1]
+                ex = _exact_dist(self.x, self.x, np.repeat(part, kk + 1), near.ravel()).reshape(len(part), kk + 1)
+                ex[near == part[:, None]] = 0
+                self.values[part] = np.sort(ex, axis=1)[:, self.k]
             self.seconds += time.perf_counter() - t0
             self.madds += float(len(todo)) * self.x.shape[0] * self.x.shape[1]
         return self.values
@@ -77,24 +151,36 @@ class ExactRadii:
 
 
 def _side(query: np.ndarray, rows: np.ndarray, approx_hit: np.ndarray, balls: ExactRadii,
-          ball_radius: np.ndarray, chunk_mb: int) -> dict:
+          ball_radius: np.ndarray, cross: np.ndarray) -> dict:
     """Exact decision (inside some ball of the other set) of the sampled ``rows`` of ``query``
-    against the LSH+kNN decision ``approx_hit[rows]``."""
+    against the LSH+kNN decision ``approx_hit[rows]``; ``cross`` = their screened squared
+    distances to the other set (computed once per estimator)."""
     n_ball = len(ball_radius)
-    d = np.concatenate([blk for _, blk in distance_blocks(query[rows], balls.x, chunk_mb)]).astype(np.float64)
     # exact radii never exceed the LSH ones (a k-th candidate distance is >= the true k-th), so
     # only balls holding the point under the LSH radii, or with LSH radius 0, can hold it
-    need = [np.flatnonzero((d < ball_radius[None, :]).any(axis=0))]
+    limit = (ball_radius * (1 + MARGIN)) ** 2 + 1e-12
+    cand = cross < limit[None, :]
     zero = np.flatnonzero(ball_radius == 0)
     if len(zero) > MAX_ZERO:  # too many to check all: those among each point's NEAR nearest
         near = min(NEAR, n_ball - 1)
-        zero = np.intersect1d(zero, np.argpartition(d, near, axis=1)[:, :near + 1].ravel())
-    need.append(zero)
-    cols = np.unique(np.concatenate(need))
-    exact_r = balls.fill(cols)[cols]
-    exact_hit = (d[:, cols] < exact_r[None, :]).any(axis=1)
-    approx = approx_hit[rows]
-    return {"approx": approx, "exact": exact_hit}
+        zero = np.intersect1d(zero, np.argpartition(cross, near, axis=1)[:, :near + 1].ravel())
+    cand[:, zero] = True
+    qi, bj = np.nonzero(cand)
+    dex = _exact_dist(query, balls.x, rows[qi], bj)
+    # lazily: each point's nearest candidate balls first (1, 2, 4, ... per round); a point is
+    # decided at its first hit, so exact radii are needed mostly for the points outside all balls
+    order = np.lexsort((dex, qi))
+    qi, bj, dex = qi[order], bj[order], dex[order]
+    rank = np.arange(len(qi)) - np.searchsorted(qi, qi, side="left")
+    exact_hit = np.zeros(len(rows), dtype=bool)
+    lo, width, end = 0, 1, (int(rank.max()) + 1 if len(rank) else 0)
+    while lo < end:
+        sel = np.flatnonzero((rank >= lo) & (rank < lo + width) & ~exact_hit[qi])
+        if len(sel):
+            r = balls.fill(bj[sel])[bj[sel]]
+            exact_hit[qi[sel][dex[sel] < r]] = True
+        lo, width = lo + width, width * 2
+    return {"approx": approx_hit[rows], "exact": exact_hit}
 
 
 def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
@@ -122,13 +208,27 @@ class ErrorEstimator:
         self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng)
         self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng)
         self.real, self.fake, self.chunk_mb = real, fake, chunk_mb
-        self.real_radii = ExactRadii(real, k, chunk_mb)
-        self.fake_radii = ExactRadii(fake, k, chunk_mb)
+        center = np.asarray(real[self.real_rows], dtype=np.float64).mean(axis=0)  # numerics only
+        self.real_radii = ExactRadii(real, k, chunk_mb, _Screen(real, center, chunk_mb))
+        self.fake_radii = ExactRadii(fake, k, chunk_mb, _Screen(fake, center, chunk_mb))
+        self._cross: dict[str, np.ndarray] = {}  # the samples' screened distances, fixed across steps
+
+    def cross(self, side: str) -> np.ndarray:
+        if side not in self._cross:
+            t0 = time.perf_counter()
+            if side == "fake":
+                self._cross[side] = self.real_radii.screen.sqdist(self.fake[self.fake_rows])
+            else:
+                self._cross[side] = self.fake_radii.screen.sqdist(self.real[self.real_rows])
+            radii = self.real_radii if side == "fake" else self.fake_radii
+            radii.seconds += time.perf_counter() - t0
+            radii.madds += float(self._cross[side].size) * self.real.shape[1]
+        return self._cross[side]
 
     def estimate(self, precise: np.ndarray, recalled: np.ndarray, r_rad: np.ndarray, f_rad: np.ndarray,
                  radius_tolerance: float) -> dict:
-        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.chunk_mb)
-        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.chunk_mb)
+        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.cross("fake"))
+        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.cross("real"))
         gap_p, err_p = _bound(prec["approx"], prec["exact"])
         gap_r, err_r = _bound(rec["approx"], rec["exact"])
         # radius check on the sampled points themselves
@@ -150,7 +250,7 @@ class ErrorEstimator:
             return math.inf
         rate = (self.real_radii.seconds + self.fake_radii.seconds) / madds
         nr, nf, d = len(self.real), len(self.fake), self.real.shape[1]
-        return rate * d * float(nr * nr + nf * nf + nr * nf)
+        return EXHAUSTIVE_SLOWDOWN * rate * d * float(nr * nr + nf * nf + nr * nf)
 
 
 def exhaustive(real: np.ndarray, fake: np.ndarray, k: int, chunk_mb: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +284,7 @@ def adapt(run: Callable[[int], tuple], estimator: ErrorEstimator, tolerance: flo
         est = estimator.estimate(out[0], out[1], out[2], out[3], radius_tolerance)
         err = max(est["precision_error"], est["recall_error"])
         steps.append({"step": step, **out[5], "approx_error": err, "radius_match": est["radius_match"],
-                      "seconds": round(time.perf_counter() - ts, 3)})
+                      "seconds": round(time.perf_counter() - ts, 3), "search_seconds": round(t_run, 3)})
         elapsed = time.perf_counter() - t0
         if err <= tolerance:
             reason = "within tolerance"
