@@ -248,3 +248,21 @@ def test_old_non_affine_resnet_checkpoints_still_load(tmp_path):
     x = torch.from_numpy(teacher.sample_inputs(2, 0))
     with torch.no_grad():
         assert torch.equal(again.module(x), teacher.module(x))
+
+
+def test_scale_lr_drives_the_norm_scales_and_the_proximal_threshold(tmp_path):
+    """One step, lr ~ 0 for the convs, scale_lr 0.1, rho 1: Adam's first step moves every scale
+    by exactly scale_lr * sign(grad) (1 -> 0.9 or 1.1), then the threshold rho * scale_lr = 0.1
+    takes 0.1 off: every scale ends at 0.8 or 1.0, and the conv weights stay where they were."""
+    teacher = load_generator("resnet-tiny")
+    apply_method(teacher, "slim", {"steps": 1, "batch": 2, "lr": 1e-9, "scale_lr": 0.1, "rho": 1.0, "bits": 0,
+                                   "pool": 4, "finetune_steps": 0, "work_dir": str(tmp_path)})
+    state = torch.load(tmp_path / "state.pt", weights_only=True)["modules"]["student"]
+    before = teacher.module.state_dict()
+    scales = torch.cat([v for k, v in state.items() if k not in before and k.endswith("weight")])
+    assert len(scales) == 4 + 8 + 16 + 16 + 16 + 8 + 4
+    near = torch.minimum((scales - 0.8).abs(), (scales - 1.0).abs())
+    assert near.max() < 0.01 and (scales - 0.8).abs().min() < 0.01  # (Adam eps blurs tiny gradients)
+    assert max(float((state[k] - v).abs().max()) for k, v in before.items()) < 1e-6
+    with pytest.raises(ConfigError, match="scale_lr must be > 0"):
+        slim.SlimConfig(scale_lr=0.0)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive, register_method
@@ -50,6 +50,9 @@ class SlimConfig(TrainingConfig):
                                                                 "(0: float)"})
     finetune_steps: int = dataclasses.field(default=100, metadata={
         "help": "steps of fine-tuning after the zero channels are removed"})
+    scale_lr: Optional[float] = dataclasses.field(default=None, metadata={
+        "help": "Adam learning rate of the norm scales and shifts, which the proximal step uses too "
+                "(default: lr); lets a trained model keep a small lr for its convs"})
     critic_width: int = dataclasses.field(default=16, metadata={"help": "width of the PatchGAN critic"})
     pool: int = dataclasses.field(default=512, metadata={
         "flag": None, "help": "inputs drawn once (seeded) for image models; batches are sampled from them"})
@@ -64,6 +67,8 @@ class SlimConfig(TrainingConfig):
             raise ConfigError(f"slim bits must be 0 (float) or 2..16, got {self.bits}", field="bits")
         if self.finetune_steps < 0:
             raise ConfigError(f"slim finetune_steps must be >= 0, got {self.finetune_steps}", field="finetune_steps")
+        if self.scale_lr is not None and not self.scale_lr > 0:
+            raise ConfigError(f"slim scale_lr must be > 0, got {self.scale_lr}", field="scale_lr")
         if self.critic_width < 1 or self.pool < 2:
             raise ConfigError("slim critic_width must be >= 1 and pool >= 2", field="critic_width")
 
@@ -198,7 +203,13 @@ class _SlimTask:
             draw, norms
         betas = (0.5, 0.999)
         self.modules = {"student": student, "critic": critic}
-        self.optimizers = {"student": torch.optim.Adam(student.parameters(), lr=config.lr, betas=betas),
+        self.scale_lr = config.scale_lr or config.lr
+        scaled = {id(p) for ls in (norms or {}).values() for n in ls for p in (n.weight, n.bias)}
+        separate = scaled if config.scale_lr is not None else set()
+        groups = [{"params": [p for p in student.parameters() if id(p) not in separate]}]
+        if scaled and config.scale_lr is not None:
+            groups.append({"params": [p for p in student.parameters() if id(p) in scaled], "lr": self.scale_lr})
+        self.optimizers = {"student": torch.optim.Adam(groups, lr=config.lr, betas=betas),
                            "critic": torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas)}
 
     def step(self, generator: Any) -> dict[str, float]:
@@ -226,7 +237,7 @@ class _SlimTask:
         row = {"mse": float(mse.detach()), "adv": float(adv.detach()), "critic": float(loss_d.detach()),
                "loss": float(loss.detach())}
         if self.norms is not None:
-            proximal_step(self.norms, cfg.rho * cfg.lr)
+            proximal_step(self.norms, cfg.rho * self.scale_lr)
             row["zero_channels"] = float(sum(int((n.weight == 0).sum()) for ls in self.norms.values() for n in ls[:1]))
         return row
 
