@@ -7,7 +7,8 @@ The student starts as a copy of the teacher. Each step:
   where the critic D learns 0.5 (D(teacher(x)) - 1)^2 + 0.5 D(student(x))^2 (teacher outputs
   are its "real" set, so no data is needed);
 * after the Adam step, the L1 proximal step on every affine norm scale of a prunable channel
-  group: gamma <- sign(gamma) * max(|gamma| - rho * lr, 0). Our addition: where gamma reaches
+  group: gamma <- sign(gamma) * max(|gamma| - rho * lr, 0) (lr: ``scale_lr``, the norms' own Adam
+  learning rate, when set). Our addition: where gamma reaches
   zero the norm's shift beta is zeroed too, so the channel's output is exactly 0 and removing it
   changes nothing (with beta left, a "dead" channel would still feed relu(beta) onward);
 * with ``bits`` > 0, conv weights are fake-quantized per layer (symmetric, 2^(bits-1)-1 levels)
