@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GAN Slimming on the shipped dcgan-digits (BatchNorm scales; the zoo's ResNet has no affine
-norm layer, so `slim` refuses it) against post-training channel pruning at about the same MACs.
+"""GAN Slimming on the shipped dcgan-digits (BatchNorm scales) or resnet-sketch (slimming-time
+affine InstanceNorm scales) against post-training channel pruning at about the same MACs.
 
     .venv/bin/python benchmarks/slim_density.py [--rhos 0.9,0.7] [--lr 5e-3] [--steps 300] [--finetune 150] [--out runs/slim]
 
