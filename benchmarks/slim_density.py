@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GAN Slimming on the shipped dcgan-digits (BatchNorm scales; the zoo's ResNet has no affine
-norm layer, so `slim` refuses it) against post-training channel pruning at about the same MACs.
+"""GAN Slimming on the shipped dcgan-digits (BatchNorm scales) or resnet-sketch (slimming-time
+affine InstanceNorm scales) against post-training channel pruning at about the same MACs.
 
     .venv/bin/python benchmarks/slim_density.py [--rhos 0.9,0.7] [--lr 5e-3] [--steps 300] [--finetune 150] [--out runs/slim]
 
@@ -11,6 +11,15 @@ IS / FD (digits CNN; not comparable to Inception-v3 numbers), LSH precision/reca
 digits, PSNR vs the teacher's image for the same latent. Prints a markdown table and writes
 slim_density.json and the slimmed checkpoints to --out. Density-structure pruning is not
 implemented (see docs/training.md).
+
+    .venv/bin/python benchmarks/slim_density.py --model resnet-sketch --rhos 0.8,0.6 --lr 2e-4 --scale-lr 5e-3
+        --steps 400 --finetune 150 --batch 8 --n 64 --out runs/slim-resnet
+
+the same on the shipped ResNet sketch task (the student gets affine InstanceNorms, scale 1 /
+shift 0): slim trains on 512 photo patches of the task's train split (an .npz in --out); every
+model is scored on --n held-out patches (seed 1): PSNR and SSIM vs the ground-truth sketch and
+PSNR vs the teacher; channel-prune L1 (no fine-tune, nothing to re-calibrate: InstanceNorm) at
+the closest MACs is the post-training baseline.
 
     .venv/bin/python benchmarks/slim_density.py --export-only [--out runs/slim]
 
@@ -36,12 +45,16 @@ def main() -> None:
     ap.add_argument("--finetune", type=int, default=150)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--scale-lr", type=float, default=None, help="slim scale_lr (norm scales/shifts; default: --lr)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--out", default="runs/slim")
     ap.add_argument("--export-only", action="store_true", help="export the teacher and the slimmed checkpoints")
+    ap.add_argument("--model", choices=["dcgan-digits", "resnet-sketch"], default="dcgan-digits")
     args = ap.parse_args()
     if args.export_only:
         return export_all(Path(args.out))
+    if args.model == "resnet-sketch":
+        return main_resnet(args)
 
     import numpy as np
     import torch
@@ -103,6 +116,75 @@ def main() -> None:
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+
+
+def main_resnet(args: argparse.Namespace) -> None:
+    """Slim vs post-training channel pruning on the sketch task, scored against its ground truth."""
+    import numpy as np
+    import torch
+
+    import edgegan
+    from edgegan.compress import ChannelPruneConfig, SlimConfig, save_compressed
+    from edgegan.datasets import sketch_patches
+    from edgegan.metrics.paired import psnr_overall, ssim
+    from edgegan.models.stats import count_macs
+    from edgegan.models.zoo import FAMILIES
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = edgegan.load_model("resnet-sketch")
+    train = out / "sketch_train.npz"
+    np.savez(train, images=sketch_patches(512, 64, 0, split="train")[0])
+    inputs, truth = sketch_patches(args.n, 64, 1, split="val")
+    example = inputs[:1]
+
+    def generate(model) -> np.ndarray:
+        with torch.no_grad():
+            return np.concatenate([model.module(torch.from_numpy(inputs[i:i + 16])).numpy()
+                                   for i in range(0, len(inputs), 16)])
+
+    ref = generate(teacher)
+    t_macs = count_macs(teacher.module, example)
+    t_params = sum(p.numel() for p in teacher.module.parameters())
+
+    def row(name: str, model, seconds: float | None = None) -> dict:
+        samples = generate(model)
+        macs = count_macs(model.module, example)
+        params = sum(p.numel() for p in model.module.parameters())
+        cfg = FAMILIES.get("resnet").config_cls.from_dict(model.config)
+        r = {"model": name, "widths": cfg.width_fields(), "params": params, "macs": macs,
+             "params_ratio": round(params / t_params, 4), "macs_ratio": round(macs / t_macs, 4),
+             "psnr_vs_truth": round(psnr_overall(samples, truth), 2),
+             "ssim_vs_truth": round(float(np.mean(ssim(samples, truth))), 4),
+             "psnr_vs_teacher": round(psnr_overall(samples, ref), 2) if model is not teacher else None}
+        if seconds is not None:
+            r["train_seconds"] = round(seconds, 1)
+        print(json.dumps(r), flush=True)
+        return r
+
+    rows = [row("teacher resnet-sketch", teacher)]
+    for rho in args.rhos:
+        t0 = time.perf_counter()
+        cfg = SlimConfig(rho=rho, steps=args.steps, finetune_steps=args.finetune, batch=args.batch, lr=args.lr,
+                         scale_lr=args.scale_lr, bits=8, data=str(train), work_dir=str(out / f"slim-rho{rho:g}.training"))
+        slimmed = edgegan.compress(teacher, cfg)
+        save_compressed(slimmed, out / f"slim-rho{rho:g}.pt", base=teacher, base_model="resnet-sketch")
+        r = row(f"slim rho={rho:g}", slimmed, time.perf_counter() - t0)
+        rows.append(r)
+        best = None
+        for ratio in np.arange(0.0, 0.97, 0.025):
+            pruned = edgegan.compress(teacher, ChannelPruneConfig(ratio=float(ratio)))
+            gap = abs(count_macs(pruned.module, example) / t_macs - r["macs_ratio"])
+            if best is None or gap < best[0]:
+                best = (gap, float(ratio), pruned)
+        rows.append(row(f"channel-prune L1 {best[1]:.3f}", best[2]))
+    (out / "slim_density.json").write_text(json.dumps(rows, indent=1) + "\n")
+    cols = ["model", "params_ratio", "macs_ratio", "psnr_vs_truth", "ssim_vs_truth", "psnr_vs_teacher"]
+    print("| " + " | ".join(cols) + " | widths |")
+    print("|" + "---|" * (len(cols) + 1))
+    for r in rows:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " | " + json.dumps(r["widths"]) + " |")
 
 
 def export_all(out: Path) -> None:

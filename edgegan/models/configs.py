@@ -59,6 +59,9 @@ class ResnetConfig(JsonConfig):
     down_channels: Optional[list[int]] = None
     block_channels: Optional[list[int]] = None
     up_channels: Optional[list[int]] = None
+    # InstanceNorm with a learned per-channel scale and shift (False = the CycleGAN reference).
+    # GAN Slimming (edgegan.compress --method slim) turns it on: its L1 step acts on the scales.
+    affine_norm: bool = False
 
     def validate(self) -> None:
         if self.ngf <= 0 or self.n_blocks < 0 or self.in_channels <= 0 or self.out_channels <= 0:
@@ -87,11 +90,13 @@ class ResnetConfig(JsonConfig):
         return {"down_channels": down, "block_channels": block, "up_channels": up}
 
     def to_dict(self) -> dict[str, Any]:
-        """Omit unset width fields so unpruned configs read exactly as before."""
+        """Omit unset width fields and ``affine_norm: false`` so reference configs read exactly as before."""
         out = super().to_dict()
         for key in ("down_channels", "block_channels", "up_channels"):
             if out.get(key) is None:
                 out.pop(key, None)
+        if not out.get("affine_norm"):
+            out.pop("affine_norm", None)
         return out
 
 

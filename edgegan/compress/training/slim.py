@@ -7,7 +7,8 @@ The student starts as a copy of the teacher. Each step:
   where the critic D learns 0.5 (D(teacher(x)) - 1)^2 + 0.5 D(student(x))^2 (teacher outputs
   are its "real" set, so no data is needed);
 * after the Adam step, the L1 proximal step on every affine norm scale of a prunable channel
-  group: gamma <- sign(gamma) * max(|gamma| - rho * lr, 0). Our addition: where gamma reaches
+  group: gamma <- sign(gamma) * max(|gamma| - rho * lr, 0) (lr: ``scale_lr``, the norms' own Adam
+  learning rate, when set). Our addition: where gamma reaches
   zero the norm's shift beta is zeroed too, so the channel's output is exactly 0 and removing it
   changes nothing (with beta left, a "dead" channel would still feed relu(beta) onward);
 * with ``bits`` > 0, conv weights are fake-quantized per layer (symmetric, 2^(bits-1)-1 levels)
@@ -19,15 +20,21 @@ post-training channel-prune (:mod:`..posttrain.channel_layout`), giving a plain 
 with new widths in its config; it is fine-tuned for ``finetune_steps`` under the same loss
 (without the proximal step) and its weights are finally rounded onto the ``bits`` grid.
 
-Needs affine norm layers: DCGAN and U-Net (BatchNorm) have them; the zoo's ResNet uses
-InstanceNorm without affine parameters, so slimming it is a one-line error.
+Needs affine norm layers: DCGAN and U-Net (BatchNorm) have them. The zoo's ResNet uses
+InstanceNorm without affine parameters; as GAN Slimming does for CycleGAN, the student is its
+``affine_norm`` variant with every scale 1 and shift 0 (the same function as the teacher,
+tested), and the result keeps the affine norms (folding them away is not exact: a ReLU or the
+residual add follows every norm; ONNX's InstanceNormalization carries scale and shift anyway).
+The residual stream's channels are one group (the last down conv and every block's second conv
+write them); a stream channel is removed only when its scale is zero in all of those norms
+(tied masks), which makes the cut exact: each writer then adds exactly 0 to it.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive, register_method
@@ -44,6 +51,9 @@ class SlimConfig(TrainingConfig):
                                                                 "(0: float)"})
     finetune_steps: int = dataclasses.field(default=100, metadata={
         "help": "steps of fine-tuning after the zero channels are removed"})
+    scale_lr: Optional[float] = dataclasses.field(default=None, metadata={
+        "help": "Adam learning rate of the norm scales and shifts, which the proximal step uses too "
+                "(default: lr); lets a trained model keep a small lr for its convs"})
     critic_width: int = dataclasses.field(default=16, metadata={"help": "width of the PatchGAN critic"})
     pool: int = dataclasses.field(default=512, metadata={
         "flag": None, "help": "inputs drawn once (seeded) for image models; batches are sampled from them"})
@@ -58,6 +68,8 @@ class SlimConfig(TrainingConfig):
             raise ConfigError(f"slim bits must be 0 (float) or 2..16, got {self.bits}", field="bits")
         if self.finetune_steps < 0:
             raise ConfigError(f"slim finetune_steps must be >= 0, got {self.finetune_steps}", field="finetune_steps")
+        if self.scale_lr is not None and not self.scale_lr > 0:
+            raise ConfigError(f"slim scale_lr must be > 0, got {self.scale_lr}", field="scale_lr")
         if self.critic_width < 1 or self.pool < 2:
             raise ConfigError("slim critic_width must be >= 1 and pool >= 2", field="critic_width")
 
@@ -192,7 +204,13 @@ class _SlimTask:
             draw, norms
         betas = (0.5, 0.999)
         self.modules = {"student": student, "critic": critic}
-        self.optimizers = {"student": torch.optim.Adam(student.parameters(), lr=config.lr, betas=betas),
+        self.scale_lr = config.scale_lr or config.lr
+        scaled = {id(p) for ls in (norms or {}).values() for n in ls for p in (n.weight, n.bias)}
+        separate = scaled if config.scale_lr is not None else set()
+        groups = [{"params": [p for p in student.parameters() if id(p) not in separate]}]
+        if scaled and config.scale_lr is not None:
+            groups.append({"params": [p for p in student.parameters() if id(p) in scaled], "lr": self.scale_lr})
+        self.optimizers = {"student": torch.optim.Adam(groups, lr=config.lr, betas=betas),
                            "critic": torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas)}
 
     def step(self, generator: Any) -> dict[str, float]:
@@ -220,7 +238,7 @@ class _SlimTask:
         row = {"mse": float(mse.detach()), "adv": float(adv.detach()), "critic": float(loss_d.detach()),
                "loss": float(loss.detach())}
         if self.norms is not None:
-            proximal_step(self.norms, cfg.rho * cfg.lr)
+            proximal_step(self.norms, cfg.rho * self.scale_lr)
             row["zero_channels"] = float(sum(int((n.weight == 0).sum()) for ls in self.norms.values() for n in ls[:1]))
         return row
 
@@ -243,25 +261,55 @@ def _input_sampler(model: Any, config: SlimConfig) -> Any:
     return lambda g: pool[torch.randint(0, len(pool), (config.batch,), generator=g)]
 
 
-def _check_teacher(model: Any) -> tuple[Any, Any, dict]:
-    from ..posttrain.channel_layout import channel_layout, prunable_families
-    from ..posttrain.channel_prune import _family_config
+def affine_student(family: str, config: dict, module: Any) -> tuple[Any, Any, dict]:
+    """(student module, its family config, config dict): a trainable copy of ``module``; for a
+    family whose config has an ``affine_norm`` switch that is off (the zoo's ResNet), the
+    affine variant with the same weights, every norm scale 1 and shift 0, so it computes
+    exactly what ``module`` computes and the L1 step has scales to act on."""
+    import torch
 
-    if model.family not in prunable_families():
+    from ...models.loading import build_family
+    from ...models.zoo import FAMILIES
+
+    cfg = FAMILIES.get(family).config_cls.from_dict(config)
+    if getattr(cfg, "affine_norm", True):
+        return copy.deepcopy(module), cfg, dict(config)
+    rng = torch.get_rng_state()
+    try:
+        student, cfg, _ = build_family(family, {**config, "affine_norm": True})
+    finally:
+        torch.set_rng_state(rng)
+    missing, unexpected = student.load_state_dict(module.state_dict(), strict=False)
+    named = dict(student.named_modules())
+    added = [k for k in missing if k.rsplit(".", 1)[-1] in ("weight", "bias")
+             and hasattr(named.get(k.rsplit(".", 1)[0]), "num_features")]
+    if unexpected or len(added) != len(missing):
+        raise ConfigError(f"{family} with affine_norm does not take this model's weights (missing "
+                          f"{sorted(set(missing) - set(added))[:3]}, unexpected {unexpected[:3]}); is it built from "
+                          "another config?")
+    with torch.no_grad():
+        for key in added:
+            param = student.get_parameter(key)
+            param.fill_(1.0 if key.endswith("weight") else 0.0)
+    return student, cfg, cfg.to_dict()
+
+
+def _check_teacher(model: Any) -> tuple[Any, Any, dict, dict]:
+    """(student, its family config, config dict, its slimmable norms) for a slimmable teacher."""
+    from ..posttrain.channel_layout import channel_layout, prunable_families
+
+    if model.family not in prunable_families() or model.config is None:
         raise ConfigError(f"slim needs a zoo-family model ({', '.join(prunable_families())}) so the slimmed widths "
                           f"can be rebuilt; '{model.name}' was loaded from {model.source}")
     if model.compression:
         raise ConfigError(f"slim starts from an uncompressed model and '{model.name}' is already compressed "
                           f"({', '.join(r.get('method', '?') for r in model.compression)}); slim the original")
-    cfg = _family_config(model)
-    module = copy.deepcopy(model.module)
-    layout = channel_layout(model.family, cfg, module)
-    norms = slimmable_norms(module, layout)
+    student, cfg, cfg_dict = affine_student(model.family, model.config, model.module)
+    norms = slimmable_norms(student, channel_layout(model.family, cfg, student))
     if not norms:
         raise ConfigError(f"slim prunes channels through affine norm scales and this {model.family} model has no "
-                          "affine norm layer over any channel group (InstanceNorm without affine?); use "
-                          "--method channel-prune --criterion l1 or kd")
-    return cfg, layout, norms
+                          "affine norm layer over any channel group; use --method channel-prune --criterion l1 or kd")
+    return student, cfg, cfg_dict, norms
 
 
 @register_method("slim", SlimConfig, "GAN Slimming: distillation + LSGAN + L1 on norm scales + fake-quant, then "
@@ -277,14 +325,13 @@ def _slim(model: Any, config: SlimConfig) -> Any:
     from ...models.loading import build_family
     from ..posttrain.channel_layout import channel_layout, copy_kept, pruned_config
 
-    family_cfg, _, _ = _check_teacher(model)
+    student, family_cfg, student_cfg, norms = _check_teacher(model)
     teacher = copy.deepcopy(model.module).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    student = copy.deepcopy(model.module)
+    student.train(model.module.training)  # as the teacher was (BatchNorm's mode matters)
     for p in student.parameters():
         p.requires_grad_(True)
-    norms = slimmable_norms(student, channel_layout(model.family, family_cfg, student))
     example = model.sample_inputs(1, 0)
     channels = int(teacher(torch.from_numpy(example)).shape[1])
     torch.manual_seed(config.seed)
@@ -297,7 +344,7 @@ def _slim(model: Any, config: SlimConfig) -> Any:
     remove_fake_quant(student, handles)
     student.eval()
     keep = kept_channels(norms)
-    new_cfg = pruned_config(model.config, channel_layout(model.family, family_cfg, student), keep,
+    new_cfg = pruned_config(student_cfg, channel_layout(model.family, family_cfg, student), keep,
                             family_cfg.width_fields())
     rng = torch.get_rng_state()
     try:
@@ -325,7 +372,7 @@ def _slim(model: Any, config: SlimConfig) -> Any:
     t = info["teacher"]
     stats = {
         "teacher": t, "student": {"family": model.family, "config": small_cfg.to_dict(), **s},
-        "groups": groups, "compression_ratio_params": round(t["params"] / s["params"], 3),
+        "groups": groups, "affine_norm_added": student_cfg != dict(model.config), "compression_ratio_params": round(t["params"] / s["params"], 3),
         "compression_ratio_macs": round(t["macs"] / s["macs"], 3) if s["macs"] else None,
         "weights_on_grid_bits": config.bits or None,
         "training": phase1.summary(), "finetune": phase2.summary() if phase2 else None,
