@@ -185,7 +185,7 @@ def _distil(model: Any, config: KDConfig) -> Any:
     if config.loss == "regular":
         real = torch.from_numpy(load_images(config.data or "digits", (channels, 32, 32)))
     elif config.data is not None:
-        raise ConfigError(f"--data is only read by --loss regular (mse and joint learn from the teacher's outputs); "
+        raise ConfigError("--data is only read by --loss regular (mse and joint learn from the teacher's outputs); "
                           "drop it or use --loss regular", field="data")
     example = model.sample_inputs(1, 0)
     models_info = {"teacher": {"name": model.name, **params_and_macs(teacher, example)},
