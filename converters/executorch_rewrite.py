@@ -12,7 +12,13 @@ kernels, between XNNPACK calls:
   only a gather of edge columns/rows: rewritten as width-1 slices and concatenations (at most 5
   tensors per concatenation, XNNPACK's limit), exact.
 
-Both rewrites are checked against the original module before use (max abs error recorded).
+For int8 (``equalize``), each convolution feeding a rewritten norm is rescaled per output
+channel to the same calibrated range and its bias shifted to centre the channel, with the norm's
+eps scaled to match (the norm divides both out: exact up to float rounding). PT2E quantizes that
+convolution's output per tensor before the norm; un-equalized, narrow channels kept a few int8
+levels and the norm amplified their error (resnet-sketch: 38.2 -> 40.1 dB).
+
+All rewrites are checked against the original module before use (max abs error recorded).
 Imports torch at module level: only the ExecuTorch converters import it, inside ``convert``.
 """
 from __future__ import annotations
@@ -34,7 +40,7 @@ class TwoPassInstanceNorm2d(nn.Module):
 
     def __init__(self, src: nn.InstanceNorm2d) -> None:
         super().__init__()
-        self.eps = float(src.eps)
+        self.eps = float(src.eps)  # a [1, C, 1, 1] tensor once equalize_norm_inputs has run
         self.weight = None if src.weight is None else nn.Parameter(src.weight.detach().clone().view(1, -1, 1, 1))
         self.bias = None if src.bias is None else nn.Parameter(src.bias.detach().clone().view(1, -1, 1, 1))
 
@@ -92,6 +98,51 @@ KEEP_FLOAT = ("TwoPassInstanceNorm2d",)
 PAD = "ReflectionPad2d -> slices + cat"
 
 
+EQUALIZE = "conv before InstanceNorm -> channels equalized"
+
+
+def _conv_norm_pairs(module: nn.Module) -> list:
+    """(conv, TwoPassInstanceNorm2d) pairs where the norm directly follows the conv in a Sequential."""
+    pairs = []
+    for mod in module.modules():
+        kids = list(mod.children()) if isinstance(mod, nn.Sequential) else []
+        for conv, norm in zip(kids, kids[1:]):
+            if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(norm, TwoPassInstanceNorm2d):
+                pairs.append((conv, norm))
+    return pairs
+
+
+def equalize_norm_inputs(module: nn.Module, inputs: np.ndarray) -> int:
+    """Rescale (in place) each conv feeding a TwoPassInstanceNorm2d so that every output channel
+    has the same range on ``inputs`` (max |y - channel mean|), its bias shifted by the channel's
+    calibrated mean, the norm's eps multiplied by the square of the scale. InstanceNorm removes
+    a per-channel shift and scale, so the module's output is unchanged; returns the pair count."""
+    pairs = _conv_norm_pairs(module)
+    seen = {id(c): [] for c, _ in pairs}
+    hooks = [c.register_forward_hook(lambda m, i, o: seen[id(m)].append(o.detach())) for c, _ in pairs]
+    try:
+        with torch.no_grad():
+            for i in range(0, len(inputs), 16):
+                module(torch.from_numpy(np.ascontiguousarray(inputs[i: i + 16], dtype=np.float32)))
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        for conv, norm in pairs:
+            y = torch.cat(seen[id(conv)])
+            shift = y.mean((0, 2, 3))
+            spread = (y - shift.view(1, -1, 1, 1)).abs().amax((0, 2, 3))
+            scale = torch.where(spread > 0, spread.max() / spread.clamp_min(1e-30), torch.ones_like(spread))
+            axis = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+            conv.weight.mul_(scale.view(axis))
+            if conv.bias is None:
+                conv.bias = nn.Parameter(-shift * scale)
+            else:
+                conv.bias.sub_(shift).mul_(scale)
+            norm.eps = (norm.eps * scale * scale).view(1, -1, 1, 1)
+    return len(pairs)
+
+
 def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool) -> None:
     for name, child in module.named_children():
         if norms and isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
@@ -104,9 +155,11 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool) -> None:
             _replace(child, counts, norms, pads)
 
 
-def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True) -> DelegationRewrite | None:
+def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
+                       equalize: np.ndarray | None = None) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``)
-    rewritten, checked on ``inputs``; None when there is nothing to rewrite. ValueError when the
+    rewritten, the convs before the norms equalized on the calibration inputs ``equalize`` when
+    given, checked on ``inputs``; None when there is nothing to rewrite. ValueError when the
     copy disagrees with the original by more than TOLERANCE (the caller then lowers the module
     as it is)."""
     if not isinstance(module, nn.Module):
@@ -116,6 +169,10 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
     _replace(new, counts, norms, pads)
     if not counts:
         return None
+    if equalize is not None and norms:
+        n = equalize_norm_inputs(new, equalize)
+        if n:
+            counts[EQUALIZE] = n
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     with torch.no_grad():
         err = float((new(x) - module(x)).abs().max())

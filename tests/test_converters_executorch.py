@@ -236,4 +236,5 @@ def test_resnet_int8_is_rewritten_by_default_and_lowers_in_one_xnnpack_call(tmp_
     assert q["fully_delegated"] and q["delegate_calls"] == 1 and q["ops_portable"] == {}
     assert q["int8_mac_fraction"] == 1.0
     assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
-                                                    "ReflectionPad2d -> slices + cat"}
+                                                    "ReflectionPad2d -> slices + cat",
+                                                    "conv before InstanceNorm -> channels equalized"}

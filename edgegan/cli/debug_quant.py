@@ -67,12 +67,13 @@ def _print_table(report, paths: dict, top: int) -> None:
     console.print(f"  wrote {paths['json']} and {paths['plot']}")
 
 
-def _delegation_rewrite(module, inputs):
-    """executorch-int8's delegation rewrite, as the converter applies it: (module, the class
-    names PT2E leaves float)."""
+def _delegation_rewrite(module, inputs, equalize=None):
+    """executorch-int8's delegation rewrite, as the converter applies it (the norm inputs
+    equalized on ``equalize`` when the artifact records it): (module, the class names PT2E
+    leaves float)."""
     from ..converters.executorch_rewrite import KEEP_FLOAT, delegation_rewrite
 
-    done = delegation_rewrite(module, inputs)
+    done = delegation_rewrite(module, inputs, equalize=equalize)
     return (module if done is None else done.module), KEEP_FLOAT
 
 
