@@ -41,9 +41,10 @@ class ExecutorchFp32Options(JsonConfig):
 @dataclasses.dataclass
 class ExecutorchInt8Options(JsonConfig):
     """executorch-int8's own options. The rewrite is on, its norm kept float inside XNNPACK
-    (edgegan.quantdebug.pt2e). Measured on resnet-sketch (benchmarks/executorch_vs.py, one run on a
-    loaded machine, 2026-11-30): rewritten 38.23 dB, one XNNPACK call, 3.07 ms; as exported
-    38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels, 11.85 ms."""
+    (edgegan.quantdebug.pt2e), and the convs feeding the norms equalized. Measured on
+    resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30, CPU-gated, 2026-12-01):
+    rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT fp32); as exported
+    38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels, 2.85 ms."""
 
     rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (
