@@ -21,6 +21,7 @@ import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
+from ..export.norm_rewrite import tanh_input_range
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # ops that only move or reshape data (they carry int8 through unchanged); everything else that is
@@ -87,6 +88,25 @@ def preprocessed_once(ctx: ConvertContext, source: Path) -> Path:
     return ctx.cache[key]
 
 
+def norm_rewritten_onnx(ctx: ConvertContext, source: Path, tag: str):
+    """``source`` with the InstanceNorm rewrite (edgegan.export.norm_rewrite), checked against
+    it on the calibration inputs: (path, rewrite records, None), or (None, [], note) when the
+    graph has no Conv -> InstanceNorm pair or the check fails. Cached per source in ctx.cache."""
+    from ..export.norm_rewrite import equalize_instance_norms
+
+    key = f"norm_rewrite:{Path(source).resolve()}"
+    if key not in ctx.cache:
+        out = ctx.workdir / f"{tag}_norm_{Path(source).stem}.onnx"
+        try:
+            report = equalize_instance_norms(source, out, ctx.calibration)
+            ctx.cache[key] = (out, report.records(), None)
+        except ValueError:
+            ctx.cache[key] = (None, [], None)
+        except ConversionError as exc:
+            ctx.cache[key] = (None, [], f"no InstanceNorm rewrite: {exc}")
+    return ctx.cache[key]
+
+
 @contextlib.contextmanager
 def _quiet_root_logger():
     root = logging.getLogger()
@@ -131,6 +151,11 @@ class OrtInt8Options(OrtQuantTypeOptions):
 
     subpixel: bool = dataclasses.field(default=True, metadata={
         "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
+    norm_rewrite: bool = dataclasses.field(default=True, metadata={
+        "help": "drop the bias of convs feeding an InstanceNorm and equalize their output channels "
+                "(checked against float; edgegan.export.norm_rewrite)"})
+    tanh_range: bool = dataclasses.field(default=False, metadata={
+        "help": "narrow the int8 range of a Tanh's input to where the Tanh is not saturated"})
 
 
 @register
@@ -151,6 +176,16 @@ class OrtInt8(Converter):
 
         opts, ort = ctx.options, ctx.options_for(self)
         rewritten, rewrites, notes = self._rewritten_onnx(ctx) if ort.subpixel else (None, [], [])
+        # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
+        # first when it applies: graph -> (its base graph, its norm rewrite records)
+        graphs: dict = {}
+        for g in dict.fromkeys(g for g in (rewritten, ctx.onnx_path) if g is not None):
+            if ort.norm_rewrite:
+                normed, norm_rewrites, note = norm_rewritten_onnx(ctx, g, "ort")
+                notes += [note] if note and note not in notes else []
+                if normed is not None:
+                    graphs[normed] = (g, norm_rewrites)
+            graphs[g] = (g, [])
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
         qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
@@ -159,7 +194,6 @@ class OrtInt8(Converter):
         # "shared mode is not supported for weight"): try the graphs in order of preference
         # and record which one was used. Each graph once: without a rewrite, ``rewritten`` is
         # the exported graph itself.
-        graphs = dict.fromkeys(g for g in (rewritten, ctx.onnx_path) if g is not None)
         candidates = [(g, preprocess) for g in graphs for preprocess in (True, False)]
         errors = []
         for source, preprocess in candidates:
@@ -185,8 +219,13 @@ class OrtInt8(Converter):
                 errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {type(exc).__name__}: {first_line(exc, 160)}")
         else:
             raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
-        if source != rewritten:
-            rewrites = []
+        base, norm_rewrites = graphs[source]
+        rewrites = (rewrites if base == rewritten else []) + norm_rewrites
+        if ort.tanh_range:
+            narrowed = tanh_input_range(out)
+            rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
+            if not narrowed:
+                notes.append("tanh_range: no Tanh input range to narrow")
         if errors:
             notes.append("fell back after: " + " | ".join(errors))
         if not preprocess:

@@ -13,13 +13,16 @@ from __future__ import annotations
 import dataclasses
 
 from .base import ConvertContext, ConvertResult, Converter, MixedPrecisionOptions, missing_modules, module_version, register
-from .ort_int8 import OrtQuantTypeOptions, _strip_debug_info, ops_left_float, preprocessed_once
+from .ort_int8 import OrtQuantTypeOptions, norm_rewritten_onnx, _strip_debug_info, ops_left_float, preprocessed_once
 
 
 @dataclasses.dataclass
 class OrtInt8MixedOptions(MixedPrecisionOptions, OrtQuantTypeOptions):
     """ort-int8-mixed's own options (``ConvertOptions.formats['ort-int8-mixed']``): what to keep
     float, and ORT's integer types as ort-int8 takes them."""
+
+    norm_rewrite: bool = dataclasses.field(default=True, metadata={
+        "help": "quantize the InstanceNorm-rewritten graph (as ort-int8 does; edgegan.export.norm_rewrite)"})
 
     def validate(self) -> None:
         MixedPrecisionOptions.validate(self)
@@ -43,10 +46,14 @@ class OrtInt8Mixed(Converter):
         from ..quantdebug.mixed import quantize_mixed
 
         opts, mine = ctx.options, ctx.options_for(self)
+        graph, rewrites, note = ctx.onnx_path, [], None
+        if mine.norm_rewrite:
+            normed, rewrites, note = norm_rewritten_onnx(ctx, ctx.onnx_path, "ort")
+            graph = normed or ctx.onnx_path
         try:  # shared with ort-int8 (once per export); the graph itself when it fails, as there
-            source = preprocessed_once(ctx, ctx.onnx_path)
+            source = preprocessed_once(ctx, graph)
         except ConversionError:
-            source = ctx.onnx_path
+            source = graph
         out = ctx.out_dir / self.filename
         result = quantize_mixed(
             source, out, ctx.calibration, keep_op_types=mine.keep_op_types, keep_nodes=mine.keep_nodes,
@@ -55,7 +62,7 @@ class OrtInt8Mixed(Converter):
             reduce_range=mine.reduce_range, calibration_method=opts.calibration_method, workdir=ctx.workdir,
             output_peak=ctx.output_peak)
         _strip_debug_info(out)
-        notes = []
+        notes = [note] if note else []
         if result.met_target is False:
             notes.append(f"auto stopped at {result.psnr_db:.1f} dB after {result.steps} step(s), below the "
                          f"{mine.target_psnr_db} dB target; raise max_steps or keep more ops float by type")
@@ -64,8 +71,8 @@ class OrtInt8Mixed(Converter):
             quantization={
                 "scheme": "static QDQ int8, mixed precision", "activations": mine.activation_type,
                 "weights": mine.weight_type, "per_channel": opts.per_channel, "reduce_range": mine.reduce_range,
-                "calibration_method": opts.calibration_method, "preprocessed": source != ctx.onnx_path,
+                "calibration_method": opts.calibration_method, "preprocessed": source != graph,
                 **result.quantization_record(), "ops_left_float": ops_left_float(out),
             },
-            notes="; ".join(notes) or None,
+            rewrites=rewrites, notes="; ".join(notes) or None,
         )

@@ -54,18 +54,20 @@ def _provide_sample_data(ctx: ConvertContext, work: Path) -> None:
         np.save(work / ONNX2TF_SAMPLE_FILE, np.ascontiguousarray(cal[:20].transpose(0, 2, 3, 1)).astype(np.float32))
 
 
-def saved_model(ctx: ConvertContext, replace: tuple = ()) -> Path:
-    """Run onnx2tf once per export and set of op replacements (``replace``: onnx2tf
-    ``-rtpo`` names); cache the saved_model (or the failure) in ctx.cache."""
-    key_ok, key_err = ("saved_model", replace), ("saved_model_error", replace)
+def saved_model(ctx: ConvertContext, replace: tuple = (), source: Path | None = None) -> Path:
+    """Run onnx2tf once per export, source graph (``source``: a rewritten ONNX, default the
+    exported one) and set of op replacements (``replace``: onnx2tf ``-rtpo`` names); cache the
+    saved_model (or the failure) in ctx.cache."""
+    tag = "" if source is None else f"_{Path(source).stem}"
+    key_ok, key_err = ("saved_model", replace, tag), ("saved_model_error", replace, tag)
     if key_err in ctx.cache:
         raise ConversionError(ctx.cache[key_err])
     if key_ok in ctx.cache:
         return ctx.cache[key_ok]
-    work = ctx.workdir / ("onnx2tf" + "".join(f"_{r}" for r in replace))
+    work = ctx.workdir / ("onnx2tf" + tag + "".join(f"_{r}" for r in replace))
     work.mkdir(parents=True, exist_ok=True)
     src = work / "model_static.onnx"
-    static_batch_copy(ctx.onnx_path, src)
+    static_batch_copy(ctx.onnx_path if source is None else Path(source), src)
     _provide_sample_data(ctx, work)
     out = work / "saved_model"
     argv = [sys.executable, "-m", "onnx2tf", "-i", str(src), "-o", str(out), "-osd", "-v", "error"]
@@ -116,6 +118,24 @@ class TFLiteOptions(JsonConfig):
         return [op.strip() for op in self.replace_ops.split(",") if op.strip()]
 
 
+@dataclasses.dataclass
+class TFLiteInt8Options(TFLiteOptions):
+    """Options of the full-integer TFLite formats."""
+
+    norm_rewrite: bool = dataclasses.field(default=True, metadata={
+        "help": "convert the InstanceNorm-rewritten graph (conv bias dropped, channels equalized; checked "
+                "against float; edgegan.export.norm_rewrite): its own onnx2tf run"})
+
+
+def norm_source(ctx: ConvertContext, options) -> tuple:
+    """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format."""
+    if not getattr(options, "norm_rewrite", False):
+        return None, [], None
+    from .ort_int8 import norm_rewritten_onnx
+
+    return norm_rewritten_onnx(ctx, ctx.onnx_path, "tflite")
+
+
 def _graph_ops(ctx: ConvertContext) -> set:
     if "onnx_op_types" not in ctx.cache:
         import onnx
@@ -133,22 +153,22 @@ def replacements_for(ctx: ConvertContext, error: str) -> tuple:
     return tuple(named)
 
 
-def with_replacements(ctx: ConvertContext, options: "TFLiteOptions", attempt):
-    """``attempt(saved_model_path)`` on onnx2tf's saved_model; with ``replace_ops`` auto a
-    failure is retried once with onnx2tf's pseudo-op replacements. Returns (result, replaced
-    -rtpo names, the first attempt's error or None)."""
+def with_replacements(ctx: ConvertContext, options: "TFLiteOptions", attempt, source: Path | None = None):
+    """``attempt(saved_model_path)`` on onnx2tf's saved_model of ``source`` (default the exported
+    ONNX); with ``replace_ops`` auto a failure is retried once with onnx2tf's pseudo-op
+    replacements. Returns (result, replaced -rtpo names, the first attempt's error or None)."""
     forced = tuple(PSEUDO_OPS[op.lower()] for op in options.forced_ops())
     if forced:
-        return attempt(saved_model(ctx, forced)), forced, None
+        return attempt(saved_model(ctx, forced, source)), forced, None
     try:
-        return attempt(saved_model(ctx)), (), None
+        return attempt(saved_model(ctx, (), source)), (), None
     except ConversionError as exc:
         first = str(exc)
         ops = replacements_for(ctx, first) if options.replace_ops.strip().lower() == "auto" else ()
         if not ops:
             raise
     try:
-        return attempt(saved_model(ctx, ops)), ops, first
+        return attempt(saved_model(ctx, ops, source)), ops, first
     except ConversionError as exc:
         raise ConversionError(f"{first}; retried with onnx2tf -rtpo {' '.join(ops)}: {exc}") from None
 
@@ -247,7 +267,8 @@ class TFLiteConverterBase(Converter):
             return run_worker("edgegan.converters.tflite_worker", job, ctx.workdir / f"tflite_{self.mode}.json",
                               f"TFLiteConverter ({self.mode})", TFLITE_TIMEOUT_S)
 
-        report, replaced, first_error = with_replacements(ctx, ctx.options_for(self), attempt)
+        source, rewrites, note = norm_source(ctx, ctx.options_for(self))
+        report, replaced, first_error = with_replacements(ctx, ctx.options_for(self), attempt, source)
         io = artifact_io(ctx, out)
         if self.mode == "int8" and ctx.options.int8_io:
             io["int8_io"] = True
@@ -259,9 +280,9 @@ class TFLiteConverterBase(Converter):
         if replaced:
             quant["onnx2tf_replaced_ops"] = list(replaced)
         notes = "; ".join(filter(None, [f"onnx2tf {ctx.cache.get('onnx2tf_seconds')} s (shared by TFLite formats)",
-                                        replacement_note(replaced, first_error)]))
+                                        replacement_note(replaced, first_error), note]))
         return ConvertResult(out, self.runtime, "onnx2tf+TFLiteConverter", tool_version,
-                             quantization=quant, io=io, notes=notes)
+                             quantization=quant, io=io, notes=notes, rewrites=rewrites)
 
     scheme = ""
 

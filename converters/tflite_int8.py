@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import register
-from .tflite_common import TFLiteConverterBase
+from .tflite_common import TFLiteConverterBase, TFLiteInt8Options
 
 
 @register
@@ -13,3 +13,4 @@ class TFLiteInt8(TFLiteConverterBase):
     filename = "model_int8.tflite"
     default_order = 5
     description = "TFLite full-integer int8 (float I/O by default)"
+    Options = TFLiteInt8Options

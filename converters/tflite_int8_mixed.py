@@ -12,12 +12,12 @@ import dataclasses
 
 from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, MixedPrecisionOptions, register
-from .tflite_common import (TFLiteConverterBase, TFLiteOptions, artifact_io, float_io_shapes, module_version,
-                           replacement_note, saved_model, with_replacements)
+from .tflite_common import (TFLiteConverterBase, TFLiteInt8Options, artifact_io, float_io_shapes, module_version,
+                           norm_source, replacement_note, saved_model, with_replacements)
 
 
 @dataclasses.dataclass
-class TFLiteInt8MixedOptions(MixedPrecisionOptions, TFLiteOptions):
+class TFLiteInt8MixedOptions(MixedPrecisionOptions, TFLiteInt8Options):
     """tflite-int8-mixed's own options (``ConvertOptions.formats['tflite-int8-mixed']``); its
     op types are TFLite op names, e.g. ["MEAN", "SQUARED_DIFFERENCE", "RSQRT"], and its PSNR
     target is against the fp32 TFLite model."""
@@ -26,7 +26,7 @@ class TFLiteInt8MixedOptions(MixedPrecisionOptions, TFLiteOptions):
 
     def validate(self) -> None:
         super().validate()
-        TFLiteOptions.validate(self)
+        TFLiteInt8Options.validate(self)
         if self.eval_inputs < 1:
             raise ConfigError(f"TFLiteInt8MixedOptions.eval_inputs must be >= 1, got {self.eval_inputs}")
 
@@ -45,12 +45,13 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
 
         mine = ctx.options_for(self)
         out = ctx.out_dir / self.filename
+        source, rewrites, note = norm_source(ctx, mine)
         rep, replaced, first_error = with_replacements(ctx, mine, lambda sm: run_tflite_debug(
             sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
             per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
             keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
             max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak,
-            output_shape=float_io_shapes(ctx)[1]))
+            output_shape=float_io_shapes(ctx)[1]), source)
         met = rep["output_psnr_db"] >= mine.target_psnr_db if mine.auto else None
         quant = {
             "scheme": self.scheme, "per_channel": ctx.options.per_channel,
@@ -62,16 +63,16 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
             "int8_mac_fraction": rep["int8_mac_fraction"], "total_macs": rep["total_macs"],
             "ops_left_float": rep["ops_left_float"],
         }
-        notes = None
+        notes = note
         if met is False:
-            notes = (f"auto stopped at {rep['output_psnr_db']:.1f} dB after {rep['steps']} step(s), below the "
-                     f"{mine.target_psnr_db} dB target; raise max_steps or keep op types float")
+            notes = "; ".join(filter(None, [notes, f"auto stopped at {rep['output_psnr_db']:.1f} dB after {rep['steps']} step(s), below the "
+                     f"{mine.target_psnr_db} dB target; raise max_steps or keep op types float"]))
         if replaced:
             quant["onnx2tf_replaced_ops"] = list(replaced)
             notes = "; ".join(filter(None, [notes, replacement_note(replaced, first_error)]))
         tool_version = f"onnx2tf {module_version('onnx2tf')} + tensorflow {module_version('tensorflow-cpu')}"
         return ConvertResult(out, self.runtime, "onnx2tf+TF QuantizationDebugger", tool_version,
-                             quantization=quant, io=artifact_io(ctx, out), notes=notes)
+                             quantization=quant, io=artifact_io(ctx, out), notes=notes, rewrites=rewrites)
 
 
 def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
@@ -102,10 +103,16 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
         ctx = ConvertContext(module=None, onnx_path=onnx_path, calibration=cal, input_shape=list(x.shape[1:]),
                              workdir=Path(tmp), out_dir=Path(tmp),
                              options=ConvertOptions(per_channel=bool(q.get("per_channel", True))))
-        rep = run_tflite_debug(saved_model(ctx), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
+        source = None
+        if any(str(r.get("rewrite", "")).startswith("instance_norm") for r in rec.rewrites):
+            from .ort_int8 import norm_rewritten_onnx
+
+            source = norm_rewritten_onnx(ctx, onnx_path, "tflite")[0]  # deterministic: as the converter made it
+        rep = run_tflite_debug(saved_model(ctx, (), source), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
                                keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
                                output_peak=bundle.manifest.output_range().peak, output_shape=float_io_shapes(ctx)[1])
     check_io_matches(rep["io"], rec.io or {}, fmt)
-    return report_from_worker(rep, fmt, str(onnx_path) + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
+    return report_from_worker(rep, fmt, str(onnx_path) + (" (InstanceNorm rewrite rebuilt)" if source else "")
+                              + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
                               notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "
                                      "(the bundle holds no saved_model); ops as TF's debugger names them"])

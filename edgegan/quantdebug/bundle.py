@@ -33,6 +33,7 @@ def calibration_inputs(bundle: Bundle) -> np.ndarray:
 def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: int = 2,
                  workdir: Optional[Path] = None) -> DebugReport:
     """Per-op float-vs-int8 numerics of ``fmt``'s artifact in the bundle at ``bundle_dir``."""
+    from ..export.norm_rewrite import NORM_REWRITES, equalize_instance_norms
     from .onnx_qdq import debug_onnx_qdq, preprocessed, quantize_qdq
 
     if fmt not in DEBUGGABLE:
@@ -47,7 +48,17 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     peak = bundle.manifest.output_range().peak
     q = rec.quantization
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
-        if rec.rewrites:
+        done = {r.get("rewrite") for r in rec.rewrites}
+        if done and done <= set(NORM_REWRITES):
+            # the InstanceNorm rewrite only rescales initializers and is deterministic: rebuild the
+            # float graph the converter quantized, so tensor names and values line up
+            normed = Path(tmp) / "float_normed.onnx"
+            equalize_instance_norms(float_path, normed, calibration_inputs(bundle),
+                                    drop_bias="instance_norm_bias" in done, equalize="instance_norm_equalize" in done)
+            float_path, rewritten_note = normed, f" (with {', '.join(sorted(done))} rebuilt)"
+        else:
+            rewritten_note = ""
+        if rec.rewrites and not rewritten_note:
             # quantized from a rewritten graph the bundle does not hold: quantize the float
             # ONNX the same way and debug that
             names = ", ".join(r.get("rewrite", "?") for r in rec.rewrites)
@@ -67,5 +78,6 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
             raw = "without ORT pre-processing" in (rec.notes or "") or q.get("preprocessed") is False
             ref = float_path if raw else preprocessed(float_path, Path(tmp) / "float_pre.onnx")
             report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads, output_peak=peak)
-            report.float_model = str(float_path) + ("" if raw else " (ORT pre-processed, as the converter saw it)")
+            report.float_model = str(float_path) + rewritten_note + (
+                "" if raw else " (ORT pre-processed, as the converter saw it)")
     return report
