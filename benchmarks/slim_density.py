@@ -9,8 +9,8 @@ For each rho: `slim` (8-bit fake-quant, beta 10) -> a plain smaller dcgan; then 
 re-calibration on 1,024 latents) of the teacher. Every model is scored on --n latents (seed 1):
 IS / FD (digits CNN; not comparable to Inception-v3 numbers), LSH precision/recall vs the real
 digits, PSNR vs the teacher's image for the same latent. Prints a markdown table and writes
-slim_density.json and the slimmed checkpoints to --out. Density-structure pruning is not
-implemented (see docs/training.md).
+slim_density.json and the slimmed checkpoints to --out. (Density-structure pruning runs in the
+resnet-sketch mode only: it prunes image-to-image generators.)
 
     .venv/bin/python benchmarks/slim_density.py --model resnet-sketch --rhos 0.8,0.6 --lr 2e-4 --scale-lr 5e-3
         --steps 400 --finetune 150 --batch 8 --n 64 --out runs/slim-resnet
@@ -18,8 +18,10 @@ implemented (see docs/training.md).
 the same on the shipped ResNet sketch task (the student gets affine InstanceNorms, scale 1 /
 shift 0): slim trains on 512 photo patches of the task's train split (an .npz in --out); every
 model is scored on --n held-out patches (seed 1): PSNR and SSIM vs the ground-truth sketch and
-PSNR vs the teacher; channel-prune L1 (no fine-tune, nothing to re-calibrate: InstanceNorm) at
-the closest MACs is the post-training baseline.
+PSNR vs the teacher; after each slim, `density` (density-structure pruning, same steps, batch,
+lr and data) with --target-macs = the slimmed model's MACs ratio + 0.002 (it lands at or just
+under it); channel-prune L1 (no fine-tune, nothing to re-calibrate: InstanceNorm) at the
+closest MACs is the post-training baseline.
 
     .venv/bin/python benchmarks/slim_density.py --export-only [--out runs/slim]
 
@@ -50,6 +52,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/slim")
     ap.add_argument("--export-only", action="store_true", help="export the teacher and the slimmed checkpoints")
     ap.add_argument("--model", choices=["dcgan-digits", "resnet-sketch"], default="dcgan-digits")
+    ap.add_argument("--no-density", action="store_true", help="resnet-sketch: skip density at each slim's MACs")
     args = ap.parse_args()
     if args.export_only:
         return export_all(Path(args.out))
@@ -124,7 +127,7 @@ def main_resnet(args: argparse.Namespace) -> None:
     import torch
 
     import edgegan
-    from edgegan.compress import ChannelPruneConfig, SlimConfig, save_compressed
+    from edgegan.compress import ChannelPruneConfig, DensityConfig, SlimConfig, save_compressed
     from edgegan.datasets import sketch_patches
     from edgegan.metrics.paired import psnr_overall, ssim
     from edgegan.models.stats import count_macs
@@ -172,6 +175,14 @@ def main_resnet(args: argparse.Namespace) -> None:
         save_compressed(slimmed, out / f"slim-rho{rho:g}.pt", base=teacher, base_model="resnet-sketch")
         r = row(f"slim rho={rho:g}", slimmed, time.perf_counter() - t0)
         rows.append(r)
+        if not args.no_density:  # density-structure pruning at the slimmed model's MACs
+            t0 = time.perf_counter()
+            dcfg = DensityConfig(target_macs=min(0.999, r["macs_ratio"] + 0.002), steps=args.steps,
+                                 finetune_steps=args.finetune, batch=args.batch, lr=args.lr, data=str(train),
+                                 work_dir=str(out / f"density-at-rho{rho:g}.training"))
+            dense = edgegan.compress(teacher, dcfg)
+            save_compressed(dense, out / f"density-at-rho{rho:g}.pt", base=teacher, base_model="resnet-sketch")
+            rows.append(row(f"density target={dcfg.target_macs:.3f}", dense, time.perf_counter() - t0))
         best = None
         for ratio in np.arange(0.0, 0.97, 0.025):
             pruned = edgegan.compress(teacher, ChannelPruneConfig(ratio=float(ratio)))

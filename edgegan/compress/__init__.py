@@ -1,5 +1,5 @@
 """Compression of trained generators (post-training: clip, k-bit quant, magnitude and channel
-pruning, BatchNorm re-calibration; by training: kd, slim), as registered methods that compose in a pipeline.
+pruning, BatchNorm re-calibration; by training: kd, slim, density), as registered methods that compose in a pipeline.
 
     from edgegan.compress import compress, PipelineConfig
     small = compress(load_generator("dcgan-digits"), [{"method": "quant", "config": {"bits": 4}}])
@@ -13,10 +13,10 @@ from .base import METHODS, Method, PipelineConfig, PipelineStep, apply_method, c
 from .io import RECORD_FILENAME, compression_record, model_summary, record_path_for, save_compressed
 from .posttrain import BNRecalibrateConfig, ChannelPruneConfig, ClipConfig, PruneConfig, QuantConfig, restore_activation_quant
 from .storage import storage_stats
-from .training import KDConfig, SlimConfig, TrainingConfig, TrainingInterrupted
+from .training import DensityConfig, KDConfig, SlimConfig, TrainingConfig, TrainingInterrupted
 
 __all__ = [
-    "BNRecalibrateConfig", "KDConfig", "METHODS", "RECORD_FILENAME", "ChannelPruneConfig", "SlimConfig", "ClipConfig", "Method", "PipelineConfig", "PipelineStep",
+    "BNRecalibrateConfig", "DensityConfig", "KDConfig", "METHODS", "RECORD_FILENAME", "ChannelPruneConfig", "SlimConfig", "ClipConfig", "Method", "PipelineConfig", "PipelineStep",
     "PruneConfig", "QuantConfig", "apply_method", "compress", "compression_record", "method_config",
     "model_summary", "posttrain", "record_path_for", "register_method", "restore_activation_quant", "save_compressed", "storage_stats", "TrainingConfig",
     "TrainingInterrupted", "training",
