@@ -132,6 +132,21 @@ def final_rows(bundle, runs: list[tuple[str, dict]]) -> list[BenchmarkRow]:
     return rows
 
 
+def command_of(cfg: BenchmarkConfig) -> str:
+    """The `edgegan benchmark` command line that repeats ``cfg``."""
+    import shlex
+
+    cmd = ["edgegan", "benchmark", cfg.model, "--targets", ",".join(cfg.targets)]
+    if cfg.formats:
+        cmd += ["--formats", ",".join(cfg.formats)]
+    cmd += ["--runs", str(cfg.runs), "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--out", str(cfg.out_dir())]
+    if "n_inputs" in cfg.export_options:
+        cmd += ["--inputs", str(cfg.export_options["n_inputs"])]
+    if not cfg.memory:
+        cmd.append("--no-memory")
+    return shlex.join(cmd)
+
+
 def run_benchmark(cfg: BenchmarkConfig, progress: Optional[ProgressFn] = None,
                   target_options=None) -> tuple[Path, list[BenchmarkRow]]:
     """Export -> profile on every target -> report; returns (report.html path, final rows)."""
@@ -164,6 +179,7 @@ def run_benchmark(cfg: BenchmarkConfig, progress: Optional[ProgressFn] = None,
         "results": {t: str(f) for (t, _), (f, _) in zip(runs, folders)},
         "rows": [r.to_dict() for r in rows]}, indent=2, allow_nan=False) + "\n")
     say("report", f"writing {out / HTML_FILENAME}")
-    report = write_html(ReportInputs(bundles=[(bundle, None)], profiles=folders), out / HTML_FILENAME,
+    report = write_html(ReportInputs(bundles=[(bundle, None)], profiles=folders, benchmark=rows,
+                                     benchmark_command=command_of(cfg)), out / HTML_FILENAME,
                         title=f"edgegan benchmark: {bundle.manifest.model.name} on {', '.join(cfg.targets)}")
     return report, rows

@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     def say(stage: str, message: str) -> None:
         print(f"edgegan benchmark: {message}", file=sys.stderr, flush=True)
 
-    report, rows = run_benchmark(cfg, progress=say, target_options=target_options(args))
+    from .third_party_output import hold_back_third_party_output
+
+    with hold_back_third_party_output(getattr(args, "verbose", False)):
+        report, rows = run_benchmark(cfg, progress=say, target_options=target_options(args))
     if args.json:
         print(json.dumps({"report": str(report), "rows": [r.to_dict() for r in rows]}, indent=2))
     else:

@@ -40,6 +40,8 @@ class ReportInputs:
     bundles: list = field(default_factory=list)  # (Bundle, {format: outputs} or None)
     profiles: list = field(default_factory=list)  # (folder, results.json dict)
     compares: list = field(default_factory=list)  # (folder, compare.json dict, arrays or None)
+    benchmark: list = field(default_factory=list)  # edgegan.benchmark.BenchmarkRow: the final table
+    benchmark_command: str = ""
 
 
 def kind_of(path: Path) -> str:
@@ -426,8 +428,8 @@ def compare_section(folder: Path, doc: dict, arrays: Optional[dict]) -> str:
     if arrays is not None and H.is_image_batch(arrays.get("a")):
         a, b = arrays["a"], arrays["b"]
         lo, hi = (-1.0, 1.0)
-        if pm and pm.get("data_range"):
-            hi = lo + float(pm["data_range"])
+        if pm and pm.get("data_range") and float(np.min(a)) >= -0.05:  # outputs in [0, peak], not [-1, 1]
+            lo, hi = 0.0, float(pm["data_range"])
         if arrays.get("ranking") is not None and a.shape == b.shape:
             parts.append(sample_grid_html(a, {"B": b}, (lo, hi), float_label="A"))
         else:
@@ -449,11 +451,26 @@ def compare_section(folder: Path, doc: dict, arrays: Optional[dict]) -> str:
     return "\n".join(parts)
 
 
+# ---------------------------------------------------------------------------- benchmark
+def benchmark_section(rows: list, command: str) -> str:
+    body = [[H.esc(r.format), H.esc(r.target), H.status_cell(r.status, STATUS_MARKS.get(r.status, r.status)),
+             "exact" if r.exact else H.num(r.psnr_db, ".1f"), H.num(r.bytes and r.bytes / 1e6, ".3f"), H.num(r.p50_ms),
+             H.num(r.vs_fastest_float, ".2f") + ("×" if r.vs_fastest_float else ""),
+             f'<td class="reason">{H.esc(r.reason)}</td>'] for r in rows]
+    return ('<h2 id="benchmark">Benchmark: format × target</h2>'
+            + H.table(["format", "target", "status", "PSNR dB (device)", "size MB", "p50 ms", "vs fastest float", "reason"],
+                      body, left=2)
+            + '<p class="muted">vs fastest float: p50 over the fastest float artifact (onnx, tflite-fp32, '
+              "executorch-fp32 ...) on the same target. Details per stage below.</p>"
+            + (_cmd_block([command]) if command else ""))
+
+
 # ---------------------------------------------------------------------------- page
 def render(got: ReportInputs, title: Optional[str] = None) -> str:
     from .. import __version__
 
-    sections = [bundle_section(b, o) for b, o in got.bundles]
+    sections = [benchmark_section(got.benchmark, got.benchmark_command)] if got.benchmark else []
+    sections += [bundle_section(b, o) for b, o in got.bundles]
     if got.profiles:
         sections.append(profiles_section(got.profiles))
     sections += [compare_section(f, d, a) for f, d, a in got.compares]

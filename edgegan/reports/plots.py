@@ -72,22 +72,25 @@ def tradeoff(points: list[dict], title: str) -> Optional[bytes]:
 
 
 QUANTILES = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+# the y axis in "nines" (-log10(1 - q)) so the tail gets room; max is drawn one step above p99
+NINES = {"min": 0.0, "p50": 0.301, "p90": 1.0, "p95": 1.301, "p99": 2.0, "max": 2.5}
 
 
 def latency_cdf(series: list[dict], title: str) -> Optional[bytes]:
     """Latency distribution as a CDF through the recorded quantiles (min, p50, p90, p95, p99,
-    max) of each (format, device), p50/p90/p99 marked. ``series``: {label, latency_ms}."""
+    max) of each (format, device), p50/p90/p99 marked; the y axis in nines so the tail shows.
+    ``series``: {label, latency_ms}."""
     rows = [s for s in series if s.get("latency_ms") and s["latency_ms"].get("p50") is not None]
     if not rows or not available():
         return None
     import matplotlib
 
     colours = matplotlib.colormaps["tab10"]
-    fig = _figure(7.2, 0.9 + 0.28 * len(rows) + 2.6)
+    fig = _figure(7.2, 3.6 + 0.12 * len(rows))
     ax = fig.add_subplot()
     for i, s in enumerate(rows):
         lat = s["latency_ms"]
-        qs = [(lat[k], q) for k, q in QUANTILES if isinstance(lat.get(k), (int, float))]
+        qs = [(lat[k], NINES[k]) for k, _ in QUANTILES if isinstance(lat.get(k), (int, float))]
         if not qs:
             continue
         xs, ys = zip(*qs)
@@ -95,14 +98,15 @@ def latency_cdf(series: list[dict], title: str) -> Optional[bytes]:
         ax.plot(xs, ys, "-", color=c, lw=1.6, label=s["label"])
         for k, marker in (("p50", "o"), ("p90", "s"), ("p99", "^")):
             if lat.get(k) is not None:
-                ax.plot([lat[k]], [dict(QUANTILES)[k]], marker, color=c, ms=6, mec="black", mew=0.5)
+                ax.plot([lat[k]], [NINES[k]], marker, color=c, ms=6, mec="black", mew=0.5)
     ax.set_xscale("log")
     ax.set_xlabel("latency per inference, ms (log scale)")
-    ax.set_ylabel("fraction of runs ≤ x")
-    ax.set_yticks([0, 0.5, 0.9, 0.99, 1.0], ["0", "p50 ●", "p90 ■", "p99 ▲", "max"])
+    ax.set_ylabel("share of runs ≤ x")
+    ax.set_yticks([NINES[k] for k in ("min", "p50", "p90", "p95", "p99", "max")],
+                  ["min", "50% (p50 ●)", "90% (p90 ■)", "95%", "99% (p99 ▲)", "max"])
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 
 
