@@ -224,3 +224,44 @@ def test_without_matplotlib_the_report_says_how_to_get_plots(report_runs, monkey
     assert not [i for i in p.images if i.get("class") == "plot"]
     assert html.escape(plots.NO_MATPLOTLIB) in out.read_text()
     assert [i for i in p.images if i.get("class") == "sample"]  # grids need only Pillow
+
+
+def test_diff_scale_and_columns_on_known_arrays():
+    """Unit check on hand-made arrays: one sample off by 0.3, an exact artifact stays black."""
+    from edgegan.reports import html as H
+    from edgegan.reports.html_report import pick_columns
+
+    ref = np.zeros((8, 1, 4, 4), np.float32)
+    out = ref.copy()
+    out[5] += 0.3  # the worst sample
+    out[2] += 0.1  # the second worst
+    idx, labels, _ = pick_columns(ref, {"x": out, "same": ref.copy()}, n=3)
+    assert idx[:2] == [5, 2] and labels[0] == "worst 1\n#5"
+    scale = H.diff_scale([out[idx] - ref[idx]], peak=2.0)
+    assert scale == 0.5  # 0.3 rounded up to 1-2-5
+    assert H.diff_pixels(out[5] - ref[5], scale).max() == round(0.3 / 0.5 * 255)
+    assert H.diff_scale([ref[idx] - ref[idx]], peak=2.0) == 0.002  # exact: the floor (peak/1000), all black
+
+
+def test_per_op_table_from_a_per_op_file(report_runs, tmp_path):
+    """A results folder whose row carries a per_op.json (the file `profile --per-op` writes,
+    made here by its own class) gets a ranked per-op table in report.html."""
+    import shutil
+
+    from edgegan.devices.per_op import OpTiming, PerOpProfile, ProgramOps
+    from edgegan.reports.html_report import write_html_report
+
+    folder = tmp_path / "local"
+    shutil.copytree(report_runs["profile"], folder)
+    prof = PerOpProfile(format="onnx", artifact="a.pte", execute_ms=0.25, captured_on="host",
+                        ops=[OpTiming(op="native_call_convolution.out", kind="portable", count=3, total_ms=0.2, share=0.8),
+                             OpTiming(op="XnnpackBackend", kind="delegate", count=1, total_ms=0.05, share=0.2)],
+                        program=ProgramOps(kernel_calls={"aten::convolution": 3}, delegate_calls={"XnnpackBackend": 1}))
+    (folder / "onnx" / "per_op.json").write_text(json.dumps(prof.to_dict()))
+    doc = json.loads((folder / "results.json").read_text())
+    doc["results"][0]["per_op"] = {"file": "onnx/per_op.json", "captured_on": "host"}
+    (folder / "results.json").write_text(json.dumps(doc))
+    p = page_of(write_html_report([folder], tmp_path / "r.html"))
+    assert row_of(p, "1")[1:] == ["native_call_convolution.out", "portable", "3", "0.2000", "80"]
+    assert row_of(p, "2")[1:3] == ["XnnpackBackend", "delegate"]
+    assert "1 delegate calls, 3 portable kernel calls" in (tmp_path / "r.html").read_text()

@@ -270,9 +270,25 @@ def profile_table(doc: dict) -> str:
     return H.table(headers, rows) + note
 
 
-def per_op_html(folder: Path, doc: dict, top: int = 12) -> str:
-    from ..devices.per_op import PerOpProfile
+def _load_per_op(path: Path) -> dict:
+    """per_op.json as a dict (edgegan.devices.per_op.PerOpProfile's file; read here without
+    importing devices, which imports reports). Every value is escaped when shown."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"'{path}' is not a valid per-op profile ({exc}); rerun profile --per-op") from None
+    if not isinstance(data, dict) or not isinstance(data.get("ops"), list):
+        raise ResultsError(f"'{path}' is not a valid per-op profile (no ops list); rerun profile --per-op")
+    return data
 
+
+def _op_row(rank: str, o: dict, where: str) -> list[str]:
+    share = o.get("share")
+    return [rank, H.esc(o.get("op")), H.esc(where), H.esc(o.get("count")), H.num(o.get("total_ms"), ".4f"),
+            H.num(share * 100 if isinstance(share, (int, float)) else None, ".0f")]
+
+
+def per_op_html(folder: Path, doc: dict, top: int = 12) -> str:
     parts = []
     for r in doc["results"]:
         info = r.get("per_op")
@@ -282,19 +298,23 @@ def per_op_html(folder: Path, doc: dict, top: int = 12) -> str:
             parts.append(f"<p><b>{H.esc(r['format'])}</b> per-op: none ({H.esc(info['reason'])})</p>")
             continue
         try:
-            prof = PerOpProfile.load(Path(folder) / str(info["file"]))
+            prof = _load_per_op(Path(folder) / str(info["file"]))
         except ResultsError as exc:
             parts.append(f"<p><b>{H.esc(r['format'])}</b> per-op: unreadable ({H.esc(exc)})</p>")
             continue
-        rows = [[str(i + 1), H.esc(o.op), H.esc(o.kind), str(o.count), H.num(o.total_ms, ".4f"),
-                 H.num(o.share * 100 if o.share is not None else None, ".0f")] for i, o in enumerate(prof.top(top))]
-        rows += [["·", H.esc(o.op), H.esc(f"in delegate ({o.backend})" if o.backend else "in delegate"), str(o.count),
-                  H.num(o.total_ms, ".4f"), H.num(o.share * 100 if o.share is not None else None, ".0f")]
-                 for o in prof.delegated_ops[:5]]
-        parts.append(f"<h3>{H.esc(r['format'])} per op ({H.num(prof.execute_ms)} ms per inference, "
-                     f"{prof.program.delegate_count} delegate calls, {prof.program.portable_count} portable kernel calls, "
-                     f"captured on {H.esc(prof.captured_on)})</h3>")
+        ops = [o for o in prof["ops"] if isinstance(o, dict)]
+        inside = [o for o in prof.get("delegated_ops") or [] if isinstance(o, dict)]
+        rows = [_op_row(str(i + 1), o, o.get("kind", "")) for i, o in enumerate(ops[:top])]
+        rows += [_op_row("·", o, f"in delegate ({o['backend']})" if o.get("backend") else "in delegate") for o in inside[:5]]
+        program = prof.get("program") or {}
+        calls = {k: sum(v for v in (program.get(k) or {}).values() if isinstance(v, int))
+                 for k in ("delegate_calls", "kernel_calls")}
+        parts.append(f"<h3>{H.esc(r['format'])} per op ({H.num(prof.get('execute_ms'))} ms per inference, "
+                     f"{calls['delegate_calls']} delegate calls, {calls['kernel_calls']} portable kernel calls, "
+                     f"captured on {H.esc(prof.get('captured_on'))})</h3>")
         parts.append(H.table(["#", "op", "where", "count", "ms / inference", "share %"], rows, left=3))
+        if len(ops) > top:
+            parts.append(f'<p class="muted">... {len(ops) - top} more ops in {H.esc(info["file"])}</p>')
     return "\n".join(parts)
 
 
