@@ -265,3 +265,16 @@ def test_per_op_table_from_a_per_op_file(report_runs, tmp_path):
     assert row_of(p, "1")[1:] == ["native_call_convolution.out", "portable", "3", "0.2000", "80"]
     assert row_of(p, "2")[1:3] == ["XnnpackBackend", "delegate"]
     assert "1 delegate calls, 3 portable kernel calls" in (tmp_path / "r.html").read_text()
+
+
+def test_python_api_report_takes_objects(report_runs, tmp_path):
+    import edgegan
+
+    bundle = edgegan.ExportedBundle.load(report_runs["bundle"])
+    cmp = edgegan.compare(bundle, report_runs["profile"] / "ort-int8")
+    out = edgegan.report(bundle, report_runs["profile"], cmp, out=tmp_path / "api.html")
+    p = page_of(out)
+    assert p.h2 == ["bundle", "profile", "compare"]
+    assert any(i["alt"].startswith("|diff| B ") for i in p.images)  # the comparison's own samples, in memory
+    with pytest.raises(edgegan.EdgeganError):
+        edgegan.report(42, out=tmp_path / "x.html")
