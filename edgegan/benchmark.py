@@ -50,6 +50,10 @@ class BenchmarkConfig(JsonConfig):
             raise ConfigError("say what to benchmark: a MODEL (see `edgegan models`) or a bundle folder", field="model")
         if not self.targets:
             raise ConfigError("give at least one target, e.g. --targets local", field="targets")
+        # checked here, before an export that may take minutes, with the rules profile applies
+        for name, low in (("runs", 1), ("warmup", 0), ("threads", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"benchmark {name} must be >= {low}, got {getattr(self, name)}", field=name)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("benchmarks-out") / Path(self.model).name

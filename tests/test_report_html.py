@@ -278,3 +278,9 @@ def test_python_api_report_takes_objects(report_runs, tmp_path):
     assert any(i["alt"].startswith("|diff| B ") for i in p.images)  # the comparison's own samples, in memory
     with pytest.raises(edgegan.EdgeganError):
         edgegan.report(42, out=tmp_path / "x.html")
+
+
+def test_benchmark_refuses_bad_options_before_exporting(tmp_path):
+    r = run_cli("benchmark", "dcgan-tiny", "--runs", "0", "--out", str(tmp_path / "b"))
+    assert r.returncode != 0 and "runs must be >= 1, got 0 (flag --runs)" in r.stderr
+    assert not (tmp_path / "b").exists()  # nothing exported
