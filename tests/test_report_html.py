@@ -199,6 +199,12 @@ def test_compare_report_has_pr_fd_panels_and_paired_grid(report_runs):
     assert row_of(p, "B") and any(i["alt"].startswith("|diff| B ") for i in p.images)
     assert doc["command"].startswith("edgegan compare ") and doc["command"] in text
     assert f"{doc['paired']['psnr_db']:.2f}" in [c for r in p.rows for c in r]
+    # A drawn with the bundle's declared output range [-1, 1] (not stretched, not guessed)
+    ref = np.load(report_runs["bundle"] / "reference.npy")
+    a_img = next(i for i in p.images if i.get("alt", "").startswith("A worst 1"))
+    idx = int(a_img["alt"].rsplit("#", 1)[1])
+    want = np.clip((ref[idx, 0] + 1) / 2 * 255, 0, 255).round().astype(np.uint8)
+    assert np.abs(decode(a_img["src"])[..., 0].astype(int) - want).max() <= 1
 
 
 def test_report_cli_combines_kinds(report_runs, tmp_path):

@@ -174,9 +174,9 @@ def labelled_grid(columns: list[str], rows: list, width_px: int, left_title: str
     return f'<div class="scroll"><table class="grid">{head}{"".join(body)}</table></div>'
 
 
-def scale_note(scale: float, peak: float) -> str:
+def scale_note(scale: float, peak: float, reference: str = "float") -> str:
     pct = 100.0 * scale / peak if peak else float("nan")
-    return (f'<p class="muted">|diff| columns: channel-mean |float − artifact| per pixel, <span class="scale"></span> '
+    return (f'<p class="muted">|diff| columns: channel-mean |{esc(reference)} − row| per pixel, <span class="scale"></span> '
             f"black = 0, white ≥ {scale:g} ({pct:.2g}% of the output range {peak:g}); "
             "values above are clipped. The same scale for every |diff| image.</p>")
 

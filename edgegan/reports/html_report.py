@@ -122,7 +122,7 @@ def sample_grid_html(reference: np.ndarray, outputs: dict[str, np.ndarray], out_
     width = H.display_px(reference.shape[2], reference.shape[3])
     note = f'<p class="muted">Columns: {H.esc(why)} (same inputs in every row).</p>'
     grid = H.labelled_grid(labels, rows, width, "output", f"|diff| vs {float_label} (white ≥ {scale:g})")
-    return note + grid + (H.scale_note(scale, peak) if outputs else "")
+    return note + grid + (H.scale_note(scale, peak, float_label) if outputs else "")
 
 
 def _range_of(manifest: dict) -> tuple[float, float]:
@@ -447,11 +447,15 @@ def compare_section(folder: Path, doc: dict, arrays: Optional[dict]) -> str:
     parts.append("<h3>Samples</h3>")
     if arrays is not None and H.is_image_batch(arrays.get("a")):
         a, b = arrays["a"], arrays["b"]
-        lo, hi = (-1.0, 1.0)
-        if pm and pm.get("data_range") and float(np.min(a)) >= -0.05:  # outputs in [0, peak], not [-1, 1]
-            lo, hi = 0.0, float(pm["data_range"])
+        if arrays.get("range") is not None:  # the model's declared output range (bundle / profile sources)
+            lo, hi = arrays["range"]
+        elif float(np.min(a)) >= 0.0:
+            lo, hi = 0.0, (1.0 if float(np.max(a)) <= 1.0 else 255.0)
+        else:
+            lo, hi = -1.0, 1.0
         if arrays.get("ranking") is not None and a.shape == b.shape:
-            parts.append(sample_grid_html(a, {"B": b}, (lo, hi), float_label="A"))
+            parts.append(f'<p class="muted">Drawn with the output range [{lo:g}, {hi:g}].</p>'
+                         + sample_grid_html(a, {"B": b}, (lo, hi), float_label="A"))
         else:
             n = min(GRID_COLUMNS * 2, len(a), len(b))
             width = H.display_px(a.shape[2], a.shape[3])
