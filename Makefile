@@ -9,7 +9,7 @@ REQS := requirements/base.txt requirements/executorch.txt edgegan/requirements/n
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install host-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
+.PHONY: install host-packages browser-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -40,11 +40,15 @@ demo: install
 host-packages:
 	@bash device_tests/board/install_host_packages.sh
 
+# Debian's chromium for the HTML-report browser test (root; idempotent)
+browser-packages:
+	@bash tests/install_browser_packages.sh
+
 # unit + integration tests, the torch-free tests on newer Pythons, the pip route (test-pip), then
 # the device suite on the emulated aarch64 board
 test: unit-test test-torchfree test-pip device-test
 
-unit-test: install host-packages
+unit-test: install host-packages browser-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The torch-free tests (runner, power probes, results, bundle, numpy-only metrics, packaging) on the

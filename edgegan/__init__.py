@@ -2,7 +2,7 @@
 
 The stages are plain functions here, imported on first use so ``import edgegan`` stays light
 (no torch / TensorFlow / onnxruntime): ``load_model``, ``compress``, ``export``, ``profile``,
-``compare`` (see ``edgegan.api`` and docs/python-api.md).
+``compare``, ``report`` (see ``edgegan.api`` and docs/python-api.md).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY = {
-    "load_model": "edgegan.api", "profile": "edgegan.api", "compare": "edgegan.api",
+    "load_model": "edgegan.api", "profile": "edgegan.api", "compare": "edgegan.api", "report": "edgegan.api",
     "Comparison": "edgegan.api", "ExportedBundle": "edgegan.api", "ProfileResults": "edgegan.api",
     "ProfileRow": "edgegan.api", "Bundle": "edgegan.bundle", "EdgeganError": "edgegan.errors",
 }

@@ -259,20 +259,22 @@ def _base_reference(model, inputs: np.ndarray, reference: np.ndarray,
 
 def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.ndarray,
             thresholds: FidelityThresholds, threads: int, base_reference: Optional[np.ndarray] = None,
-            peak: float = 2.0) -> None:
+            peak: float = 2.0) -> Optional[np.ndarray]:
+    """Run the artifact on the stored inputs and fill its fidelity / status; returns its outputs
+    (None when it could not run), which the HTML report draws."""
     from .verify.host import fidelity, run_artifact
 
     try:
         outputs = run_artifact(root / rec.path, rec.format, rec.io, inputs, threads)
     except Exception as exc:  # noqa: BLE001 - any runtime failure becomes this row's reason
         rec.status, rec.reason = "failed", f"host run failed: {first_line(exc)}"
-        return
+        return None
     if outputs.shape != reference.shape:
         rec.status, rec.reason = "failed", f"output shape {list(outputs.shape)} != float {list(reference.shape)}"
-        return
+        return None
     if not np.isfinite(outputs).all():
         rec.status, rec.reason = "failed", "outputs contain NaN/inf"
-        return
+        return None
     rec.fidelity = fidelity(outputs, reference, peak)
     if base_reference is not None:
         vs_base = fidelity(outputs, base_reference, peak)
@@ -280,6 +282,7 @@ def _verify(rec: ArtifactRecord, root: Path, inputs: np.ndarray, reference: np.n
     reason = below_threshold(rec.fidelity["psnr_db"], thresholds.ok_psnr_db)
     if reason:
         rec.status, rec.reason = "degraded", reason
+    return outputs
 
 
 def _output_range(cfg: ExportConfig, model, inputs: np.ndarray, reference: np.ndarray):
@@ -358,6 +361,7 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
                              input_shape=list(model.input_spec.shape), workdir=Path(work),
                              out_dir=writer.artifacts, options=options, output_peak=out_range.peak)
         records: list[ArtifactRecord] = []
+        host_outputs: dict[str, Optional[np.ndarray]] = {}
         for fmt in formats:
             conv = converters[fmt]
             say("convert", fmt, None)
@@ -385,7 +389,8 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
                                          reason=f"{type(exc).__name__}: {first_line(exc, default='')}")
                 if rec.status == "ok":
                     say("verify", fmt, None)
-                    _verify(rec, root, inputs, reference, thresholds, cfg.threads, base_reference, out_range.peak)
+                    host_outputs[fmt] = _verify(rec, root, inputs, reference, thresholds, cfg.threads,
+                                                base_reference, out_range.peak)
             records.append(rec)
             say("done", fmt, rec)
 
@@ -440,4 +445,18 @@ def run_export(cfg: ExportConfig, progress: Optional[ProgressFn] = None, model=N
 
         writer.write_text(REPORT_FILENAME, bundle_report_markdown(manifest.to_dict()))
         writer.write_manifest(manifest)
+    _write_html_report(out_dir, {k: v for k, v in host_outputs.items() if v is not None})
     return out_dir, manifest.to_dict()
+
+
+def _write_html_report(out_dir: Path, outputs: dict) -> None:
+    """report.html beside bundle.json, from the outputs verification already computed. The
+    bundle is complete and valid without it, so a report that cannot be drawn is logged, not
+    raised (`edgegan report BUNDLE` draws it again)."""
+    from .bundle import Bundle
+    from .reports.html_report import HTML_FILENAME, ReportInputs, write_html
+
+    try:
+        write_html(ReportInputs(bundles=[(Bundle.load(out_dir), outputs)]), Path(out_dir) / HTML_FILENAME)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("report.html not written for %s: %s", out_dir, exc)

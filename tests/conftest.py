@@ -65,3 +65,23 @@ def small_tmpfs(tmp_path):
     yield mount
     for path in mounted:
         subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.fixture(scope="session")
+def report_runs(tmp_path_factory):
+    """Real runs for the HTML-report tests (~1 min): `edgegan benchmark dcgan-tiny` on local
+    (onnx + ort-int8: export, profile, report), `edgegan compare` of its float samples vs the
+    ort-int8 device samples, and an image-to-image bundle (resnet-tiny, onnx)."""
+    root = tmp_path_factory.mktemp("reports")
+    bench = root / "bench"
+    r = run_cli("benchmark", "dcgan-tiny", "--targets", "local", "--formats", "onnx,ort-int8", "--runs", "5",
+                "--warmup", "1", "--inputs", "16", "--no-memory", "--out", str(bench))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    compare = root / "compare"
+    c = run_cli("compare", str(bench / "bundle"), str(bench / "local" / "ort-int8"), "--out", str(compare))
+    assert c.returncode == 0, c.stdout[-2000:] + c.stderr[-3000:]
+    i2i = root / "resnet-tiny"
+    e = run_cli("export", "resnet-tiny", "--formats", "onnx", "--inputs", "8", "--out", str(i2i))
+    assert e.returncode == 0, e.stdout[-2000:] + e.stderr[-3000:]
+    return {"root": root, "bench": bench, "bundle": bench / "bundle", "profile": bench / "local", "compare": compare,
+            "i2i": i2i, "bench_stdout": r.stdout}

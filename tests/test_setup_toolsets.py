@@ -36,8 +36,8 @@ def test_pyproject_extras_pin_exactly_what_the_makefile_installs():
     tests use); torch in particular must be ==2.13.0 or pip picks a multi-GB CUDA build."""
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = meta["optional-dependencies"]
-    assert extras["all"] == ["edgegan[torch,ort,tflite,ssh]"]
-    from_pyproject = _pins(meta["dependencies"] + [r for k in ("torch", "ort", "tflite", "ssh") for r in extras[k]])
+    assert extras["all"] == ["edgegan[torch,ort,tflite,ssh,report]"]
+    from_pyproject = _pins(meta["dependencies"] + [r for k in ("torch", "ort", "tflite", "ssh", "report") for r in extras[k]])
     base = _pins((ROOT / "requirements/base.txt").read_text().splitlines())
     base.pop("pytest")  # the test extra, not part of [all]
     assert from_pyproject == base

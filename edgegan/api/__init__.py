@@ -10,7 +10,7 @@ Everything here is re-exported lazily from ``edgegan``; see docs/python-api.md.
 """
 from ..results import ProfileRow
 from .results import Comparison, ExportedBundle, ProfileResults
-from .stages import compare, compress, export, load_model, profile
+from .stages import compare, compress, export, load_model, profile, report
 
 __all__ = ["Comparison", "ExportedBundle", "ProfileResults", "ProfileRow", "compare", "compress", "export",
-           "load_model", "profile"]
+           "load_model", "profile", "report"]

@@ -197,3 +197,31 @@ def compare(a: Any, b: Any, *, format: Optional[str] = None, reference: Any = No
     sb, lb = _sample_set(b, format, "b")
     ref = None if reference is None else _sample_set(reference, format, "reference")[0]
     return Comparison(compare_samples(sa, sb, reference=ref, **options), la, lb)
+
+
+def report(*items: Any, out: str | Path = "report.html", title: Optional[str] = None) -> Path:
+    """One self-contained report.html for any mix of bundles (a Bundle or its folder), profile
+    results (ProfileResults or a results folder; several = devices side by side) and
+    comparisons (a Comparison or a compare output folder), as `edgegan report` writes it."""
+    import json
+
+    from ..metrics.compare import to_json
+    from ..reports.html_report import ReportInputs, read_paths, write_html
+
+    got = ReportInputs()
+    for x in items:
+        if isinstance(x, Bundle):
+            got.bundles.append((x, None))
+        elif isinstance(x, ProfileResults):
+            got.profiles.append((x.out, x.document))
+        elif isinstance(x, Comparison):
+            got.compares.append((Path(out).parent, json.loads(to_json(x.result)), x.result.get("_arrays")))
+        elif isinstance(x, (str, Path)):
+            more = read_paths([x])
+            got.bundles += more.bundles
+            got.profiles += more.profiles
+            got.compares += more.compares
+        else:
+            raise ConfigError(f"report() takes bundles, profile results, comparisons or their folders, "
+                              f"got {type(x).__name__}")
+    return write_html(got, out, title)

@@ -73,7 +73,8 @@ def _print_table(result: dict, paths: dict) -> None:
             console.print(f"  PSNR peak {_fmt(pm['data_range'])}: {pm['data_range_source']}")
     else:
         console.print("  paired metrics: skipped (latents missing on a side; pass --paired if the samples are index-aligned)")
-    console.print(f"  wrote {paths['json']}" + (f" and {paths['grid']}" if "grid" in paths else ""))
+    console.print(f"  wrote {paths['json']}" + (f", {paths['grid']}" if "grid" in paths else "")
+                  + (f" and {paths['html']}" if "html" in paths else ""))
 
 
 def _print_approx(console, dist: dict) -> None:
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                   if option in flags and field not in flags})
     with flag_errors(flags):
         result = compare_samples(args.a, args.b, reference=args.reference, config=config)
-    paths = write_outputs(result, args.out or DEFAULT_OUT)
+    paths = write_outputs(result, args.out or DEFAULT_OUT, command=getattr(args, "command_line", None))
     if args.json:
         print(json.dumps(json.loads(to_json(result)), indent=2))
     else:

@@ -12,6 +12,7 @@ import importlib
 import importlib.util  # not implied by `import importlib`: a regular (non-editable) install crashed without it
 import logging
 import os
+import shlex
 import sys
 
 # verb -> (module, one-line help)
@@ -25,6 +26,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "device": ("edgegan.cli.device", "set up or inspect a target device"),
     "debug-quant": ("edgegan.cli.debug_quant", "find the ops that lose accuracy in an int8 artifact (float vs int8, op by op)"),
     "setup": ("edgegan.cli.setup", "install the tools pip cannot install through an extra (setup tflite)"),
+    "report": ("edgegan.cli.report", "one self-contained report.html for bundles, profile results and comparisons"),
+    "benchmark": ("edgegan.cli.benchmark", "export -> profile on each target -> compare -> report, one table at the end"),
 }
 
 
@@ -98,6 +101,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     parser = build_parser(verb)
     args = parser.parse_args(argv)
+    args.command_line = "edgegan " + shlex.join(argv)  # reports show the command that made them
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -162,7 +162,7 @@ def print_profile_table(doc: dict, out, console=None) -> None:
     sources = {(r.get("power") or {}).get("provenance") for r in doc["results"] if r.get("status") in MEASURED_STATUSES}
     console.print(escape("power: " + ", ".join(sorted(s for s in sources if s))) if sources else "power: –")
     print_per_op_tables(doc, out, console)
-    console.print(f"results: [bold]{escape(str(out))}[/] (results.json, results.csv, report.md)")
+    console.print(f"results: [bold]{escape(str(out))}[/] (results.json, results.csv, report.md, report.html)")
 
 
 PER_OP_SHOWN = 12

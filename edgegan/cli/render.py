@@ -127,4 +127,4 @@ def print_fidelity_table(manifest: dict, out: Path, console=None) -> None:
     inferred = (manifest.get("input") or {}).get("inferred")
     if inferred:
         console.print(f"input: {escape(str(inferred))} (inferred; pass --input-shape/--input-kind to override)")
-    console.print(f"bundle: [bold]{escape(str(out))}[/]")
+    console.print(f"bundle: [bold]{escape(str(out))}[/] (report: report.html)")

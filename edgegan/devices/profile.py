@@ -223,12 +223,13 @@ class Profiler:
             results=list(self.rows),
         )
 
-    def save(self, complete: bool) -> dict:
-        """Write the results folder; returns results.json's content (``ProfileRun.to_dict()``)."""
+    def save(self, complete: bool, html: bool = False) -> dict:
+        """Write the results folder; returns results.json's content (``ProfileRun.to_dict()``).
+        ``html``: also report.html (once, when the run ends; not after every format)."""
         from ..reports.profile_report import write_all
 
         doc = self.document(complete).to_dict()
-        write_all(doc, self.out, self.bundle)
+        write_all(doc, self.out, self.bundle, html=html)
         return doc
 
     def connect(self) -> None:
@@ -279,14 +280,14 @@ class Profiler:
                 self.progress("done", fmt, row)
                 self.save(complete=False)  # each finished row is on disk before the next starts
         except DeviceConnectionError as exc:
-            self.save(complete=False)
+            self.save(complete=False, html=True)
             done = sum(r.ok for r in self.rows)
             raise DeviceConnectionError(
                 f"{exc} — {done} of {len(items)} formats finished, saved in {ResultsLayout(self.out).results} "
                 "marked complete=false; fix the connection and rerun with --resume") from None
         finally:
             self.cleanup()
-        return self.save(complete=True)
+        return self.save(complete=True, html=True)
 
     def cleanup(self) -> None:
         if self.session is None:

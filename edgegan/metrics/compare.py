@@ -329,7 +329,9 @@ def compare_samples(a: Any, b: Any, reference: Any = None, features: Optional[st
         q["inception_score"] = result["inception_score"]["B"]["mean"]
     q["psnr_db"] = result["paired"]["psnr_db"] if result["paired"] else None
     result["quality"] = q
-    result["_arrays"] = {"a": sa.samples, "b": sb.samples, "ranking": ranking}
+    rng = sa.output_range
+    result["_arrays"] = {"a": sa.samples, "b": sb.samples, "ranking": ranking,
+                         "range": None if rng is None else (float(rng.lo), float(rng.hi))}  # for drawing
     return result
 
 

@@ -47,8 +47,9 @@ def write_grid(result: dict, path: str | Path, columns: int = 8) -> Optional[Pat
     return save_grid(np.concatenate(rows).astype(np.float32), path, nrow=len(idx), scale=min(scale, 4))
 
 
-def write_outputs(result: dict, out_dir: str | Path) -> dict[str, Path]:
-    """Write compare.json and compare_grid.png into ``out_dir``; return their paths."""
+def write_outputs(result: dict, out_dir: str | Path, command: Optional[str] = None) -> dict[str, Path]:
+    """Write compare.json, compare_grid.png and report.html into ``out_dir``; return their paths.
+    ``command``: the command line that made the result (recorded, shown in the report)."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -57,10 +58,31 @@ def write_outputs(result: dict, out_dir: str | Path) -> dict[str, Path]:
         if grid:
             _, labels = grid_selection(result)
             result["grid_columns"] = labels
+        if command:
+            result["command"] = command
         atomic_write(out / "compare.json", to_json(result) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write compare outputs to '{out}' ({exc.strerror}); pass a writable --out") from None
     paths = {"json": out / "compare.json"}
     if grid:
         paths["grid"] = grid
+    html = _write_html(result, out)
+    if html is not None:
+        paths["html"] = html
     return paths
+
+
+def _write_html(result: dict, out: Path) -> Optional[Path]:
+    """report.html from the in-memory result (its samples included). compare.json is complete
+    without it, so a report that cannot be drawn is logged, not raised."""
+    import json
+    import logging
+
+    from .html_report import HTML_FILENAME, ReportInputs, write_html
+
+    try:
+        doc = json.loads(to_json(result))
+        return write_html(ReportInputs(compares=[(out, doc, result.get("_arrays"))]), out / HTML_FILENAME)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logging.getLogger(__name__).warning("report.html not written for %s: %s", out, exc)
+        return None

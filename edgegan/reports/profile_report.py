@@ -196,8 +196,8 @@ def markdown(doc: dict, grid: Path | None, grid_labels: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_all(doc: dict, out: Path, bundle) -> dict[str, Path]:
-    """results.json + results.csv + report.md (+ grid.png) into ``out``."""
+def write_all(doc: dict, out: Path, bundle, html: bool = False) -> dict[str, Path]:
+    """results.json + results.csv + report.md (+ grid.png) into ``out``; ``html``: report.html too."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     doc = json_safe(doc)
@@ -208,4 +208,20 @@ def write_all(doc: dict, out: Path, bundle) -> dict[str, Path]:
     if grid is not None:
         paths["grid"] = grid
     atomic_write(paths["md"], markdown(doc, grid, labels))
+    if html:
+        paths["html"] = write_html_beside(doc, out)
     return paths
+
+
+def write_html_beside(doc: dict, out: Path) -> Path | None:
+    """report.html in the results folder. The results are complete without it, so a report
+    that cannot be drawn is logged, not raised (`edgegan report FOLDER` draws it again)."""
+    import logging
+
+    from .html_report import HTML_FILENAME, ReportInputs, write_html
+
+    try:
+        return write_html(ReportInputs(profiles=[(Path(out), doc)]), Path(out) / HTML_FILENAME)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logging.getLogger(__name__).warning("report.html not written for %s: %s", out, exc)
+        return None

@@ -17,6 +17,7 @@ EXTRA_OF = {
     "onnx": "ort", "onnxruntime": "ort", "onnxscript": "ort",
     "tensorflow": "tflite", "ai_edge_litert": "tflite",
     "paramiko": "ssh",
+    "matplotlib": "report",
     "executorch": "executorch", "torchao": "executorch",
 }
 # the onnx2tf set is not installable through an extra (its metadata pins old TF/numpy/onnx):
