@@ -7,6 +7,7 @@ the stage and the reason)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -41,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{res['status']:6s} {job.kind:7s} {job.model}/{job.pipeline}{where} "
               f"({res.get('seconds') or 0:.1f} s, attempt {res.get('attempt') or '-'}){tail}", file=sys.stderr, flush=True)
 
-    result = run_sweep(spec, out, sequential=args.sequential, progress=progress,
-                       ray_options=RayOptions(args.ray_address, args.num_cpus, args.object_store_mb))
+    # Ray prints its own notes (e.g. "A worker died ...") on stdout: keep stdout for the table / JSON
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_sweep(spec, out, sequential=args.sequential, progress=progress,
+                           ray_options=RayOptions(args.ray_address, args.num_cpus, args.object_store_mb))
     if args.json:
         print(json.dumps({"out": str(result.out), "ran": result.ran, "skipped": result.skipped,
                           "wall_s": result.wall_s, "rows": result.rows}, indent=2, default=str))
