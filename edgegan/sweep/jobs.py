@@ -139,7 +139,7 @@ def run_job(job_dict: dict, out: str, deps: dict[str, dict]) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"key": job.key, "kind": job.kind, "deps": job.deps, "attempt": attempt,
+    result: dict[str, Any] = {"key": job.key, "kind": job.kind, "deps": job.deps, "attempt": attempt, "started": time.time(),
                               "host": socket.gethostname(), "pid": os.getpid(), "dir": str(final)}
     try:
         result.update(status="ok", reason=None, output=STEPS[job.kind](job, work, deps))
@@ -148,7 +148,7 @@ def run_job(job_dict: dict, out: str, deps: dict[str, dict]) -> dict:
     except Exception as exc:  # noqa: BLE001 - a crashed job is a failure row, never a lost sweep
         log.debug("job %s crashed:\n%s", job.key, traceback.format_exc())
         result.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0], output=None)
-    result["seconds"] = round(time.perf_counter() - t0, 3)
+    result["seconds"], result["finished"] = round(time.perf_counter() - t0, 3), time.time()
     if result["status"] != "ok":
         shutil.rmtree(work, ignore_errors=True)
         return result  # failures are not cached: a resume tries them again
