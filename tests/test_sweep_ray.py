@@ -100,6 +100,8 @@ def test_worker_killed_mid_job_is_retried_and_failures_are_rows(cluster, tmp_pat
         else:
             assert r["status"] == "ok" and r["stage"] == "done", r
             assert r["p50_ms"] > 0 and r["bytes"] > 0 and r["psnr_db"] is not None
+            # 8-bit weights pack into about a quarter of the float bytes; the float model is its own size
+            assert r["packed_bytes"] == r["float_bytes"] if pipeline == "float" else r["packed_bytes"] < 0.3 * r["float_bytes"]
             assert r["psnr_db"] > 20 if fmt == "ort-int8" else r["psnr_db"] > 60 or r["psnr_db"] == float("inf")
     # the table on disk is the same one
     on_disk = json.loads((out / "results.json").read_text())["rows"]

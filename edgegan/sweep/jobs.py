@@ -61,6 +61,9 @@ def _export(job: Job, work: Path, deps: dict) -> dict:
     model = edgegan.load_model(m["spec"], checkpoint=m["checkpoint"], config=m["config"] or None)
     if job.params["pipeline"]:
         model = edgegan.compress(model, PipelineConfig.from_dict(job.params["pipeline"]))
+    from ..compress import storage_stats
+
+    stats = storage_stats(model.module, model.compression)  # what the compression saves, before any format
     t1 = time.perf_counter()
     bundle = edgegan.export(model, out=work / "bundle", formats=job.params["formats"], n_inputs=x["n_inputs"],
                             input_seed=x["input_seed"], calibration=x["calibration"],
@@ -70,7 +73,8 @@ def _export(job: Job, work: Path, deps: dict) -> dict:
     for r in bundle.artifact_records():
         artifacts[r.format] = {"status": r.status, "reason": r.reason, "bytes": r.bytes,
                                "fidelity_psnr_db": (r.fidelity or {}).get("psnr_db")}
-    return {"bundle": "bundle", "artifacts": artifacts, "compress_s": round(t1 - t0, 3),
+    model_stats = {k: stats[k] for k in ("params", "float_bytes", "packed_bytes", "weight_sparsity")}
+    return {"bundle": "bundle", "artifacts": artifacts, "model_stats": model_stats, "compress_s": round(t1 - t0, 3),
             "export_s": round(time.perf_counter() - t1, 3)}
 
 

@@ -13,7 +13,8 @@ from typing import Optional
 from .graph import Job
 from .spec import SweepSpec
 
-BASE_COLUMNS = ["model", "pipeline", "format", "target", "status", "stage", "reason", "bytes", "fidelity_psnr_db",
+BASE_COLUMNS = ["model", "pipeline", "format", "target", "status", "stage", "reason", "params", "float_bytes",
+                "packed_bytes", "weight_sparsity", "bytes", "fidelity_psnr_db",
                 "p50_ms", "p90_ms", "mean_ms", "peak_memory_mb", "runtime", "arch", "device_host"]
 TAIL_COLUMNS = ["compress_s", "export_s", "profile_s", "compare_s", "export_key", "profile_key", "compare_key"]
 
@@ -59,7 +60,7 @@ def _fill(row: dict, spec: SweepSpec, chain: dict[str, Job], results: dict[str, 
     if exp["status"] != "ok":
         return _failed(row, "export", exp["reason"])
     out = exp["output"]
-    row.update(compress_s=out["compress_s"], export_s=out["export_s"])
+    row.update(compress_s=out["compress_s"], export_s=out["export_s"], **out.get("model_stats", {}))
     art = out["artifacts"].get(fmt, {})
     row.update(bytes=art.get("bytes"), fidelity_psnr_db=art.get("fidelity_psnr_db"))
     if art.get("status") not in ("ok", "degraded"):
