@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgegan-installed
-REQS := requirements/base.txt requirements/executorch.txt edgegan/requirements/nodeps.txt requirements/test.txt requirements/test-nodeps.txt pyproject.toml
+REQS := requirements/base.txt requirements/executorch.txt requirements/ray.txt edgegan/requirements/nodeps.txt requirements/test.txt requirements/test-nodeps.txt pyproject.toml
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
@@ -24,6 +24,10 @@ $(STAMP): $(REQS)
 	$(PIP) install -r requirements/executorch.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import torch, executorch.version; assert torch.__version__.startswith('2.13.0'), torch.__version__" \
 		|| (echo "step 1b (executorch) of the install failed or replaced torch"; exit 1)
+	# step 1c: the [ray] extra (edgegan sweep; out of [all]), so the tests run sweeps on a real local Ray
+	$(PIP) install -r requirements/ray.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import ray, yaml, torch; assert torch.__version__.startswith('2.13.0'), torch.__version__" \
+		|| (echo "step 1c (ray) of the install failed or replaced torch"; exit 1)
 	# step 2: edgegan itself (editable), then the onnx2tf set, whose metadata pins old TF/numpy/onnx,
 	# with --no-deps by the same command a pip user runs (list: edgegan/requirements/nodeps.txt)
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true

@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "profile": ("edgegan.cli.profile", "run a bundle on a target device and measure it"),
     "device": ("edgegan.cli.device", "set up or inspect a target device"),
     "debug-quant": ("edgegan.cli.debug_quant", "find the ops that lose accuracy in an int8 artifact (float vs int8, op by op)"),
+    "sweep": ("edgegan.cli.sweep", "run a grid of models x compression x formats x devices on Ray, resumable"),
     "setup": ("edgegan.cli.setup", "install the tools pip cannot install through an extra (setup tflite)"),
     "report": ("edgegan.cli.report", "one self-contained report.html for bundles, profile results and comparisons"),
     "benchmark": ("edgegan.cli.benchmark", "export -> profile on each target -> compare -> report, one table at the end"),
