@@ -37,16 +37,20 @@ class AdbTarget:
 
 
 @pytest.fixture(scope="module")
-def adb_target(request, setup_result):
-    """The adb device: $EDGEGAN_DEVICE_ADB_TARGET, else adbd on the emulated board (whose venv
-    ``setup_result`` made over ssh: the same rootfs)."""
+def adb_target(request):
+    """The adb device: $EDGEGAN_DEVICE_ADB_TARGET (set up here over adb), else adbd on the
+    emulated board (whose venv ``setup_result`` makes over ssh: the same rootfs)."""
     url = os.environ.get(ADB_TARGET_ENV)
     if url:
-        yield AdbTarget(url, {})
+        real = AdbTarget(url, {})
+        proc = real.cli("device", "setup", url, "--json")
+        assert proc.returncode == 0, f"device setup over adb failed: {proc.stderr[-2000:]}"
+        yield real
         return
     target = request.getfixturevalue("target")
     if not target.emulated:
         pytest.skip(f"no adb device: set {ADB_TARGET_ENV}=adb://SERIAL (or run on the emulated board)")
+    request.getfixturevalue("setup_result")
     from adb_device import AdbDevice
 
     dev = AdbDevice(target.board).build()
