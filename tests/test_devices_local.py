@@ -15,11 +15,11 @@ from edgegan.devices.transport import TargetOptions
 from edgegan.errors import ConfigError, DeviceError, UnknownNameError
 
 
-def test_registry_has_local_and_ssh_and_rejects_others():
-    assert list(TARGETS) == ["local", "ssh"]
+def test_registry_has_local_ssh_adb_and_rejects_others():
+    assert list(TARGETS) == ["adb", "local", "ssh"]
     assert isinstance(open_target("local"), LocalTransport)
-    with pytest.raises(UnknownNameError, match="unknown target scheme 'adb'"):
-        open_target("adb://emulator-5554")
+    with pytest.raises(UnknownNameError, match="unknown target scheme 'fastboot'"):
+        open_target("fastboot://emulator-5554")
     with pytest.raises(ConfigError, match="not a URL"):
         scheme_of("raspberrypi")
 

@@ -1,6 +1,7 @@
 """Power probes against fake sysfs trees / a fake vcgencmd in the real file formats."""
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -160,6 +161,71 @@ def test_android_battery_on_charger_is_refused(tmp_path):
     write(tmp_path, f"{d}/status", "Charging")
     found, why = r.available_probes(str(tmp_path), "android-battery")
     assert found == [] and "unplug" in why["android-battery"]
+
+
+def battery_tree(root: Path, name: str, current: str, voltage: str, status: str, kind: str = "Battery") -> None:
+    """/sys/class/power_supply/<name> as a phone kernel lays it out (one value per file)."""
+    d = f"sys/class/power_supply/{name}"
+    write(root, f"{d}/type", kind)
+    write(root, f"{d}/current_now", current)
+    write(root, f"{d}/voltage_now", voltage)
+    write(root, f"{d}/status", status)
+    write(root, f"{d}/capacity", "76")
+
+
+@pytest.mark.parametrize("current, voltage, watts", [
+    ("-450000", "3900000", 0.45 * 3.9),   # µA / µV, negative while discharging (Pixel)
+    ("450000", "3900000", 0.45 * 3.9),    # µA / µV, positive while discharging (other vendors)
+    ("-450", "3900000", 0.45 * 3.9),      # mA current (some fuel gauges), µV voltage
+    ("612", "3850", 0.612 * 3.85),        # mA / mV
+    ("1250000", "4012000", 1.25 * 4.012),  # a heavy load in µA
+])
+def test_android_battery_units_and_sign_conventions(tmp_path, current, voltage, watts):
+    battery_tree(tmp_path, "battery", current, voltage, "Discharging")
+    probe = r.AndroidBatteryProbe.detect(str(tmp_path))
+    assert probe.read() == pytest.approx(watts)
+    assert probe.source() == "android-battery"
+    assert r.android_battery_watts(current, voltage) == pytest.approx(watts)
+
+
+def test_android_battery_found_under_a_vendor_supply_name(tmp_path):
+    battery_tree(tmp_path, "usb", "0", "5000000", "Not charging", kind="USB")
+    battery_tree(tmp_path, "max77759fg", "-380000", "3870000", "Discharging")
+    probe = r.AndroidBatteryProbe.detect(str(tmp_path))
+    assert probe.d.endswith("max77759fg") and probe.read() == pytest.approx(0.38 * 3.87)
+
+
+@pytest.mark.parametrize("status", ["Charging", "Full"])
+def test_android_battery_plugged_in_is_refused_whatever_the_name(tmp_path, status):
+    battery_tree(tmp_path, "bms", "900000", "4300000", status)
+    found, why = r.available_probes(str(tmp_path), "android-battery")
+    assert found == [] and "unplug" in why["android-battery"]
+
+
+def test_android_battery_garbage_is_an_error_not_a_number(tmp_path):
+    battery_tree(tmp_path, "battery", "n/a", "3900000", "Discharging")
+    found, why = r.available_probes(str(tmp_path), "android-battery")
+    assert found == [] and "not integers" in why["android-battery"]
+
+
+def test_android_battery_provenance_in_a_power_measurement(tmp_path):
+    battery_tree(tmp_path, "battery", "-400000", "3900000", "Discharging")
+    probe = r.AndroidBatteryProbe.detect(str(tmp_path))
+    cur = tmp_path / "sys/class/power_supply/battery/current_now"
+
+    def work(deadline):  # the phone draws 1.0 A instead of 0.4 A while the model runs
+        (tmp_path / "next").write_text("-1000000\n")
+        os.replace(tmp_path / "next", cur)  # atomically, as sysfs updates a value
+        n = 0
+        while r.time.perf_counter() < deadline:
+            r.time.sleep(0.005)
+            n += 1
+        return (0, n)
+
+    out, _ = r.measure_power(probe, {}, work, baseline_s=0.1, interval_s=0.01, min_s=0.2)
+    assert out["provenance"] == "measured(android-battery)"
+    assert out["idle_w"] == pytest.approx(0.4 * 3.9)
+    assert 0.4 * 3.9 < out["avg_w"] <= 1.0 * 3.9 + 1e-6
 
 
 def test_auto_picks_the_first_readable_probe(tmp_path):

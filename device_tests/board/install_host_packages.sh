@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Host packages the emulated aarch64 board needs: qemu-user-static (+ binfmt-support to
-# register it) and openssh-server (the board's sshd). Idempotent: installs only what is
+# register it), openssh-server (the board's sshd) and adb (the host side of adb:// targets). Idempotent: installs only what is
 # missing, so a warm CI rerun spends no time here. Run as root (CI is root).
 set -euo pipefail
 need=()
@@ -8,6 +8,7 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v adb >/dev/null 2>&1 || need+=(adb)  # the adb client/server for adb:// targets
 if [ ${#need[@]} -eq 0 ]; then
   echo "host packages present" >&2
   exit 0
@@ -28,6 +29,6 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1
 fi
 rc=0
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || rc=$?
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null || rc=$?
 [ "$made_policy" = 1 ] && rm -f "$policy"
 exit $rc

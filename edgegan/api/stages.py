@@ -137,7 +137,7 @@ def _bundle_path(bundle: Any) -> Path:
 
 def profile(bundle: Any, target: str = "local", *, progress: Optional[Callable] = None,
             **options: Any) -> ProfileResults:
-    """Run every artifact of ``bundle`` on ``target`` (``local``, ``ssh://user@host``), pull the
+    """Run every artifact of ``bundle`` on ``target`` (``local``, ``ssh://user@host``, ``adb://SERIAL``), pull the
     results and samples back and score them. ``options``: fields of
     :class:`edgegan.devices.profile.ProfileConfig` (``runs``, ``warmup``, ``threads``, ``out``,
     ``formats``, ``memory``, ``compare``, ...)."""

@@ -11,7 +11,7 @@ import json
 from ..util.text import split_csv
 
 
-TARGET_HELP = "local, ssh://user@host[:port], user@host[:port] or a Host of your ssh config"
+TARGET_HELP = "local, ssh://user@host[:port], user@host[:port], a Host of your ssh config or adb://SERIAL"
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:

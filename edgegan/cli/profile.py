@@ -21,7 +21,7 @@ PROFILE_FLAGS = {"runs": "--runs", "warmup": "--warmup", "threads": "--threads",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory written by `edgegan export`")
-    p.add_argument("--target", help="local (default), ssh://user@host[:port], user@host[:port] or an ssh config Host")
+    p.add_argument("--target", help="local (default), ssh://user@host[:port], user@host[:port], an ssh config Host or adb://SERIAL")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all in the bundle)")
     p.add_argument("--runs", type=int, help="timed runs per format (default 50)")
     p.add_argument("--warmup", type=int, help="untimed warmup runs (default 10)")

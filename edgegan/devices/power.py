@@ -17,6 +17,7 @@ for _name, _cls in _runner.PROBES.items():
 PowerProbe = _runner.PowerProbe
 available_probes = _runner.available_probes
 parse_pmic_adc = _runner.parse_pmic_adc
+android_battery_watts = _runner.android_battery_watts
 thermal_zones = _runner.thermal_zones
 
 

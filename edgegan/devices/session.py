@@ -129,4 +129,9 @@ class DeviceSession:
         known = {f.name for f in dataclasses.fields(DeviceInfo)}
         info = DeviceInfo.from_dict({k: v for k, v in data.items() if k in known})
         info.target = self.t.target
+        properties = getattr(self.t, "properties", None)  # adb: Android's getprop, {} elsewhere
+        if callable(properties):
+            from .adb import apply_android
+
+            apply_android(info, properties())
         return info

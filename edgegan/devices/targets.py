@@ -1,4 +1,4 @@
-"""Target URLs -> transports: the registry of schemes (``local``, ``ssh://``).
+"""Target URLs -> transports: the registry of schemes (``local``, ``ssh://``, ``adb://``).
 
 Besides URLs, the forms people type at ``ssh`` are accepted as ssh targets: ``user@host[:port]``
 and a ``Host`` alias of the ssh config (``~/.ssh/config``, or ``--ssh-config`` /
@@ -32,8 +32,15 @@ def _ssh(url: str, options: TargetOptions) -> Transport:
     return SSHTransport(url, options)
 
 
+def _adb(url: str, options: TargetOptions) -> Transport:
+    from .adb import AdbTransport
+
+    return AdbTransport(url, options)
+
+
 TARGETS.add("local", _local)
 TARGETS.add("ssh", _ssh)
+TARGETS.add("adb", _adb)
 
 
 _USER_AT_HOST = re.compile(r"[^@/\s:]+@[^@/\s:]+(:\d+)?")
@@ -62,7 +69,7 @@ def normalize_target(target: str, ssh_config: Optional[str] = None) -> str:
     if _USER_AT_HOST.fullmatch(target) or target in ssh_host_aliases(ssh_config):
         return "ssh://" + target
     raise ConfigError(f"target {target!r} is not a URL, user@host or a Host of {ssh_config_path(ssh_config)}; "
-                      "use local, user@host[:port] or ssh://user@host[:port]")
+                      "use local, user@host[:port], ssh://user@host[:port] or adb://SERIAL")
 
 
 def scheme_of(url: str, ssh_config: Optional[str] = None) -> str:
@@ -85,8 +92,8 @@ def require_target_packages(url: str, ssh_config: Optional[str] = None) -> None:
 
 
 def open_target(url: str, options: TargetOptions | None = None) -> Transport:
-    """A connected transport for ``local``, ``ssh://user@host[:port]``, ``user@host[:port]`` or an
-    ssh config Host alias."""
+    """A connected transport for ``local``, ``ssh://user@host[:port]``, ``user@host[:port]``, an
+    ssh config Host alias or ``adb://SERIAL``."""
     options = options or TargetOptions()
     url = normalize_target(url, options.ssh_config)
     return TARGETS.get(scheme_of(url))(url, options)

@@ -363,10 +363,29 @@ class VcgencmdPmicProbe(PowerProbe):
         return sum(rails.values())
 
 
+BATTERY_CHARGING = ("charging", "full")
+
+
+def android_battery_watts(current_raw: str, voltage_raw: str) -> float:
+    """Battery power in W from power_supply current_now / voltage_now as vendors write them.
+    The kernel ABI says µA and µV, but some fuel gauges report mA / mV: a Li-ion cell is
+    3-4.5 V, so a voltage under 100000 is mV; a phone at work draws > 10 mA, so a current under
+    10000 in magnitude is mA. The sign is the vendor's (negative while discharging on Pixels,
+    positive on others): the magnitude is the power drawn from the battery while it discharges."""
+    try:
+        current, voltage = int(str(current_raw).strip()), int(str(voltage_raw).strip())
+    except ValueError:
+        raise RunnerError(f"battery current_now/voltage_now are not integers ({current_raw!r}, {voltage_raw!r})") from None
+    amps = abs(current) / (1e3 if abs(current) < 10000 else 1e6)
+    volts = abs(voltage) / (1e3 if abs(voltage) < 100000 else 1e6)
+    return amps * volts
+
+
 @register_probe
 class AndroidBatteryProbe(PowerProbe):
-    """Android fuel gauge: /sys/class/power_supply/battery/{current_now µA, voltage_now µV}.
-    Only meaningful while discharging: on a charger the current is the charger's."""
+    """Android fuel gauge: /sys/class/power_supply/<battery>/{current_now, voltage_now} (the
+    supply named ``battery``, else the first of type Battery). Only meaningful unplugged: on a
+    charger (or USB power) the current is the charger's, so a Charging/Full status is refused."""
 
     name = "android-battery"
 
@@ -375,26 +394,30 @@ class AndroidBatteryProbe(PowerProbe):
 
     @classmethod
     def detect(cls, sysfs: str = "/", **opts) -> "AndroidBatteryProbe":
-        d = os.path.join(sysfs, "sys/class/power_supply/battery")
-        if _read(os.path.join(d, "current_now")) is None or _read(os.path.join(d, "voltage_now")) is None:
-            raise RunnerError("no readable power_supply/battery current_now + voltage_now")
-        status = _read(os.path.join(d, "status"))
-        if status and status.lower() in ("charging", "full"):
-            raise RunnerError(f"battery status is {status!r}: unplug the charger (adb over Wi-Fi) to measure")
-        probe = cls(d)
-        probe.read()
-        return probe
+        base = os.path.join(sysfs, "sys/class/power_supply")
+        names = _sysfs_entries(base, "/sys/class/power_supply")
+        order = (["battery"] if "battery" in names else []) + [
+            n for n in names if n != "battery" and (_read(os.path.join(base, n, "type")) or "").lower() == "battery"]
+        for n in order:
+            d = os.path.join(base, n)
+            if _read(os.path.join(d, "current_now")) is None or _read(os.path.join(d, "voltage_now")) is None:
+                continue
+            status = _read(os.path.join(d, "status"))
+            if status and status.lower() in BATTERY_CHARGING:
+                raise RunnerError(f"battery status is {status!r}: unplug the charger (adb over Wi-Fi) to measure")
+            probe = cls(d)
+            probe.read()
+            return probe
+        raise RunnerError("no readable power_supply battery current_now + voltage_now")
 
     def source(self) -> str:
-        return "android-battery:current_now*voltage_now"
+        return "android-battery"
 
     def read(self) -> float:
-        try:
-            ua = int(_read(os.path.join(self.d, "current_now")))
-            uv = int(_read(os.path.join(self.d, "voltage_now")))
-        except (TypeError, ValueError):
-            raise RunnerError("battery current_now/voltage_now stopped being readable") from None
-        return abs(ua) / 1e6 * uv / 1e6  # sign convention differs between vendors
+        cur, volt = _read(os.path.join(self.d, "current_now")), _read(os.path.join(self.d, "voltage_now"))
+        if cur is None or volt is None:
+            raise RunnerError("battery current_now/voltage_now stopped being readable")
+        return android_battery_watts(cur, volt)
 
 
 def available_probes(sysfs: str = "/", only: str = "auto", **opts) -> tuple:
