@@ -9,7 +9,7 @@ REQS := requirements/base.txt requirements/executorch.txt requirements/ray.txt e
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install host-packages browser-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
+.PHONY: install host-packages browser-packages web-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -47,6 +47,15 @@ host-packages:
 # Debian's chromium for the HTML-report browser test (root; idempotent)
 browser-packages:
 	@bash tests/install_browser_packages.sh
+
+# the in-browser runtimes (onnxruntime-web, tfjs-tflite) from the npm registry, exactly as
+# web/package-lock.json pins them; served from web/node_modules at run time (no CDN)
+WEB_STAMP := web/node_modules/.edgegan-installed
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(WEB_STAMP)
+
+web-packages: $(WEB_STAMP)
 
 # unit + integration tests, the torch-free tests on newer Pythons, the pip route (test-pip), then
 # the device suite on the emulated aarch64 board
