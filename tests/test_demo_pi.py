@@ -167,7 +167,6 @@ def test_gallery_service_imports_only_stdlib_and_numpy():
 
 def test_png_writer_round_trips_through_pillow():
     """The board writes PNGs with zlib by hand (no Pillow there): Pillow must read them back."""
-    sys.path.insert(0, str(GALLERY.parent))
     import edgegan.demos.edgegan_gallery as g
 
     rng = np.random.default_rng(0)

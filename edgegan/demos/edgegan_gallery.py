@@ -269,7 +269,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/state.json":
             self._send(200, json.dumps(self.gallery.state()).encode(), "application/json")
         elif path.startswith("/sample/") and path.endswith(".png") and path[8:-4].isdigit():
-            samples = list(self.gallery.samples)
+            with self.gallery.lock:
+                samples = list(self.gallery.samples)
             i = int(path[8:-4])
             if i < len(samples):
                 self._send(200, base64.b64decode(samples[i]["png"]), "image/png")
