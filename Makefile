@@ -101,7 +101,7 @@ PIP_VENV ?= .venv-pip
 test-pip:
 	@PYTHON=$(PYTHON) PIP_VENV=$(PIP_VENV) bash tests/pip_install_route.sh
 
-device-test: install host-packages
+device-test: install host-packages browser-packages
 	$(PY) -m pytest -q device_tests -m device $(PYTEST_ARGS)
 
 test-slow: install

@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "sweep": ("edgegan.cli.sweep", "run a grid of models x compression x formats x devices on Ray, resumable"),
     "setup": ("edgegan.cli.setup", "install the tools pip cannot install through an extra (setup tflite)"),
     "report": ("edgegan.cli.report", "one self-contained report.html for bundles, profile results and comparisons"),
+    "demo": ("edgegan.cli.demo", "the Raspberry Pi and phone demos: a live sample gallery on a board or a phone"),
     "benchmark": ("edgegan.cli.benchmark", "export -> profile on each target -> compare -> report, one table at the end"),
 }
 
