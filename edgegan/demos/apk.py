@@ -65,6 +65,17 @@ def build_apk(assets, out: Path, force: bool = False) -> Path:
     gone = missing_tools()
     if gone:
         raise MissingDependencyError(f"cannot build the APK: {', '.join(gone)} missing; {INSTALL_HINT}")
+    try:
+        _build(assets, out, __version__)
+    except OSError as exc:  # unwritable or full output folder
+        from ..bundle import os_error_to_edgegan
+
+        raise os_error_to_edgegan(exc, out) from None
+    log.info("built %s (%d bytes)", out, out.stat().st_size)
+    return out
+
+
+def _build(assets, out: Path, version: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".edgegan-apk-", dir=out.parent) as tmp:
         t = Path(tmp)
@@ -72,14 +83,14 @@ def build_apk(assets, out: Path, force: bool = False) -> Path:
         smali = t / "smali"
         smali.mkdir()
         for f in SRC.glob("*.smali"):
-            (smali / f.name).write_text(_fill(f.read_text(), __version__))
+            (smali / f.name).write_text(_fill(f.read_text(), version))
         build = t / "build"
         build.mkdir()
         _run(["smali", "assemble", "--api", MIN_SDK, "-o", build / "classes.dex", smali])
-        (t / "AndroidManifest.xml").write_text(_fill((SRC / "AndroidManifest.xml").read_text(), __version__))
+        (t / "AndroidManifest.xml").write_text(_fill((SRC / "AndroidManifest.xml").read_text(), version))
         res = t / "res" / "values"
         res.mkdir(parents=True)
-        (res / "strings.xml").write_text(_fill((SRC / "res" / "values" / "strings.xml").read_text(), __version__))
+        (res / "strings.xml").write_text(_fill((SRC / "res" / "values" / "strings.xml").read_text(), version))
         adir = t / "assets"
         for a in assets:
             dst = adir / a.name
@@ -105,5 +116,3 @@ def build_apk(assets, out: Path, force: bool = False) -> Path:
               "--min-sdk-version", MIN_SDK, "--out", signed, aligned])
         _run(["apksigner", "verify", signed])
         os.replace(signed, out)
-    log.info("built %s (%d bytes)", out, out.stat().st_size)
-    return out
