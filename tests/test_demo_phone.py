@@ -75,8 +75,9 @@ def test_apk_is_built_signed_and_carries_page_runtime_and_model(tiny_onnx_bundle
     from edgegan.demos.apk import missing_tools
 
     _needs_runtime()
-    if missing_tools():
-        pytest.skip(f"{', '.join(missing_tools())} missing: run `make android-build-tools`")
+    gone = missing_tools() + ([] if shutil.which("dexdump") else ["dexdump"])
+    if gone:
+        pytest.skip(f"{', '.join(gone)} missing: run `make android-build-tools`")
     out = tmp_path / "out" / "edgegan-demo.apk"
     r = _cli("demo", "phone", str(tiny_onnx_bundle), "--apk", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -104,9 +105,17 @@ def test_apk_is_built_signed_and_carries_page_runtime_and_model(tiny_onnx_bundle
         assert not any(n.endswith((".p12", ".jks", ".keystore")) for n in names)
         dex = tmp_path / "classes.dex"
         dex.write_bytes(z.read("classes.dex"))
-    classes = subprocess.run(["baksmali", "list", "classes", str(dex)], capture_output=True, text=True,
-                             check=True).stdout.split()
-    assert sorted(classes) == ["Lorg/edgegan/demo/AssetClient;", "Lorg/edgegan/demo/MainActivity;"]
+    # ART's dexdump opens classes.dex through its DexFileVerifier: exactly our two classes, with
+    # the framework superclasses and the interception hook Android calls
+    dump = subprocess.run(["dexdump", "-d", str(dex)], capture_output=True, text=True)
+    assert dump.returncode == 0, dump.stderr
+    descriptors = re.findall(r"Class descriptor\s*: '([^']+)'", dump.stdout)
+    assert sorted(descriptors) == ["Lorg/edgegan/demo/AssetClient;", "Lorg/edgegan/demo/MainActivity;"]
+    supers = re.findall(r"Superclass\s*: '([^']+)'", dump.stdout)
+    assert sorted(supers) == ["Landroid/app/Activity;", "Landroid/webkit/WebViewClient;"]
+    assert ("'(Landroid/webkit/WebView;Landroid/webkit/WebResourceRequest;)Landroid/webkit/WebResourceResponse;'"
+            in dump.stdout)
+    assert '"https://appassets.androidplatform.net/assets/index.html"' in dump.stdout
     # the build left nothing else behind (no key, no temp dir) and the APK is zip-aligned
     assert sorted(p.name for p in out.parent.iterdir()) == ["edgegan-demo.apk"]
     assert subprocess.run(["zipalign", "-c", "-p", "4", str(out)], capture_output=True).returncode == 0
@@ -126,6 +135,20 @@ def test_apk_is_built_signed_and_carries_page_runtime_and_model(tiny_onnx_bundle
     before = _sha(out)
     again = _cli("demo", "phone", str(tiny_onnx_bundle), "--apk", str(out))
     assert again.returncode != 0 and "--force" in again.stderr and _sha(out) == before
+
+
+def test_bundles_the_page_cannot_show_are_refused_in_one_line(tiny_onnx_bundle, tmp_path):
+    _needs_runtime()
+    r = _cli("demo", "phone", str(tiny_onnx_bundle), "--format", "ort-int8", "--apk", str(tmp_path / "x.apk"))
+    assert r.returncode != 0 and "no usable ort-int8 artifact" in r.stderr and "Traceback" not in r.stderr
+    image = tmp_path / "image-bundle"
+    shutil.copytree(tiny_onnx_bundle, image)
+    mf = json.loads((image / "bundle.json").read_text())
+    mf["input"]["kind"] = "image"
+    (image / "bundle.json").write_text(json.dumps(mf))
+    r = _cli("demo", "phone", str(image), "--port", "0")
+    assert r.returncode != 0 and "draws samples from random latents" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.apk").exists()
 
 
 # ---------------------------------------------------------------- the page, served and run

@@ -3,7 +3,8 @@
 # android-demo): aapt (packaging), zipalign, apksigner, smali (libsmali-java: the Activity is
 # written in smali because Debian has no android.jar and no d8), android-framework-res (the API 29
 # framework-res.apk that aapt links against), and a JDK's keytool for the throw-away debug key.
-# Idempotent: installs only what is missing. Waits for the apt lock (CI and other jobs run apt).
+# dexdump (tests only): opens classes.dex with ART's DexFileVerifier. Idempotent: installs only
+# what is missing. Waits for the apt lock (CI and other jobs run apt).
 # Not root -> a warning, and the APK tests skip with this command as their reason.
 set -euo pipefail
 need=()
@@ -13,6 +14,7 @@ command -v apksigner >/dev/null || need+=(apksigner)
 command -v smali >/dev/null || need+=(libsmali-java)
 [ -f /usr/share/android-framework-res/framework-res.apk ] || need+=(android-framework-res)
 command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)
+command -v dexdump >/dev/null || need+=(dexdump)  # tests: ART's dex verifier on classes.dex
 if [ ${#need[@]} -eq 0 ]; then
   echo "android build tools present" >&2
   exit 0
