@@ -149,6 +149,10 @@ def test_bundles_the_page_cannot_show_are_refused_in_one_line(tiny_onnx_bundle, 
     r = _cli("demo", "phone", str(image), "--port", "0")
     assert r.returncode != 0 and "draws samples from random latents" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.apk").exists()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEGAN_WEB_MODULES=str(tmp_path / "no-node-modules"))
+    r = subprocess.run([sys.executable, "-m", "edgegan", "demo", "phone", str(tiny_onnx_bundle), "--port", "0"],
+                       capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0 and "make web-packages" in r.stderr and "Traceback" not in r.stderr
 
 
 # ---------------------------------------------------------------- the page, served and run
