@@ -9,7 +9,7 @@ REQS := requirements/base.txt requirements/executorch.txt requirements/ray.txt e
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: install host-packages browser-packages web-packages demo test unit-test test-torchfree test-pip device-test test-slow bench clean
+.PHONY: install host-packages browser-packages web-packages android-build-tools android-demo demo test unit-test test-torchfree test-pip device-test test-slow bench clean
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "edgegan needs Python 3.11 (the local torch 2.13.0 CPU wheel); set PYTHON=python3.11"'
@@ -57,11 +57,23 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 web-packages: $(WEB_STAMP)
 
+# Debian's aapt, zipalign, apksigner, smali, android-framework-res (+ a JDK's keytool) for the
+# phone demo's WebView APK (root; idempotent; waits for the apt lock)
+android-build-tools:
+	@bash demos/android/install_build_tools.sh
+
+# the phone demo as an APK: make android-demo [BUNDLE=bundles/dcgan-digits] [APK=edgegan-demo.apk]
+BUNDLE ?= bundles/dcgan-digits
+APK ?= edgegan-demo.apk
+android-demo: install web-packages android-build-tools
+	@if [ "$(BUNDLE)" = bundles/dcgan-digits ] && [ ! -f $(BUNDLE)/bundle.json ]; then $(MAKE) demo; fi
+	$(PY) -m edgegan demo phone $(BUNDLE) --apk $(APK) --force
+
 # unit + integration tests, the torch-free tests on newer Pythons, the pip route (test-pip), then
 # the device suite on the emulated aarch64 board
 test: unit-test test-torchfree test-pip device-test
 
-unit-test: install host-packages browser-packages
+unit-test: install host-packages browser-packages web-packages android-build-tools
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The torch-free tests (runner, power probes, results, bundle, numpy-only metrics, packaging) on the
