@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 from ..config import JsonConfig
 from ..errors import BundleError, ConfigError, DeviceError
+from ..devices.target_args import add_target_arguments, target_options
 
 SERVICE_PATH = Path(__file__).with_name("edgegan_gallery.py")
 DEMO_DIR = "demo"
@@ -228,22 +229,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     act.add_argument("--stop", action="store_true", help="stop the gallery service on the board")
     act.add_argument("--status", action="store_true", help="is the gallery running, and how fast")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    g = p.add_argument_group("target connection (as for `edgegan device`)")
-    g.add_argument("--identity", "-i", help="ssh private key file (default: ssh-agent and ~/.ssh/id_*)")
-    g.add_argument("--known-hosts", help="known_hosts file to check the host key against (default ~/.ssh/known_hosts)")
-    g.add_argument("--accept-new-host-key", action="store_true", help="trust an UNKNOWN host key and record it")
-    g.add_argument("--connect-timeout", type=float, default=15.0, help="seconds to connect (default 15)")
-    g.add_argument("--workdir", help="edgegan's directory on the board (default ~/.edgegan)")
-    g.add_argument("--python", help="python on the board (default: the venv of `edgegan device setup`)")
-    g.add_argument("--ssh-config", help="ssh config for the target's Host entry (default $EDGEGAN_SSH_CONFIG, ~/.ssh/config)")
+    add_target_arguments(p, "target connection (as for `edgegan device`)")
 
 
 def _options(args: argparse.Namespace):
-    from ..devices.transport import TargetOptions
-
-    return TargetOptions(identity=args.identity, known_hosts=args.known_hosts,
-                         accept_new_host_key=args.accept_new_host_key, connect_timeout_s=args.connect_timeout,
-                         workdir=args.workdir, python=args.python, ssh_config=args.ssh_config)
+    return target_options(args)
 
 
 def _again(args: argparse.Namespace, flag: str) -> str:
