@@ -198,6 +198,9 @@ def test_edgegan_report_takes_a_sweep_folder(tiny_sweep, cli, tmp_path):
     r = cli("report", str(tiny_sweep["out"]), "--out", str(tmp_path / "r.html"))
     assert r.returncode == 0, r.stderr[-3000:]
     _check_report(tmp_path / "r.html", tiny_sweep["out"])
+    import edgegan  # the Python API takes the folder too
+
+    _check_report(edgegan.report(tiny_sweep["out"], out=tmp_path / "api.html"), tiny_sweep["out"])
 
 
 def test_csv_and_plot_options_refuse_what_they_cannot_do(tiny_sweep, cli, tmp_path):
