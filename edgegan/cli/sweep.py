@@ -1,8 +1,8 @@
 """`edgegan sweep SPEC.yaml|json`: a grid of models x compression pipelines x formats x
 targets, run as a job graph on Ray (local by default, ``--ray-address`` for a cluster), one
 measurement at a time per device, into one results table (OUT/results.csv and results.json,
-rewritten as jobs finish) and OUT/report.html. Run the same command again to resume: finished jobs are skipped by
-their content-hashed keys. Exit 0 when every row is ok, 1 when some rows failed (they carry
+rewritten as jobs finish) and OUT/report.html. Run the same command again to resume: finished
+jobs are skipped by their content-hashed keys. Exit 0 when every row is ok, 1 when some rows failed (they carry
 the stage and the reason). ``--csv``/``--plot``: the post-training view (one row per pipeline,
 the columns of docs/posttrain_sweep.csv, and its trade-off plot; needs ``quality`` in the spec),
 also written as OUT/posttrain.csv and OUT/posttrain_tradeoff.png."""
@@ -63,13 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv or args.plot:
         from ..sweep.posttrain import write_posttrain
 
-        if args.csv:
-            write_posttrain(spec, result.rows, args.csv, args.plot)
-        else:
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                write_posttrain(spec, result.rows, Path(tmp) / "posttrain.csv", args.plot)
+        write_posttrain(spec, result.rows, args.csv, args.plot)
     if args.json:
         print(json.dumps({"out": str(result.out), "ran": result.ran, "skipped": result.skipped,
                           "wall_s": result.wall_s, "rows": result.rows}, indent=2, default=str))

@@ -82,14 +82,16 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_posttrain(spec: SweepSpec, rows: list[dict], csv_path: str | Path, plot_path: Optional[str | Path] = None,
-                    model: Optional[str] = None, target: Optional[str] = None) -> list[dict]:
-    """Write the per-pipeline CSV (and the trade-off PNG when ``plot_path``); return the rows."""
+def write_posttrain(spec: SweepSpec, rows: list[dict], csv_path: Optional[str | Path],
+                    plot_path: Optional[str | Path] = None, model: Optional[str] = None,
+                    target: Optional[str] = None) -> list[dict]:
+    """Write the per-pipeline CSV and/or the trade-off PNG (each when its path is given); return the rows."""
     from ..util.files import atomic_write
 
     table = posttrain_rows(spec, rows, model, target)
-    Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(csv_path), csv_text(table))
+    if csv_path is not None:
+        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(csv_path), csv_text(table))
     if plot_path is not None:
         from ..reports.posttrain_plot import plot_posttrain
 
