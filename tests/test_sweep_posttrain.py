@@ -200,6 +200,11 @@ def test_edgegan_report_takes_a_sweep_folder(tiny_sweep, cli, tmp_path):
     import edgegan  # the Python API takes the folder too
 
     _check_report(edgegan.report(tiny_sweep["out"], out=tmp_path / "api.html"), tiny_sweep["out"])
+    from edgegan.sweep import run_sweep, load_spec
+
+    resumed = run_sweep(load_spec(tiny_sweep["spec"]), tiny_sweep["out"], sequential=True, report=False)
+    assert resumed.skipped == 9 and resumed.ran == 3  # finished jobs skipped; the broken model's exports retried
+    _check_report(edgegan.report(resumed, out=tmp_path / "result.html"), tiny_sweep["out"])
 
 
 def test_csv_and_plot_options_refuse_what_they_cannot_do(tiny_sweep, cli, tmp_path):

@@ -205,8 +205,7 @@ def report(*items: Any, out: str | Path = "report.html", title: Optional[str] = 
     comparisons (a Comparison or a compare output folder) and sweeps (a SweepResult or a sweep
     folder), as `edgegan report` writes it."""
     import json
-
-    from ..sweep import SweepResult
+    import os
 
     from ..metrics.compare import to_json
     from ..reports.html_report import ReportInputs, read_paths, write_html
@@ -219,8 +218,8 @@ def report(*items: Any, out: str | Path = "report.html", title: Optional[str] = 
             got.profiles.append((x.out, x.document))
         elif isinstance(x, Comparison):
             got.compares.append((Path(out).parent, json.loads(to_json(x.result)), x.result.get("_arrays")))
-        elif isinstance(x, (str, Path)) or isinstance(x, SweepResult):
-            more = read_paths([x.out if isinstance(x, SweepResult) else x])
+        elif isinstance(x, (str, os.PathLike)):  # a folder, or a SweepResult (its folder)
+            more = read_paths([Path(x)])
             got.bundles += more.bundles
             got.profiles += more.profiles
             got.compares += more.compares

@@ -46,6 +46,9 @@ class SweepResult:
     csv: Path
     json: Path
 
+    def __fspath__(self) -> str:  # the sweep folder: edgegan.report(result) reads it like a path
+        return str(self.out)
+
     @property
     def failed_rows(self) -> list[dict]:
         return [r for r in self.rows if r["status"] == "failed"]
