@@ -4,9 +4,9 @@ with N boards from the measured per-job times.
 
     .venv/bin/python benchmarks/sweep_ray.py [--quick] [--model dcgan-digits] [--boards 1 2 4 8]
 
-The spec: the settings of benchmarks/posttrain_sweep.py (its compression pipelines, labelled
-with series / bits / sparsity / channel ratio), formats onnx + ort-int8, target local; written
-to benchmarks/suites/posttrain_sweep[-quick].json. Both runs start from empty sweep folders.
+The spec: `posttrain_spec()` of benchmarks/posttrain_sweep.py (its compression pipelines,
+labelled with series / bits / sparsity / channel ratio, and its host-side quality step), formats
+onnx + ort-int8, target local, --runs timed runs; each sweep folder keeps it as spec.json. Both runs start from empty sweep folders.
 The N-board estimate: exports and compares spread over the host's workers (total CPU-job time /
 workers), profiles over N one-slot boards (total profile time / N, at least the longest one);
 the larger of the two bounds the wall time, plus the overhead measured here (the Ray run's wall
@@ -28,25 +28,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def posttrain_spec(model: str, quick: bool, runs: int) -> dict:
-    from posttrain_sweep import settings
-
-    pipelines = []
-    for s in settings(quick):
-        steps = []
-        for cfg in s.pipeline:
-            from edgegan.api.stages import _method_of
-
-            steps.append({"method": _method_of(cfg), "config": cfg.to_dict()})
-        pipelines.append({"name": s.name, "steps": steps,
-                          "labels": {"series": s.series, "bits": s.bits, "sparsity": s.sparsity,
-                                     "channel_ratio": s.channel_ratio}})
-    return {"name": "posttrain-sweep" + ("-quick" if quick else ""), "models": [{"name": model}],
-            "pipelines": pipelines, "formats": ["onnx", "ort-int8"], "targets": [{"url": "local"}],
-            "runs": {"runs": runs, "warmup": 3}, "export": {"n_inputs": 16, "calibration": 32, "calibration_seed": 3003},
-            "metrics": ["psnr_db", "lsh_precision", "lsh_recall"]}
-
-
 def estimate(jobs: list[dict], boards: int, workers: int, overhead_s: float) -> float:
     cpu = sum(j["seconds"] for j in jobs if j["kind"] != "profile")
     prof = [j["seconds"] for j in jobs if j["kind"] == "profile"]
@@ -65,13 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edgegan.sweep import RayOptions, SweepSpec, run_sweep
+    from posttrain_sweep import posttrain_spec
 
     doc = posttrain_spec(args.model, args.quick, args.runs)
     if args.limit:
         doc["pipelines"] = doc["pipelines"][: args.limit]
-    suite = ROOT / "benchmarks" / "suites" / f"{doc['name'].replace('posttrain-sweep', 'posttrain_sweep')}.json"
-    if not args.limit:
-        suite.write_text(json.dumps(doc, indent=2) + "\n")
     spec = SweepSpec.from_dict(doc)
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="sweep-ray-bench-"))
     for name in ("sequential", "ray"):
@@ -94,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "sequential_s": round(t_seq, 1), "ray_s": round(t_ray, 1), "speedup": round(t_seq / t_ray, 2),
         "ray_num_cpus": args.num_cpus, "job_seconds_by_kind": by_kind, "ray_overhead_s": overhead,
         "estimated_s_for_boards": {n: estimate(jobs, n, args.num_cpus, overhead) for n in args.boards},
-        "spec": str(suite.relative_to(ROOT)) if not args.limit else "(limited; not written)",
+        "spec": str(work / "ray" / "spec.json"),
         "results_csv": str(work / "ray" / "results.csv"),
     }
     print(json.dumps(out, indent=2))

@@ -85,3 +85,36 @@ def report_runs(tmp_path_factory):
     assert e.returncode == 0, e.stdout[-2000:] + e.stderr[-3000:]
     return {"root": root, "bench": bench, "bundle": bench / "bundle", "profile": bench / "local", "compare": compare,
             "i2i": i2i, "bench_stdout": r.stdout}
+
+
+TINY_SWEEP_SPEC = {  # a post-training sweep in miniature: 3 pipelines of dcgan-tiny + a model that cannot load
+    "name": "tiny-posttrain",
+    "models": [{"name": "dcgan-tiny"}, {"name": "broken", "model": "dcgan-tiny", "checkpoint": "/nonexistent/g.pt"}],
+    "pipelines": [
+        {"name": "float", "labels": {"series": "float"}},
+        {"name": "q4", "steps": [{"method": "quant", "config": {"bits": 4}}], "labels": {"series": "quant", "bits": 4}},
+        {"name": "cp50-l1", "steps": [{"method": "channel-prune", "config": {"ratio": 0.5, "criterion": "l1"}}],
+         "labels": {"series": "channel-prune-l1", "channel_ratio": 0.5, "criterion": "l1"}},
+    ],
+    "formats": ["onnx", "ort-int8"], "targets": [{"url": "local"}],
+    "runs": {"runs": 5, "warmup": 1},
+    "export": {"n_inputs": 8, "input_seed": 3003, "calibration": 16, "calibration_seed": 3003},
+    "metrics": ["psnr_db"],
+    "quality": {"samples": 64, "seed": 1001, "reference_seed": 2002, "grid": 16},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """A real sequential `edgegan sweep` (~30 s): TINY_SWEEP_SPEC with --csv/--plot; the broken
+    model's rows fail at export (exit 1), the rest are measured on local."""
+    import json
+
+    root = tmp_path_factory.mktemp("sweep")
+    spec = root / "spec.json"
+    spec.write_text(json.dumps(TINY_SWEEP_SPEC))
+    out, csv_path, plot = root / "out", root / "post.csv", root / "post.png"
+    r = run_cli("sweep", str(spec), "--sequential", "--out", str(out), "--csv", str(csv_path), "--plot", str(plot))
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-3000:]  # the broken model's rows failed, on purpose
+    return {"root": root, "spec": spec, "out": out, "csv": csv_path, "plot": plot, "stdout": r.stdout,
+            "doc": TINY_SWEEP_SPEC}

@@ -38,3 +38,18 @@ def test_report_renders_in_headless_chromium(name, report_runs, shots_dir):
         assert c.painted >= min_painted and c.blank == [], (width, c.painted, c.blank)
         assert c.shots[width].stat().st_size > 5_000
     assert checks["phone"].overflow_px <= 0, "wide tables scroll inside their box, the page itself fits a phone"
+
+
+def test_sweep_report_renders_in_headless_chromium(tiny_sweep, shots_dir):
+    """The report `edgegan sweep` writes next to its results table (grid-wide trade-off plot +
+    post-training plot), in the same real browser at both widths."""
+    why = chromium_missing()
+    if why:
+        pytest.skip(why)
+    checks = check_report(tiny_sweep["out"] / "report.html", shots_dir, "sweep")
+    for width, c in checks.items():
+        assert c.console_errors == [], (width, c.console_errors)
+        assert c.requests == [], (width, c.requests)
+        assert c.images == 2 and c.broken_images == [], (width, c.images, c.broken_images)
+        assert c.painted >= 2 and c.blank == [], (width, c.painted, c.blank)
+    assert checks["phone"].overflow_px <= 0, "the wide results table scrolls inside its box"

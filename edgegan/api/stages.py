@@ -201,9 +201,11 @@ def compare(a: Any, b: Any, *, format: Optional[str] = None, reference: Any = No
 
 def report(*items: Any, out: str | Path = "report.html", title: Optional[str] = None) -> Path:
     """One self-contained report.html for any mix of bundles (a Bundle or its folder), profile
-    results (ProfileResults or a results folder; several = devices side by side) and
-    comparisons (a Comparison or a compare output folder), as `edgegan report` writes it."""
+    results (ProfileResults or a results folder; several = devices side by side),
+    comparisons (a Comparison or a compare output folder) and sweeps (a SweepResult or a sweep
+    folder), as `edgegan report` writes it."""
     import json
+    import os
 
     from ..metrics.compare import to_json
     from ..reports.html_report import ReportInputs, read_paths, write_html
@@ -216,12 +218,13 @@ def report(*items: Any, out: str | Path = "report.html", title: Optional[str] = 
             got.profiles.append((x.out, x.document))
         elif isinstance(x, Comparison):
             got.compares.append((Path(out).parent, json.loads(to_json(x.result)), x.result.get("_arrays")))
-        elif isinstance(x, (str, Path)):
-            more = read_paths([x])
+        elif isinstance(x, (str, os.PathLike)):  # a folder, or a SweepResult (its folder)
+            more = read_paths([Path(x)])
             got.bundles += more.bundles
             got.profiles += more.profiles
             got.compares += more.compares
+            got.sweeps += more.sweeps
         else:
-            raise ConfigError(f"report() takes bundles, profile results, comparisons or their folders, "
+            raise ConfigError(f"report() takes bundles, profile results, comparisons, sweeps or their folders, "
                               f"got {type(x).__name__}")
     return write_html(got, out, title)

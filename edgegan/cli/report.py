@@ -1,5 +1,5 @@
 """`edgegan report PATH...`: one self-contained report.html for bundles, profile result folders
-(several devices side by side) and compare outputs."""
+(several devices side by side), compare outputs and sweep folders."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="bundle folder, profile results folder(s), compare output folder (any mix)")
+                   help="bundle folder, profile results folder(s), compare output folder, sweep folder (any mix)")
     p.add_argument("--out", type=Path, default=None,
                    help="HTML file to write (default: report.html in the first PATH's folder)")
     p.add_argument("--title", default=None, help="page title (default: from the model names)")

@@ -42,11 +42,16 @@ class ReportInputs:
     compares: list = field(default_factory=list)  # (folder, compare.json dict, arrays or None)
     benchmark: list = field(default_factory=list)  # edgegan.benchmark.BenchmarkRow: the final table
     benchmark_command: str = ""
+    sweeps: list = field(default_factory=list)  # sweep folders read by sweep_report.load_sweep
 
 
 def kind_of(path: Path) -> str:
-    """bundle | profile | compare, from the file a stage wrote into the folder."""
+    """bundle | profile | compare | sweep, from the file a stage wrote into the folder."""
+    from .sweep_report import is_sweep
+
     p = Path(path)
+    if is_sweep(p if p.is_dir() else p.parent) and (p.is_dir() or p.name in ("results.json", "spec.json")):
+        return "sweep"
     if p.is_file():
         names = {"bundle.json": "bundle", "results.json": "profile", "compare.json": "compare"}
         if p.name in names:
@@ -56,7 +61,7 @@ def kind_of(path: Path) -> str:
         if (p / name).is_file():
             return kind
     raise ResultsError(f"'{path}' holds no bundle.json, results.json or compare.json; pass a bundle, a profile "
-                       "results folder or a compare output folder")
+                       "results folder, a compare output folder or a sweep folder")
 
 
 def read_paths(paths: list) -> ReportInputs:
@@ -68,7 +73,11 @@ def read_paths(paths: list) -> ReportInputs:
         p = Path(raw)
         kind = kind_of(p)
         folder = p.parent if p.is_file() else p
-        if kind == "bundle":
+        if kind == "sweep":
+            from .sweep_report import load_sweep
+
+            got.sweeps.append(load_sweep(folder))
+        elif kind == "bundle":
             got.bundles.append((Bundle.load(folder), None))
         elif kind == "profile":
             got.profiles.append((folder, ProfileRun.load(folder).to_dict()))
@@ -494,14 +503,18 @@ def render(got: ReportInputs, title: Optional[str] = None) -> str:
     from .. import __version__
 
     sections = [benchmark_section(got.benchmark, got.benchmark_command)] if got.benchmark else []
+    if got.sweeps:
+        from .sweep_report import sweep_section
+
+        sections += [sweep_section(s) for s in got.sweeps]
     sections += [bundle_section(b, o) for b, o in got.bundles]
     if got.profiles:
         sections.append(profiles_section(got.profiles))
     sections += [compare_section(f, d, a) for f, d, a in got.compares]
     if not sections:
-        raise ResultsError("nothing to report; pass a bundle, profile results or compare output")
+        raise ResultsError("nothing to report; pass a bundle, profile results, compare output or a sweep folder")
     if title is None:
-        names = [b.manifest.model.name for b, _ in got.bundles] + [d["bundle"].get("model") for _, d in got.profiles]
+        names = [f"sweep {s['spec'].get('name')}" for s in got.sweeps] + [b.manifest.model.name for b, _ in got.bundles] + [d["bundle"].get("model") for _, d in got.profiles]
         title = f"edgegan report: {', '.join(dict.fromkeys(str(n) for n in names))}" if names else "edgegan compare report"
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return H.page(title, "\n".join(sections), f"edgegan {__version__} · generated {now} · self-contained, works offline")
@@ -521,5 +534,5 @@ def write_html(got: ReportInputs, out: str | Path, title: Optional[str] = None) 
 
 
 def write_html_report(paths: list, out: str | Path, title: Optional[str] = None) -> Path:
-    """report.html for bundle / profile / compare folders (any mix)."""
+    """report.html for bundle / profile / compare / sweep folders (any mix)."""
     return write_html(read_paths(list(paths)), out, title)

@@ -137,3 +137,43 @@ def bars(groups: dict[str, dict[str, Optional[float]]], title: str, ylabel: str,
         ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return _png(fig)
+
+
+def sweep_tradeoff(points: list[dict], title: str, ylabel: str) -> Optional[bytes]:
+    """A sweep's grid in one plot: quality vs p50 latency, colour by format, marker by target,
+    marker area ~ artifact size. ``points``: {format, target, pipeline, latency_ms, quality, bytes};
+    pipeline names are written next to the points when there are few of them."""
+    pts = [p for p in points if p.get("latency_ms") and p.get("quality") is not None]
+    if not pts or not available():
+        return None
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    colours = matplotlib.colormaps["tab10"]
+    formats = list(dict.fromkeys(p["format"] for p in pts))
+    targets = list(dict.fromkeys(p["target"] for p in pts))
+    finite = [p["quality"] for p in pts if math.isfinite(p["quality"])]
+    top = (max(finite) if finite else 60.0) + 8.0
+    biggest = max((p.get("bytes") or 0) for p in pts) or 1
+    fig = _figure(7.6, 4.6)
+    ax = fig.add_subplot()
+    for p in pts:
+        y = p["quality"] if math.isfinite(p["quality"]) else top
+        ax.scatter([p["latency_ms"]], [y], s=30 + 300 * ((p.get("bytes") or 0) / biggest), alpha=0.7,
+                   color=colours(formats.index(p["format"]) % 10),
+                   marker=MARKERS[targets.index(p["target"]) % len(MARKERS)], edgecolors="black", linewidths=0.5)
+        if len(pts) <= 16:
+            ax.annotate(p["pipeline"], (p["latency_ms"], y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    handles = [Line2D([], [], ls="", marker="o", color=colours(i % 10), mec="black", label=f) for i, f in enumerate(formats)]
+    handles += [Line2D([], [], ls="", marker=MARKERS[i % len(MARKERS)], color="grey", mec="black", label=f"@ {t}")
+                for i, t in enumerate(targets)]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="colour: format\nmarker: target",
+              title_fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency on the target, ms (log scale; left is faster)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + "\nmarker area ~ artifact size; exact points drawn at the top", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    xs = [p["latency_ms"] for p in pts]
+    ax.set_xlim(min(xs) / 1.6, max(xs) * 1.8)
+    return _png(fig)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .graph import Job, content_key, expand, slot_resource
 from .runner import RayOptions, SweepResult, run_sweep
-from .spec import ExportSettings, ModelEntry, PipelineEntry, RunSettings, SweepSpec, TargetEntry, load_spec
+from .spec import (ExportSettings, ModelEntry, PipelineEntry, QualitySettings, RunSettings, SweepSpec, TargetEntry,
+                   load_spec)
 
-__all__ = ["ExportSettings", "Job", "ModelEntry", "PipelineEntry", "RayOptions", "RunSettings", "SweepResult",
+__all__ = ["ExportSettings", "Job", "ModelEntry", "PipelineEntry", "QualitySettings", "RayOptions", "RunSettings", "SweepResult",
            "SweepSpec", "TargetEntry", "content_key", "expand", "load_spec", "run_sweep", "slot_resource"]

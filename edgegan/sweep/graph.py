@@ -69,6 +69,8 @@ def expand(spec: SweepSpec) -> list[Job]:
         for p in spec.pipelines:
             params = {"model": model, "pipeline": [s.to_dict() for s in p.steps], "formats": list(spec.formats),
                       "export": spec.export.to_dict()}
+            if spec.quality is not None:  # absent otherwise, so earlier sweeps keep their keys
+                params["quality"] = spec.quality.to_dict()
             exp = Job("export", content_key("export", params, []), params, [], m.name, p.name)
             jobs.append(exp)
             for t in spec.targets:

@@ -6,6 +6,7 @@ and a worker killed mid-job leaves only a temporary folder behind. Each attempt 
 ``attempts/<key>.<n>.json`` (pid, host, start time), so retries and resumes can be counted."""
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -58,13 +59,21 @@ def _export(job: Job, work: Path, deps: dict) -> dict:
 
     m, x = job.params["model"], job.params["export"]
     t0 = time.perf_counter()
-    model = edgegan.load_model(m["spec"], checkpoint=m["checkpoint"], config=m["config"] or None)
+    base = model = edgegan.load_model(m["spec"], checkpoint=m["checkpoint"], config=m["config"] or None)
     if job.params["pipeline"]:
         model = edgegan.compress(model, PipelineConfig.from_dict(job.params["pipeline"]))
     from ..compress import storage_stats
 
     stats = storage_stats(model.module, model.compression)  # what the compression saves, before any format
     t1 = time.perf_counter()
+    compress_s = round(t1 - t0, 3)
+    quality = None
+    if job.params.get("quality"):
+        from .quality import measure
+
+        quality = measure(base, model, job.params["quality"], m, work)
+        quality["quality_s"] = round(time.perf_counter() - t1, 3)
+        t1 = time.perf_counter()
     bundle = edgegan.export(model, out=work / "bundle", formats=job.params["formats"], n_inputs=x["n_inputs"],
                             input_seed=x["input_seed"], calibration=x["calibration"],
                             calibration_seed=x["calibration_seed"], threads=x["threads"],
@@ -73,9 +82,16 @@ def _export(job: Job, work: Path, deps: dict) -> dict:
     for r in bundle.artifact_records():
         artifacts[r.format] = {"status": r.status, "reason": r.reason, "bytes": r.bytes,
                                "fidelity_psnr_db": (r.fidelity or {}).get("psnr_db")}
+        if quality is not None and r.status != "failed" and r.path:  # the post-training view's gzip column
+            data = bundle.artifact_path(r).read_bytes()
+            artifacts[r.format]["gzip_bytes"] = len(gzip.compress(data, compresslevel=9, mtime=0))
     model_stats = {k: stats[k] for k in ("params", "float_bytes", "packed_bytes", "weight_sparsity")}
-    return {"bundle": "bundle", "artifacts": artifacts, "model_stats": model_stats, "compress_s": round(t1 - t0, 3),
-            "export_s": round(time.perf_counter() - t1, 3)}
+    out = {"bundle": "bundle", "artifacts": artifacts, "model_stats": model_stats, "compress_s": compress_s,
+           "export_s": round(time.perf_counter() - t1, 3)}
+    if quality is not None:
+        model_stats["int8_container_bytes"] = stats["int8_container_bytes"]
+        out["quality"] = {**quality, "onnx_exporter": (bundle.manifest.export or {}).get("exporter")}
+    return out
 
 
 def _profile(job: Job, work: Path, deps: dict) -> dict:

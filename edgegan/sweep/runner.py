@@ -46,6 +46,9 @@ class SweepResult:
     csv: Path
     json: Path
 
+    def __fspath__(self) -> str:  # the sweep folder: edgegan.report(result) reads it like a path
+        return str(self.out)
+
     @property
     def failed_rows(self) -> list[dict]:
         return [r for r in self.rows if r["status"] == "failed"]
@@ -130,10 +133,28 @@ def _event(out: Path, res: dict, job: Job) -> None:
                              "seconds": res.get("seconds"), "host": res.get("host")}) + "\n")
 
 
+def _write_views(out: Path, spec: SweepSpec, rows: list[dict]) -> None:
+    """The post-training table + plot (spec ``quality``) and report.html, beside the results
+    table. A view that cannot be drawn is a warning: the sweep's results are already written."""
+    from ..errors import EdgeganError
+
+    try:
+        if spec.quality is not None:
+            from .posttrain import CSV_NAME, PLOT_NAME, write_posttrain
+
+            write_posttrain(spec, rows, out / CSV_NAME, out / PLOT_NAME)
+        from ..reports.html_report import HTML_FILENAME, write_html_report
+
+        write_html_report([out], out / HTML_FILENAME)
+    except (EdgeganError, OSError, ValueError) as exc:
+        log.warning("the sweep's report was not written: %s", exc)
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, sequential: bool = False, ray_options: Optional[RayOptions] = None,
-              progress: Optional[Callable[[Job, dict], None]] = None) -> SweepResult:
+              progress: Optional[Callable[[Job, dict], None]] = None, report: bool = True) -> SweepResult:
     """Run (or resume) ``spec`` into ``out``: jobs whose key already has a finished result
-    there are skipped; the results table is rewritten as each job finishes."""
+    there are skipped; the results table is rewritten as each job finishes. ``report``: write
+    OUT/report.html at the end (and, with the spec's ``quality``, OUT/posttrain.csv + its plot)."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -193,6 +214,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, sequential: bool = False, ray
             if started:
                 ray.shutdown()
     rows = build_rows(spec, jobs, results)
+    if report:
+        _write_views(out, spec, rows)
     # jobs never run because a dependency failed are in the rows (stage of the failure)
     return SweepResult(out, rows, ran, skipped, failed, round(time.perf_counter() - t0, 3),
                        {k: r.get("seconds") for k, r in results.items() if k in by_key}, csv_path, json_path)

@@ -107,6 +107,32 @@ class ExportSettings(JsonConfig):
 
 
 @dataclasses.dataclass
+class QualitySettings(JsonConfig):
+    """Quality of each compressed model against the uncompressed one and against real data,
+    computed in torch by the export job (the post-training sweep's measure: what compression
+    does, before any format): PSNR vs the float model on ``samples`` latents (``seed``), and
+    precision/recall (``metrics``) of the ``extractor``'s features vs the ``real`` dataset and
+    vs the float model's own samples on other latents (``reference_seed``); a sample grid."""
+
+    samples: int = 2000
+    seed: int = 1001
+    reference_seed: int = 2002
+    extractor: str = "digits"
+    real: str = "digits"  # a dataset of edgegan.datasets; "" = no comparison with real data
+    metrics: list[str] = dataclasses.field(default_factory=lambda: ["lsh", "knn"])
+    grid: int = 64  # samples in the grid PNG (8 per row); 0 = no grid
+
+    def validate(self) -> None:
+        if self.samples < 2 or self.grid < 0:
+            raise ConfigError(f"quality.samples must be >= 2 and quality.grid >= 0; got {self.samples}/{self.grid}")
+        if self.real not in ("", "digits"):
+            raise ConfigError(f"quality.real {self.real!r} is not a known dataset; use 'digits' or ''")
+
+    def references(self) -> list[str]:
+        return (["real"] if self.real else []) + ["float"]
+
+
+@dataclasses.dataclass
 class SweepSpec(JsonConfig):
     """Everything a sweep runs. ``metrics``: keys of the compare step's quality/paired results
     copied into each row (e.g. psnr_db, lsh_precision, knn_recall); empty = no compare step."""
@@ -119,6 +145,7 @@ class SweepSpec(JsonConfig):
     runs: RunSettings = dataclasses.field(default_factory=RunSettings)
     export: ExportSettings = dataclasses.field(default_factory=ExportSettings)
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["psnr_db", "lsh_precision", "lsh_recall"])
+    quality: Optional[QualitySettings] = None  # host-side quality vs the uncompressed model (post-training view)
     schema_version: int = SCHEMA_VERSION
 
     def validate(self) -> None:
@@ -142,7 +169,10 @@ class SweepSpec(JsonConfig):
 
     def to_dict(self) -> dict:
         # nested lists of configs: JsonConfig.to_dict only unwraps direct JsonConfig fields
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if d.get("quality") is None:
+            d.pop("quality", None)  # specs without it keep their earlier form (and job keys)
+        return d
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -19,11 +19,23 @@ BASE_COLUMNS = ["model", "pipeline", "format", "target", "status", "stage", "rea
 TAIL_COLUMNS = ["compress_s", "export_s", "profile_s", "compare_s", "export_key", "profile_key", "compare_key"]
 
 
+def quality_columns(spec: SweepSpec) -> list[str]:
+    """The export job's host-side quality columns (spec ``quality``; none without it)."""
+    q = spec.quality
+    if q is None:
+        return []
+    pr = [f"{m}_{k}_vs_{ref}" for ref in q.references() for m in q.metrics for k in ("precision", "recall")]
+    return (["macs", "int8_container_bytes", "gzip_bytes", "psnr_vs_float_db"] + pr
+            + ["onnx_exporter"] + (["grid"] if q.grid else []))
+
+
 def columns(spec: SweepSpec) -> list[str]:
     labels: list[str] = []
     for p in spec.pipelines:
         labels += [k for k in p.labels if k not in labels]
-    return BASE_COLUMNS + labels + [m for m in spec.metrics if m not in BASE_COLUMNS] + TAIL_COLUMNS
+    cols = BASE_COLUMNS + labels + [m for m in spec.metrics if m not in BASE_COLUMNS]
+    cols += [c for c in quality_columns(spec) if c not in cols]
+    return cols + TAIL_COLUMNS + (["quality_s"] if spec.quality is not None else [])
 
 
 def _failed(row: dict, stage: str, reason: Optional[str]) -> dict:
@@ -61,8 +73,13 @@ def _fill(row: dict, spec: SweepSpec, chain: dict[str, Job], results: dict[str, 
         return _failed(row, "export", exp["reason"])
     out = exp["output"]
     row.update(compress_s=out["compress_s"], export_s=out["export_s"], **out.get("model_stats", {}))
+    if out.get("quality"):
+        q = dict(out["quality"])
+        if q.get("grid"):  # relative to the sweep folder, like every other path in the table
+            q["grid"] = f"jobs/{chain['export'].key}/{q['grid']}"
+        row.update(q)
     art = out["artifacts"].get(fmt, {})
-    row.update(bytes=art.get("bytes"), fidelity_psnr_db=art.get("fidelity_psnr_db"))
+    row.update(bytes=art.get("bytes"), fidelity_psnr_db=art.get("fidelity_psnr_db"), gzip_bytes=art.get("gzip_bytes"))
     if art.get("status") not in ("ok", "degraded"):
         return _failed(row, "export", art.get("reason") or f"no {fmt} artifact")
     prof = results.get(chain["profile"].key)
