@@ -61,7 +61,7 @@ web-packages: $(WEB_STAMP)
 # the device suite on the emulated aarch64 board
 test: unit-test test-torchfree test-pip device-test
 
-unit-test: install host-packages browser-packages
+unit-test: install host-packages browser-packages web-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The torch-free tests (runner, power probes, results, bundle, numpy-only metrics, packaging) on the
