@@ -56,11 +56,6 @@ def web_modules_or_skip() -> None:
         pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle(request):  # DEBUG-ONLY
-    return (Path(os.environ["DBG_TINY"]), None) if os.environ.get("DBG_TINY") else request.getfixturevalue("tiny_bundle")
-
-
 @pytest.fixture(scope="module")
 def browser_run(tiny_bundle, tmp_path_factory):
     need_chromium()
