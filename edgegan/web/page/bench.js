@@ -5,6 +5,17 @@ const started = performance.now();  // ms since navigation start: page load up t
 const $ = (id) => document.getElementById(id);
 const say = (t) => { $('status').textContent = t; };
 const note = (t) => { $('log').textContent += t + '\n'; };
+// the wasm runtimes print why they refuse a model on the console (e.g. TFLite's "Didn't find op
+// for builtin opcode ... version ..."): keep those lines for the error report
+const runtimeErrors = [];
+for (const level of ['warn', 'error']) {
+  const orig = console[level].bind(console);
+  console[level] = (...a) => {
+    const text = a.map(String).join(' ');
+    if (/ERROR|error:/.test(text) && runtimeErrors.length < 5) runtimeErrors.push(text.slice(0, 300));
+    orig(...a);
+  };
+}
 
 async function fetchBytes(url) {
   const r = await fetch(url);
@@ -129,7 +140,8 @@ async function main() {
 }
 
 main().catch(async (err) => {
-  const message = String((err && err.message) || err);
+  const why = runtimeErrors.filter((t) => !/Registration failed/.test(t)).slice(0, 2).join(' | ');
+  const message = String((err && err.message) || err) + (why ? ` (runtime: ${why})` : '');
   say('failed: ' + message);
   document.title = 'edgegan: failed';
   try {
