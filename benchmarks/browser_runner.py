@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import edgegan
     from edgegan.bundle import Bundle
-    from edgegan.web.drivers import LocalChromium
+    from edgegan.devices.browser import LocalChromium
     from edgegan.web.runner import BrowserJob, BrowserRun, web_runtime_for
     from edgegan.web.server import WebServer
 

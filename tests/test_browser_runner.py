@@ -227,8 +227,8 @@ def test_bad_posts_are_refused(served):
 
 
 def test_no_post_is_a_clear_timeout(served):
-    from edgegan.devices.errors import DeviceTimeoutError
+    from edgegan.errors import DeviceError
 
     _, run = served
-    with pytest.raises(DeviceTimeoutError, match="posted no result within"):
+    with pytest.raises(DeviceError, match="posted no result within"):
         run.wait(0.3)

@@ -506,7 +506,7 @@ class Profiler:
 def run_profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> tuple[Path, dict]:
     """Profile ``cfg.bundle`` on ``cfg.target``; returns (output dir, results document)."""
     if cfg.runner == "browser":
-        from ..web.profile import BrowserProfiler as cls
+        from .browser import BrowserProfiler as cls
     elif cfg.benchmark_binary:
         from .benchmark_model import BenchmarkModelProfiler as cls
     else:

@@ -33,6 +33,10 @@ MAX_RESULT_BYTES = 1 << 20
 MAX_TEXT = 1000
 
 
+class PageTimeoutError(DeviceError):
+    """The page posted nothing in time (never opened, stuck, or the phone locked)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class WebRuntime:
     """An in-browser runtime: the artifacts it runs and the npm package that provides it (its
@@ -244,13 +248,11 @@ class BrowserRun:
     def wait(self, timeout_s: float, pump=None) -> PageResult:
         """The page's validated result; DeviceError with the page's own message if it failed,
         or a timeout error naming the URL. ``pump(seconds)`` lets a driver process its events."""
-        from ..devices.errors import DeviceTimeoutError
-
         deadline = time.monotonic() + timeout_s
         while not self.done.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise DeviceTimeoutError(f"the benchmark page {self.url()} posted no result within {timeout_s:.0f} s "
+                raise PageTimeoutError(f"the benchmark page {self.url()} posted no result within {timeout_s:.0f} s "
                                          "(is the browser open on it, the phone unlocked, the port reachable?); "
                                          "raise --timeout for a slow device")
             if pump is not None:
