@@ -162,6 +162,8 @@ class ProfileRow(JsonConfig):
     # ``profile --per-op`` (.pte): {"file": "<format>/per_op.json", "captured_on": ..., "note": ...}
     # or {"reason": why there is none}
     per_op: Optional[dict] = None
+    # the browser runner: page load / model fetch ms, cross-origin isolation, user agent
+    browser: Optional[dict] = None
 
     def validate(self) -> None:
         if self.status not in ROW_STATUSES:

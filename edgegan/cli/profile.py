@@ -21,7 +21,8 @@ PROFILE_FLAGS = {"runs": "--runs", "warmup": "--warmup", "threads": "--threads",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory written by `edgegan export`")
-    p.add_argument("--target", help="local (default), ssh://user@host[:port], user@host[:port], an ssh config Host or adb://SERIAL")
+    p.add_argument("--target", help="local (default), ssh://user@host[:port], user@host[:port], an ssh config Host, adb://SERIAL "
+                                         "or browser (headless Chromium here, phone profile)")
     p.add_argument("--formats", type=split_csv, default=None, help="comma-separated formats (default: all in the bundle)")
     p.add_argument("--runs", type=int, help="timed runs per format (default 50)")
     p.add_argument("--warmup", type=int, help="untimed warmup runs (default 10)")
@@ -44,6 +45,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-op", dest="per_op", action="store_true", default=None,
                    help=".pte artifacts: ops ranked by time, delegated (XNNPACK) or portable kernel, in "
                         "<format>/per_op.json (ETDump; captured on this host, needs the full executorch package)")
+    p.add_argument("--runner", choices=("python", "browser"),
+                   help="python (default): the runner script on the target; browser: a benchmark page in the "
+                        "target's browser (adb://SERIAL: the phone's browser over adb reverse + am start)")
+    p.add_argument("--browser-device", help="--target browser: Playwright device profile (default 'Pixel 7') "
+                                            "or 'desktop'")
+    p.add_argument("--benchmark-binary", help="adb:// targets: TFLite's Android benchmark_model; pushed, run on each "
+                                              ".tflite artifact, its output parsed into results.json (no samples)")
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
     add_target_arguments(p)
 
@@ -60,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                    power_probe=args.power, power_baseline_s=args.power_baseline, power_min_s=args.power_min_seconds,
                    timeout_s=args.timeout, resume=args.resume, force=args.force,
                    compare=None if args.no_compare is None else not args.no_compare, vs_host=args.vs_host,
-                   keep_remote=args.keep_remote, per_op=args.per_op)
+                   keep_remote=args.keep_remote, per_op=args.per_op, runner=args.runner,
+                   browser_device=args.browser_device, benchmark_binary=args.benchmark_binary)
     with flag_errors(PROFILE_FLAGS):
         cfg = ProfileConfig(bundle=args.bundle, **kwargs, target_options=target_options(args))
     if args.json:

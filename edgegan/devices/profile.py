@@ -47,6 +47,7 @@ MEASUREMENTS = ("runtime", "implementation", "latency_ms", "warmup", "runs", "th
                 "first_inference_ms", "peak_memory_mb", "peak_memory_range_mb", "memory_method", "memory", "power",
                 "thermal", "versions", "emulator", "timer", "runner_version", "artifact_sha256")
 MAX_RUNS = 1_000_000
+RUNNERS = ("python", "browser")
 
 
 @dataclasses.dataclass
@@ -71,6 +72,11 @@ class ProfileConfig(JsonConfig):
     vs_host: Optional[bool] = None
     keep_remote: bool = False
     per_op: bool = False  # .pte artifacts: ops ranked by time (ETDump, captured on this host), per_op.json
+    # who runs the artifact: the python runner on the target, or a web page (`--target browser` is a
+    # local headless Chromium; `--target adb://SERIAL --runner browser` the phone's browser)
+    runner: str = "python"
+    browser_device: str = "Pixel 7"  # Playwright device profile for --target browser, or "desktop"
+    benchmark_binary: Optional[str] = None  # adb targets: TFLite's Android benchmark_model, pushed and run
     target_options: TargetOptions = dataclasses.field(default_factory=TargetOptions)
 
     def validate(self) -> None:
@@ -90,6 +96,16 @@ class ProfileConfig(JsonConfig):
         if not all(math.isfinite(v) and v >= 0 for v in seconds):
             raise ConfigError(f"power baseline / minimum seconds must be finite and >= 0, got {seconds}",
                               field="power_baseline_s")
+        if self.target == "browser" and self.runner == "python":
+            self.runner = "browser"
+        if self.runner not in RUNNERS:
+            raise ConfigError(f"ProfileConfig.runner {self.runner!r}: choose {', '.join(RUNNERS)}", field="runner")
+        if self.runner == "browser" and not (self.target == "browser" or self.target.startswith("adb://")):
+            raise ConfigError(f"--runner browser needs --target browser (local headless Chromium) or adb://SERIAL "
+                              f"(the phone's browser), not {self.target!r}", field="runner")
+        if self.benchmark_binary is not None and (not self.target.startswith("adb://") or self.runner != "python"):
+            raise ConfigError("--benchmark-binary runs TFLite's benchmark_model on an adb:// target (no --runner "
+                              "browser)", field="benchmark_binary")
         from .power import probe_names
 
         if self.power_probe not in ("auto", "none", *probe_names()):
@@ -394,6 +410,11 @@ class Profiler:
             return row
         if sp.name != ResultsLayout.SAMPLES:
             sp = sp.rename(layout.samples(rec.format))
+        return self.score(row, rec, result, sp, t0)
+
+    def score(self, row: ProfileRow, rec: ArtifactRecord, result: Result, sp: Path, t0: float) -> ProfileRow:
+        """Check the device's samples file (untrusted), copy the runner's measurements onto the row
+        and score the samples; the one path every runner (python, browser page) ends in."""
         self.progress("compare", rec.format, None)
         try:
             samples = load_npy(sp, "device samples", ResultsError, max_bytes=self._max_samples_bytes())
@@ -484,6 +505,12 @@ class Profiler:
 
 def run_profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> tuple[Path, dict]:
     """Profile ``cfg.bundle`` on ``cfg.target``; returns (output dir, results document)."""
-    p = Profiler(cfg, progress)
+    if cfg.runner == "browser":
+        from .browser import BrowserProfiler as cls
+    elif cfg.benchmark_binary:
+        from .benchmark_model import BenchmarkModelProfiler as cls
+    else:
+        cls = Profiler
+    p = cls(cfg, progress)
     doc = p.run()
     return p.out, doc

@@ -64,7 +64,7 @@ def ssh_host_aliases(config: Optional[str] = None) -> set[str]:
 def normalize_target(target: str, ssh_config: Optional[str] = None) -> str:
     """``local`` and URLs unchanged; ``user@host[:port]`` or an ssh config Host alias ->
     ``ssh://...``; anything else is a ConfigError naming the accepted forms."""
-    if target == "local" or "://" in target:
+    if target in ("local", "browser") or "://" in target:
         return target
     if _USER_AT_HOST.fullmatch(target) or target in ssh_host_aliases(ssh_config):
         return "ssh://" + target
@@ -74,13 +74,13 @@ def normalize_target(target: str, ssh_config: Optional[str] = None) -> str:
 
 def scheme_of(url: str, ssh_config: Optional[str] = None) -> str:
     url = normalize_target(url, ssh_config)
-    if url == "local":
-        return "local"
+    if url in ("local", "browser"):  # browser: a local headless Chromium (edgegan.web), not a transport
+        return url
     return url.split("://", 1)[0]
 
 
 # scheme -> optional packages its transport needs on the host
-PACKAGES = {"ssh": ("paramiko",)}
+PACKAGES = {"ssh": ("paramiko",), "browser": ("playwright",)}
 
 
 def require_target_packages(url: str, ssh_config: Optional[str] = None) -> None:

@@ -18,6 +18,7 @@ EXTRA_OF = {
     "tensorflow": "tflite", "ai_edge_litert": "tflite",
     "paramiko": "ssh",
     "matplotlib": "report",
+    "playwright": "browser",
     "executorch": "executorch", "torchao": "executorch",
 }
 # the onnx2tf set is not installable through an extra (its metadata pins old TF/numpy/onnx):
