@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..bundle import ArtifactRecord, sha256_file
+from ..bundle import sha256_file
 from ..errors import ConfigError, EdgeganError
 from ..results import ProfileRow, ResultsLayout
 from ..web.runner import WEB_RUNTIMES, BrowserJob, BrowserRun, page_extras, to_runner_result, web_runtime_for
 from ..web.server import WebServer
 from .errors import DeviceConnectionError, DeviceError
-from .profile import Profiler, _row_base, target_label
+from .profile import Profiler, start_row
 
 log = logging.getLogger(__name__)
 
@@ -219,14 +219,8 @@ class BrowserProfiler(Profiler):
 
     def one(self, item) -> ProfileRow:
         device = (self.info.hostname if self.info else "") or self.cfg.target
-        if isinstance(item, str):
-            have = ", ".join(r.format for r in self.bundle.artifact_records())
-            return ProfileRow(device=device, target=target_label(self.cfg.target), format=item, status="failed",
-                              reason=f"not in the bundle (it has: {have}); re-export with --formats {item}")
-        rec: ArtifactRecord = item
-        row = _row_base(rec, self.cfg.target, device)
-        if rec.status == "failed" or rec.path is None:
-            row.reason = f"export failed: {rec.reason}"
+        row, rec = start_row(self.bundle, self.cfg.target, device, item)
+        if rec is None:
             return row
         rt = web_runtime_for(rec.path)
         if rt is None:

@@ -147,6 +147,20 @@ def _row_base(rec: ArtifactRecord, target: str, device: str) -> ProfileRow:
                       runtime=rec.runtime, artifact=ArtifactRef(path=rec.path, sha256=rec.sha256, bytes=rec.bytes))
 
 
+def start_row(bundle: Bundle, target: str, device: str, item) -> tuple[ProfileRow, Optional[ArtifactRecord]]:
+    """The row for one requested format, and the record to run, or None when the row is already
+    final (a format not in the bundle, or one whose export failed)."""
+    if isinstance(item, str):
+        have = ", ".join(r.format for r in bundle.artifact_records())
+        return ProfileRow(device=device, target=target_label(target), format=item, status="failed",
+                          reason=f"not in the bundle (it has: {have}); re-export with --formats {item}"), None
+    row = _row_base(item, target, device)
+    if item.status == "failed" or item.path is None:
+        row.reason = f"export failed: {item.reason}"
+        return row, None
+    return row, item
+
+
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
@@ -332,15 +346,8 @@ class Profiler:
     # ------------------------------------------------------------------ one format
     def one(self, item) -> ProfileRow:
         assert self.session is not None and self.info is not None
-        device = self.info.hostname or self.cfg.target
-        if isinstance(item, str):
-            have = ", ".join(r.format for r in self.bundle.artifact_records())
-            return ProfileRow(device=device, target=target_label(self.cfg.target), format=item, status="failed",
-                              reason=f"not in the bundle (it has: {have}); re-export with --formats {item}")
-        rec: ArtifactRecord = item
-        row = _row_base(rec, self.cfg.target, device)
-        if rec.status == "failed" or rec.path is None:
-            row.reason = f"export failed: {rec.reason}"
+        row, rec = start_row(self.bundle, self.cfg.target, self.info.hostname or self.cfg.target, item)
+        if rec is None:
             return row
         missing = self.info.has_runtime_for(rec.path)
         if missing:
