@@ -127,7 +127,7 @@ class ProfileProgress:
 
 
 def print_profile_table(doc: dict, out, console=None) -> None:
-    from ..reports.profile_report import quality_cells, summary_metrics
+    from ..reports.profile_cells import quality_cells, summary_metrics
     from ..results import ok_psnr_db_of, shown_reason, shown_status
     from .render import fitted_table, print_dropped, table_console
 

@@ -262,6 +262,10 @@ class AdbTransport(BaseTransport):
         return int(text) if res.exit_code == 0 and text.isdigit() else None
 
     # ------------------------------------------------------------------ where things go
+    def describe_device(self, info) -> None:
+        """Fill ``info`` with what Android's properties say (model, SoC, ABI, version) where present."""
+        apply_android(info, self.properties())
+
     def properties(self) -> dict:
         """Android system properties (getprop); {} on a device without getprop (Linux adbd)."""
         if self._props is None:

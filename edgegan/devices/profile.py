@@ -510,14 +510,25 @@ class Profiler:
         return q
 
 
+# profilers that run a bundle another way, by name ("module:Class"; they subclass Profiler, so
+# they are looked up rather than imported here)
+PROFILER_KINDS = {
+    "browser": "edgegan.devices.browser:BrowserProfiler",                      # the page in a browser
+    "benchmark-binary": "edgegan.devices.benchmark_model:BenchmarkModelProfiler",  # TFLite's benchmark_model
+}
+
+
+def _profiler_class(kind: str) -> type:
+    import importlib
+
+    module, name = PROFILER_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def run_profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> tuple[Path, dict]:
     """Profile ``cfg.bundle`` on ``cfg.target``; returns (output dir, results document)."""
-    if cfg.runner == "browser":
-        from .browser import BrowserProfiler as cls
-    elif cfg.benchmark_binary:
-        from .benchmark_model import BenchmarkModelProfiler as cls
-    else:
-        cls = Profiler
+    kind = "browser" if cfg.runner == "browser" else "benchmark-binary" if cfg.benchmark_binary else None
+    cls = _profiler_class(kind) if kind else Profiler
     p = cls(cfg, progress)
     doc = p.run()
     return p.out, doc

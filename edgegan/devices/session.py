@@ -129,9 +129,7 @@ class DeviceSession:
         known = {f.name for f in dataclasses.fields(DeviceInfo)}
         info = DeviceInfo.from_dict({k: v for k, v in data.items() if k in known})
         info.target = self.t.target
-        properties = getattr(self.t, "properties", None)  # adb: Android's getprop, {} elsewhere
-        if callable(properties):
-            from .adb import apply_android
-
-            apply_android(info, properties())
+        describe = getattr(self.t, "describe_device", None)  # adb: Android's getprop on top of what Linux reports
+        if callable(describe):
+            describe(info)
         return info

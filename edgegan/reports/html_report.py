@@ -257,7 +257,7 @@ def _load_bundle(doc: dict):
 
 
 def profile_table(doc: dict) -> str:
-    from .profile_report import memory_cell, power_cell, quality_cells, summary_metrics
+    from .profile_cells import memory_cell, power_cell, quality_cells, summary_metrics
 
     metrics = summary_metrics()
     thr = ok_psnr_db_of(doc)

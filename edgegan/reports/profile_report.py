@@ -16,6 +16,7 @@ from ..util.files import atomic_write
 from ..util.npy import load_npy
 from ..util.jsonsafe import json_safe
 from ..util.text import fmt_or_dash as _f  # short: it fills many table cells
+from .profile_cells import memory_cell, power_cell, quality_cells, summary_metrics
 
 CSV_COLUMNS = [
     "device", "target", "format", "status", "runtime", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
@@ -71,44 +72,6 @@ def write_csv(doc: dict, path: Path) -> None:
     for r in doc["results"]:
         w.writerow(json_safe(flat_row(r)))
     atomic_write(path, buf.getvalue())
-
-
-def memory_cell(r: dict) -> str:
-    if r.get("peak_memory_mb") is not None:
-        return f"{r['peak_memory_mb']:.1f} MB ({r.get('memory_method')})"
-    rng = r.get("peak_memory_range_mb")
-    if rng:
-        return f"{rng[0]:.0f}–{rng[1]:.0f} MB (emulated-range)"
-    return "–"
-
-
-def power_cell(r: dict) -> str:
-    pw = r.get("power") or {}
-    if pw.get("avg_w") is None:
-        return pw.get("provenance", "–")
-    return f"{pw['avg_w']:.2f} W (net {pw['net_w']:.2f}) {pw['provenance']}"
-
-
-def summary_metrics() -> list:
-    """The registered metrics shown in the compact tables (``Metric.summary``)."""
-    from ..metrics.base import METRICS
-
-    return [m for m in METRICS.values() if m.summary]
-
-
-def quality_cells(r: dict) -> tuple[str, list[str], str]:
-    """(PSNR cell, one cell per summary metric, vs-host cell)."""
-    q = r.get("quality") or {}
-    psnr = "exact" if q.get("exact") else _f(q.get("psnr_db"), ".1f")
-    cells = [m.cell(q) for m in summary_metrics()]
-    vh = q.get("vs_host")
-    if not vh:
-        host = "–"
-    elif not vh.get("available"):
-        host = "n/a"
-    else:
-        host = "bit-exact" if vh.get("exact") else f"max Δ {_f(vh.get('max_abs_diff'), '.2e')}"
-    return psnr, cells, host
 
 
 def sample_grid(doc: dict, out: Path, bundle, columns: int = 8) -> tuple[Path | None, list[str]]:
