@@ -56,7 +56,7 @@ def main() -> int:
             extra.append("op replacement")
         cells["export"] = ", ".join(extra)
         rows[name] = cells
-        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s: {cells}", file=sys.stderr, flush=True)  # a cut run keeps its rows
     cols = ["export", *dict.fromkeys(seen)]
     print("| architecture | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
