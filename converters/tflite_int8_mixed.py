@@ -63,7 +63,12 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
             "int8_mac_fraction": rep["int8_mac_fraction"], "total_macs": rep["total_macs"],
             "ops_left_float": rep["ops_left_float"],
         }
+        if rep.get("int8_unrunnable_ops"):
+            quant["int8_unrunnable_ops"] = rep["int8_unrunnable_ops"]
         notes = note
+        if rep.get("int8_unrunnable_ops"):
+            notes = "; ".join(filter(None, [notes, f"kept {', '.join(rep['int8_unrunnable_ops'])} float: its int8 kernel "
+                                                    "refused to run (e.g. a divisor that quantizes to zero)"]))
         if met is False:
             notes = "; ".join(filter(None, [notes, f"auto stopped at {rep['output_psnr_db']:.1f} dB after {rep['steps']} step(s), below the "
                      f"{mine.target_psnr_db} dB target; raise max_steps or keep op types float"]))

@@ -148,6 +148,49 @@ def test_gelu_converts_with_the_erf_replacement_and_records_it(tmp_path):
     assert "\n" not in rec["reason"]
 
 
+def test_unrunnable_int8_op_is_read_off_tflites_message():
+    from edgegan.quantdebug.tflite import unrunnable_op
+
+    msg = ("the TFLite quantization debugger failed: RuntimeError: tflite/kernels/div.cc:262 data[i] != zero_point "
+           "was not true.Node number 53 (DIV) failed to invoke.")
+    assert unrunnable_op(msg) == "DIV"
+    assert unrunnable_op("Node number 7 (SQUARED_DIFFERENCE) failed to invoke") == "SQUARED_DIFFERENCE"
+    assert unrunnable_op("ConverterError: Could not translate MLIR to FlatBuffer") is None
+
+
+@needs_tflite
+def test_mixed_auto_keeps_an_int8_op_float_when_its_kernel_refuses_to_run(tmp_path):
+    """gelu-attention's all-int8 model cannot run (TFLite's int8 DIV refuses a divisor that
+    quantizes to zero): the auto search keeps DIV float and goes on; the artifact, run here by
+    ai-edge-litert directly, matches the float torch model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, kw = ARCHS["gelu-attention"]
+    model = build("gelu-attention")
+    b = edgegan.export(model, tmp_path / "b", ["onnx", "tflite-int8-mixed"], n_inputs=4, calibration=16, **kw)
+    rec = {a["format"]: a for a in b.manifest.to_dict()["artifacts"]}["tflite-int8-mixed"]
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["quantization"]["int8_unrunnable_ops"] == ["DIV"]
+    assert "DIV" in [k["op_type"] for k in rec["quantization"]["kept_float"]]
+    assert "kept DIV float" in rec["notes"]
+    x = _latents(4, kw["input_shape"])
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    it = Interpreter(model_path=str(tmp_path / "b" / rec["path"]))
+    it.allocate_tensors()
+    i_det, o_det = it.get_input_details()[0], it.get_output_details()[0]
+    got = []
+    for xi in x:
+        it.set_tensor(i_det["index"], xi[None].reshape(i_det["shape"]).astype(np.float32))
+        it.invoke()
+        y = it.get_tensor(o_det["index"])[0]
+        got.append(y if y.shape == want.shape[1:] else np.transpose(y, (2, 0, 1)))  # NHWC -> NCHW
+    got = np.stack(got)
+    mse = float(np.mean((got - want) ** 2))
+    peak = float(want.max() - want.min())
+    assert 10 * np.log10(peak ** 2 / mse) > 35.0  # int8 with DIV float; an all-garbage model reads < 15
+
+
 # ------------------------------------------------------------------ item 3: dynamic batch, batch-1 fallback
 def test_modulated_conv_falls_back_to_a_static_batch_1_graph(capfd, tmp_path):
     import onnx

@@ -29,6 +29,39 @@ def run_tflite_debug(saved_model: Path, calibration: np.ndarray, evals: np.ndarr
     """The worker's report (rows, output PSNR, kept ops, ``io``: the layout of the model's
     input and, given the float model's batch-1 NCHW ``output_shape``, of its output); writes
     the int8 model to ``out``. ``calibration`` / ``evals`` are NCHW, as the float model takes them."""
+    keep_ops, added = list(keep_ops), []
+    for attempt in range(MAX_UNRUNNABLE_OPS + 1):
+        try:
+            rep = _run_worker(saved_model, calibration, evals, workdir, per_channel=per_channel, keep_ops=keep_ops,
+                               keep_nodes=keep_nodes, auto=auto, target_psnr_db=target_psnr_db, max_steps=max_steps,
+                               out=out, tag=tag, output_peak=output_peak, output_shape=output_shape)
+            rep["int8_unrunnable_ops"] = added  # kept float because their int8 kernel refused to run
+            return rep
+        except ConversionError as exc:
+            # an int8 kernel that refuses its inputs (TFLite's DIV by a divisor that quantizes to
+            # zero): with auto, keep that op type float and search again, as a user would
+            op = unrunnable_op(str(exc))
+            if not auto or op is None or op in keep_ops or attempt == MAX_UNRUNNABLE_OPS:
+                raise
+            keep_ops.append(op)
+            added.append(op)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+MAX_UNRUNNABLE_OPS = 3
+
+
+def unrunnable_op(message: str) -> Optional[str]:
+    """The TFLite op type of "Node number 53 (DIV) failed to invoke", else None."""
+    import re
+
+    m = re.search(r"Node number \d+ \(([A-Z0-9_]+)\) failed to invoke", message)
+    return m.group(1) if m else None
+
+
+def _run_worker(saved_model: Path, calibration: np.ndarray, evals: np.ndarray, workdir: Path, *, per_channel: bool,
+                keep_ops: Sequence[str], keep_nodes: Sequence[str], auto: bool, target_psnr_db: float, max_steps: int,
+                out: Optional[Path], tag: str, output_peak: float, output_shape: Optional[Sequence[int]]) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     cal, ev = workdir / f"{tag}_calibration.npy", workdir / f"{tag}_eval.npy"
     np.save(cal, np.ascontiguousarray(calibration, dtype=np.float32))
