@@ -154,10 +154,17 @@ def test_auto_parameters_rule():
 
 
 def test_candidate_memory_is_linear_in_n_times_l(real, fake):
-    s = lsh_scores(real, fake, details=True)["parameters"]
+    s = lsh_scores(real, fake, LSHConfig(search="lsh"), details=True)["parameters"]
     n_all = 2 * N
     assert s["candidate_pairs"] <= n_all * s["tables"] * s["window"]
     assert s["measured_pairs"] <= n_all * 2 * s["max_candidates"]
+
+
+def test_subspace_search_measures_few_exact_distances(real, fake):
+    """The default search measures at most its candidates per point and set (each pair once)."""
+    s = lsh_scores(real, fake, details=True)["parameters"]
+    assert s["search"] == "pca-cells"
+    assert s["measured_pairs"] <= 2 * N * 2 * s["candidates"]
 
 
 def test_registered_metrics_and_config_dicts(real, fake):

@@ -107,7 +107,7 @@ def test_widening_the_search_shrinks_the_error_on_the_issue_case():
     assert max(_gaps(wide, exact)) < max(_gaps(first, exact))
     assert max(_gaps(wide, exact)) <= max(wide["lsh_knn_approx"]["precision_error"],
                                           wide["lsh_knn_approx"]["recall_error"])
-    assert steps[-1]["window"] > steps[0]["window"] and steps[-1]["tables"] > steps[0]["tables"]
+    assert steps[-1]["probe"] > steps[0]["probe"] and steps[-1]["max_candidates"] > steps[0]["max_candidates"]
 
 
 def test_no_estimate_when_asked():

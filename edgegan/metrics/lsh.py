@@ -66,6 +66,10 @@ class LSHConfig(JsonConfig):
     radius_tolerance: float = 0.01        # LSH+kNN: a sampled radius "matches" within this relative margin
     adapt_budget_s: float = 30.0          # LSH+kNN: time for the search + its adaptation (0: no adaptation)
     exhaustive_fallback: bool = True      # LSH+kNN: run exact search when predicted cheaper than widening
+    search: str = "pca"                   # LSH+kNN candidate search: "pca" (subspace cells, ann.py) or "lsh" (bucket windows)
+    subspace_dim: int = 32                # search="pca": principal directions of the candidate search
+    probe: int = 32                       # search="pca": nearest cells each cell is compared with
+    cell_size: int = 128                  # search="pca": points (both sets) per cell
 
     def validate(self) -> None:
         for name in ("tables", "projections"):
@@ -82,6 +86,11 @@ class LSHConfig(JsonConfig):
             raise ConfigError(f"lsh vote must be in (0, 1], got {self.vote}", field="vote")
         if self.window < 1:
             raise ConfigError(f"lsh window must be >= 1, got {self.window}", field="window")
+        if self.search not in ("pca", "lsh"):
+            raise ConfigError(f"lsh search must be 'pca' or 'lsh', got {self.search!r}", field="search")
+        for name in ("subspace_dim", "probe", "cell_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"lsh {name} must be >= 1, got {getattr(self, name)}", field=name)
         if self.k < 1:
             raise ConfigError(f"lsh k must be >= 1, got {self.k}", field="k")
         if self.max_candidates < 1:
@@ -373,6 +382,13 @@ def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, pr
     while that is above ``error_tolerance`` and time allows, the search is rerun wider:
     step i uses window and max_candidates x 2^i and 8·i more tables."""
     def run(step: int) -> tuple:
+        if config.search == "pca":
+            from .ann import pca_knn
+
+            c, probe = config.max_candidates * 2 ** step, config.probe * 2 ** step
+            p, r, stats, r_rad, f_rad = pca_knn(real, fake, config.k, c, probe, config.subspace_dim,
+                                                config.cell_size, config.seed)
+            return p, r, r_rad, f_rad, stats, {"search": "pca", "probe": probe, "max_candidates": c}
         if step == 0:
             cfg, idx, pr, pf, kr, kf = config, index, proj_r, proj_f, keys_r, keys_f
         else:
@@ -413,9 +429,11 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
     real, fake = check_pair(real, fake, max(config.k, config.min_count))
     real = real.astype(np.float32, copy=False)
     fake = fake.astype(np.float32, copy=False)
-    index, proj_r = fit_index(real, config)
-    proj_f = index.project(fake)
-    keys_r, keys_f = index.keys(proj_r), index.keys(proj_f)
+    index = proj_r = proj_f = keys_r = keys_f = None
+    if "lsh" in variants or config.search == "lsh":  # the subspace search needs no hash tables
+        index, proj_r = fit_index(real, config)
+        proj_f = index.project(fake)
+        keys_r, keys_f = index.keys(proj_r), index.keys(proj_f)
     out: dict = {}
     per_sample: dict = {}
     if "lsh" in variants:
@@ -429,12 +447,13 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
                    lsh_knn_approx_error=approx["approx_error"])
         per_sample.update(lsh_knn_precise=p, lsh_knn_recalled=r)
     if details:
-        out["parameters"] = {"tables": index.tables, "projections": index.projections,
-                             "bucket_width": float(np.median(index.widths)),
-                             "bucket_width_range": [float(index.widths.min()), float(index.widths.max())],
-                             "occupancy": config.occupancy,
-                             "min_count": config.min_count, "vote": config.vote,
-                             "window": config.window, "max_candidates": config.max_candidates, "k": config.k, "seed": config.seed}
+        out["parameters"] = {"min_count": config.min_count, "vote": config.vote, "occupancy": config.occupancy,
+                             "window": config.window, "max_candidates": config.max_candidates, "k": config.k,
+                             "seed": config.seed, "search": config.search}
+        if index is not None:
+            out["parameters"].update(tables=index.tables, projections=index.projections,
+                                     bucket_width=float(np.median(index.widths)),
+                                     bucket_width_range=[float(index.widths.min()), float(index.widths.max())])
         if "lsh_knn" in variants:
             out["parameters"].update(stats)
             out["lsh_knn_approx"] = approx
