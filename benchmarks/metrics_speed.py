@@ -11,7 +11,8 @@ random prototypes in [-1, 1]^dim plus N(0, 0.15^2) noise, clustered with near-eq
 Per size n (each set): exact kNN P/R by ``prdc.compute_prdc(real, fake, 3)`` (or, with
 --skip-prdc / for ``--big``, the exact decisions of LSH+kNN's error sample: exact search for a
 random subsample, its size printed); LSH-only; LSH+kNN (default config: error estimate and
-adaptation included); faiss ``IndexFlatL2`` (exact radii by BLAS search, ball test over each
+adaptation included) with the default subspace-cell candidate search and, up to --lsh-search-max,
+with the LSH bucket search (search="lsh"); faiss ``IndexFlatL2`` (exact radii by BLAS search, ball test over each
 query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128; at --big only with --faiss-big). Time is one run each; peak
 memory is tracemalloc's peak of numpy/Python allocations during the call (inputs excluded) and
 the process's ru_maxrss after it. ``--million``: LSH-only on two memory-mapped .npy feature
@@ -111,13 +112,18 @@ def run_size(n: int, args, have_faiss: bool) -> None:
     t, peak, rss, out = measure(lambda: lsh_scores(real, fake, cfg, variants=("lsh",)))
     row("LSH-only", n, t, peak, rss, out["lsh_precision"], out["lsh_recall"], ref,
         "its own definition (bucket support), not an estimate of kNN P/R")
-    t, peak, rss, out = measure(lambda: lsh_scores(real, fake, cfg, variants=("lsh_knn",), details=True))
-    ap = out["lsh_knn_approx"]
-    if ref is None:
-        ref = (ap["exact_precision_estimate"], ap["exact_recall_estimate"])
-        ref_note = f"; exact reference: exact search on {ap['sample_fake']} + {ap['sample_real']} sampled points"
-    row("LSH+kNN", n, t, peak, rss, out["lsh_knn_precision"], out["lsh_knn_recall"], ref,
-        f"approx_error {ap['approx_error']:.3f} ({ap['stopped']}, {len(ap['steps'])} step(s)){ref_note}")
+    searches = ["pca"] + (["lsh"] if n <= args.lsh_search_max else [])
+    for search in searches:
+        c = LSHConfig(search=search)
+        t, peak, rss, out = measure(lambda: lsh_scores(real, fake, c, variants=("lsh_knn",), details=True))
+        ap = out["lsh_knn_approx"]
+        if ref is None:
+            ref = (ap["exact_precision_estimate"], ap["exact_recall_estimate"])
+            ref_note = f"; exact reference: exact search on {ap['sample_fake']} + {ap['sample_real']} sampled points"
+        split = sum(st.get("search_seconds", 0) for st in ap["steps"])
+        row(f"LSH+kNN (search={search})", n, t, peak, rss, out["lsh_knn_precision"], out["lsh_knn_recall"], ref,
+            f"approx_error {ap['approx_error']:.3f} ({ap['stopped']}, {len(ap['steps'])} step(s)); "
+            f"candidate search {split:.2f} s, rest (estimate, exhaustive) {t - split:.2f} s{ref_note}")
     if have_faiss and not args.skip_faiss:
         for kind in ("flat", "hnsw"):
             if n > (args.faiss_flat_max if kind == "flat" else args.hnsw_max):
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prdc-max", type=int, default=20000)
     p.add_argument("--faiss-flat-max", type=int, default=20000)
     p.add_argument("--hnsw-max", type=int, default=20000)
+    p.add_argument("--lsh-search-max", type=int, default=20000, help="largest n for the LSH bucket search row")
     p.add_argument("--skip-prdc", action="store_true")
     p.add_argument("--skip-faiss", action="store_true")
     p.add_argument("--faiss-big", action="store_true", help="faiss HNSW at --big too (index build takes minutes)")

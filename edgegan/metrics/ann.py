@@ -104,12 +104,29 @@ def _assign(z: np.ndarray, cent: np.ndarray, block: int = 16384) -> np.ndarray:
 
 
 def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of each row's ``c`` smallest entries (unordered) and their values."""
-    if d2.shape[1] > c:
-        idx = np.argpartition(d2, c - 1, axis=1)[:, :c]
-    else:
-        idx = np.broadcast_to(np.arange(d2.shape[1]), d2.shape).copy()
-    return idx, np.take_along_axis(d2, idx, axis=1)
+    """Column indices of each row's ``c`` smallest entries, nearest first, and their values.
+
+    The columns come nearest cells first, so the c-th smallest of the leading 16·c columns is a
+    tight upper bound on the row's c-th smallest: one comparison pass then leaves ~16·c entries
+    per row to sort (~2x faster than an argpartition over all columns)."""
+    rows, cols = d2.shape
+    if cols <= 16 * c:
+        idx = np.argpartition(d2, c - 1, axis=1)[:, :c] if cols > c else np.broadcast_to(np.arange(cols), d2.shape).copy()
+        val = np.take_along_axis(d2, idx, axis=1)
+        srt = np.argsort(val, axis=1)
+        return np.take_along_axis(idx, srt, axis=1), np.take_along_axis(val, srt, axis=1)
+    thr = np.partition(d2[:, :16 * c], c - 1, axis=1)[:, c - 1:c]
+    r, j = np.nonzero(d2 <= thr)
+    v = d2[r, j]
+    order = np.lexsort((v, r))
+    r, j, v = r[order], j[order], v[order]
+    rank = np.arange(len(r)) - np.searchsorted(r, r)
+    keep = rank < c
+    idx = np.zeros((rows, c), dtype=np.int64)
+    val = np.full((rows, c), np.inf, dtype=d2.dtype)
+    idx[r[keep], rank[keep]] = j[keep]
+    val[r[keep], rank[keep]] = v[keep]
+    return idx, val
 
 
 def _one_blas_thread():
@@ -165,7 +182,6 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
             idx, val = _top(d2, c)
             ids = p[idx]
             ids[~np.isfinite(val)] = -1
-            ids = np.take_along_axis(ids, np.argsort(val, axis=1), axis=1)
             which = np.where(own, 0, 1)
             for w in (0, 1):
                 sel = which == w

@@ -15,7 +15,9 @@ Both variants (definitions with reasoning in docs/metrics.md):
   Constant work per query after hashing; a real outlier alone in its bucket never supports
   anything, which is what makes it robust where kNN balls are not.
 * **LSH+kNN** (``lsh_knn_precision``/``lsh_knn_recall``): improved precision/recall with the
-  neighbour search restricted to LSH candidates. Per table the points of both sets are sorted
+  neighbour search restricted to candidates. The default candidate search (``search="pca"``)
+  is ann.py's subspace cells with exact re-ranking (faster and finds the true neighbours on
+  low-dimensional data); with ``search="lsh"``, per table the points of both sets are sorted
   by (bucket, position along the table's first projection) and each point's candidates are
   the ``window`` points before and after it in the same bucket; the ``max_candidates`` best
   of them per set (ranked by distance in the projected space) are measured exactly. A
