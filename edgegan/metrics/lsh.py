@@ -156,7 +156,11 @@ def _fold(cells: np.ndarray, tables: int, k: int, multipliers: np.ndarray) -> np
     xor-shift mix); distinct cells collide with probability ~2^-64."""
     h = cells.astype(np.int64).view(np.uint64).reshape(len(cells), tables, k)
     with np.errstate(over="ignore"):
-        key = (h * multipliers).sum(axis=2, dtype=np.uint64)
+        # K multiply-adds on [n, L] slices: the same sum mod 2^64 as (h * m).sum(axis=2), ~4x
+        # faster than numpy's reduction over a length-K inner axis (measured at 200k x 24 x 4)
+        key = h[:, :, 0] * multipliers[0]
+        for j in range(1, k):
+            key += h[:, :, j] * multipliers[j]
         key ^= key >> np.uint64(29)
         key *= _MIX
         key ^= key >> np.uint64(32)
