@@ -18,7 +18,9 @@ A POST handler gets the body (already checked against ``max_bytes`` and the cont
 before it is read) and returns a JSON-able reply; it raises :class:`PostRejected` to refuse.
 Every response carries COOP/COEP (cross-origin isolation, which multi-threaded wasm needs for
 SharedArrayBuffer), ``no-store`` and ``nosniff``. Requests whose Host header is not this
-loopback address (DNS rebinding) are refused.
+loopback address (DNS rebinding) are refused, except with ``lan=True`` (the phone demo's
+``--lan``: every interface, any Host, since a phone on the Wi-Fi names this host by its address;
+only for pages with nothing private). A server with no POST route answers POSTs 501.
 """
 from __future__ import annotations
 
@@ -73,11 +75,16 @@ class PostRejected(Exception):
         self.status = int(status)
 
 
-def node_modules() -> Path:
-    """web/node_modules of this clone (or ``$EDGEGAN_WEB_MODULES``); DeviceError with the make
-    target when the in-browser runtimes are not installed."""
+def node_modules_dir() -> Path:
+    """web/node_modules of this clone (``make web-packages``), or ``$EDGEGAN_WEB_MODULES``; unchecked."""
     env = os.environ.get(NODE_MODULES_ENV)
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "web" / "node_modules"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "web" / "node_modules"
+
+
+def node_modules() -> Path:
+    """:func:`node_modules_dir`; DeviceError with the make target when the in-browser runtimes
+    are not installed."""
+    path = node_modules_dir()
     if not (path / "onnxruntime-web" / "package.json").is_file():
         raise DeviceError(f"the in-browser runtimes are not installed ({path} has no onnxruntime-web): run "
                           f"`make web-packages` in the edgegan clone (npm ci into web/node_modules) or set "
@@ -113,11 +120,14 @@ PostHandler = Callable[[bytes], object]
 class WebServer:
     """An allow-list HTTP server in a daemon thread (see the module docstring)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, lan: bool = False) -> None:
+        if lan:
+            host = "0.0.0.0"
+        elif host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"WebServer serves on loopback only, not {host!r}")
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
+        self.lan = lan
         self._static: dict[str, _Static] = {}
         self._posts: dict[str, _Post] = {}
         self._lock = threading.Lock()
@@ -211,6 +221,10 @@ class WebServer:
         with self._lock:
             return self._posts.get(path)
 
+    def _takes_posts(self) -> bool:
+        with self._lock:
+            return bool(self._posts)
+
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -244,7 +258,8 @@ def _handler_for(server: WebServer):
             self._send(status, json.dumps({"error": message}).encode(), "application/json")
 
         def _path(self) -> Optional[str]:
-            if self.headers.get("Host") not in {f"{h}:{server.port}" for h in ("127.0.0.1", "localhost", "[::1]")}:
+            if not server.lan and \
+                    self.headers.get("Host") not in {f"{h}:{server.port}" for h in ("127.0.0.1", "localhost", "[::1]")}:
                 self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
                 return None
             return urlsplit(self.path).path
@@ -289,7 +304,10 @@ def _handler_for(server: WebServer):
                 return
             entry = server._lookup_post(path)
             if entry is None:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
+                if server._takes_posts():
+                    self._error(HTTPStatus.NOT_FOUND, "not found")
+                else:
+                    self._error(HTTPStatus.NOT_IMPLEMENTED, "this server takes no POSTs")
                 return
             self.close_connection = True  # a refused body may be left unread
             if self.headers.get("Transfer-Encoding"):
