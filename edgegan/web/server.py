@@ -34,7 +34,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeviceError
@@ -221,9 +221,12 @@ class WebServer:
         with self._lock:
             return self._posts.get(path)
 
-    def _takes_posts(self) -> bool:
+    def _post_missing(self) -> tuple[int, str]:
+        """The answer to a POST to no POST route: 404, or 501 when the server takes no POSTs at all."""
         with self._lock:
-            return bool(self._posts)
+            takes = bool(self._posts)
+        return (HTTPStatus.NOT_FOUND, "not found") if takes else \
+            (HTTPStatus.NOT_IMPLEMENTED, "this server takes no POSTs")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -257,21 +260,25 @@ def _handler_for(server: WebServer):
         def _error(self, status: int, message: str) -> None:
             self._send(status, json.dumps({"error": message}).encode(), "application/json")
 
-        def _path(self) -> Optional[str]:
+        def _route(self, lookup: Callable[[str], Any], missing: tuple[int, str] = (HTTPStatus.NOT_FOUND, "not found")):
+            """(path, route) of this request, or None once it is refused: a Host header that is not
+            this loopback server's (DNS rebinding), or a path ``lookup`` does not know (``missing``)."""
             if not server.lan and \
                     self.headers.get("Host") not in {f"{h}:{server.port}" for h in ("127.0.0.1", "localhost", "[::1]")}:
                 self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
                 return None
-            return urlsplit(self.path).path
+            path = urlsplit(self.path).path
+            entry = lookup(path)
+            if entry is None:
+                self._error(*missing)
+                return None
+            return path, entry
 
         def do_GET(self, head: bool = False) -> None:  # noqa: N802 - stdlib hook
-            path = self._path()
-            if path is None:
+            route = self._route(server._lookup_static)
+            if route is None:
                 return
-            entry = server._lookup_static(path)
-            if entry is None:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
-                return
+            path, entry = route
             if entry.data is not None:
                 self._send(HTTPStatus.OK, entry.data, entry.content_type, head)
                 return
@@ -299,16 +306,10 @@ def _handler_for(server: WebServer):
             self.do_GET(head=True)
 
         def do_POST(self) -> None:  # noqa: N802
-            path = self._path()
-            if path is None:
+            route = self._route(server._lookup_post, server._post_missing())
+            if route is None:
                 return
-            entry = server._lookup_post(path)
-            if entry is None:
-                if server._takes_posts():
-                    self._error(HTTPStatus.NOT_FOUND, "not found")
-                else:
-                    self._error(HTTPStatus.NOT_IMPLEMENTED, "this server takes no POSTs")
-                return
+            path, entry = route
             self.close_connection = True  # a refused body may be left unread
             if self.headers.get("Transfer-Encoding"):
                 self._error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not a chunked body")
