@@ -4,16 +4,9 @@
 # warm CI rerun spends no time here. Run as root (CI is root); not root -> a warning, and the
 # browser test skips with the same command as its reason.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
-  echo "chromium present" >&2
-  exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "warning: not root, cannot install chromium; the HTML-report browser test will skip" \
-       "(sudo apt-get install -y --no-install-recommends chromium)" >&2
-  exit 0
-fi
-echo "installing chromium" >&2
-export DEBIAN_FRONTEND=noninteractive CI=true
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null >/dev/null
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
+# shellcheck source=../scripts/apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/apt_install.sh"
+apt_need chromium "the HTML-report browser test will skip" "${need[@]}" || exit 0
+apt_install "${need[@]}"

@@ -197,6 +197,27 @@ def test_wrong_host_header_is_refused(served):
     assert status == 421
 
 
+def test_lan_server_takes_any_host_and_a_server_without_posts_answers_501(tmp_path):
+    """The phone demo's --lan server: every interface, any Host (a phone names this host by its
+    Wi-Fi address); its only routes are GETs, so a POST is 'not implemented', as the stdlib says."""
+    from types import SimpleNamespace
+
+    from edgegan.web.server import WebServer
+
+    page = tmp_path / "index.html"
+    page.write_text("<p>hi</p>")
+    lan_host = {"Host": "192.168.1.23:8765"}
+    with WebServer(lan=True) as srv:
+        srv.add_file("/index.html", page)
+        assert srv.host == "0.0.0.0"
+        loop = SimpleNamespace(host="127.0.0.1", port=srv.port)  # reach it over loopback, name it by a LAN address
+        assert request(loop, "GET", "/index.html", headers=lan_host) == (200, b"<p>hi</p>")
+        assert request(loop, "POST", "/index.html", b"x")[0] == 501
+    with WebServer() as srv:  # loopback only: a LAN Host header is refused
+        srv.add_file("/index.html", page)
+        assert request(srv, "GET", "/index.html", headers=lan_host)[0] == 421
+
+
 def test_bad_posts_are_refused(served):
     srv, run = served
     p = run.prefix

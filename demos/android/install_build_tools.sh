@@ -15,17 +15,7 @@ command -v smali >/dev/null || need+=(libsmali-java)
 [ -f /usr/share/android-framework-res/framework-res.apk ] || need+=(android-framework-res)
 command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)
 command -v dexdump >/dev/null || need+=(dexdump)  # tests: ART's dex verifier on classes.dex
-if [ ${#need[@]} -eq 0 ]; then
-  echo "android build tools present" >&2
-  exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "warning: not root, cannot install ${need[*]}; the APK tests will skip" \
-       "(sudo apt-get install -y --no-install-recommends ${need[*]})" >&2
-  exit 0
-fi
-echo "installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive CI=true
-apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
-apt_get update -qq
-apt_get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null
+# shellcheck source=../../scripts/apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/apt_install.sh"
+apt_need "android build tools" "the APK tests will skip" "${need[@]}" || exit 0
+apt_install "${need[@]}"

@@ -9,19 +9,10 @@ command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v adb >/dev/null 2>&1 || need+=(adb)  # the adb client/server for adb:// targets
-if [ ${#need[@]} -eq 0 ]; then
-  echo "host packages present" >&2
-  exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  # not fatal: the ssh / emulated-board tests skip with this reason instead
-  echo "warning: not root, cannot install ${need[*]}; the loopback-sshd and emulated-board tests will skip" \
-       "(sudo apt-get install -y ${need[*]})" >&2
-  exit 0
-fi
-echo "installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+# shellcheck source=../../scripts/apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/apt_install.sh"
+# not root: not fatal, the ssh / emulated-board tests skip with this reason instead
+apt_need "host packages" "the loopback-sshd and emulated-board tests will skip" "${need[@]}" || exit 0
 # policy-rc.d keeps the package's postinst from starting a system-wide sshd on port 22
 policy=/usr/sbin/policy-rc.d
 made_policy=0
@@ -29,6 +20,6 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1
 fi
 rc=0
-apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null || rc=$?
+apt_install "${need[@]}" || rc=$?
 [ "$made_policy" = 1 ] && rm -f "$policy"
 exit $rc

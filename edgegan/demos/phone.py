@@ -3,31 +3,31 @@ onnxruntime-web, new latents on every tap, the format and per-inference latency 
 for a phone over ``adb reverse`` or Wi-Fi; with ``--apk OUT.apk`` the same page, runtime and model
 packed into a WebView APK instead (edgegan.demos.apk).
 
-The server is deliberately tiny (stdlib, an allow-list of URL -> file, GET/HEAD only, no path
-ever joined from the request) so it can later be folded into the browser runner's server."""
+The page is served by the browser runner's allow-list server (edgegan.web.server.WebServer: URL ->
+file, no path ever joined from the request, no POST routes)."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, MissingDependencyError
+from ..web.server import CONTENT_TYPES, RUNTIME_FILES, WebServer, node_modules_dir
 
 log = logging.getLogger(__name__)
 
 PAGE_DIR = Path(__file__).parent / "phone_page"
 FORMATS = ("onnx", "ort-int8")  # what onnxruntime-web runs; tflite formats need tfjs-tflite (not here yet)
 LABELS = {"onnx": "fp32", "ort-int8": "int8"}
-# onnxruntime-web's wasm-only ES module build, its loader and its wasm (single-threaded CPU path)
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+# onnxruntime-web's wasm-only ES module build, its loader and its wasm (single-threaded CPU path):
+# the dist files the browser runner serves too
+ORT_FILES = tuple(Path(f).name for f in RUNTIME_FILES["onnxruntime-web"] if "/dist/" in f)
 GRID = 4
 DEFAULT_PORT = 8765
-MIME = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-        ".wasm": "application/wasm", ".json": "application/json", ".onnx": "application/octet-stream"}
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,11 @@ class Asset:
 
     @property
     def mime(self) -> str:
-        return MIME.get(Path(self.name).suffix, "application/octet-stream")
-
-
-def web_modules_dir() -> Path:
-    """web/node_modules of the source tree (``make web-packages``), or $EDGEGAN_WEB_MODULES."""
-    env = os.environ.get("EDGEGAN_WEB_MODULES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "web" / "node_modules"
+        return CONTENT_TYPES.get(Path(self.name).suffix, "application/octet-stream")
 
 
 def runtime_files() -> list[Path]:
-    dist = web_modules_dir() / "onnxruntime-web" / "dist"
+    dist = node_modules_dir() / "onnxruntime-web" / "dist"
     missing = [n for n in ORT_FILES if not (dist / n).is_file()]
     if missing:
         raise MissingDependencyError(
@@ -100,44 +94,20 @@ def page_assets(bundle_dir: str | Path, fmt: str | None = None) -> list[Asset]:
     return assets
 
 
-def make_server(assets: list[Asset], host: str = "127.0.0.1", port: int = DEFAULT_PORT):
-    """A ThreadingHTTPServer that answers exactly the allow-listed names (``/`` = index.html)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import urlsplit
-
-    routes = {"/" + a.name: a for a in assets}
-    routes["/"] = routes["/index.html"]
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "edgegan-demo"
-
-        def _send(self, body: bool) -> None:
-            asset = routes.get(urlsplit(self.path).path)
-            if asset is None:
-                self.send_error(404)
-                return
-            data = asset.read()
-            self.send_response(200)
-            self.send_header("Content-Type", asset.mime)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            if body:
-                self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self._send(True)
-
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._send(False)
-
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("%s " + fmt, self.address_string(), *args)
-
+def make_server(assets: list[Asset], lan: bool = False, port: int = DEFAULT_PORT) -> WebServer:
+    """A started WebServer that answers exactly the allow-listed names (``/`` = index.html);
+    ``lan``: on every interface instead of 127.0.0.1."""
+    server = WebServer(port=port, lan=lan)
+    for a in assets:
+        for url in ("/" + a.name, "/") if a.name == "index.html" else ("/" + a.name,):
+            if a.data is not None:
+                server.add_bytes(url, a.data, a.mime)
+            else:
+                server.add_file(url, a.path, a.mime)  # type: ignore[arg-type]
     try:
-        return ThreadingHTTPServer((host, port), Handler)
+        return server.start()
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+        raise ConfigError(f"cannot listen on {server.host}:{port} ({exc.strerror}); pick another --port") from None
 
 
 def lan_address() -> str | None:
@@ -169,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
         out = build_apk(assets, Path(args.apk), force=args.force)
         print(f"built {out} ({out.stat().st_size / 1e6:.1f} MB): adb install -r {out}", flush=True)
         return 0
-    server = make_server(assets, "0.0.0.0" if args.lan else "127.0.0.1", args.port)
-    port = server.server_address[1]
+    server = make_server(assets, args.lan, args.port)
+    port = server.port
     url = f"http://localhost:{port}/"
     print(f"serving the phone demo on {url} (Ctrl-C stops it)", flush=True)
     print("on a phone connected over USB (developer options > USB debugging):", flush=True)
@@ -182,9 +152,9 @@ def run(args: argparse.Namespace) -> int:
         print("or on the same Wi-Fi: rerun with --lan and open http://THIS-HOST-IP:"
               f"{port}/ on the phone", flush=True)
     try:
-        server.serve_forever()
+        threading.Event().wait()  # the server runs in its own thread until Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
     return 0

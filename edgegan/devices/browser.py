@@ -198,14 +198,10 @@ class BrowserProfiler(Profiler):
             self.cleanup()
             raise
 
-    def reconnect(self) -> bool:
+    reconnect_errors = (EdgeganError,)
+
+    def disconnect(self) -> None:
         self.cleanup()
-        try:
-            self.connect()
-            return True
-        except EdgeganError as exc:
-            log.warning("reconnect to %s failed: %s", self.cfg.target, exc)
-            return False
 
     def cleanup(self) -> None:
         driver, server = getattr(self, "driver", None), getattr(self, "server", None)

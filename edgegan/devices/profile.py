@@ -272,16 +272,24 @@ class Profiler:
         self.session.t.mkdir(self.remote_run)
         self.session.t.push(self.bundle.inputs_path(), posixpath.join(self.remote_run, INPUTS))
 
-    def reconnect(self) -> bool:
+    # errors of connect() that a reconnect reports as "failed" (False) instead of raising
+    reconnect_errors: tuple[type[Exception], ...] = (DeviceError,)
+
+    def disconnect(self) -> None:
+        """Drop the (lost) connection before :meth:`reconnect` opens a new one; subclasses that
+        connect another way override it."""
         try:
             if self.session:
                 self.session.t.close()
         except Exception:  # noqa: BLE001 - the old connection is gone anyway
             pass
+
+    def reconnect(self) -> bool:
+        self.disconnect()
         try:
             self.connect()
             return True
-        except DeviceError as exc:
+        except self.reconnect_errors as exc:
             log.warning("reconnect to %s failed: %s", self.cfg.target, exc)
             return False
 

@@ -18,7 +18,9 @@ A POST handler gets the body (already checked against ``max_bytes`` and the cont
 before it is read) and returns a JSON-able reply; it raises :class:`PostRejected` to refuse.
 Every response carries COOP/COEP (cross-origin isolation, which multi-threaded wasm needs for
 SharedArrayBuffer), ``no-store`` and ``nosniff``. Requests whose Host header is not this
-loopback address (DNS rebinding) are refused.
+loopback address (DNS rebinding) are refused, except with ``lan=True`` (the phone demo's
+``--lan``: every interface, any Host, since a phone on the Wi-Fi names this host by its address;
+only for pages with nothing private). A server with no POST route answers POSTs 501.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeviceError
@@ -73,11 +75,16 @@ class PostRejected(Exception):
         self.status = int(status)
 
 
-def node_modules() -> Path:
-    """web/node_modules of this clone (or ``$EDGEGAN_WEB_MODULES``); DeviceError with the make
-    target when the in-browser runtimes are not installed."""
+def node_modules_dir() -> Path:
+    """web/node_modules of this clone (``make web-packages``), or ``$EDGEGAN_WEB_MODULES``; unchecked."""
     env = os.environ.get(NODE_MODULES_ENV)
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "web" / "node_modules"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "web" / "node_modules"
+
+
+def node_modules() -> Path:
+    """:func:`node_modules_dir`; DeviceError with the make target when the in-browser runtimes
+    are not installed."""
+    path = node_modules_dir()
     if not (path / "onnxruntime-web" / "package.json").is_file():
         raise DeviceError(f"the in-browser runtimes are not installed ({path} has no onnxruntime-web): run "
                           f"`make web-packages` in the edgegan clone (npm ci into web/node_modules) or set "
@@ -113,11 +120,14 @@ PostHandler = Callable[[bytes], object]
 class WebServer:
     """An allow-list HTTP server in a daemon thread (see the module docstring)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, lan: bool = False) -> None:
+        if lan:
+            host = "0.0.0.0"
+        elif host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"WebServer serves on loopback only, not {host!r}")
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
+        self.lan = lan
         self._static: dict[str, _Static] = {}
         self._posts: dict[str, _Post] = {}
         self._lock = threading.Lock()
@@ -211,6 +221,13 @@ class WebServer:
         with self._lock:
             return self._posts.get(path)
 
+    def _post_missing(self) -> tuple[int, str]:
+        """The answer to a POST to no POST route: 404, or 501 when the server takes no POSTs at all."""
+        with self._lock:
+            takes = bool(self._posts)
+        return (HTTPStatus.NOT_FOUND, "not found") if takes else \
+            (HTTPStatus.NOT_IMPLEMENTED, "this server takes no POSTs")
+
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -243,20 +260,25 @@ def _handler_for(server: WebServer):
         def _error(self, status: int, message: str) -> None:
             self._send(status, json.dumps({"error": message}).encode(), "application/json")
 
-        def _path(self) -> Optional[str]:
-            if self.headers.get("Host") not in {f"{h}:{server.port}" for h in ("127.0.0.1", "localhost", "[::1]")}:
+        def _route(self, lookup: Callable[[str], Any], missing: tuple[int, str] = (HTTPStatus.NOT_FOUND, "not found")):
+            """(path, route) of this request, or None once it is refused: a Host header that is not
+            this loopback server's (DNS rebinding), or a path ``lookup`` does not know (``missing``)."""
+            if not server.lan and \
+                    self.headers.get("Host") not in {f"{h}:{server.port}" for h in ("127.0.0.1", "localhost", "[::1]")}:
                 self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
                 return None
-            return urlsplit(self.path).path
+            path = urlsplit(self.path).path
+            entry = lookup(path)
+            if entry is None:
+                self._error(*missing)
+                return None
+            return path, entry
 
         def do_GET(self, head: bool = False) -> None:  # noqa: N802 - stdlib hook
-            path = self._path()
-            if path is None:
+            route = self._route(server._lookup_static)
+            if route is None:
                 return
-            entry = server._lookup_static(path)
-            if entry is None:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
-                return
+            path, entry = route
             if entry.data is not None:
                 self._send(HTTPStatus.OK, entry.data, entry.content_type, head)
                 return
@@ -284,13 +306,10 @@ def _handler_for(server: WebServer):
             self.do_GET(head=True)
 
         def do_POST(self) -> None:  # noqa: N802
-            path = self._path()
-            if path is None:
+            route = self._route(server._lookup_post, server._post_missing())
+            if route is None:
                 return
-            entry = server._lookup_post(path)
-            if entry is None:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
-                return
+            path, entry = route
             self.close_connection = True  # a refused body may be left unread
             if self.headers.get("Transfer-Encoding"):
                 self._error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not a chunked body")

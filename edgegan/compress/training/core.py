@@ -307,6 +307,24 @@ def run_training(method: str, config: TrainingConfig, task: TrainingTask,
     return result
 
 
+def frozen(module: Any) -> Any:
+    """``module`` in eval mode with no parameter requiring grad (a teacher, or a finished student)."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def finetune_config(config: Any) -> Any:
+    """The fine-tune phase after pruning: ``config.finetune_steps`` steps with its state in
+    ``work_dir/finetune``, resumed only when that phase left a state there (a resumed first
+    phase does not make a fresh fine-tune resume)."""
+    ft = dataclasses.replace(config, steps=config.finetune_steps,
+                             work_dir=str(Path(config.work_dir) / "finetune") if config.work_dir else None)
+    return dataclasses.replace(ft, resume=bool(ft.resume and ft.work_dir and
+                                              (Path(ft.work_dir) / STATE_FILENAME).is_file()))
+
+
 def params_and_macs(module: Any, example: Any) -> dict:
     """Parameter count and MACs of one sample (``example``: numpy batch) of ``module`` in eval mode."""
     from ...models.stats import count_macs, parameter_count

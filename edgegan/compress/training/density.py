@@ -51,12 +51,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
 from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive, register_method
-from .core import TrainingConfig, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, finetune_config, frozen, params_and_macs, run_training, torch_threads
 
 FAMILIES_SUPPORTED = ("resnet", "unet")
 
@@ -415,9 +414,7 @@ def _density(model: Any, config: DensityConfig) -> Any:
     student, family_cfg, student_cfg = affine_student(model.family, model.config, model.module)
     layout = channel_layout(model.family, family_cfg, student)
     norms = slimmable_norms(student, layout)
-    teacher = copy.deepcopy(model.module).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher = frozen(copy.deepcopy(model.module))
     example = model.sample_inputs(1, 0)
     macs = MacsModel(student, layout, example, list(norms))
     floor = macs.ratio({g: 1 for g in norms})
@@ -468,17 +465,13 @@ def _density(model: Any, config: DensityConfig) -> Any:
     phase2 = None
     r_small = float(macs.ratio({g: len(v) for g, v in keep.items()}))
     if config.finetune_steps:
-        ft = dataclasses.replace(config, steps=config.finetune_steps,
-                                 work_dir=str(Path(config.work_dir) / "finetune") if config.work_dir else None)
-        ft = dataclasses.replace(ft, resume=bool(ft.resume and ft.work_dir and (Path(ft.work_dir) / "state.pt").is_file()))
+        ft = finetune_config(config)
         info_small = {**info, "student": {"family": model.family, "config": small_cfg.to_dict(),
                                           **params_and_macs(small, example)}}
         ft_task = _DensityTask(small, critic, ft, pool, targets, table, dist, bandwidth, None, agent_d, None, None,
                                fixed_ratio=r_small)
         phase2 = run_training("density-finetune", ft, ft_task, info_small)
-    small.eval()
-    for p in small.parameters():
-        p.requires_grad_(False)
+    frozen(small)
     s = params_and_macs(small, example)
     t = info["teacher"]
     stats = {

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...errors import ConfigError
 from ..base import derive, register_method
-from .core import TrainingConfig, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, frozen, params_and_macs, run_training, torch_threads
 
 LOSSES = ("mse", "joint", "regular")
 
@@ -170,9 +170,7 @@ def _distil(model: Any, config: KDConfig) -> Any:
     from .data import load_images
 
     latent_dim, channels = _teacher_geometry(model)
-    teacher = copy.deepcopy(model.module).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher = frozen(copy.deepcopy(model.module))
     family_config = DCGANConfig(width=config.width, latent_dim=latent_dim, channels=channels)
     torch.manual_seed(config.seed)
     student = DCGANGenerator(family_config)

@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
 from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive, register_method
-from .core import TrainingConfig, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, finetune_config, frozen, params_and_macs, run_training, torch_threads
 
 
 @dataclasses.dataclass
@@ -326,9 +325,7 @@ def _slim(model: Any, config: SlimConfig) -> Any:
     from ..posttrain.channel_layout import channel_layout, copy_kept, pruned_config
 
     student, family_cfg, student_cfg, norms = _check_teacher(model)
-    teacher = copy.deepcopy(model.module).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher = frozen(copy.deepcopy(model.module))
     student.train(model.module.training)  # as the teacher was (BatchNorm's mode matters)
     for p in student.parameters():
         p.requires_grad_(True)
@@ -355,9 +352,7 @@ def _slim(model: Any, config: SlimConfig) -> Any:
     groups = {name: {"before": len(ls[0].weight), "after": int(len(keep[name]))} for name, ls in norms.items()}
     phase2 = None
     if config.finetune_steps:
-        ft = dataclasses.replace(config, steps=config.finetune_steps,
-                                 work_dir=str(Path(config.work_dir) / "finetune") if config.work_dir else None)
-        ft = dataclasses.replace(ft, resume=bool(ft.resume and ft.work_dir and (Path(ft.work_dir) / "state.pt").is_file()))
+        ft = finetune_config(config)
         small_handles = install_fake_quant(small, config.bits) if config.bits else []
         info_small = {**info, "student": {"family": model.family, "config": small_cfg.to_dict(),
                                           **params_and_macs(small, example)}}
@@ -365,9 +360,7 @@ def _slim(model: Any, config: SlimConfig) -> Any:
         remove_fake_quant(small, small_handles)
     if config.bits:
         round_weights(small, config.bits)
-    small.eval()
-    for p in small.parameters():
-        p.requires_grad_(False)
+    frozen(small)
     s = params_and_macs(small, example)
     t = info["teacher"]
     stats = {
