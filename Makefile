@@ -79,11 +79,11 @@ unit-test: install host-packages browser-packages web-packages android-build-too
 # The torch-free tests (runner, power probes, results, bundle, numpy-only metrics, packaging) on the
 # newer Pythons the package supports: the full stack is pinned to 3.11 by the local torch wheel,
 # not by edgegan's code. Each Python gets a small venv (.venv-py<version>) with only numpy, onnx,
-# onnxruntime, pillow, rich and pytest (versions from requirements/base.txt; ~250 MB, ~1 min the
+# onnxruntime, pillow, rich, threadpoolctl and pytest (versions from requirements/base.txt; ~250 MB, ~1 min the
 # first time). A Python missing under $(PYENV_VERSIONS) is skipped with a message.
 TORCHFREE_PYTHONS ?= 3.12.1 3.13.0
 PYENV_VERSIONS ?= $(HOME)/.pyenv/versions
-TORCHFREE_PACKAGES := numpy|onnx|onnxruntime|pillow|rich|pytest
+TORCHFREE_PACKAGES := numpy|onnx|onnxruntime|pillow|rich|threadpoolctl|pytest
 TORCHFREE_TESTS := tests/test_bundle.py tests/test_errors.py tests/test_util.py tests/test_results.py \
 	tests/test_power_probes.py tests/test_metrics_lsh.py tests/test_metrics_paired.py tests/test_runner_job.py \
 	tests/test_verify_host.py tests/test_architecture.py tests/test_package.py

@@ -132,7 +132,7 @@ def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
 def _one_blas_thread():
     """Small GEMMs (a cell against its probed cells) run ~5-25x faster on one BLAS thread than
     on a threaded OpenBLAS that spin-waits on a shared machine (measured: 128x33 @ 33x2000 in
-    0.6 ms vs 16 ms at load 5); threadpoolctl (scikit-learn's dependency) when installed."""
+    0.6 ms vs 16 ms at load 5); threadpoolctl (a core dependency; skipped if missing)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
