@@ -24,7 +24,8 @@ def resnet_bundle(tmp_path_factory):
     import edgegan
 
     root = tmp_path_factory.mktemp("etdbg_eq") / "b"
-    edgegan.export("resnet-tiny", root, formats=["executorch-int8"], n_inputs=N, calibration=16)
+    edgegan.export("resnet-tiny", root, formats=["executorch-int8"], n_inputs=N, calibration=16,
+                   latency_rounds=1, latency_runs=1)
     return root
 
 
