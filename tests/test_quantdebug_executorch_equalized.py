@@ -71,11 +71,14 @@ def test_debugger_output_psnr_is_the_pte_measured_directly(resnet_bundle, debugg
     # the debugger's reference is the rewritten float graph (<= 1e-4 from torch): same PSNR to ~0.05 dB
     assert report.output_psnr_db == pytest.approx(direct, abs=0.05)
     assert recorded == pytest.approx(direct, abs=0.05)
-    # and its torch replay is the .pte's quantization: the replay's own PSNR vs float agrees with
-    # the .pte's (a replay without the equalization, or with other scales, lands dB away)
+    # and its torch replay is the .pte's quantization: the replay's own PSNR vs float agrees with the .pte's
     note = next(n for n in report.notes if n.startswith("the .pte vs its torch twin"))
     twin_psnr = float(note.split("twin vs float")[1].split("dB")[0])
     assert twin_psnr == pytest.approx(direct, abs=0.5), note
+    # output by output the replay tracks the .pte: measured 31 dB SQNR with the equalization
+    # replayed, 25 dB when the replay skips it (same output PSNR: only this catches it)
+    twin_vs_pte = float(note.split(":")[1].split("dB")[0])
+    assert twin_vs_pte > 28.0, note
     assert any("channels equalized" in n for n in report.notes)
     assert raw["backend"].startswith("PT2E")
 
