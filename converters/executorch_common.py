@@ -53,6 +53,14 @@ class ExecutorchInt8Options(JsonConfig):
 
 
 @dataclasses.dataclass
+class ExecutorchDynamicOptions(JsonConfig):
+    """executorch-dynamic's own options. The rewrite (norm two-pass, reflect pad as slices) lets
+    XNNPACK take the whole generator; nothing needs equalizing (no calibrated activation scale)."""
+
+    rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
+
+
+@dataclasses.dataclass
 class Program:
     """The saved ``torch.export`` program plus what was rewritten on the way."""
 
@@ -124,7 +132,7 @@ class ExecutorchConverterBase(Converter):
         program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False))
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
-        if self.mode == "int8" and not calib.exists():
+        if self.mode in ("int8", "dynamic") and not calib.exists():
             np.save(calib, np.ascontiguousarray(ctx.calibration, dtype=np.float32))
         job = {"program": str(program.path), "mode": self.mode, "out": str(out), "calibration": str(calib),
                "per_channel": ctx.options.per_channel}
@@ -132,6 +140,9 @@ class ExecutorchConverterBase(Converter):
                             f"ExecuTorch lowering ({self.mode})", EXECUTORCH_TIMEOUT_S, require_report=True)
         version = module_version("executorch")
         quant = {"scheme": self.scheme, **report}
+        if self.mode == "dynamic":
+            quant.update(per_channel=True, calibration="none (activations quantized at run time)",
+                         torchao=module_version("torchao"))
         if self.mode == "int8":
             quant.update(per_channel=ctx.options.per_channel, calibration="PT2E observers (min/max)",
                          calibration_count=int(len(ctx.calibration)), torchao=module_version("torchao"))

@@ -3,7 +3,7 @@
     python -m edgegan.converters.executorch_worker JOB.json
 
 The job names the ``torch.export`` program (.pt2, saved by the parent), the mode (``fp32`` or
-``int8``), the calibration inputs (.npy) and the output path. int8 is PT2E: the XNNPACK
+``int8`` or ``dynamic``), the calibration inputs (.npy) and the output path. int8 is PT2E: the XNNPACK
 quantizer (symmetric, per-channel weights unless the job says per-tensor), calibrated on every
 calibration input, converted, re-exported, then lowered like fp32 with the XNNPACK partitioner.
 Writes the .pte atomically and ``<job>.report.json`` (what ran where, int8 share of the MACs).
@@ -126,7 +126,7 @@ def describe(edge_program) -> dict:
     }
 
 
-def _quantize(ep, calibration: np.ndarray, per_channel: bool):
+def _quantize(ep, calibration: np.ndarray, per_channel: bool, dynamic: bool = False):
     """PT2E int8 with executorch-int8's settings (one definition, shared with the debugger's
     replay); a rewritten InstanceNorm stays float inside XNNPACK."""
     import torch
@@ -134,7 +134,10 @@ def _quantize(ep, calibration: np.ndarray, per_channel: bool):
     from ..quantdebug.pt2e import pt2e_quantize
     from .executorch_rewrite import KEEP_FLOAT
 
-    converted = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT).converted
+    if dynamic:  # only the convs / linears are annotated; one pass to trace the observers
+        converted = pt2e_quantize(ep.module(), calibration[:1], dynamic=True).converted
+    else:
+        converted = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT).converted
     example = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
     return torch.export.export(converted, (example,))
 
@@ -148,6 +151,9 @@ def convert(job: dict) -> dict:
     if job["mode"] == "int8":
         calibration = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
         ep = _quantize(ep, calibration, job.get("per_channel", True))
+    elif job["mode"] == "dynamic":
+        calibration = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
+        ep = _quantize(ep, calibration, True, dynamic=True)
     elif job["mode"] != "fp32":
         raise ValueError(f"unknown mode {job['mode']}")
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])

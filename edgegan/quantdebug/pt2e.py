@@ -36,9 +36,10 @@ def in_module_of(node, class_names: Sequence[str]) -> bool:
     return False
 
 
-def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = ()):
+def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = (), dynamic: bool = False):
     """The XNNPACK quantizer with executorch-int8's settings; nodes inside ``keep_float``
-    modules end up unannotated (float)."""
+    modules end up unannotated (float). ``dynamic``: executorch-dynamic's (convs / linears only,
+    their inputs quantized at run time; per-channel weights, which XNNPACK requires for it)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -56,6 +57,8 @@ def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = ()):
                     node.meta.pop(ANNOTATION_KEY, None)
             return model
 
+    if dynamic:
+        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
     return KeepFloatQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
 
 
@@ -69,7 +72,7 @@ class Pt2eResult:
 
 
 def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = True,
-                  keep_float: Sequence[str] = (), keep_reference: bool = False) -> Pt2eResult:
+                  keep_float: Sequence[str] = (), keep_reference: bool = False, dynamic: bool = False) -> Pt2eResult:
     """PT2E int8 of an exported program's module (``ExportedProgram.module()``) exactly as
     executorch-int8 makes it."""
     import copy
@@ -78,7 +81,7 @@ def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = 
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
-    prepared = prepare_pt2e(graph_module, xnnpack_quantizer(per_channel, keep_float))
+    prepared = prepare_pt2e(graph_module, xnnpack_quantizer(per_channel, keep_float, dynamic))
     with torch.no_grad():
         for i in range(len(calibration)):
             prepared(torch.from_numpy(calibration[i: i + 1]))
