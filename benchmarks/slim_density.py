@@ -23,11 +23,21 @@ lr and data) with --target-macs = the slimmed model's MACs ratio + 0.002 (it lan
 under it); channel-prune L1 (no fine-tune, nothing to re-calibrate: InstanceNorm) at the
 closest MACs is the post-training baseline.
 
-    .venv/bin/python benchmarks/slim_density.py --export-only [--out runs/slim]
+With --sup-steps N each slim/density student is also fine-tuned N steps on 4,096 train pairs
+(L1 to the truth + --sup-distill x L1 to the teacher, 32x32 crops, cosine lr) and scored; the
+from-scratch baseline (the slimmed widths, random init, L1 to the truth on the same 512 pairs,
+steps + finetune steps, same batch) is scored unless --no-scratch; LSH precision/recall on
+--lsh-n held-out patches (randconv features vs the true sketches). --reuse loads checkpoints
+already in --out; --density-target / --density-floor set density's budget and full-res floor.
 
-exports the teacher and every slim-*.pt in --out to onnx, ort-int8 and tflite-int8 (256
-latents, 128 calibration latents) and prints each artifact's PSNR vs its own float model and
-its host latency, all measured in the same run.
+    .venv/bin/python benchmarks/slim_density.py --export-only [--model resnet-sketch] [--reuse] [--out runs/slim]
+    .venv/bin/python benchmarks/slim_density.py --latency-only --out runs/slim
+
+exports the teacher and every slim-*.pt (resnet-sketch: also density-*, scratch-*, supft-*) in
+--out to onnx, ort-int8 and tflite-int8 (256 latents / 64 held-out patches, 128 calibration
+inputs) and prints each artifact's PSNR vs its own float model and its host latency;
+--latency-only re-times every bundle in --out round-robin across models (fair ratios on a busy
+machine).
 """
 from __future__ import annotations
 
@@ -51,8 +61,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--out", default="runs/slim")
     ap.add_argument("--export-only", action="store_true", help="export the teacher and the slimmed checkpoints")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="re-time every bundle-* in --out, interleaved round-robin across models and formats")
     ap.add_argument("--model", choices=["dcgan-digits", "resnet-sketch"], default="dcgan-digits")
     ap.add_argument("--no-density", action="store_true", help="resnet-sketch: skip density at each slim's MACs")
+    ap.add_argument("--density-target", type=float, default=None,
+                    help="resnet-sketch: density target_macs (default: the slimmed model's MACs ratio + 0.002)")
+    ap.add_argument("--density-floor", type=float, default=0.0,
+                    help="resnet-sketch: density full_res_floor (channels the stem / last up conv keep)")
     ap.add_argument("--reuse", action="store_true",
                     help="resnet-sketch: load slim-rhoR.pt / density-at-rhoR.pt already in --out instead of training")
     ap.add_argument("--no-scratch", action="store_true", help="resnet-sketch: skip the from-scratch baseline")
@@ -66,8 +82,10 @@ def main() -> None:
     ap.add_argument("--sup-crop", type=int, default=32, help="random crop of the fine-tune's pairs (teacher: 32)")
     ap.add_argument("--sup-pairs", type=int, default=4096, help="train-split pairs of the fine-tune (seed 7)")
     args = ap.parse_args()
+    if args.latency_only:
+        return latency_all(Path(args.out))
     if args.export_only:
-        return export_all(Path(args.out), args.model)
+        return export_all(Path(args.out), args.model, args.reuse)
     if args.model == "resnet-sketch":
         return main_resnet(args)
 
@@ -218,11 +236,13 @@ def main_resnet(args: argparse.Namespace) -> None:
             rows.append(row(f"from scratch (slim rho={rho:g} widths), L1 to truth", scratch, sec))
         supervised_rows(f"slim-rho{rho:g}", slimmed, f"slim rho={rho:g}")
         if not args.no_density:  # density-structure pruning at the slimmed model's MACs
-            dcfg = DensityConfig(target_macs=min(0.999, r["macs_ratio"] + 0.002), steps=args.steps,
+            target = args.density_target or min(0.999, r["macs_ratio"] + 0.002)
+            dcfg = DensityConfig(target_macs=target, steps=args.steps,
                                  finetune_steps=args.finetune, batch=args.batch, lr=args.lr, data=str(train),
-                                 work_dir=str(out / f"density-at-rho{rho:g}.training"))
+                                 full_res_floor=args.density_floor, work_dir=str(out / f"density-at-rho{rho:g}.training"))
             dense, sec = trained(out / f"density-at-rho{rho:g}.pt", lambda: edgegan.compress(teacher, dcfg))
-            rows.append(row(f"density target={dcfg.target_macs:.3f}", dense, sec))
+            floor = f" floor {args.density_floor:g}" if args.density_floor else ""
+            rows.append(row(f"density target={dcfg.target_macs:.3f}{floor}", dense, sec))
             supervised_rows(f"density-at-rho{rho:g}", dense, f"density target={dcfg.target_macs:.3f}")
         best = None
         for ratio in np.arange(0.0, 0.97, 0.025):
@@ -240,7 +260,7 @@ def main_resnet(args: argparse.Namespace) -> None:
         print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " | " + json.dumps(r["widths"]) + " |")
 
 
-def export_all(out: Path, model: str = "dcgan-digits") -> None:
+def export_all(out: Path, model: str = "dcgan-digits", reuse: bool = False) -> None:
     """Every student in --out and the teacher to onnx, ort-int8 and tflite-int8 (edgegan's default
     rewrites), one after another in this run: PSNR of each artifact vs its own float model and
     host latency (median, batch 1, one thread), with the ratio to the teacher's onnx latency."""
@@ -254,8 +274,13 @@ def export_all(out: Path, model: str = "dcgan-digits") -> None:
     print("| model | " + " | ".join(f"{f} PSNR dB / ms" for f in formats) + " | onnx ms / teacher's |", flush=True)
     print("|---|" + "---|" * (len(formats) + 1), flush=True)
     for name, spec in specs:
-        bundle = edgegan.export(spec, out=out / f"bundle-{name}", formats=formats, n_inputs=64 if image else 256,
-                                calibration=128, overwrite=True, threads=1, latency_rounds=2, latency_runs=20)
+        done = out / f"bundle-{name}"
+        if reuse and (done / "bundle.json").is_file():  # exported by an earlier run: reuse it
+            from edgegan.bundle import Bundle
+            bundle = Bundle.load(done)
+        else:
+            bundle = edgegan.export(spec, out=done, formats=formats, n_inputs=64 if image else 256, calibration=128,
+                                    overwrite=True, threads=1, latency_rounds=2, latency_runs=20)
         r = {"model": name}
         cells = []
         for f in formats:
@@ -269,6 +294,40 @@ def export_all(out: Path, model: str = "dcgan-digits") -> None:
         rows.append(r)
         print(f"| {name} | " + " | ".join(cells) + f" | {r['onnx_vs_teacher']:.2f} |", flush=True)
     (out / "exports.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def latency_all(out: Path, rounds: int = 5, runs: int = 20) -> None:
+    """Median batch-1 host latency (one thread) of every artifact of every bundle-* in ``out``,
+    measured round-robin over all (model, format) pairs in one run, so machine noise hits every
+    model alike; ratios to the teacher's onnx."""
+    import statistics
+    import time as _time
+
+    from edgegan.bundle import Bundle
+    from edgegan.runner import edgegan_runner as r
+
+    formats = ["onnx", "ort-int8", "tflite-int8"]
+    arts = {}
+    for d in sorted(out.glob("bundle-*")):
+        b = Bundle.load(d)
+        x = b.inputs()[:1]
+        for f in formats:
+            rec = b.artifact(f)
+            arts[(d.name[len("bundle-"):], f)] = (r.Artifact(str(b.artifact_path(rec)), f, rec.io, 1), x)
+    samples = {k: [] for k in arts}
+    for k, (art, x) in arts.items():
+        r.time_latency(art, x, 5, 5)  # warm
+    for _ in range(rounds):
+        for k, (art, x) in arts.items():
+            _time.sleep(0.05)
+            samples[k].extend(r.time_latency(art, x, 5, runs)[1])
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    base = med[("teacher", "onnx")]
+    print("| model | " + " | ".join(f"{f} ms (x teacher onnx)" for f in formats) + " |")
+    print("|---|" + "---|" * len(formats))
+    for name in dict.fromkeys(n for n, _ in arts):
+        print(f"| {name} | " + " | ".join(f"{med[(name, f)]:.3f} ({med[(name, f)] / base:.2f})" for f in formats) + " |")
+    (out / "latency.json").write_text(json.dumps({f"{n}/{f}": v for (n, f), v in med.items()}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
