@@ -81,7 +81,7 @@ def test_unknown_model_suggests_close_name():
         load_generator("dcgan-digit")
 
 
-@pytest.mark.parametrize("name", ["dcgan-digits", "resnet-sketch"])
+@pytest.mark.parametrize("name", ["dcgan-digits", "resnet-sketch", "resnet-sketch-slim"])
 def test_shipped_weights_are_trained_and_small(name):
     entry = ZOO.get(name)
     assert entry.weights_path.stat().st_size < 6_000_000
@@ -117,3 +117,18 @@ def test_sketch_generator_beats_identity_on_held_out_patches():
         pred = m.module(torch.from_numpy(x)).numpy()
     assert psnr_overall(pred, y) > 25 > psnr_overall(x, y)
     assert np.isfinite(pred).all()
+
+
+def test_shipped_slim_sketch_student_keeps_the_teachers_quality_at_a_quarter_of_its_macs():
+    """The issue's goal, held by the shipped weights: <= 1/3 of the teacher's MACs and within
+    0.5 dB of its PSNR vs the ground truth, on held-out patches neither was trained on."""
+    from edgegan.datasets import sketch_patches
+    from edgegan.metrics.paired import psnr_overall
+    from edgegan.models.stats import count_macs
+
+    teacher, student = load_generator("resnet-sketch"), load_generator("resnet-sketch-slim")
+    x, y = sketch_patches(64, 64, 1, split="val")
+    assert count_macs(student.module, x[:1]) <= count_macs(teacher.module, x[:1]) / 3
+    with torch.no_grad():
+        t, s = teacher.module(torch.from_numpy(x)).numpy(), student.module(torch.from_numpy(x)).numpy()
+    assert psnr_overall(s, y) > psnr_overall(t, y) - 0.5

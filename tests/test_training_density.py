@@ -239,3 +239,24 @@ def test_cli_density_then_export(tmp_path, capsys):
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["model"]["config"] == obj["config"] and manifest["compression"] == record["records"]
     assert [a for a in manifest["artifacts"] if a["format"] == "onnx"][0]["status"] == "ok"
+
+
+def test_full_res_floor_keeps_the_stem_and_last_up_conv_wide(tmp_path):
+    model, module, cfg, config, layout, norms = _layout("resnet-tiny")
+    macs = density.MacsModel(module, layout, model.sample_inputs(1, 0), list(norms))
+    assert macs.full_res_groups() == ["model.1", "model.14"]  # the stem and the last up conv write at 40x40
+    sizes = {g: len(ls[0].weight) for g, ls in norms.items()}
+    assert density.floors(macs, sizes, 0.5) == {g: 2 if g in ("model.1", "model.14") else 1 for g in sizes}
+    # a floored gate vector: the 2 highest logits are on whatever was sampled; the others unchanged
+    gates = density.floor_gates(torch.tensor([0.0, 1.0, 0.0, 0.0]), torch.tensor([3.0, -1.0, 2.0, -5.0]), 2)
+    assert gates.tolist() == [1.0, 1.0, 1.0, 0.0]
+    # end to end at a tight budget: without the floor the full-res groups fall to 1 channel, with it they keep 2 of 4
+    teacher = load_generator("resnet-tiny")
+    widths = {}
+    for floor in (0.0, 0.5):
+        out = apply_method(teacher, "density", {**FAST, "steps": 30, "target_macs": 0.36, "full_res_floor": floor,
+                                                "work_dir": str(tmp_path / f"f{floor}")})
+        stats = out.compression[-1]["stats"]
+        assert stats["macs_ratio"] <= 0.36
+        widths[floor] = (stats["groups"]["model.1"]["after"], stats["groups"]["model.14"]["after"])
+    assert min(widths[0.5]) >= 2 and min(widths[0.0]) < 2, widths

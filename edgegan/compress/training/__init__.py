@@ -8,5 +8,6 @@ from .core import TrainingConfig, TrainingInterrupted, progress_to
 from .density import DensityConfig
 from .kd import KDConfig
 from .slim import SlimConfig
+from .supervised import SupervisedConfig
 
-__all__ = ["DensityConfig", "KDConfig", "SlimConfig", "TrainingConfig", "TrainingInterrupted", "density", "kd", "progress_to", "slim"]
+__all__ = ["DensityConfig", "KDConfig", "SlimConfig", "SupervisedConfig", "TrainingConfig", "TrainingInterrupted", "density", "kd", "progress_to", "slim"]

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from typing import Any, Optional
 
 from ...errors import ConfigError
@@ -79,6 +80,9 @@ class DensityConfig(TrainingConfig):
     critic_width: int = dataclasses.field(default=16, metadata={"help": "width of the conditional PatchGAN critic"})
     pool: int = dataclasses.field(default=512, metadata={
         "flag": None, "help": "inputs drawn once (seeded) when no data is given; their neighbourhoods are fixed"})
+    full_res_floor: float = dataclasses.field(default=0.0, metadata={
+        "help": "fraction of its channels every group at the output's resolution keeps (the stem, the last up "
+                "conv), in the gates while training and in the final masks; 0: no floor"})
 
     def validate(self) -> None:
         super().validate()
@@ -102,6 +106,9 @@ class DensityConfig(TrainingConfig):
                               field="finetune_steps")
         if self.critic_width < 1:
             raise ConfigError(f"density critic_width must be >= 1, got {self.critic_width}", field="critic_width")
+        if not 0.0 <= self.full_res_floor <= 1.0:
+            raise ConfigError(f"density full_res_floor must be in [0, 1], got {self.full_res_floor}",
+                              field="full_res_floor")
 
     def tag(self) -> str:
         return f"density{self.target_macs:g}"
@@ -202,6 +209,7 @@ class MacsModel:
             for h in hooks:
                 h.remove()
         self.layers = []  # (base macs, in segments [(group|None, n)], out group|None, out channels)
+        self.group_pixels: dict = {}  # group -> largest output size (pixels) of the convs writing it
         for name, m in convs.items():
             (xs, ys) = shapes[name]
             kk = m.kernel_size[0] * m.kernel_size[1]
@@ -209,6 +217,8 @@ class MacsModel:
             base = spatial * kk * m.in_channels * m.out_channels
             ins = layout.layer_in.get(name, [(None, m.in_channels)])
             out = layout.layer_out.get(name)
+            if out in self.groups:
+                self.group_pixels[out] = max(self.group_pixels.get(out, 0), int(ys[-2] * ys[-1]))
             self.layers.append((base, [(g if g in self.groups else None, n) for g, n in ins],
                                 out if out in self.groups else None, m.out_channels))
         self.full = sum(b for b, *_ in self.layers)
@@ -225,12 +235,40 @@ class MacsModel:
     def ratio(self, widths: dict) -> Any:
         return self.macs(widths) / self.full
 
+    def full_res_groups(self) -> list[str]:
+        """The groups written at the largest resolution any group is written at (ResNet: the stem
+        and the last up conv; they carry the most MACs per channel and the finest detail)."""
+        top = max(self.group_pixels.values(), default=0)
+        return [g for g in self.groups if self.group_pixels.get(g) == top]
 
-def project_to_budget(logits: dict, model: MacsModel, target: float) -> dict:
-    """group -> kept channel indices: starting from every channel, drop the channel with the lowest
-    gate logit (among groups keeping more than one) until the MACs ratio is <= ``target``; the
-    largest logit-ranked subnet within the budget (ties: lower group order, then index)."""
+
+def floors(model: MacsModel, sizes: dict, fraction: float) -> dict:
+    """group -> channels it keeps at least: ceil(fraction * width) for the full-resolution
+    groups, 1 for the others (a group always keeps one channel)."""
+    full = set(model.full_res_groups()) if fraction > 0 else set()
+    return {g: max(1, math.ceil(fraction * n)) if g in full else 1 for g, n in sizes.items()}
+
+
+def floor_gates(gates: Any, logits: Any, keep: int) -> Any:
+    """``gates`` with the ``keep`` highest-logit channels forced on (value 1, no gradient change
+    for the others): the gates can never cut a floored group below its floor."""
     import torch
+
+    if keep <= 1:
+        return gates
+    on = torch.zeros_like(gates)
+    on[torch.topk(logits.detach(), keep).indices] = 1.0
+    return torch.maximum(gates, on)
+
+
+def project_to_budget(logits: dict, model: MacsModel, target: float, minimum: Optional[dict] = None) -> dict:
+    """group -> kept channel indices: starting from every channel, drop the channel with the lowest
+    gate logit (among groups keeping more than their ``minimum``, default 1) until the MACs ratio
+    is <= ``target``; the largest logit-ranked subnet within the budget (ties: lower group order,
+    then index)."""
+    import torch
+
+    minimum = minimum or {}
 
     keep = {g: set(range(len(lg))) for g, lg in logits.items()}
     order = sorted((float(lg[c]), i, c) for i, (g, lg) in enumerate(logits.items()) for c in range(len(lg)))
@@ -238,7 +276,7 @@ def project_to_budget(logits: dict, model: MacsModel, target: float) -> dict:
     for _, i, c in order:
         if model.ratio({g: len(v) for g, v in keep.items()}) <= target:
             break
-        if len(keep[names[i]]) > 1:
+        if len(keep[names[i]]) > minimum.get(names[i], 1):
             keep[names[i]].discard(c)
     return {g: torch.tensor(sorted(v), dtype=torch.long) for g, v in keep.items()}
 
@@ -295,7 +333,8 @@ def gate_norms(norms: dict, masks: dict) -> list:
 class _DensityTask:
     def __init__(self, student: Any, critic: Any, config: DensityConfig, pool: Any, targets: Any, table: Any,
                  dist: Any, bandwidth: float, agent_g: Any, agent_d: Any, macs: Optional[MacsModel],
-                 masks: Optional[dict], fixed_ratio: float = 1.0, order: Optional[list] = None) -> None:
+                 masks: Optional[dict], fixed_ratio: float = 1.0, order: Optional[list] = None,
+                 minimum: Optional[dict] = None) -> None:
         import torch
 
         self.student, self.critic, self.config = student, critic, config
@@ -303,6 +342,7 @@ class _DensityTask:
         self.agent_g, self.agent_d, self.macs, self.masks, self.fixed_ratio = agent_g, agent_d, macs, masks, \
             fixed_ratio
         self.masks_order = list(order or [])
+        self.minimum = dict(minimum or {})
         betas = (0.5, 0.999)
         self.modules = {"student": student, "critic": critic, "agent_d": agent_d}
         self.optimizers = {"student": torch.optim.Adam(student.parameters(), lr=config.lr, betas=betas),
@@ -326,10 +366,12 @@ class _DensityTask:
         # generator masks (straight-through) and their MACs ratio
         if self.agent_g is not None:
             logits_g = self.agent_g()
-            st = {g: straight_through(lg, generator) for g, lg in zip(self.masks_order, logits_g)}
+            st = {g: floor_gates(straight_through(lg, generator), lg, self.minimum.get(g, 1))
+                  for g, lg in zip(self.masks_order, logits_g)}
             self.masks.clear()
             self.masks.update(st)
-            r_g = self.macs.ratio({g: torch.sigmoid(lg).sum() for g, lg in zip(self.masks_order, logits_g)})
+            r_g = self.macs.ratio({g: torch.sigmoid(lg).sum().clamp(min=float(self.minimum.get(g, 1)))
+                                   for g, lg in zip(self.masks_order, logits_g)})
             r_g = r_g.clamp(min=1e-4)
         else:
             st, r_g = {}, torch.tensor(self.fixed_ratio)
@@ -417,11 +459,14 @@ def _density(model: Any, config: DensityConfig) -> Any:
     teacher = frozen(copy.deepcopy(model.module))
     example = model.sample_inputs(1, 0)
     macs = MacsModel(student, layout, example, list(norms))
-    floor = macs.ratio({g: 1 for g in norms})
+    minimum = floors(macs, {g: len(ls[0].weight) for g, ls in norms.items()}, config.full_res_floor)
+    floor = macs.ratio(minimum)
     if config.target_macs < floor:
         raise ConfigError(f"density target_macs {config.target_macs:g} is below the smallest ratio this model can "
-                          f"reach by channel pruning ({floor:.4f}: one channel per prunable group); raise "
-                          "--target-macs", field="target_macs")
+                          f"reach by channel pruning ({floor:.4f}: one channel per prunable group"
+                          f"{', the full-resolution floor in the others' if config.full_res_floor else ''}); raise "
+                          "--target-macs" + (" or lower --full-res-floor" if config.full_res_floor else ""),
+                          field="target_macs")
     pool = _pool(model, config)
     if len(pool) < config.neighbours + 1:
         raise ConfigError(f"density needs more than neighbours={config.neighbours} training images, --data has "
@@ -442,7 +487,7 @@ def _density(model: Any, config: DensityConfig) -> Any:
     masks: dict = {}
     handles = gate_norms(norms, masks)
     task = _DensityTask(student, critic, config, pool, targets, table, dist, bandwidth, agent_g, agent_d, macs, masks,
-                        order=list(norms))
+                        order=list(norms), minimum=minimum)
     info = {"teacher": {"name": model.name, **params_and_macs(teacher, example)}}
     phase1 = run_training("density", config, task, info)
     for h in handles:
@@ -450,7 +495,7 @@ def _density(model: Any, config: DensityConfig) -> Any:
     with torch.no_grad():
         logits = {g: lg.detach() for g, lg in zip(norms, agent_g())}
     expected_ratio = float(macs.ratio({g: torch.sigmoid(lg).sum() for g, lg in logits.items()}))
-    keep = project_to_budget(logits, macs, config.target_macs)
+    keep = project_to_budget(logits, macs, config.target_macs, minimum)
     kept_above_zero = sum(int((logits[g][keep[g]] > 0).sum()) for g in keep)
     fold_masks(norms, keep)
     student.eval()
@@ -477,7 +522,7 @@ def _density(model: Any, config: DensityConfig) -> Any:
     stats = {
         "teacher": t, "student": {"family": model.family, "config": small_cfg.to_dict(), **s},
         "groups": groups, "affine_norm_added": student_cfg != dict(model.config),
-        "target_macs": config.target_macs, "macs_ratio": round(s["macs"] / t["macs"], 4),
+        "target_macs": config.target_macs, "full_res_groups": macs.full_res_groups(), "macs_ratio": round(s["macs"] / t["macs"], 4),
         "macs_ratio_expected_by_gates": round(expected_ratio, 4),
         "kept_channels_with_positive_logit": kept_above_zero,
         "neighbourhoods": {"pool": len(pool), "k": config.neighbours, "kernel_bandwidth": round(bandwidth, 4)},
@@ -514,4 +559,4 @@ def macs_ratio_floor(model: Any) -> float:
 
 
 __all__ = ["DensityConfig", "MacsModel", "fold_masks", "kernel_weights", "macs_ratio_floor", "nearest_neighbours",
-           "project_to_budget", "straight_through"]
+           "floor_gates", "floors", "project_to_budget", "straight_through"]
