@@ -148,12 +148,9 @@ def convert(job: dict) -> dict:
     from executorch.exir import to_edge_transform_and_lower
 
     ep = torch.export.load(job["program"])
-    if job["mode"] == "int8":
+    if job["mode"] in ("int8", "dynamic"):  # per_channel: static int8 only (dynamic is always per channel)
         calibration = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
-        ep = _quantize(ep, calibration, job.get("per_channel", True))
-    elif job["mode"] == "dynamic":
-        calibration = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
-        ep = _quantize(ep, calibration, True, dynamic=True)
+        ep = _quantize(ep, calibration, job.get("per_channel", True), dynamic=job["mode"] == "dynamic")
     elif job["mode"] != "fp32":
         raise ValueError(f"unknown mode {job['mode']}")
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
