@@ -230,6 +230,22 @@ def _bounds(z: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np
     return np.sqrt(lb2) * (1 - MARGIN), np.sqrt(ub2) * (1 + MARGIN) + 1e-12
 
 
+def lower_bounds(zq: np.ndarray, zb: np.ndarray) -> np.ndarray:
+    """Dense [len(zq), len(zb)] lower bounds of the true distances (float64 Gram arithmetic
+    on rows centred together, then MARGIN and an absolute slack for its rounding)."""
+    c = zq.mean(axis=0, dtype=np.float64)
+    q, b = zq.astype(np.float64) - c, zb.astype(np.float64) - c
+    qq, bb = np.einsum("ij,ij->i", q, q), np.einsum("ij,ij->i", b, b)
+    d2 = q @ b.T
+    d2 *= -2
+    d2 += qq[:, None]
+    d2 += bb[None, :]
+    # Gram rounding: ~1e-15 of the squared norms; 1e-12 of them, absolutely, is far above it
+    d2 -= 1e-12 * (qq.max(initial=0) + bb.max(initial=0))
+    np.maximum(d2, 0, out=d2)
+    return np.sqrt(d2, out=d2) * (1 - MARGIN)
+
+
 def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact) -> tuple[np.ndarray, int]:
     """Exact k-th nearest-candidate distance per point (0 with fewer than k candidates),
     and the number of exact distances it took."""
@@ -282,21 +298,28 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
 
 
 def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim: int, cell_size: int,
-            seed: int) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
+            seed: int, keep: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(precise, recalled, stats, real radii, fake radii) with the subspace-cell search (on one
-    BLAS thread: faster on this shared 2-core machine even for the projection GEMMs)."""
+    BLAS thread: faster on this shared 2-core machine even for the projection GEMMs).
+    ``keep``: a dict that receives the embedding ``z`` (stacked, reals first) and gives it back
+    to the next call with the same sets (a wider step, the error estimate's bounds)."""
     with _one_blas_thread():
-        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed)
+        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep)
 
 
-def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed):
+def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None):
     import time
 
     t = {}
     t0 = time.perf_counter()
     nr = len(real)
-    sub = fit_subspace(real, dim, seed)
-    z = np.concatenate([embed(real, sub), embed(fake, sub)])
+    if keep is not None and keep.get("dim") == dim and "z" in keep:
+        z = keep["z"]
+    else:
+        sub = fit_subspace(real, dim, seed)
+        z = np.concatenate([embed(real, sub), embed(fake, sub)])
+        if keep is not None:
+            keep.update(z=z, dim=dim)
     t["subspace"] = time.perf_counter() - t0
     same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
     t["cells"] = time.perf_counter() - t0 - sum(t.values())
@@ -305,7 +328,7 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed):
     t["radii"] = time.perf_counter() - t0 - sum(t.values())
     precise, recalled, n_ball = ball_tests(z, other, nr, rad, dist)
     t["balls"] = time.perf_counter() - t0 - sum(t.values())
-    stats = {"search": "pca-cells", "subspace_dim": int(sub.basis.shape[1]), "probe": probe,
+    stats = {"search": "pca-cells", "subspace_dim": int(z.shape[1] - 1), "probe": probe,
              "cell_size": cell_size, "candidates": int(max(c, k)),
              "measured_pairs": n_rad + n_ball,
              "residual_norm_median": float(np.median(z[:, -1])),
