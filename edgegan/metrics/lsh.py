@@ -70,7 +70,7 @@ class LSHConfig(JsonConfig):
     exhaustive_fallback: bool = True      # LSH+kNN: run exact search when predicted cheaper than widening
     search: str = "pca"                   # LSH+kNN candidate search: "pca" (subspace cells, ann.py) or "lsh" (bucket windows)
     subspace_dim: int = 32                # search="pca": principal directions of the candidate search
-    probe: int = 32                       # search="pca": nearest cells each cell is compared with
+    probe: int = 16                       # search="pca": nearest cells each point is compared with
     cell_size: int = 128                  # search="pca": points (both sets) per cell
 
     def validate(self) -> None:
