@@ -103,7 +103,10 @@ def _assign(z: np.ndarray, cent: np.ndarray, block: int = 16384) -> np.ndarray:
     cc = np.einsum("ij,ij->i", cent, cent)
     out = np.empty(len(z), dtype=np.int64)
     for s in range(0, len(z), block):
-        out[s:s + block] = np.argmin(cc[None, :] - 2 * (z[s:s + block] @ cent.T), axis=1)
+        g = z[s:s + block] @ cent.T
+        g *= -2
+        g += cc[None, :]
+        out[s:s + block] = np.argmin(g, axis=1)
     return out
 
 
@@ -243,21 +246,22 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
         qs = qid[qstarts[cell]:qstarts[cell + 1]]
         if not len(qs):
             continue
+        pts = order[starts[cell]:starts[cell + 1]]  # reals first
         zq = z[qs] - cent[cell]
-        qq = np.einsum("ij,ij->i", zq, zq)[:, None]
-        lo, mid, hi = starts[cell], starts[cell] + n_of[cell], starts[cell + 1]
-        for side, p in ((0, order[lo:mid]), (1, order[mid:hi])):
+        zp = z[pts] - cent[cell]
+        dd = zq @ zp.T  # both sides in one GEMM
+        dd *= -2
+        dd += np.einsum("ij,ij->i", zq, zq)[:, None]
+        dd += np.einsum("ij,ij->i", zp, zp)[None, :]
+        own = np.flatnonzero(assign[qs] == cell)  # queries living here: not their own neighbour
+        if len(own):
+            r, j = np.nonzero(qs[own, None] == pts[None, :])
+            dd[own[r], j] = np.inf
+        nr_here = n_of[cell]
+        for side, cols in ((0, slice(0, nr_here)), (1, slice(nr_here, len(pts)))):
+            p, d2 = pts[cols], dd[:, cols]
             if not len(p):
                 continue
-            zp = z[p] - cent[cell]
-            d2 = zq @ zp.T
-            d2 *= -2
-            d2 += qq
-            d2 += np.einsum("ij,ij->i", zp, zp)[None, :]
-            own = np.flatnonzero(assign[qs] == cell)  # queries living here: not their own neighbour
-            if len(own):
-                r, j = np.nonzero(qs[own, None] == p[None, :])
-                d2[own[r], j] = np.inf
             bv = best_v[side][qs]
             upd = np.flatnonzero(d2.min(axis=1) < bv.max(axis=1))  # rows this cell improves
             if not len(upd):

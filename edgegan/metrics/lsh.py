@@ -418,7 +418,7 @@ def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, pr
         return p, r, stats, {"approx_error": None, "stopped": "not estimated (error_sample=0)"}
     from .lsh_error import ErrorEstimator, adapt
 
-    estimator = ErrorEstimator(real, fake, config.k, config.error_sample, config.seed)
+    estimator = ErrorEstimator(real, fake, config.k, config.error_sample, config.seed, bounded=config.search == "pca")
     max_steps = 6 if config.adapt_budget_s > 0 else 1
     (p, r, _, _, stats, params), record = adapt(run, estimator, config.error_tolerance, config.radius_tolerance,
                                                 config.adapt_budget_s, max_steps, config.exhaustive_fallback)

@@ -244,10 +244,11 @@ def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
     return float(diff.mean()), float(abs(diff.mean()) + 2 * math.sqrt(p / s))
 
 
-def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator,
+                exact_flops: float = EXACT_FLOPS) -> np.ndarray:
     """Up to ``size`` random rows; fewer (>= 100) when the s x other exact block would pass
-    CROSS_BYTES or the exact radii behind it (~8 per row) EXACT_FLOPS."""
-    cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / (8 * max(other, 1) * max(dim, 1)))
+    CROSS_BYTES or the exact radii behind it (~8 per row) ``exact_flops``."""
+    cap = min(CROSS_BYTES // (8 * max(other, 1)), exact_flops / (8 * max(other, 1) * max(dim, 1)))
     s = int(min(size, n, max(100, cap)))
     return np.sort(rng.choice(n, s, replace=False))
 
@@ -255,10 +256,14 @@ def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generato
 class ErrorEstimator:
     """The fixed subsample and cached exact radii of one (real, fake) pair."""
 
-    def __init__(self, real: np.ndarray, fake: np.ndarray, k: int, size: int, seed: int, chunk_mb: int = 256) -> None:
+    def __init__(self, real: np.ndarray, fake: np.ndarray, k: int, size: int, seed: int, chunk_mb: int = 256,
+                 bounded: bool = False) -> None:
+        """``bounded``: set_bounds() will follow, so most exact radii are cheap (pruned): the
+        sample may be 4x larger before it shrinks for cost."""
         rng = np.random.default_rng([seed, 21])
-        self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng)
-        self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng)
+        flops = EXACT_FLOPS * (4 if bounded else 1)
+        self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng, flops)
+        self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng, flops)
         self.real, self.fake, self.chunk_mb = real, fake, chunk_mb
         center = np.asarray(real[self.real_rows], dtype=np.float64).mean(axis=0)  # numerics only
         self.real_radii = ExactRadii(real, k, chunk_mb, _Screen(real, center, chunk_mb))
@@ -323,12 +328,12 @@ class ErrorEstimator:
     def exact_seconds(self) -> float:
         """Predicted time of exhaustive exact kNN P/R at the rate measured so far."""
         madds = self.real_radii.madds + self.fake_radii.madds
-        if madds == 0:  # all exact work so far was bound-pruned: time one small screen block
+        if madds == 0:  # all exact work so far was bound-pruned: time one small GEMM block
             t0 = time.perf_counter()
-            rows = np.arange(min(16, len(self.real)))
-            self.real_radii.screen.sqdist(self.real[rows], centred=False)
+            block = np.asarray(self.real[:8192], dtype=np.float32)
+            np.matmul(block, block[:16].T)
             self.real_radii.seconds += time.perf_counter() - t0
-            self.real_radii.madds += float(len(rows)) * self.real.shape[0] * self.real.shape[1]
+            self.real_radii.madds += 16.0 * len(block) * self.real.shape[1]
             madds = self.real_radii.madds
         rate = (self.real_radii.seconds + self.fake_radii.seconds) / madds
         nr, nf, d = len(self.real), len(self.fake), self.real.shape[1]
