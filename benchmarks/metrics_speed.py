@@ -13,9 +13,11 @@ Per size n (each set): exact kNN P/R by ``prdc.compute_prdc(real, fake, 3)`` (or
 random subsample, its size printed); LSH-only; LSH+kNN (default config: error estimate and
 adaptation included) with the default subspace-cell candidate search and, up to --lsh-search-max,
 with the LSH bucket search (search="lsh"); faiss ``IndexFlatL2`` (exact radii by BLAS search, ball test over each
-query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128; at --big only with --faiss-big). Time is one run each; peak
-memory is tracemalloc's peak of numpy/Python allocations during the call (inputs excluded) and
-the process's ru_maxrss after it. ``--million``: LSH-only on two memory-mapped .npy feature
+query's 16 nearest) and ``IndexHNSWFlat`` (M=32, efSearch=128; at --big only with --faiss-big);
+with --candidates-compare, LSH+kNN's candidate search alone against faiss IndexIVFFlat in the
+same subspace (every size, --big included). Time is one run each; peak
+memory is tracemalloc's peak of numpy/Python allocations during a second, traced call (inputs
+excluded; time comes from the untraced first call) and the process's ru_maxrss after it. ``--million``: LSH-only on two memory-mapped .npy feature
 files of that many rows (written in chunks to --tmp, removed after). Prints numbers only.
 """
 from __future__ import annotations
@@ -34,15 +36,26 @@ from pathlib import Path
 import numpy as np
 
 
+MEMORY_RERUN_MAX_S = 60.0  # the traced memory run is skipped after a timed run longer than this
+
+
 def measure(fn):
-    """(seconds, peak MB of numpy/Python allocations during fn, ru_maxrss MB after, result)."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
+    """(seconds, peak MB of numpy/Python allocations during fn, ru_maxrss MB after, result).
+
+    Time and memory come from two runs: tracemalloc hooks every allocation, which slowed
+    LSH+kNN's per-cell loop (many small arrays) ~2x and prdc (a few huge ones) hardly at all,
+    so a traced time would skew the ratios. The traced run is skipped (peak NaN) when the
+    timed one took longer than MEMORY_RERUN_MAX_S (prdc at 20k: 4,578 MB in earlier runs)."""
     t0 = time.perf_counter()
     out = fn()
     seconds = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    peak = float("nan")
+    if seconds <= MEMORY_RERUN_MAX_S:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        fn()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return seconds, peak, rss, out
 
@@ -86,6 +99,68 @@ def faiss_pr(real: np.ndarray, fake: np.ndarray, k: int = 3, kind: str = "flat",
     return {"precision": float(precise.mean()), "recall": float(recalled.mean())}
 
 
+def candidate_search_compare(real: np.ndarray, fake: np.ndarray, n: int, probe: int = 16, c: int = 8) -> None:
+    """LSH+kNN's candidate search alone, in its subspace embedding z: ann.candidates (ours,
+    per-point probing of ``probe`` k-means cells) against faiss IndexIVFFlat (one index per set,
+    nlist = n / 64, nprobe = ``probe``, 4 k-means iterations: the same cells) and, for
+    reference, ann.cell_candidates (the earlier per-cell probing, probe 32). Recall = share of
+    the true 3 nearest in z (faiss IndexFlatL2 on 400 random points) among the c candidates."""
+    import faiss
+
+    from edgegan.metrics import ann
+
+    with ann._one_blas_thread():
+        sub = ann.fit_subspace(real, 32, 0)
+        z = np.concatenate([ann.embed(real, sub), ann.embed(fake, sub)])
+    nr, m = len(real), z.shape[1]
+    zr, zf = np.ascontiguousarray(z[:nr]), np.ascontiguousarray(z[nr:])
+    qs = np.random.default_rng(0).choice(len(z), 400, replace=False)
+
+    def truth(data, base):
+        fl = faiss.IndexFlatL2(m)
+        fl.add(data)
+        return fl.search(z[qs], 4)[1] + base
+
+    tr = (truth(zr, 0), truth(zf, nr))
+
+    def recall(cand_r, cand_f):
+        hit = 0
+        for j, q in enumerate(qs):
+            for t, cand in zip(tr, (cand_r, cand_f)):
+                hit += len(set([x for x in t[j] if x != q][:3]) & set(cand[j]))
+        return hit / (6 * len(qs))
+
+    def ours(fn, pr):
+        def go():
+            with ann._one_blas_thread():
+                same, other = fn(z, nr, c, pr, 128, 0)
+            is_real = (qs < nr)[:, None]
+            return np.where(is_real, same[qs], other[qs]), np.where(is_real, other[qs], same[qs])
+        return go
+
+    def ivf():
+        out = []
+        for base, data in ((0, zr), (nr, zf)):
+            nlist = max(1, len(data) // 64)
+            ix = faiss.IndexIVFFlat(faiss.IndexFlatL2(m), m, nlist)
+            ix.cp.niter = 4
+            train = data[np.random.default_rng(1).choice(len(data), min(len(data), 64 * nlist), replace=False)]
+            ix.train(train)
+            ix.add(data)
+            ix.nprobe = probe
+            out.append(ix.search(z, c + 1)[1] + base)
+        # drop the point itself from its own set's list
+        cand = [np.array([[x for x in row if x != i][:c] for row, i in zip(o[qs], qs)]) for o in out]
+        return cand[0], cand[1]
+
+    for name, fn in ((f"candidate search only: ours, per-point probe {probe}", ours(ann.candidates, probe)),
+                     ("candidate search only: ours, earlier per-cell probe 32", ours(ann.cell_candidates, 32)),
+                     (f"candidate search only: faiss IndexIVFFlat, nprobe {probe}", ivf)):
+        t, peak, rss, (cr, cf) = measure(fn)
+        print(f"| {n:,} | {name} | {t:.2f} | {peak:,.0f} | {rss:,.0f} | – | – | recall of the true 3 nearest in z "
+              f"({m}-d): {recall(cr, cf):.3f} (faiss threads: {faiss.omp_get_max_threads()}) |", flush=True)
+
+
 def row(name, n, t, peak, rss, p, r, ref, extra=""):
     dp = "–" if ref is None else f"{abs(p - ref[0]):.4f}"
     dr = "–" if ref is None else f"{abs(r - ref[1]):.4f}"
@@ -124,6 +199,8 @@ def run_size(n: int, args, have_faiss: bool) -> None:
         row(f"LSH+kNN (search={search})", n, t, peak, rss, out["lsh_knn_precision"], out["lsh_knn_recall"], ref,
             f"approx_error {ap['approx_error']:.3f} ({ap['stopped']}, {len(ap['steps'])} step(s)); "
             f"candidate search {split:.2f} s, rest (estimate, exhaustive) {t - split:.2f} s{ref_note}")
+    if have_faiss and not args.skip_faiss and args.candidates_compare:
+        candidate_search_compare(real, fake, n)
     if have_faiss and not args.skip_faiss:
         for kind in ("flat", "hnsw"):
             if n > (args.faiss_flat_max if kind == "flat" else args.hnsw_max):
@@ -173,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-prdc", action="store_true")
     p.add_argument("--skip-faiss", action="store_true")
     p.add_argument("--faiss-big", action="store_true", help="faiss HNSW at --big too (index build takes minutes)")
+    p.add_argument("--candidates-compare", action="store_true",
+                   help="also time LSH+kNN's candidate search alone against faiss IVF in its subspace (needs faiss)")
     p.add_argument("--tmp", default=tempfile.gettempdir())
     args = p.parse_args(argv)
     try:
@@ -189,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         run_size(n, args, have_faiss)
     if args.big:
-        run_size(args.big, args, have_faiss and args.faiss_big)
+        if have_faiss and not args.skip_faiss and args.candidates_compare:
+            run_size(args.big, argparse.Namespace(**{**vars(args), "faiss_flat_max": 0, "hnsw_max": 0}), True)
+        else:
+            run_size(args.big, args, have_faiss and args.faiss_big)
     if args.million:
         run_million(args.million, args)
     print(f"\n# load avg at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

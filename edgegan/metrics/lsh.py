@@ -70,7 +70,7 @@ class LSHConfig(JsonConfig):
     exhaustive_fallback: bool = True      # LSH+kNN: run exact search when predicted cheaper than widening
     search: str = "pca"                   # LSH+kNN candidate search: "pca" (subspace cells, ann.py) or "lsh" (bucket windows)
     subspace_dim: int = 32                # search="pca": principal directions of the candidate search
-    probe: int = 32                       # search="pca": nearest cells each cell is compared with
+    probe: int = 16                       # search="pca": nearest cells each point is compared with
     cell_size: int = 128                  # search="pca": points (both sets) per cell
 
     def validate(self) -> None:
@@ -387,13 +387,17 @@ def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, pr
     """LSH+kNN, then its error against exact kNN estimated on a subsample (lsh_error.py);
     while that is above ``error_tolerance`` and time allows, the search is rerun wider:
     step i uses window and max_candidates x 2^i and 8·i more tables."""
+    keep: dict = {}  # the subspace embedding: reused by wider steps and the error estimate's bounds
+
     def run(step: int) -> tuple:
         if config.search == "pca":
             from .ann import pca_knn
 
             c, probe = config.max_candidates * 2 ** step, config.probe * 2 ** step
             p, r, stats, r_rad, f_rad = pca_knn(real, fake, config.k, c, probe, config.subspace_dim,
-                                                config.cell_size, config.seed)
+                                                config.cell_size, config.seed, keep)
+            if estimator is not None and step == 0:
+                estimator.set_bounds(keep["z"])
             return p, r, r_rad, f_rad, stats, {"search": "pca", "probe": probe, "max_candidates": c}
         if step == 0:
             cfg, idx, pr, pf, kr, kf = config, index, proj_r, proj_f, keys_r, keys_f
@@ -408,12 +412,13 @@ def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, pr
         params = {"tables": idx.tables, "window": cfg.window, "max_candidates": cfg.max_candidates}
         return p, r, r_rad, f_rad, stats, params
 
+    estimator = None
     if config.error_sample == 0:
         p, r, _, _, stats, _ = run(0)
         return p, r, stats, {"approx_error": None, "stopped": "not estimated (error_sample=0)"}
     from .lsh_error import ErrorEstimator, adapt
 
-    estimator = ErrorEstimator(real, fake, config.k, config.error_sample, config.seed)
+    estimator = ErrorEstimator(real, fake, config.k, config.error_sample, config.seed, bounded=config.search == "pca")
     max_steps = 6 if config.adapt_budget_s > 0 else 1
     (p, r, _, _, stats, params), record = adapt(run, estimator, config.error_tolerance, config.radius_tolerance,
                                                 config.adapt_budget_s, max_steps, config.exhaustive_fallback)

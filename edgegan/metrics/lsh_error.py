@@ -33,6 +33,13 @@ the k + REFINE screened nearest, a ball test from the pair itself). Candidate ba
 checked nearest first and a point stops at its first hit, so most exact radii are spent on
 the points outside every ball.
 
+With the default candidate search its subspace embedding gives lower bounds of every true
+distance (ann.py): then a radius is found by measuring the k + REFINE nearest by bound and
+every point whose bound is below their k-th distance (no other point can be nearer), and the
+candidate balls are those whose bound is below their LSH radius. Exact all the same; it falls
+back to the screen for rows where the bounds leave more than PRUNE_SHARE of a set (isotropic
+noise far off the subspace).
+
 Cost of the estimate: a few exact radii per sampled point, each a pass over its set;
 the sample shrinks (to >= 100 per set) to keep that near EXACT_FLOPS multiply-adds, and the
 sample sizes are reported, so the bound is wide when the sample is small.
@@ -46,6 +53,7 @@ from typing import Callable
 
 import numpy as np
 
+from .ann import lower_bounds
 from .knn import distance_blocks  # exhaustive(): the prdc arithmetic
 
 log = logging.getLogger(__name__)
@@ -56,6 +64,7 @@ MAX_ZERO = 512          # radius-0 points checked exhaustively up to this count
 CROSS_BYTES = 256 << 20  # the s x n exact distance block of one side stays below this
 REFINE = 8              # float32 screening keeps k + REFINE nearest per row for the exact recheck
 MARGIN = 1e-3           # relative margin of the float32 screen (its error is ~1e-5 relative here)
+PRUNE_SHARE = 1 / 16     # bound-pruned exact search while at most this share of a set survives the bound
 EXHAUSTIVE_SLOWDOWN = 2.5  # exhaustive search (float64, prdc's arithmetic) vs the screen's float32 rate
 
 
@@ -124,10 +133,48 @@ class ExactRadii:
         self.screen = screen or _Screen(x, np.asarray(x[:1], dtype=np.float32)[0] * 0, chunk_mb)
         self.values = np.full(len(x), np.nan)
         self.seconds, self.madds = 0.0, 0.0   # measured rate of the exact search
+        self.z: np.ndarray | None = None      # the search's embedding of x: lower bounds (set_bounds)
+        self.pruned = 0                       # radii found with the bounds alone (no screen)
+
+    def _fill_pruned(self, todo: np.ndarray) -> np.ndarray:
+        """Exact radii of ``todo`` from lower bounds: the k + REFINE nearest by bound are
+        measured, their k-th distance bounds the radius from above, and only points whose
+        lower bound is below it can be nearer (measured too). Rows where more than
+        PRUNE_SHARE of the set survives are returned for the screen (bounds too loose)."""
+        n = len(self.x)
+        kk = min(self.k + REFINE, n - 1)
+        cap = max(4 * kk, int(n * PRUNE_SHARE))
+        left = []
+        step = max(1, int((self.chunk_mb << 20) // (8 * n)))
+        for s in range(0, len(todo), step):
+            part = todo[s:s + step]
+            lb = lower_bounds(self.z[part], self.z)
+            lb[np.arange(len(part)), part] = np.inf  # self is not a neighbour
+            near = np.argpartition(lb, kk - 1, axis=1)[:, :kk]
+            ex = _exact_dist(self.x, self.x, np.repeat(part, kk), near.ravel()).reshape(len(part), kk)
+            r_up = np.partition(ex, self.k - 1, axis=1)[:, self.k - 1]
+            np.put_along_axis(lb, near, np.inf, axis=1)  # measured already
+            surv = lb <= r_up[:, None]
+            count = surv.sum(axis=1)
+            ok = count <= cap
+            left.append(part[~ok])
+            qi, bj = np.nonzero(surv[ok])
+            rows = part[ok]
+            dex = _exact_dist(self.x, self.x, rows[qi], bj)
+            allq = np.concatenate([np.repeat(np.arange(len(rows)), kk), qi])
+            alld = np.concatenate([ex[ok].ravel(), dex])
+            order = np.lexsort((alld, allq))
+            allq, alld = allq[order], alld[order]
+            first = np.searchsorted(allq, np.arange(len(rows)))
+            self.values[rows] = alld[first + self.k - 1]
+            self.pruned += len(rows)
+        return np.concatenate(left) if left else todo[:0]
 
     def fill(self, rows: np.ndarray) -> np.ndarray:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         todo = rows[np.isnan(self.values[rows])]
+        if len(todo) and self.z is not None:
+            todo = self._fill_pruned(todo)
         if len(todo):
             t0 = time.perf_counter()
             n = len(self.x)
@@ -151,15 +198,20 @@ class ExactRadii:
 
 
 def _side(query: np.ndarray, rows: np.ndarray, approx_hit: np.ndarray, balls: ExactRadii,
-          ball_radius: np.ndarray, cross: np.ndarray) -> dict:
+          ball_radius: np.ndarray, crosses: list[Callable[[], np.ndarray]]) -> dict:
     """Exact decision (inside some ball of the other set) of the sampled ``rows`` of ``query``
-    against the LSH+kNN decision ``approx_hit[rows]``; ``cross`` = their screened squared
-    distances to the other set (computed once per estimator)."""
+    against the LSH+kNN decision ``approx_hit[rows]``; ``crosses`` give their squared distances
+    to the other set, lower bounds first (from the search's embedding) or screened (float32
+    GEMM; computed once per estimator): the first that leaves few candidate balls is used."""
     n_ball = len(ball_radius)
     # exact radii never exceed the LSH ones (a k-th candidate distance is >= the true k-th), so
     # only balls holding the point under the LSH radii, or with LSH radius 0, can hold it
     limit = (ball_radius * (1 + MARGIN)) ** 2 + 1e-12
-    cand = cross < limit[None, :]
+    for i, get in enumerate(crosses):
+        cross = get()
+        cand = cross < limit[None, :]
+        if i == len(crosses) - 1 or cand.sum() <= PRUNE_SHARE * cand.size:
+            break
     zero = np.flatnonzero(ball_radius == 0)
     if len(zero) > MAX_ZERO:  # too many to check all: those among each point's NEAR nearest
         near = min(NEAR, n_ball - 1)
@@ -192,10 +244,11 @@ def _bound(approx: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
     return float(diff.mean()), float(abs(diff.mean()) + 2 * math.sqrt(p / s))
 
 
-def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generator,
+                exact_flops: float = EXACT_FLOPS) -> np.ndarray:
     """Up to ``size`` random rows; fewer (>= 100) when the s x other exact block would pass
-    CROSS_BYTES or the exact radii behind it (~8 per row) EXACT_FLOPS."""
-    cap = min(CROSS_BYTES // (8 * max(other, 1)), EXACT_FLOPS / (8 * max(other, 1) * max(dim, 1)))
+    CROSS_BYTES or the exact radii behind it (~8 per row) ``exact_flops``."""
+    cap = min(CROSS_BYTES // (8 * max(other, 1)), exact_flops / (8 * max(other, 1) * max(dim, 1)))
     s = int(min(size, n, max(100, cap)))
     return np.sort(rng.choice(n, s, replace=False))
 
@@ -203,15 +256,44 @@ def sample_rows(n: int, other: int, dim: int, size: int, rng: np.random.Generato
 class ErrorEstimator:
     """The fixed subsample and cached exact radii of one (real, fake) pair."""
 
-    def __init__(self, real: np.ndarray, fake: np.ndarray, k: int, size: int, seed: int, chunk_mb: int = 256) -> None:
+    def __init__(self, real: np.ndarray, fake: np.ndarray, k: int, size: int, seed: int, chunk_mb: int = 256,
+                 bounded: bool = False) -> None:
+        """``bounded``: set_bounds() will follow, so most exact radii are cheap (pruned): the
+        sample may be 4x larger before it shrinks for cost."""
         rng = np.random.default_rng([seed, 21])
-        self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng)
-        self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng)
+        flops = EXACT_FLOPS * (4 if bounded else 1)
+        self.real_rows = sample_rows(len(real), len(fake), real.shape[1], size, rng, flops)
+        self.fake_rows = sample_rows(len(fake), len(real), real.shape[1], size, rng, flops)
         self.real, self.fake, self.chunk_mb = real, fake, chunk_mb
         center = np.asarray(real[self.real_rows], dtype=np.float64).mean(axis=0)  # numerics only
         self.real_radii = ExactRadii(real, k, chunk_mb, _Screen(real, center, chunk_mb))
         self.fake_radii = ExactRadii(fake, k, chunk_mb, _Screen(fake, center, chunk_mb))
         self._cross: dict[str, np.ndarray] = {}  # the samples' screened distances, fixed across steps
+
+    def set_bounds(self, z: np.ndarray) -> None:
+        """Use the candidate search's embedding (stacked, reals first; ann.embed) for lower
+        bounds: exact radii and ball candidates by pruning instead of a pass over the set."""
+        nr = len(self.real)
+        self.z = z
+        self.real_radii.z, self.fake_radii.z = z[:nr], z[nr:]
+
+    def crosses(self, side: str) -> list:
+        screen = [lambda: self.cross(side)]
+        if getattr(self, "z", None) is None:
+            return screen
+        return [lambda: self.bound_cross(side)] + screen
+
+    def bound_cross(self, side: str) -> np.ndarray:
+        """Squared lower bounds of the sample's distances to the other set."""
+        key = "bound-" + side
+        if key not in self._cross:
+            nr = len(self.real)
+            if side == "fake":
+                lb = lower_bounds(self.z[nr + self.fake_rows], self.z[:nr])
+            else:
+                lb = lower_bounds(self.z[self.real_rows], self.z[nr:])
+            self._cross[key] = np.square(lb, out=lb)
+        return self._cross[key]
 
     def cross(self, side: str) -> np.ndarray:
         if side not in self._cross:
@@ -227,8 +309,8 @@ class ErrorEstimator:
 
     def estimate(self, precise: np.ndarray, recalled: np.ndarray, r_rad: np.ndarray, f_rad: np.ndarray,
                  radius_tolerance: float) -> dict:
-        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.cross("fake"))
-        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.cross("real"))
+        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.crosses("fake"))
+        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.crosses("real"))
         gap_p, err_p = _bound(prec["approx"], prec["exact"])
         gap_r, err_r = _bound(rec["approx"], rec["exact"])
         # radius check on the sampled points themselves
@@ -246,8 +328,13 @@ class ErrorEstimator:
     def exact_seconds(self) -> float:
         """Predicted time of exhaustive exact kNN P/R at the rate measured so far."""
         madds = self.real_radii.madds + self.fake_radii.madds
-        if madds == 0:
-            return math.inf
+        if madds == 0:  # all exact work so far was bound-pruned: time one small GEMM block
+            t0 = time.perf_counter()
+            block = np.asarray(self.real[:8192], dtype=np.float32)
+            np.matmul(block, block[:16].T)
+            self.real_radii.seconds += time.perf_counter() - t0
+            self.real_radii.madds += 16.0 * len(block) * self.real.shape[1]
+            madds = self.real_radii.madds
         rate = (self.real_radii.seconds + self.fake_radii.seconds) / madds
         nr, nf, d = len(self.real), len(self.fake), self.real.shape[1]
         return EXHAUSTIVE_SLOWDOWN * rate * d * float(nr * nr + nf * nf + nr * nf)
