@@ -70,9 +70,39 @@ NORM_REWRITES = ("instance_norm_bias", "instance_norm_equalize")
 
 
 
+# ops that only move values between positions/channels: a conv reaching an InstanceNorm only
+# through them (the sub-pixel up-sampling's slices + interleave, edgegan.export.rewrite) still has
+# its bias removed and its scale undone by the norm, per norm channel
+_MOVES = ("Slice", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Transpose")
+
+
+def _through_moves(name: str, producer: dict, consumers: dict, inits: set):
+    """(the one Conv/ConvTranspose whose output reaches tensor ``name`` through data-movement
+    ops only, the tensors on that path) or None. Every path must end at that same conv and no
+    tensor on it may be read by anything else."""
+    convs, path, todo = set(), [], [name]
+    while todo:
+        t = todo.pop()
+        node = producer.get(t)
+        if node is None:
+            return None
+        path.append(t)
+        if node.op_type in _PRODUCERS:
+            convs.add(node.name or node.output[0])
+            conv = node
+            continue
+        if node.op_type not in _MOVES:
+            return None
+        todo += [i for i in node.input[:1 if node.op_type != "Concat" else None] if i and i not in inits]
+    if len(convs) != 1:
+        return None
+    return conv, path
+
+
 def _norm_producers(model) -> list[tuple]:
-    """(conv node, norm node) pairs where the conv's output feeds only that InstanceNorm and its
-    weight (and bias) are initializers."""
+    """(conv node, norm node) pairs where the conv's output reaches only that InstanceNorm (directly,
+    or through data-movement ops only, e.g. the sub-pixel interleave) and its weight (and bias) are
+    initializers."""
     inits = {i.name for i in model.graph.initializer}
     consumers: dict[str, list] = {}
     for n in model.graph.node:
@@ -84,12 +114,17 @@ def _norm_producers(model) -> list[tuple]:
     for n in model.graph.node:
         if n.op_type != "InstanceNormalization":
             continue
-        conv = producer.get(n.input[0])
-        if conv is None or conv.op_type not in _PRODUCERS or conv.input[1] not in inits:
+        found = _through_moves(n.input[0], producer, consumers, inits)
+        if found is None:
+            continue
+        conv, path = found
+        if conv.input[1] not in inits:
             continue
         if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
             continue
-        if len(consumers.get(conv.output[0], [])) != 1 or conv.output[0] in graph_outputs:
+        inside = {producer[t].name or producer[t].output[0] for t in path} | {n.name or n.output[0]}
+        if any(t in graph_outputs or any((c.name or c.output[0]) not in inside for c in consumers.get(t, []))
+               for t in path):
             continue
         if any(a.name == "group" and a.i != 1 for a in conv.attribute) and conv.op_type == "ConvTranspose":
             continue
@@ -152,9 +187,11 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
     if equalize:  # per-channel range of each conv output, bias excluded, on the calibration inputs
         probe = onnx.load(str(src))
         del probe.graph.output[:]
-        for conv, _ in pairs:
-            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(conv.output[0]))
-        acts = _run(_session(probe.SerializeToString()), calibration)
+        names = list(dict.fromkeys(t for conv, norm in pairs for t in (conv.output[0], norm.input[0])))
+        probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names)
+        by_name = dict(zip(names, _run(_session(probe.SerializeToString()), calibration)))
+        acts = [by_name[conv.output[0]] for conv, _ in pairs]
+        norm_channels = [by_name[norm.input[0]].shape[1] for _, norm in pairs]
     for i, (conv, _) in enumerate(pairs):
         has_bias = len(conv.input) > 2 and bool(conv.input[2])
         bias = own_initializer(conv, 2) if has_bias else None
@@ -163,7 +200,12 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None:
                 a = a - bias.reshape(1, -1, *([1] * (a.ndim - 2)))
             rng = np.abs(a).max(axis=tuple(d for d in range(a.ndim) if d != 1))
+            # a conv with m x the norm's channels (sub-pixel phases, one block of C per phase): conv
+            # channel j is norm channel j % C, so the phases of one channel share one gain
+            groups = len(rng) // norm_channels[i] if len(rng) % norm_channels[i] == 0 else 1
+            rng = rng.reshape(groups, -1).max(axis=0)
             k = np.clip(rng.max() / np.maximum(rng, 1e-12), 1.0, max_gain).astype(np.float32)
+            k = np.tile(k, groups)
             w = own_initializer(conv, 1)
             axis = 0 if conv.op_type == "Conv" else 1
             w = w * k.reshape([-1 if d == axis else 1 for d in range(w.ndim)])
@@ -171,12 +213,20 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None and not drop_bias:
                 store(conv.input[2], bias * k)
             gains.append(float(k.max()))
-        if has_bias and drop_bias:
+        if has_bias and drop_bias and _same_per_norm_channel(bias, norm_channels[i] if equalize else None):
             store(conv.input[2], np.zeros_like(bias))
     rewrites = (["instance_norm_bias"] if drop_bias else []) + (["instance_norm_equalize"] if equalize else [])
     onnx.save(model, str(dst))
     err, psnr, atol = check_rewrite(src, dst, calibration, min_psnr_db, max_err_of_range)
     return NormRewriteReport(rewrites, len(pairs), err, psnr, round(max(gains), 3), atol, min_psnr_db)
+
+
+def _same_per_norm_channel(bias: np.ndarray, channels) -> bool:
+    """Whether a conv bias is one constant per norm channel (always for a direct conv -> norm; for
+    sub-pixel phases only when every phase block carries the same bias, as the rewrite makes it)."""
+    if channels is None or len(bias) == channels or len(bias) % channels:
+        return True
+    return bool((bias.reshape(-1, channels) == bias[:channels]).all())
 
 
 def check_rewrite(original: Path, rewritten: Path, x: np.ndarray, min_psnr_db: float = MIN_PSNR_DB,
