@@ -89,9 +89,12 @@ def test_instance_norm_resnet_gets_both_rewrites_and_int8_upsampling(tmp_path):
     names = [r["rewrite"] for r in q["rewrites"]]
     assert sum("ConvTranspose k3 s2 p1 -> pad + Conv 2x2" in n for n in names) == 2, names
     assert {"instance_norm_bias", "instance_norm_equalize"} <= set(names), names
+    graph = onnx.load(str(out / q["path"])).graph
+    norms = sum(n.op_type == "InstanceNormalization" for n in graph.node)
+    # every norm of this ResNet follows a conv, the two up-sampling ones through the sub-pixel interleave
+    assert all(r["instance_norms"] == norms == 7 for r in q["rewrites"] if r["rewrite"].startswith("instance_norm"))
     assert not q.get("notes"), q.get("notes")  # no fallback, no refused rewrite
     assert not any(op.startswith("ConvTranspose") for op in q["quantization"]["ops_left_float"])
-    graph = onnx.load(str(out / q["path"])).graph
     producer = {o: n.op_type for n in graph.node for o in n.output}
     convs = [n for n in graph.node if n.op_type == "Conv"]
     assert "ConvTranspose" not in {n.op_type for n in graph.node}
