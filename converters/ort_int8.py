@@ -208,7 +208,7 @@ class OrtInt8(Converter):
             try:
                 # no float initializer shared between nodes (edgegan.export.unshare: ORT's copy of a
                 # shared bias can take an activation's name and then fails as "shared mode")
-                graph = unshared_copy(graph, ctx.workdir / f"{Path(graph).stem}_unshared.onnx")
+                graph = unshared_copy(graph, ctx.workdir / f"unshared_{Path(graph).stem}.onnx")
                 with _quiet_root_logger():  # the quantizer warns through the root logger
                     quantize_static(
                         str(graph), str(out), _calibration_reader(ctx.calibration, "input"),
