@@ -102,3 +102,26 @@ def test_instance_norm_resnet_gets_both_rewrites_and_int8_upsampling(tmp_path):
     x = np.load(out / "inputs.npy")
     ref, got = _ort_outputs(out / art["onnx"]["path"], x), _ort_outputs(out / q["path"], x)
     assert _psnr(ref, got) > 35  # the random-init tiny ResNet: ~41 dB measured
+
+
+@pytest.mark.slow
+def test_resnet_sketch_ort_int8_quantizes_the_rewritten_graph(tmp_path):
+    """The shipped resnet-sketch (issue #25): the sub-pixel graph quantizes (no "shared mode"
+    fallback), the InstanceNorm rewrite passes its budget, and int8 reaches the goal's 38 dB
+    region (37.6-38.5 dB measured, 35.3 dB before); the bound here is independent of the bundle."""
+    import json
+
+    from edgegan.api import export
+
+    out = tmp_path / "rs"
+    export("resnet-sketch", out, ["onnx", "ort-int8"])
+    art = {a["format"]: a for a in json.loads((out / "bundle.json").read_text())["artifacts"]}
+    q = art["ort-int8"]
+    names = [r["rewrite"] for r in q["rewrites"]]
+    assert sum("ConvTranspose k3 s2 p1" in n for n in names) == 2 and "instance_norm_equalize" in names, names
+    assert not q.get("notes"), q["notes"]
+    assert all(r["instance_norms"] == 17 and r["psnr_db_vs_original"] >= 60
+               for r in q["rewrites"] if r["rewrite"].startswith("instance_norm"))
+    x = np.load(out / "inputs.npy")
+    ref, got = _ort_outputs(out / art["onnx"]["path"], x), _ort_outputs(out / q["path"], x)
+    assert _psnr(ref, got) > 37
