@@ -39,7 +39,8 @@ _PRODUCERS = ("Conv", "ConvTranspose")
 # Acceptance of a rewrite vs the unrewritten float graph, both run in ORT on the calibration
 # inputs. 60 dB: the int8 artifacts this rewrite serves are 35-50 dB vs float, so a change 60 dB
 # down adds at most 1/10 of a 50 dB model's error power (<= 0.4 dB) and ~0.04 dB at 40 dB; a
-# wrong rewrite (a sign flipped, a bias dropped where no norm follows) lands at 10-40 dB.
+# wrong rewrite (a channel's sign flipped, a bias dropped where no norm follows: see
+# tests/test_norm_rewrite.py) lands far below it.
 MIN_PSNR_DB = 60.0
 # and no single value moves by more than 1 % of the output's range (2.5 steps of an 8-bit
 # output), so a local fault the mean hides is still caught
@@ -67,7 +68,6 @@ class NormRewriteReport:
 
 
 NORM_REWRITES = ("instance_norm_bias", "instance_norm_equalize")
-
 
 
 # ops that only move values between positions/channels: a conv reaching an InstanceNorm only
