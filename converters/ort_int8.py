@@ -22,6 +22,7 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.norm_rewrite import tanh_input_range
+from ..export.unshare import unshared_copy
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # ops that only move or reshape data (they carry int8 through unchanged); everything else that is
@@ -205,6 +206,9 @@ class OrtInt8(Converter):
                     errors.append(str(exc))
                     continue
             try:
+                # no float initializer shared between nodes (edgegan.export.unshare: ORT's copy of a
+                # shared bias can take an activation's name and then fails as "shared mode")
+                graph = unshared_copy(graph, ctx.workdir / f"unshared_{Path(graph).stem}.onnx")
                 with _quiet_root_logger():  # the quantizer warns through the root logger
                     quantize_static(
                         str(graph), str(out), _calibration_reader(ctx.calibration, "input"),

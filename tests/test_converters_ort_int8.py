@@ -57,3 +57,71 @@ def test_a_working_quantizer_runs_once_and_records_no_rewrite(no_rewrite_context
     ctx = no_rewrite_context()
     result = OrtInt8().convert(ctx)
     assert len(quantize_calls) == 1 and result.rewrites == [] and result.path.is_file()
+
+
+def _psnr(ref: np.ndarray, got: np.ndarray, peak: float = 2.0) -> float:
+    return float(10 * np.log10(peak ** 2 / np.mean((ref.astype(np.float64) - got) ** 2)))
+
+
+def _ort_outputs(path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    return np.concatenate([s.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def test_instance_norm_resnet_gets_both_rewrites_and_int8_upsampling(tmp_path):
+    """resnet-tiny (InstanceNorm, ConvTranspose k3 s2 p1 op1) through the product's export: the
+    artifact records the sub-pixel and the InstanceNorm rewrites, fell back on nothing, and ORT
+    runs no ConvTranspose; its output is checked here against the float ONNX independently."""
+    import json
+
+    import onnx
+
+    from edgegan.api import export
+
+    out = tmp_path / "b"
+    export("resnet-tiny", out, ["onnx", "ort-int8"], n_inputs=16)
+    manifest = json.loads((out / "bundle.json").read_text())
+    art = {a["format"]: a for a in manifest["artifacts"]}
+    q = art["ort-int8"]
+    names = [r["rewrite"] for r in q["rewrites"]]
+    assert sum("ConvTranspose k3 s2 p1 -> pad + Conv 2x2" in n for n in names) == 2, names
+    assert {"instance_norm_bias", "instance_norm_equalize"} <= set(names), names
+    graph = onnx.load(str(out / q["path"])).graph
+    norms = sum(n.op_type == "InstanceNormalization" for n in graph.node)
+    # every norm of this ResNet follows a conv, the two up-sampling ones through the sub-pixel interleave
+    assert all(r["instance_norms"] == norms == 7 for r in q["rewrites"] if r["rewrite"].startswith("instance_norm"))
+    assert not q.get("notes"), q.get("notes")  # no fallback, no refused rewrite
+    assert not any(op.startswith("ConvTranspose") for op in q["quantization"]["ops_left_float"])
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert "ConvTranspose" not in {n.op_type for n in graph.node}
+    assert convs and all(producer.get(n.input[1]) == "DequantizeLinear" for n in convs)  # int8 weights everywhere
+    x = np.load(out / "inputs.npy")
+    ref, got = _ort_outputs(out / art["onnx"]["path"], x), _ort_outputs(out / q["path"], x)
+    assert _psnr(ref, got) > 35  # the random-init tiny ResNet: ~41 dB measured
+
+
+@pytest.mark.slow
+def test_resnet_sketch_ort_int8_quantizes_the_rewritten_graph(tmp_path):
+    """The shipped resnet-sketch (issue #25): the sub-pixel graph quantizes (no "shared mode"
+    fallback), the InstanceNorm rewrite passes its budget, and int8 reaches the goal's 38 dB
+    region (37.6-38.5 dB measured, 35.3 dB before); the bound here is independent of the bundle."""
+    import json
+
+    from edgegan.api import export
+
+    out = tmp_path / "rs"
+    export("resnet-sketch", out, ["onnx", "ort-int8"])
+    art = {a["format"]: a for a in json.loads((out / "bundle.json").read_text())["artifacts"]}
+    q = art["ort-int8"]
+    names = [r["rewrite"] for r in q["rewrites"]]
+    assert sum("ConvTranspose k3 s2 p1" in n for n in names) == 2 and "instance_norm_equalize" in names, names
+    assert not q.get("notes"), q["notes"]
+    assert all(r["instance_norms"] == 17 and r["psnr_db_vs_original"] >= 60
+               for r in q["rewrites"] if r["rewrite"].startswith("instance_norm"))
+    x = np.load(out / "inputs.npy")
+    ref, got = _ort_outputs(out / art["onnx"]["path"], x), _ort_outputs(out / q["path"], x)
+    assert _psnr(ref, got) > 37

@@ -90,8 +90,31 @@ def test_the_check_rejects_a_wrong_rewrite(resnet_tiny):
     w[0] *= -1  # IN(-x) = -IN(x): a negative channel gain is not a valid equalization
     init.CopyFrom(numpy_helper.from_array(w, init.name))
     onnx.save(model, str(tmp / "broken.onnx"))
-    with pytest.raises(ConversionError, match="changed the float output"):
-        check_rewrite(src, tmp / "broken.onnx", x, atol=5e-3)
+    with pytest.raises(ConversionError, match="changed the float output too much"):
+        check_rewrite(src, tmp / "broken.onnx", x)
+    ref, got = _run(src, x)[0], _run(tmp / "broken.onnx", x)[0]
+    assert _psnr(ref, got, float(ref.max() - ref.min())) < 60  # independent: it is a real fault
+
+
+def test_the_check_rejects_a_bias_dropped_where_no_norm_follows(resnet_tiny):
+    """The rewrite's premise (a norm removes the bias) does not hold for the output conv: dropping
+    its bias is the bug a wrong pairing would make, and the PSNR bound catches it."""
+    import onnx
+    from onnx import numpy_helper
+
+    _, src, x, tmp = resnet_tiny
+    model = onnx.load(str(src))
+    paired = {c.name for c, _ in _conv_into_norm(src)}
+    last = [n for n in model.graph.node if n.op_type == "Conv" and n.name not in paired][-1]
+    init = next(i for i in model.graph.initializer if i.name == last.input[2])
+    init.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(init)), init.name))
+    onnx.save(model, str(tmp / "nobias.onnx"))
+    with pytest.raises(ConversionError, match="too much"):
+        check_rewrite(src, tmp / "nobias.onnx", x)
+    # ... while the same drop on convs that feed a norm passes, exactly
+    equalize_instance_norms(src, tmp / "bias_only.onnx", x, equalize=False)
+    err, psnr, atol = check_rewrite(src, tmp / "bias_only.onnx", x)
+    assert err < 1e-4 and psnr > 100 and atol > err
 
 
 def test_a_graph_without_instance_norm_is_left_alone(tmp_path):

@@ -13,6 +13,13 @@ these InstanceNorms worst on resnet-sketch). Two exact facts fix the range:
   so the producing conv's output channel c is scaled by k_c = max_range / range_c (k_c >= 1,
   ranges from calibration inputs): every channel then uses the whole int8 range.
 
+The eps term makes equalizing not float-exact: a channel whose variance is within a few eps of
+zero is divided by sqrt(var + eps/k²) instead of sqrt(var + eps). On resnet-sketch that moves
+the output by 6.4e-3 max (83 dB PSNR); with eps set to ~0 in both graphs the same rewrite
+differs by 2.9e-6 (rounding). So the check is a budget, not an exactness test: the rewrite is
+accepted when its change is far below what int8 costs (:data:`MIN_PSNR_DB`, stated next to it)
+and no output element moves by more than :data:`MAX_ERR_OF_RANGE` of the output range.
+
 ``output_tanh`` is about the last layer: a Tanh output quantized to 8 bits costs ~59 dB at
 best, and ORT has no int8 Tanh, so its input and output are dequantized/quantized around a
 float Tanh. Keeping the model's output float (no Q/DQ after the Tanh) is applied on the
@@ -29,6 +36,16 @@ from ..errors import ConversionError
 
 _PRODUCERS = ("Conv", "ConvTranspose")
 
+# Acceptance of a rewrite vs the unrewritten float graph, both run in ORT on the calibration
+# inputs. 60 dB: the int8 artifacts this rewrite serves are 35-50 dB vs float, so a change 60 dB
+# down adds at most 1/10 of a 50 dB model's error power (<= 0.4 dB) and ~0.04 dB at 40 dB; a
+# wrong rewrite (a channel's sign flipped, a bias dropped where no norm follows: see
+# tests/test_norm_rewrite.py) lands far below it.
+MIN_PSNR_DB = 60.0
+# and no single value moves by more than 1 % of the output's range (2.5 steps of an 8-bit
+# output), so a local fault the mean hides is still caught
+MAX_ERR_OF_RANGE = 0.01
+
 
 @dataclasses.dataclass
 class NormRewriteReport:
@@ -39,11 +56,13 @@ class NormRewriteReport:
     max_abs_err: float
     psnr_db: float
     max_gain: float
-    atol: float
+    atol: float  # the max-abs bound the check applied: MAX_ERR_OF_RANGE x the output's range
+    min_psnr_db: float = MIN_PSNR_DB
 
     def records(self) -> list[dict]:
         return [{"rewrite": r, "instance_norms": self.norms, "max_abs_err_vs_original": self.max_abs_err,
                  "psnr_db_vs_original": self.psnr_db, "tolerance_abs": self.atol,
+                 "min_psnr_db_vs_original": self.min_psnr_db,
                  "max_channel_gain": self.max_gain, "checked_with": "onnxruntime, calibration inputs"}
                 for r in self.rewrites]
 
@@ -51,9 +70,39 @@ class NormRewriteReport:
 NORM_REWRITES = ("instance_norm_bias", "instance_norm_equalize")
 
 
+# ops that only move values between positions/channels: a conv reaching an InstanceNorm only
+# through them (the sub-pixel up-sampling's slices + interleave, edgegan.export.rewrite) still has
+# its bias removed and its scale undone by the norm, per norm channel
+_MOVES = ("Slice", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Transpose")
+
+
+def _through_moves(name: str, producer: dict, consumers: dict, inits: set):
+    """(the one Conv/ConvTranspose whose output reaches tensor ``name`` through data-movement
+    ops only, the tensors on that path) or None. Every path must end at that same conv and no
+    tensor on it may be read by anything else."""
+    convs, path, todo = set(), [], [name]
+    while todo:
+        t = todo.pop()
+        node = producer.get(t)
+        if node is None:
+            return None
+        path.append(t)
+        if node.op_type in _PRODUCERS:
+            convs.add(node.name or node.output[0])
+            conv = node
+            continue
+        if node.op_type not in _MOVES:
+            return None
+        todo += [i for i in node.input[:1 if node.op_type != "Concat" else None] if i and i not in inits]
+    if len(convs) != 1:
+        return None
+    return conv, path
+
+
 def _norm_producers(model) -> list[tuple]:
-    """(conv node, norm node) pairs where the conv's output feeds only that InstanceNorm and its
-    weight (and bias) are initializers."""
+    """(conv node, norm node) pairs where the conv's output reaches only that InstanceNorm (directly,
+    or through data-movement ops only, e.g. the sub-pixel interleave) and its weight (and bias) are
+    initializers."""
     inits = {i.name for i in model.graph.initializer}
     consumers: dict[str, list] = {}
     for n in model.graph.node:
@@ -65,12 +114,17 @@ def _norm_producers(model) -> list[tuple]:
     for n in model.graph.node:
         if n.op_type != "InstanceNormalization":
             continue
-        conv = producer.get(n.input[0])
-        if conv is None or conv.op_type not in _PRODUCERS or conv.input[1] not in inits:
+        found = _through_moves(n.input[0], producer, consumers, inits)
+        if found is None:
+            continue
+        conv, path = found
+        if conv.input[1] not in inits:
             continue
         if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits:
             continue
-        if len(consumers.get(conv.output[0], [])) != 1 or conv.output[0] in graph_outputs:
+        inside = {producer[t].name or producer[t].output[0] for t in path} | {n.name or n.output[0]}
+        if any(t in graph_outputs or any((c.name or c.output[0]) not in inside for c in consumers.get(t, []))
+               for t in path):
             continue
         if any(a.name == "group" and a.i != 1 for a in conv.attribute) and conv.op_type == "ConvTranspose":
             continue
@@ -94,13 +148,13 @@ def _run(sess, x: np.ndarray, names=None) -> list[np.ndarray]:
 
 
 def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, drop_bias: bool = True,
-                            equalize: bool = True, max_gain: float = 64.0, atol: float = 5e-3) -> NormRewriteReport:
+                            equalize: bool = True, max_gain: float = 64.0, min_psnr_db: float = MIN_PSNR_DB,
+                            max_err_of_range: float = MAX_ERR_OF_RANGE) -> NormRewriteReport:
     """Write ``src`` with the convs feeding InstanceNorms rewritten (bias dropped, output channels
-    equalized) to ``dst``; check it against ``src`` on ``calibration`` with ORT (max abs error
-    <= ``atol``, else ConversionError). Dropping the bias is exact to float rounding; equalizing
-    moves only channels whose variance is within a few eps of zero (resnet-sketch: 2e-3 max,
-    ~80 dB PSNR vs the original), hence the default tolerance of 5e-3 (0.25 % of a [-1, 1]
-    output). Raises ValueError when the graph has no such pair."""
+    equalized) to ``dst``; check it against ``src`` on ``calibration`` with ORT (:func:`check_rewrite`,
+    ConversionError when it fails). Dropping the bias is exact to float rounding; equalizing
+    moves only channels whose variance is within a few eps of zero (see the module docstring).
+    Raises ValueError when the graph has no such pair."""
     import onnx
     from onnx import numpy_helper
 
@@ -133,9 +187,11 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
     if equalize:  # per-channel range of each conv output, bias excluded, on the calibration inputs
         probe = onnx.load(str(src))
         del probe.graph.output[:]
-        for conv, _ in pairs:
-            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(conv.output[0]))
-        acts = _run(_session(probe.SerializeToString()), calibration)
+        names = list(dict.fromkeys(t for conv, norm in pairs for t in (conv.output[0], norm.input[0])))
+        probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names)
+        by_name = dict(zip(names, _run(_session(probe.SerializeToString()), calibration)))
+        acts = [by_name[conv.output[0]] for conv, _ in pairs]
+        norm_channels = [by_name[norm.input[0]].shape[1] for _, norm in pairs]
     for i, (conv, _) in enumerate(pairs):
         has_bias = len(conv.input) > 2 and bool(conv.input[2])
         bias = own_initializer(conv, 2) if has_bias else None
@@ -144,7 +200,12 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None:
                 a = a - bias.reshape(1, -1, *([1] * (a.ndim - 2)))
             rng = np.abs(a).max(axis=tuple(d for d in range(a.ndim) if d != 1))
+            # a conv with m x the norm's channels (sub-pixel phases, one block of C per phase): conv
+            # channel j is norm channel j % C, so the phases of one channel share one gain
+            groups = len(rng) // norm_channels[i] if len(rng) % norm_channels[i] == 0 else 1
+            rng = rng.reshape(groups, -1).max(axis=0)
             k = np.clip(rng.max() / np.maximum(rng, 1e-12), 1.0, max_gain).astype(np.float32)
+            k = np.tile(k, groups)
             w = own_initializer(conv, 1)
             axis = 0 if conv.op_type == "Conv" else 1
             w = w * k.reshape([-1 if d == axis else 1 for d in range(w.ndim)])
@@ -152,27 +213,41 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None and not drop_bias:
                 store(conv.input[2], bias * k)
             gains.append(float(k.max()))
-        if has_bias and drop_bias:
+        if has_bias and drop_bias and _same_per_norm_channel(bias, norm_channels[i] if equalize else None):
             store(conv.input[2], np.zeros_like(bias))
     rewrites = (["instance_norm_bias"] if drop_bias else []) + (["instance_norm_equalize"] if equalize else [])
     onnx.save(model, str(dst))
-    err, psnr = check_rewrite(src, dst, calibration, atol)
-    return NormRewriteReport(rewrites, len(pairs), err, psnr, round(max(gains), 3), atol)
+    err, psnr, atol = check_rewrite(src, dst, calibration, min_psnr_db, max_err_of_range)
+    return NormRewriteReport(rewrites, len(pairs), err, psnr, round(max(gains), 3), atol, min_psnr_db)
 
 
-def check_rewrite(original: Path, rewritten: Path, x: np.ndarray, atol: float) -> tuple[float, float]:
-    """(max abs error, PSNR dB) of ``rewritten`` against ``original`` on ``x``, both run in
-    ONNX Runtime; ConversionError when the error exceeds ``atol``."""
+def _same_per_norm_channel(bias: np.ndarray, channels) -> bool:
+    """Whether a conv bias is one constant per norm channel (always for a direct conv -> norm; for
+    sub-pixel phases only when every phase block carries the same bias, as the rewrite makes it)."""
+    if channels is None or len(bias) == channels or len(bias) % channels:
+        return True
+    return bool((bias.reshape(-1, channels) == bias[:channels]).all())
+
+
+def check_rewrite(original: Path, rewritten: Path, x: np.ndarray, min_psnr_db: float = MIN_PSNR_DB,
+                  max_err_of_range: float = MAX_ERR_OF_RANGE) -> tuple[float, float, float]:
+    """(max abs error, PSNR dB, the max-abs bound applied) of ``rewritten`` against ``original``
+    on ``x``, both run in ONNX Runtime, with the original's observed output range as the peak;
+    ConversionError when the PSNR is below ``min_psnr_db`` or an element moved by more than
+    ``max_err_of_range`` of that range."""
     ref = _run(_session(Path(original).read_bytes()), x)[0]
     got = _run(_session(Path(rewritten).read_bytes()), x)[0]
     err = float(np.abs(ref - got).max())
     mse = float(np.mean((ref.astype(np.float64) - got) ** 2))
     peak = float(ref.max() - ref.min()) or 1.0
     psnr = round(10 * np.log10(peak ** 2 / mse), 2) if mse > 0 else float("inf")
-    if not err <= atol:
-        raise ConversionError(f"InstanceNorm rewrite changed the float output by {err:.2e} (> {atol}); "
-                              f"turn it off with the format's norm_rewrite option")
-    return err, psnr
+    atol = max_err_of_range * peak
+    if not (psnr >= min_psnr_db and err <= atol):
+        raise ConversionError(f"InstanceNorm rewrite changed the float output too much: {psnr:.1f} dB PSNR "
+                              f"(needs >= {min_psnr_db:g}), max abs {err:.2e} (needs <= {atol:.2e} = "
+                              f"{max_err_of_range:g} of the output range); turn it off with the format's "
+                              f"norm_rewrite option")
+    return err, psnr, atol
 
 
 def float_output_tail(path: Path) -> list[str]:

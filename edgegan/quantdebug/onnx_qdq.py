@@ -367,8 +367,11 @@ def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, p
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer warns through the root logger
-    try:
-        quantize_static(str(float_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+    from ..export.unshare import unshared_copy
+
+    unshared = Path(out_path).with_name(Path(out_path).stem + "_float_unshared.onnx")
+    try:  # see edgegan.export.unshare: ORT's copies of shared biases can clash with activation names
+        quantize_static(str(unshared_copy(float_path, unshared)), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=qtype[activation_type],
                         weight_type=qtype[weight_type], reduce_range=reduce_range, calibrate_method=method,
                         op_types_to_quantize=op_types, nodes_to_exclude=list(nodes_to_exclude),
@@ -379,4 +382,5 @@ def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, p
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
     finally:
         root.setLevel(level)
+        unshared.unlink(missing_ok=True)
     return Path(out_path)
