@@ -1,9 +1,10 @@
 """`ort-int8`: ONNX Runtime static QDQ int8, per-channel weights, calibrated on inputs drawn
 from the model's input distribution.
 
-Before quantizing, stride-2 ConvTranspose layers are rewritten (float-exact, checked) into
-Conv 3×3 + PixelShuffle with BatchNorm folded (edgegan.export.rewrite), because ORT has no int8
-ConvTranspose kernel; ``OrtInt8Options.subpixel=False`` quantizes the graph as exported.
+Before quantizing, stride-2 ConvTranspose layers are rewritten (float-exact, checked) into a
+2×2 Conv + DepthToSpace + crop, and one on a 1×1 input into a 1×1 Conv + reshape, BatchNorm
+folded (edgegan.export.rewrite), because ORT has no int8 ConvTranspose kernel;
+``OrtInt8Options.subpixel=False`` quantizes the graph as exported.
 
 Activation/weight types are explicit (onnxruntime >= 1.32 defaults activations to int8 and
 then rejects uint8 weights). Ops ORT cannot run in int8 (ConvTranspose, InstanceNorm, reflect
