@@ -23,6 +23,7 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.norm_rewrite import tanh_input_range
+from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # ops that only move or reshape data (they carry int8 through unchanged); everything else that is
@@ -65,10 +66,16 @@ def ops_left_float(path) -> list[str]:
         so.log_severity_level = 3
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         graph = onnx.load(so.optimized_model_filepath).graph
+    int8 = set()  # tensors ORT holds in int8 (a Pad on one copies int8: see edgegan.export.qdq_pads)
+    for n in graph.node:  # the optimized graph is topologically sorted
+        if n.op_type == "QuantizeLinear" or n.op_type.startswith("QLinear") or n.op_type == "QGemm" \
+                or (n.op_type in _DATA_MOVEMENT | {"Pad"} and n.input and n.input[0] in int8):
+            int8.update(n.output)
     counts = collections.Counter(
         n.op_type for n in graph.node
         if n.op_type not in _QUANT_NODES | _DATA_MOVEMENT and not n.op_type.startswith("QLinear")
-        and n.op_type not in ("QGemm", "MatMulInteger", "ConvInteger"))
+        and n.op_type not in ("QGemm", "MatMulInteger", "ConvInteger")
+        and not (n.op_type == "Pad" and n.input and n.input[0] in int8))
     return [f"{op} x{c}" for op, c in counts.most_common()]
 
 
@@ -155,6 +162,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
     norm_rewrite: bool = dataclasses.field(default=True, metadata={
         "help": "drop the bias of convs feeding an InstanceNorm and equalize their output channels "
                 "(checked against float; edgegan.export.norm_rewrite)"})
+    int8_pad: bool = dataclasses.field(default=True, metadata={
+        "help": "run reflect/edge Pad on the int8 tensor instead of between DequantizeLinear and "
+                "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
     tanh_range: bool = dataclasses.field(default=False, metadata={
         "help": "narrow the int8 range of a Tanh's input to where the Tanh is not saturated"})
 
@@ -227,6 +237,10 @@ class OrtInt8(Converter):
             rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
             if not narrowed:
                 notes.append("tanh_range: no Tanh input range to narrow")
+        if ort.int8_pad:
+            moved = int8_pads(out)
+            if moved:
+                rewrites.append({"rewrite": f"{INT8_PAD} x{moved}"})
         if errors:
             notes.append("fell back after: " + " | ".join(errors))
         if not preprocess:
