@@ -115,6 +115,33 @@ def norm_rewritten_onnx(ctx: ConvertContext, source: Path, tag: str):
     return ctx.cache[key]
 
 
+def subpixel_onnx(ctx: ConvertContext):
+    """ONNX of the sub-pixel rewrite (edgegan.export.rewrite, validated against torch), or the
+    exported graph when nothing applies: (path, rewrite records, notes). Exported once per export
+    (cached in ctx.cache): ort-int8 and tflite-int8 both quantize it."""
+    if "subpixel_onnx" in ctx.cache:
+        return ctx.cache["subpixel_onnx"]
+    from ..errors import EdgeganError
+    from ..export.onnx import export_onnx
+    from ..export.rewrite import subpixel_rewrite
+
+    try:
+        model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8])
+    except ValueError as exc:
+        result = (ctx.onnx_path, [], [f"no rewrite: {exc}"])
+    else:
+        path = ctx.workdir / "ort_subpixel.onnx"
+        try:
+            info = export_onnx(model, ctx.calibration[:8], path)
+        except EdgeganError as exc:
+            result = (ctx.onnx_path, [], [f"sub-pixel rewrite not exported ({exc}); quantized the original graph"])
+        else:
+            result = (path, [{"rewrite": r, "max_abs_err_vs_original": report.max_abs_err,
+                              "onnx_max_abs_err": info.max_abs_err_vs_torch} for r in report.rewrites], [])
+    ctx.cache["subpixel_onnx"] = result
+    return result
+
+
 @contextlib.contextmanager
 def _quiet_root_logger():
     root = logging.getLogger()
@@ -186,7 +213,8 @@ class OrtInt8(Converter):
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         opts, ort = ctx.options, ctx.options_for(self)
-        rewritten, rewrites, notes = self._rewritten_onnx(ctx) if ort.subpixel else (None, [], [])
+        rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
+        rewrites, notes = [dict(r) for r in rewrites], list(notes)
         # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
         # first when it applies: graph -> (its base graph, its norm rewrite records)
         graphs: dict = {}
@@ -256,23 +284,3 @@ class OrtInt8(Converter):
             },
             rewrites=rewrites, notes="; ".join(notes) or None,
         )
-
-    @staticmethod
-    def _rewritten_onnx(ctx: ConvertContext):
-        """ONNX of the sub-pixel rewrite (validated against torch), or the original graph."""
-        from ..errors import EdgeganError
-        from ..export.onnx import export_onnx
-        from ..export.rewrite import subpixel_rewrite
-
-        try:
-            model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8])
-        except ValueError as exc:
-            return ctx.onnx_path, [], [f"no rewrite: {exc}"]
-        path = ctx.workdir / "ort_subpixel.onnx"
-        try:
-            info = export_onnx(model, ctx.calibration[:8], path)
-        except EdgeganError as exc:
-            return ctx.onnx_path, [], [f"sub-pixel rewrite not exported ({exc}); quantized the original graph"]
-        rewrites = [{"rewrite": r, "max_abs_err_vs_original": report.max_abs_err,
-                     "onnx_max_abs_err": info.max_abs_err_vs_torch} for r in report.rewrites]
-        return path, rewrites, []

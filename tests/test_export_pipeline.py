@@ -42,6 +42,14 @@ def test_tiny_bundle_has_every_format_verified(tiny_bundle):
     assert recs["ort-int8"].quantization["ops_left_float"] == ["Tanh x1"]
     assert len(recs["ort-int8"].rewrites) == 4 and all(r["max_abs_err_vs_original"] < 1e-4 for r in recs["ort-int8"].rewrites)
     assert recs["tflite-int8"].quantization["ops_left_float"] == []  # full integer
+    # tflite-int8 converts the same rewrite: TFLite's own op list has no TRANSPOSE_CONV left
+    from ai_edge_litert.interpreter import Interpreter
+
+    def tflite_ops(fmt):
+        return {o["op_name"] for o in Interpreter(model_path=str(path / recs[fmt].path))._get_ops_details()}
+
+    assert "TRANSPOSE_CONV" in tflite_ops("tflite-fp32") and "TRANSPOSE_CONV" not in tflite_ops("tflite-int8")
+    assert [r["rewrite"] for r in recs["tflite-int8"].rewrites] == [r["rewrite"] for r in recs["ort-int8"].rewrites]
     assert recs["tflite-int8"].host_latency_ms["ratio_vs_float_same_runtime"] > 0
 
 
