@@ -115,22 +115,24 @@ def norm_rewritten_onnx(ctx: ConvertContext, source: Path, tag: str):
     return ctx.cache[key]
 
 
-def subpixel_onnx(ctx: ConvertContext):
+def subpixel_onnx(ctx: ConvertContext, latent: bool = True):
     """ONNX of the sub-pixel rewrite (edgegan.export.rewrite, validated against torch), or the
     exported graph when nothing applies: (path, rewrite records, notes). Exported once per export
-    (cached in ctx.cache): ort-int8 and tflite-int8 both quantize it."""
-    if "subpixel_onnx" in ctx.cache:
-        return ctx.cache["subpixel_onnx"]
+    and ``latent`` setting (cached in ctx.cache): ort-int8 quantizes it with the 1×1-input layer
+    rewritten, tflite-int8 without (TFLite has an int8 TRANSPOSE_CONV; ORT does not)."""
+    key = f"subpixel_onnx:{latent}"
+    if key in ctx.cache:
+        return ctx.cache[key]
     from ..errors import EdgeganError
     from ..export.onnx import export_onnx
     from ..export.rewrite import subpixel_rewrite
 
     try:
-        model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8])
+        model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8], latent=latent)
     except ValueError as exc:
         result = (ctx.onnx_path, [], [f"no rewrite: {exc}"])
     else:
-        path = ctx.workdir / "ort_subpixel.onnx"
+        path = ctx.workdir / ("ort_subpixel.onnx" if latent else "subpixel_keep_latent.onnx")
         try:
             info = export_onnx(model, ctx.calibration[:8], path)
         except EdgeganError as exc:
@@ -138,7 +140,7 @@ def subpixel_onnx(ctx: ConvertContext):
         else:
             result = (path, [{"rewrite": r, "max_abs_err_vs_original": report.max_abs_err,
                               "onnx_max_abs_err": info.max_abs_err_vs_torch} for r in report.rewrites], [])
-    ctx.cache["subpixel_onnx"] = result
+    ctx.cache[key] = result
     return result
 
 

@@ -133,7 +133,7 @@ class TFLiteFullInt8Options(TFLiteInt8Options):
     debugger can rebuild the graph it quantized from the bundle's ONNX alone."""
 
     subpixel: bool = dataclasses.field(default=True, metadata={
-        "help": "convert the sub-pixel rewrite of stride-2 / 1x1-input ConvTranspose layers (as ort-int8 does; "
+        "help": "convert the sub-pixel rewrite of stride-2 ConvTranspose layers (as ort-int8 does; "
                 "edgegan.export.rewrite): TFLite's int8 TRANSPOSE_CONV is slow; its own onnx2tf run"})
 
 
@@ -144,7 +144,7 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
 
     base, rewrites, notes = ctx.onnx_path, [], []
     if getattr(options, "subpixel", False) and ctx.module is not None:
-        base, rewrites, notes = subpixel_onnx(ctx)
+        base, rewrites, notes = subpixel_onnx(ctx, latent=False)
         rewrites, notes = [dict(r) for r in rewrites], [n for n in notes if not n.startswith("no rewrite:")]
     if getattr(options, "norm_rewrite", False):
         normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")

@@ -113,15 +113,17 @@ class _ShuffleConvUp(__import__("torch").nn.Module):
 
 class _PointConvUp(__import__("torch").nn.Module):
     """A transposed conv applied to a 1×1 input (a DCGAN's latent layer) as a 1×1 conv
-    producing C_out·k² channels and a reshape: exact, and an int8 runtime without a quantized
-    ConvTranspose runs it as one int8 conv instead of dequantizing its large weight every run."""
+    producing C_out·k² channels, a reshape and a per-channel bias: exact, and an int8 runtime
+    without a quantized ConvTranspose runs it as one int8 conv instead of dequantizing its large
+    weight every run. The bias is added after the reshape (C_out values, not C_out·k²)."""
 
-    def __init__(self, conv, c_out: int, k: int) -> None:
+    def __init__(self, conv, bias, c_out: int, k: int) -> None:
         super().__init__()
         self.conv, self.c_out, self.k = conv, c_out, k
+        self.bias = __import__("torch").nn.Parameter(bias.view(1, c_out, 1, 1))
 
     def forward(self, x):
-        return self.conv(x).reshape(x.shape[0], self.c_out, self.k, self.k)
+        return self.conv(x).reshape(x.shape[0], self.c_out, self.k, self.k) + self.bias
 
 
 def _pointwise_module(convt, bn):
@@ -134,11 +136,10 @@ def _pointwise_module(convt, bn):
     scale = torch.ones(c_out)
     if bn is not None:
         scale, bias = _fold_bn(w, bias, bn)
-    conv = nn.Conv2d(c_in, c_out * k * k, 1, bias=True)
+    conv = nn.Conv2d(c_in, c_out * k * k, 1, bias=False)
     with torch.no_grad():
         conv.weight.copy_((w * scale[None, :, None, None]).permute(1, 2, 3, 0).reshape(c_out * k * k, c_in, 1, 1))
-        conv.bias.copy_(bias.repeat_interleave(k * k))
-    return _PointConvUp(conv, c_out, k)
+    return _PointConvUp(conv, bias.clone(), c_out, k)
 
 
 def _subpixel_module(convt, bn):
@@ -179,7 +180,7 @@ def _subpixel_module(convt, bn):
     return _PhaseConvUp(conv, c_out, (lo, hi), starts)
 
 
-def _replacement(convt, bn, hw) -> tuple:
+def _replacement(convt, bn, hw, latent: bool = True) -> tuple:
     """(new module, what it is) for a transposed conv with input size ``hw``, or (None, "")."""
     k, s, p = convt.kernel_size[0], convt.stride[0], convt.padding[0]
     op = convt.output_padding[0]
@@ -189,12 +190,12 @@ def _replacement(convt, bn, hw) -> tuple:
         new = _subpixel_module(convt, bn)
         tail = "DepthToSpace + crop" if isinstance(new, _ShuffleConvUp) else "interleave"
         return new, f"ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + {tail}"
-    if tuple(hw) == (1, 1) and p == 0 and op == 0:
+    if latent and tuple(hw) == (1, 1) and p == 0 and op == 0:
         return _pointwise_module(convt, bn), f"ConvTranspose k{k} on a 1x1 input -> Conv 1x1 + reshape"
     return None, ""
 
 
-def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> None:
+def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "", latent: bool = True) -> None:
     from torch import nn
 
     children = list(seq.named_children())
@@ -207,7 +208,7 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> No
                 and mod.padding[0] == mod.padding[1]:
             nxt = children[i + 1][1] if i + 1 < len(children) else None
             bn = nxt if isinstance(nxt, nn.BatchNorm2d) and nxt.track_running_stats else None
-            new, what = _replacement(mod, bn, input_hw.get(id(mod)))
+            new, what = _replacement(mod, bn, input_hw.get(id(mod)), latent)
             what = f"{path}: {what}"
             if new is not None:
                 setattr(seq, name, new)
@@ -217,7 +218,7 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> No
                     i += 1
                 done.append(what)
         elif len(list(mod.children())) > 0:
-            _rewrite_sequential(mod, input_hw, done, f"{path}.")
+            _rewrite_sequential(mod, input_hw, done, f"{path}.", latent)
         i += 1
 
 
@@ -265,7 +266,7 @@ def _eval_bn_user(node):
     return None
 
 
-def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
+def _rewrite_graph(gm, input_hw: dict, done: list, latent: bool = True) -> None:
     """The same rewrite on a ``torch.fx.GraphModule`` (a ``torch.export`` program's module),
     whose transposed convolutions are aten calls rather than ``nn.ConvTranspose2d`` modules."""
     from torch import nn
@@ -299,7 +300,7 @@ def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
                 for t, v in ((bn.weight, gamma), (bn.bias, beta), (bn.running_mean, mean), (bn.running_var, var)):
                     if v is not None:
                         t.data.copy_(v)
-        module, what = _replacement(convt, bn, input_hw.get(node.name))
+        module, what = _replacement(convt, bn, input_hw.get(node.name), latent)
         if module is None:
             continue
         name = f"subpixel_{len(done)}"
@@ -337,10 +338,12 @@ def _graph_input_hw(gm, x) -> dict:
     return seen
 
 
-def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
+def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4, latent: bool = True):
     """A rewritten deep copy of ``module`` (eval mode; an ``nn.Module`` tree or the GraphModule of
     a ``.pt2``) plus what changed and the max error vs the original on ``example``; raises
-    ValueError when nothing applies or it is not exact."""
+    ValueError when nothing applies or it is not exact. ``latent=False`` leaves a transposed
+    conv on a 1×1 input alone (a runtime with an int8 TRANSPOSE_CONV gains nothing from it and
+    pays its C_out·k² per-channel scales in file size)."""
     import torch
     import torch.fx
     from torch import nn
@@ -352,7 +355,7 @@ def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
             ref = model(x)
             shapes = _graph_input_hw(model, x)
         rewritten: list = []
-        _rewrite_graph(model, shapes, rewritten)
+        _rewrite_graph(model, shapes, rewritten, latent)
         return _checked(model, x, ref, rewritten, atol)
     input_hw: dict = {}
     hooks = [m.register_forward_pre_hook(lambda m, inp: input_hw.__setitem__(id(m), tuple(inp[0].shape[-2:])))
@@ -362,7 +365,7 @@ def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
     for h in hooks:
         h.remove()
     done: list = []
-    _rewrite_sequential(model, input_hw, done)
+    _rewrite_sequential(model, input_hw, done, latent=latent)
     return _checked(model, x, ref, done, atol)
 
 
