@@ -1,9 +1,10 @@
 """`ort-int8`: ONNX Runtime static QDQ int8, per-channel weights, calibrated on inputs drawn
 from the model's input distribution.
 
-Before quantizing, stride-2 ConvTranspose layers are rewritten (float-exact, checked) into
-Conv 3×3 + PixelShuffle with BatchNorm folded (edgegan.export.rewrite), because ORT has no int8
-ConvTranspose kernel; ``OrtInt8Options.subpixel=False`` quantizes the graph as exported.
+Before quantizing, stride-2 ConvTranspose layers are rewritten (float-exact, checked) into a
+2×2 Conv + DepthToSpace + crop, and one on a 1×1 input into a 1×1 Conv + reshape, BatchNorm
+folded (edgegan.export.rewrite), because ORT has no int8 ConvTranspose kernel;
+``OrtInt8Options.subpixel=False`` quantizes the graph as exported.
 
 Activation/weight types are explicit (onnxruntime >= 1.32 defaults activations to int8 and
 then rejects uint8 weights). Ops ORT cannot run in int8 (ConvTranspose, InstanceNorm, reflect
@@ -22,6 +23,7 @@ import numpy as np
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.norm_rewrite import tanh_input_range
+from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from ..export.unshare import unshared_copy
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
@@ -65,10 +67,16 @@ def ops_left_float(path) -> list[str]:
         so.log_severity_level = 3
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         graph = onnx.load(so.optimized_model_filepath).graph
+    int8 = set()  # tensors ORT holds in int8 (a Pad on one copies int8: see edgegan.export.qdq_pads)
+    for n in graph.node:  # the optimized graph is topologically sorted
+        if n.op_type == "QuantizeLinear" or n.op_type.startswith("QLinear") or n.op_type == "QGemm" \
+                or (n.op_type in _DATA_MOVEMENT | {"Pad"} and n.input and n.input[0] in int8):
+            int8.update(n.output)
     counts = collections.Counter(
         n.op_type for n in graph.node
         if n.op_type not in _QUANT_NODES | _DATA_MOVEMENT and not n.op_type.startswith("QLinear")
-        and n.op_type not in ("QGemm", "MatMulInteger", "ConvInteger"))
+        and n.op_type not in ("QGemm", "MatMulInteger", "ConvInteger")
+        and not (n.op_type == "Pad" and n.input and n.input[0] in int8))
     return [f"{op} x{c}" for op, c in counts.most_common()]
 
 
@@ -106,6 +114,35 @@ def norm_rewritten_onnx(ctx: ConvertContext, source: Path, tag: str):
         except ConversionError as exc:
             ctx.cache[key] = (None, [], f"no InstanceNorm rewrite: {exc}")
     return ctx.cache[key]
+
+
+def subpixel_onnx(ctx: ConvertContext, latent: bool = True):
+    """ONNX of the sub-pixel rewrite (edgegan.export.rewrite, validated against torch), or the
+    exported graph when nothing applies: (path, rewrite records, notes). Exported once per export
+    and ``latent`` setting (cached in ctx.cache): ort-int8 quantizes it with the 1×1-input layer
+    rewritten, tflite-int8 without (TFLite has an int8 TRANSPOSE_CONV; ORT does not)."""
+    key = f"subpixel_onnx:{latent}"
+    if key in ctx.cache:
+        return ctx.cache[key]
+    from ..errors import EdgeganError
+    from ..export.onnx import export_onnx
+    from ..export.rewrite import subpixel_rewrite
+
+    try:
+        model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8], latent=latent)
+    except ValueError as exc:
+        result = (ctx.onnx_path, [], [f"no rewrite: {exc}"])
+    else:
+        path = ctx.workdir / ("ort_subpixel.onnx" if latent else "subpixel_keep_latent.onnx")
+        try:
+            info = export_onnx(model, ctx.calibration[:8], path)
+        except EdgeganError as exc:
+            result = (ctx.onnx_path, [], [f"sub-pixel rewrite not exported ({exc}); quantized the original graph"])
+        else:
+            result = (path, [{"rewrite": r, "max_abs_err_vs_original": report.max_abs_err,
+                              "onnx_max_abs_err": info.max_abs_err_vs_torch} for r in report.rewrites], [])
+    ctx.cache[key] = result
+    return result
 
 
 @contextlib.contextmanager
@@ -155,6 +192,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
     norm_rewrite: bool = dataclasses.field(default=True, metadata={
         "help": "drop the bias of convs feeding an InstanceNorm and equalize their output channels "
                 "(checked against float; edgegan.export.norm_rewrite)"})
+    int8_pad: bool = dataclasses.field(default=True, metadata={
+        "help": "run reflect/edge Pad on the int8 tensor instead of between DequantizeLinear and "
+                "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
     tanh_range: bool = dataclasses.field(default=False, metadata={
         "help": "narrow the int8 range of a Tanh's input to where the Tanh is not saturated"})
 
@@ -176,7 +216,8 @@ class OrtInt8(Converter):
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         opts, ort = ctx.options, ctx.options_for(self)
-        rewritten, rewrites, notes = self._rewritten_onnx(ctx) if ort.subpixel else (None, [], [])
+        rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
+        rewrites, notes = [dict(r) for r in rewrites], list(notes)
         # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
         # first when it applies: graph -> (its base graph, its norm rewrite records)
         graphs: dict = {}
@@ -230,6 +271,10 @@ class OrtInt8(Converter):
             rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
             if not narrowed:
                 notes.append("tanh_range: no Tanh input range to narrow")
+        if ort.int8_pad:
+            moved = int8_pads(out)
+            if moved:
+                rewrites.append({"rewrite": f"{INT8_PAD} x{moved}"})
         if errors:
             notes.append("fell back after: " + " | ".join(errors))
         if not preprocess:
@@ -245,23 +290,3 @@ class OrtInt8(Converter):
             },
             rewrites=rewrites, notes="; ".join(notes) or None,
         )
-
-    @staticmethod
-    def _rewritten_onnx(ctx: ConvertContext):
-        """ONNX of the sub-pixel rewrite (validated against torch), or the original graph."""
-        from ..errors import EdgeganError
-        from ..export.onnx import export_onnx
-        from ..export.rewrite import subpixel_rewrite
-
-        try:
-            model, report = subpixel_rewrite(ctx.module, ctx.calibration[:8])
-        except ValueError as exc:
-            return ctx.onnx_path, [], [f"no rewrite: {exc}"]
-        path = ctx.workdir / "ort_subpixel.onnx"
-        try:
-            info = export_onnx(model, ctx.calibration[:8], path)
-        except EdgeganError as exc:
-            return ctx.onnx_path, [], [f"sub-pixel rewrite not exported ({exc}); quantized the original graph"]
-        rewrites = [{"rewrite": r, "max_abs_err_vs_original": report.max_abs_err,
-                     "onnx_max_abs_err": info.max_abs_err_vs_torch} for r in report.rewrites]
-        return path, rewrites, []

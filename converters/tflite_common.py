@@ -127,13 +127,31 @@ class TFLiteInt8Options(TFLiteOptions):
                 "against float; edgegan.export.norm_rewrite): its own onnx2tf run"})
 
 
-def norm_source(ctx: ConvertContext, options) -> tuple:
-    """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format."""
-    if not getattr(options, "norm_rewrite", False):
-        return None, [], None
-    from .ort_int8 import norm_rewritten_onnx
+@dataclasses.dataclass
+class TFLiteFullInt8Options(TFLiteInt8Options):
+    """tflite-int8's options: the mixed format converts without the sub-pixel rewrite, so its
+    debugger can rebuild the graph it quantized from the bundle's ONNX alone."""
 
-    return norm_rewritten_onnx(ctx, ctx.onnx_path, "tflite")
+    subpixel: bool = dataclasses.field(default=True, metadata={
+        "help": "convert the sub-pixel rewrite of stride-2 ConvTranspose layers (as ort-int8 does; "
+                "edgegan.export.rewrite): TFLite's int8 TRANSPOSE_CONV is slow; its own onnx2tf run"})
+
+
+def norm_source(ctx: ConvertContext, options) -> tuple:
+    """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format:
+    the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite."""
+    from .ort_int8 import norm_rewritten_onnx, subpixel_onnx
+
+    base, rewrites, notes = ctx.onnx_path, [], []
+    if getattr(options, "subpixel", False) and ctx.module is not None:
+        base, rewrites, notes = subpixel_onnx(ctx, latent=False)
+        rewrites, notes = [dict(r) for r in rewrites], [n for n in notes if not n.startswith("no rewrite:")]
+    if getattr(options, "norm_rewrite", False):
+        normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")
+        if normed is not None:
+            base, rewrites = normed, rewrites + list(norm_rewrites)
+        notes += [note] if note else []
+    return (None if base == ctx.onnx_path else base), rewrites, "; ".join(notes) or None
 
 
 def _graph_ops(ctx: ConvertContext) -> set:

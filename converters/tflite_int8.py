@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import register
-from .tflite_common import TFLiteConverterBase, TFLiteInt8Options
+from .tflite_common import TFLiteConverterBase, TFLiteFullInt8Options
 
 
 @register
@@ -13,4 +13,4 @@ class TFLiteInt8(TFLiteConverterBase):
     filename = "model_int8.tflite"
     default_order = 5
     description = "TFLite full-integer int8 (float I/O by default)"
-    Options = TFLiteInt8Options
+    Options = TFLiteFullInt8Options

@@ -117,7 +117,10 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
                                keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
                                output_peak=bundle.manifest.output_range().peak, output_shape=float_io_shapes(ctx)[1])
     check_io_matches(rep["io"], rec.io or {}, fmt)
+    subpixel = [r["rewrite"] for r in rec.rewrites if "ConvTranspose" in str(r.get("rewrite", ""))]
+    extra = [f"the artifact was converted from a sub-pixel rewrite ({len(subpixel)} ConvTranspose layer(s)) that "
+             "needs the torch model; debugged the graph as exported instead"] if subpixel else []
     return report_from_worker(rep, fmt, str(onnx_path) + (" (InstanceNorm rewrite rebuilt)" if source else "")
                               + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
                               notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "
-                                     "(the bundle holds no saved_model); ops as TF's debugger names them"])
+                                     "(the bundle holds no saved_model); ops as TF's debugger names them", *extra])

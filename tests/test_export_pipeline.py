@@ -37,12 +37,21 @@ def test_tiny_bundle_has_every_format_verified(tiny_bundle):
     assert recs["tflite-fp32"].io["input_perm"] == [0, 2, 3, 1]
     assert recs["ort-int8"].size_ratio < 0.5 and recs["tflite-int8"].size_ratio < 0.5
     assert recs["ort-int8"].quantization["per_channel"] is True
-    # the three stride-2 transposed convs were rewritten so ORT runs them in int8; only the
-    # first (1x1 input) one stays float
-    # read from ORT's own optimized graph: the 1x1-input first layer and the output Tanh stay float
-    assert recs["ort-int8"].quantization["ops_left_float"] == ["ConvTranspose x1", "Tanh x1"]
-    assert len(recs["ort-int8"].rewrites) == 3 and all(r["max_abs_err_vs_original"] < 1e-4 for r in recs["ort-int8"].rewrites)
+    # the three stride-2 transposed convs and the 1x1-input first one were rewritten so ORT runs
+    # them in int8; read from ORT's own optimized graph, only the output Tanh stays float
+    assert recs["ort-int8"].quantization["ops_left_float"] == ["Tanh x1"]
+    assert len(recs["ort-int8"].rewrites) == 4 and all(r["max_abs_err_vs_original"] < 1e-4 for r in recs["ort-int8"].rewrites)
     assert recs["tflite-int8"].quantization["ops_left_float"] == []  # full integer
+    # tflite-int8 converts the same rewrite: TFLite's own op list has no TRANSPOSE_CONV left
+    from ai_edge_litert.interpreter import Interpreter
+
+    def tflite_ops(fmt):
+        return {o["op_name"] for o in Interpreter(model_path=str(path / recs[fmt].path))._get_ops_details()}
+
+    assert "TRANSPOSE_CONV" in tflite_ops("tflite-fp32") and "TRANSPOSE_CONV" in tflite_ops("tflite-int8")
+    assert "DEPTH_TO_SPACE" not in tflite_ops("tflite-fp32")
+    # the same stride-2 rewrites; the 1x1-input first layer stays a (fast, int8) TRANSPOSE_CONV there
+    assert [r["rewrite"] for r in recs["tflite-int8"].rewrites] == [r["rewrite"] for r in recs["ort-int8"].rewrites][1:]
     assert recs["tflite-int8"].host_latency_ms["ratio_vs_float_same_runtime"] > 0
 
 
@@ -113,6 +122,8 @@ def test_image_to_image_tiny_models_export(tmp_path, name, formats):
     assert rows["onnx"]["fidelity"]["max_abs_err"] < 1e-4
     assert rows["ort-int8"]["status"] in ("ok", "degraded") and math.isfinite(rows["ort-int8"]["fidelity"]["psnr_db"])
     assert m["input"]["kind"] == "image"
+    left = {e.split(" x")[0] for e in rows["ort-int8"]["quantization"]["ops_left_float"]}
+    assert "ConvTranspose" not in left and "Pad" not in left, left  # up-convs rewritten, pads on int8
 
 
 def test_unknown_format_fails_before_writing(tmp_path):

@@ -93,8 +93,8 @@ def test_export_bundle_records_macs_and_int8_rewrite(tmp_path, batch):
     rows = {a["format"]: a for a in manifest["artifacts"]}
     assert rows["onnx"]["status"] == "ok" and rows["ort-int8"]["status"] == "ok"
     assert [r["rewrite"].split(":")[1].strip() for r in rows["ort-int8"]["rewrites"]] == [
-        "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + interleave (BatchNorm folded)",
-        "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + interleave"]
+        "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + DepthToSpace + crop (BatchNorm folded)",
+        "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + DepthToSpace + crop"]
     import onnx
 
     int8 = onnx.load(str(tmp_path / "b" / rows["ort-int8"]["path"]))

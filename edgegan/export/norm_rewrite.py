@@ -73,7 +73,14 @@ NORM_REWRITES = ("instance_norm_bias", "instance_norm_equalize")
 # ops that only move values between positions/channels: a conv reaching an InstanceNorm only
 # through them (the sub-pixel up-sampling's slices + interleave, edgegan.export.rewrite) still has
 # its bias removed and its scale undone by the norm, per norm channel
-_MOVES = ("Slice", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Transpose")
+_MOVES = ("Slice", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Transpose", "DepthToSpace")
+
+
+def _channel_major(node) -> bool:
+    """A DepthToSpace in CRD mode (torch's pixel_shuffle) takes conv channels c·b² .. c·b²+b²-1 to
+    output channel c; the phase-block layout (DCR, or slices + interleave) takes channel j to j % C."""
+    mode = next((a.s for a in node.attribute if a.name == "mode"), b"DCR")
+    return node.op_type == "DepthToSpace" and mode == b"CRD"
 
 
 def _through_moves(name: str, producer: dict, consumers: dict, inits: set):
@@ -100,9 +107,10 @@ def _through_moves(name: str, producer: dict, consumers: dict, inits: set):
 
 
 def _norm_producers(model) -> list[tuple]:
-    """(conv node, norm node) pairs where the conv's output reaches only that InstanceNorm (directly,
-    or through data-movement ops only, e.g. the sub-pixel interleave) and its weight (and bias) are
-    initializers."""
+    """(conv node, norm node, channel-major) triples where the conv's output reaches only that
+    InstanceNorm (directly, or through data-movement ops only, e.g. the sub-pixel interleave) and
+    its weight (and bias) are initializers; channel-major: a CRD DepthToSpace on the way maps a
+    conv with m × the norm's channels by j -> j // m (else j -> j % C)."""
     inits = {i.name for i in model.graph.initializer}
     consumers: dict[str, list] = {}
     for n in model.graph.node:
@@ -128,7 +136,7 @@ def _norm_producers(model) -> list[tuple]:
             continue
         if any(a.name == "group" and a.i != 1 for a in conv.attribute) and conv.op_type == "ConvTranspose":
             continue
-        pairs.append((conv, n))
+        pairs.append((conv, n, any(_channel_major(producer[t]) for t in path)))
     return pairs
 
 
@@ -187,12 +195,12 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
     if equalize:  # per-channel range of each conv output, bias excluded, on the calibration inputs
         probe = onnx.load(str(src))
         del probe.graph.output[:]
-        names = list(dict.fromkeys(t for conv, norm in pairs for t in (conv.output[0], norm.input[0])))
+        names = list(dict.fromkeys(t for conv, norm, _ in pairs for t in (conv.output[0], norm.input[0])))
         probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names)
         by_name = dict(zip(names, _run(_session(probe.SerializeToString()), calibration)))
-        acts = [by_name[conv.output[0]] for conv, _ in pairs]
-        norm_channels = [by_name[norm.input[0]].shape[1] for _, norm in pairs]
-    for i, (conv, _) in enumerate(pairs):
+        acts = [by_name[conv.output[0]] for conv, _, _ in pairs]
+        norm_channels = [by_name[norm.input[0]].shape[1] for _, norm, _ in pairs]
+    for i, (conv, _, major) in enumerate(pairs):
         has_bias = len(conv.input) > 2 and bool(conv.input[2])
         bias = own_initializer(conv, 2) if has_bias else None
         if equalize:
@@ -200,12 +208,13 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None:
                 a = a - bias.reshape(1, -1, *([1] * (a.ndim - 2)))
             rng = np.abs(a).max(axis=tuple(d for d in range(a.ndim) if d != 1))
-            # a conv with m x the norm's channels (sub-pixel phases, one block of C per phase): conv
-            # channel j is norm channel j % C, so the phases of one channel share one gain
+            # a conv with m x the norm's channels (sub-pixel phases): conv channel j is norm channel
+            # j // m after a CRD DepthToSpace, j % C after phase blocks; the phases of one norm
+            # channel share one gain
             groups = len(rng) // norm_channels[i] if len(rng) % norm_channels[i] == 0 else 1
-            rng = rng.reshape(groups, -1).max(axis=0)
+            rng = rng.reshape(-1, groups).max(axis=1) if major else rng.reshape(groups, -1).max(axis=0)
             k = np.clip(rng.max() / np.maximum(rng, 1e-12), 1.0, max_gain).astype(np.float32)
-            k = np.tile(k, groups)
+            k = np.repeat(k, groups) if major else np.tile(k, groups)
             w = own_initializer(conv, 1)
             axis = 0 if conv.op_type == "Conv" else 1
             w = w * k.reshape([-1 if d == axis else 1 for d in range(w.ndim)])
@@ -213,7 +222,7 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
             if bias is not None and not drop_bias:
                 store(conv.input[2], bias * k)
             gains.append(float(k.max()))
-        if has_bias and drop_bias and _same_per_norm_channel(bias, norm_channels[i] if equalize else None):
+        if has_bias and drop_bias and _same_per_norm_channel(bias, norm_channels[i] if equalize else None, major):
             store(conv.input[2], np.zeros_like(bias))
     rewrites = (["instance_norm_bias"] if drop_bias else []) + (["instance_norm_equalize"] if equalize else [])
     onnx.save(model, str(dst))
@@ -221,11 +230,14 @@ def equalize_instance_norms(src: Path, dst: Path, calibration: np.ndarray, *, dr
     return NormRewriteReport(rewrites, len(pairs), err, psnr, round(max(gains), 3), atol, min_psnr_db)
 
 
-def _same_per_norm_channel(bias: np.ndarray, channels) -> bool:
+def _same_per_norm_channel(bias: np.ndarray, channels, major: bool = False) -> bool:
     """Whether a conv bias is one constant per norm channel (always for a direct conv -> norm; for
     sub-pixel phases only when every phase block carries the same bias, as the rewrite makes it)."""
     if channels is None or len(bias) == channels or len(bias) % channels:
         return True
+    if major:
+        per = bias.reshape(channels, -1)
+        return bool((per == per[:, :1]).all())
     return bool((bias.reshape(-1, channels) == bias[:channels]).all())
 
 

@@ -8,9 +8,14 @@ only sees a 2×2 window of input pixels whose position depends on the phase (a, 
 2×2 convolution over the zero-padded input producing 4·C_out channels (one C_out block per
 phase, holding that phase's taps), four phase-shifted slices and an interleave (Reshape /
 Transpose) compute it exactly — with the same number of weights and ~the same MACs as the
-transposed conv, so the int8 file stays 1/4 of float. BatchNorm after it folds into the new
-conv's weights and bias. (A transposed conv on a 1×1 input could become a 1×1 conv + reshape,
-but its C_out·k² per-channel scales and biases cost more file size than its few MACs save.)
+transposed conv, so the int8 file stays 1/4 of float. Where the phases' windows start on the
+same conv-output row or one row apart (k4 p1, k3 p1 op1, k2 p0: every zoo generator), the
+phase blocks are ordered so the interleave is one DepthToSpace and a crop, which ONNX Runtime
+runs on the int8 tensor (the slices + 6-D transpose form is kept for the other cases).
+BatchNorm after it folds into the new conv's weights and bias. A transposed conv on a 1×1 input
+(a DCGAN's latent layer) becomes a 1×1 conv + reshape: its C_out·k² per-channel scales cost
+~2 % of a DCGAN's int8 file, but left as ConvTranspose its large weight is dequantized on every
+run (15 % of dcgan-digits' int8 time in a per-op profile).
 
 The result is checked against the original before use, and used for the int8 artifact only
 (the float artifact keeps the graph as exported).
@@ -83,6 +88,60 @@ class _PhaseConvUp(__import__("torch").nn.Module):
         return z.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], c, 2 * h, 2 * w)
 
 
+class _ShuffleConvUp(__import__("torch").nn.Module):
+    """Stride-2 transposed conv as pad -> 2×2 conv -> pixel shuffle (DepthToSpace) -> crop.
+
+    When the two phases' windows start at the same row of the conv output, or phase 1's one row
+    later, the interleave is a plain DepthToSpace of the whole conv output followed by one crop
+    (phase blocks ordered so output row r is shuffled row r + offset): no per-phase slices and
+    no 6-D transpose, and ONNX Runtime runs DepthToSpace on the int8 tensor."""
+
+    def __init__(self, conv, pads: tuple[int, int], offset: int) -> None:
+        super().__init__()
+        self.conv, self.pads, self.offset = conv, pads, offset
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        h, w = x.shape[-2], x.shape[-1]
+        lo, hi = self.pads
+        z = F.pixel_shuffle(self.conv(F.pad(x, (lo, hi, lo, hi))), 2)
+        o = self.offset
+        # a copy, not a view: an in-place ReLU after it would otherwise export as a scatter back
+        return z[:, :, o:o + 2 * h, o:o + 2 * w].clone()
+
+
+class _PointConvUp(__import__("torch").nn.Module):
+    """A transposed conv applied to a 1×1 input (a DCGAN's latent layer) as a 1×1 conv
+    producing C_out·k² channels, a reshape and a per-channel bias: exact, and an int8 runtime
+    without a quantized ConvTranspose runs it as one int8 conv instead of dequantizing its large
+    weight every run. The bias is added after the reshape (C_out values, not C_out·k²)."""
+
+    def __init__(self, conv, bias, c_out: int, k: int) -> None:
+        super().__init__()
+        self.conv, self.c_out, self.k = conv, c_out, k
+        self.bias = __import__("torch").nn.Parameter(bias.view(1, c_out, 1, 1))
+
+    def forward(self, x):
+        return self.conv(x).reshape(x.shape[0], self.c_out, self.k, self.k) + self.bias
+
+
+def _pointwise_module(convt, bn):
+    import torch
+    from torch import nn
+
+    w = convt.weight.detach()  # [C_in, C_out, k, k]
+    c_in, c_out, k = w.shape[0], w.shape[1], w.shape[2]
+    bias = convt.bias.detach() if convt.bias is not None else torch.zeros(c_out)
+    scale = torch.ones(c_out)
+    if bn is not None:
+        scale, bias = _fold_bn(w, bias, bn)
+    conv = nn.Conv2d(c_in, c_out * k * k, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_((w * scale[None, :, None, None]).permute(1, 2, 3, 0).reshape(c_out * k * k, c_in, 1, 1))
+    return _PointConvUp(conv, bias.clone(), c_out, k)
+
+
 def _subpixel_module(convt, bn):
     import torch
     from torch import nn
@@ -101,17 +160,42 @@ def _subpixel_module(convt, bn):
             for u, kh in taps_a.items():
                 for v, kw in taps_b.items():
                     kernel[a, b, :, :, u, v] = w[:, :, kh, kw].T * scale[:, None]
-    conv = nn.Conv2d(c_in, 4 * c_out, 2, bias=True)
-    with torch.no_grad():
-        conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
-        conv.bias.copy_(bias.repeat(4))
     starts = (phases[0][0], phases[1][0])
     lo = max(0, -min(starts))
     hi = max(0, max(starts) + 1)
+    conv = nn.Conv2d(c_in, 4 * c_out, 2, bias=True)
+    step = starts[1] - starts[0]
+    if step in (0, 1):  # phase 1's window starts level with phase 0's or one row later
+        # shuffled row 2m + slot holds phase (slot XOR step) at conv row m; output row r is
+        # shuffled row r + offset; pixel_shuffle wants channel index c*4 + slot_a*2 + slot_b
+        order = [1 - a for a in (0, 1)] if step else [0, 1]
+        kernel = kernel[order][:, order].permute(2, 0, 1, 3, 4, 5)
+        with torch.no_grad():
+            conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
+            conv.bias.copy_(bias.repeat_interleave(4))
+        return _ShuffleConvUp(conv, (lo, hi), 2 * (starts[0] + lo) + step)
+    with torch.no_grad():
+        conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
+        conv.bias.copy_(bias.repeat(4))
     return _PhaseConvUp(conv, c_out, (lo, hi), starts)
 
 
-def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> None:
+def _replacement(convt, bn, hw, latent: bool = True) -> tuple:
+    """(new module, what it is) for a transposed conv with input size ``hw``, or (None, "")."""
+    k, s, p = convt.kernel_size[0], convt.stride[0], convt.padding[0]
+    op = convt.output_padding[0]
+    if hw is None:
+        return None, ""
+    if s == 2 and _phase_taps(k, p) is not None and (hw[0] - 1) * 2 - 2 * p + k + op == 2 * hw[0]:
+        new = _subpixel_module(convt, bn)
+        tail = "DepthToSpace + crop" if isinstance(new, _ShuffleConvUp) else "interleave"
+        return new, f"ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + {tail}"
+    if latent and tuple(hw) == (1, 1) and p == 0 and op == 0:
+        return _pointwise_module(convt, bn), f"ConvTranspose k{k} on a 1x1 input -> Conv 1x1 + reshape"
+    return None, ""
+
+
+def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "", latent: bool = True) -> None:
     from torch import nn
 
     children = list(seq.named_children())
@@ -124,12 +208,8 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> No
                 and mod.padding[0] == mod.padding[1]:
             nxt = children[i + 1][1] if i + 1 < len(children) else None
             bn = nxt if isinstance(nxt, nn.BatchNorm2d) and nxt.track_running_stats else None
-            hw = input_hw.get(id(mod))
-            k, s, p = mod.kernel_size[0], mod.stride[0], mod.padding[0]
-            new = None
-            if s == 2 and _phase_taps(k, p) is not None and hw is not None \
-                    and (hw[0] - 1) * 2 - 2 * p + k + mod.output_padding[0] == 2 * hw[0]:
-                new, what = _subpixel_module(mod, bn), f"{path}: ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + interleave"
+            new, what = _replacement(mod, bn, input_hw.get(id(mod)), latent)
+            what = f"{path}: {what}"
             if new is not None:
                 setattr(seq, name, new)
                 if bn is not None:
@@ -138,7 +218,7 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "") -> No
                     i += 1
                 done.append(what)
         elif len(list(mod.children())) > 0:
-            _rewrite_sequential(mod, input_hw, done, f"{path}.")
+            _rewrite_sequential(mod, input_hw, done, f"{path}.", latent)
         i += 1
 
 
@@ -186,7 +266,7 @@ def _eval_bn_user(node):
     return None
 
 
-def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
+def _rewrite_graph(gm, input_hw: dict, done: list, latent: bool = True) -> None:
     """The same rewrite on a ``torch.fx.GraphModule`` (a ``torch.export`` program's module),
     whose transposed convolutions are aten calls rather than ``nn.ConvTranspose2d`` modules."""
     from torch import nn
@@ -201,12 +281,10 @@ def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
         except LookupError:
             continue
         k, s, p, op = _pair(weight.shape[2:]), _pair(stride), _pair(padding), _pair(out_pad)
-        hw = input_hw.get(node.name)
-        if groups != 1 or _pair(dilation) != (1, 1) or k[0] != k[1] or s != (2, 2) or p[0] != p[1] \
-                or op[0] != op[1] or weight.dim() != 4 or hw is None or _phase_taps(k[0], p[0]) is None \
-                or (hw[0] - 1) * 2 - 2 * p[0] + k[0] + op[0] != 2 * hw[0]:
+        if groups != 1 or _pair(dilation) != (1, 1) or k[0] != k[1] or s[0] != s[1] or p[0] != p[1] \
+                or op[0] != op[1] or weight.dim() != 4:
             continue
-        convt = nn.ConvTranspose2d(weight.shape[0], weight.shape[1], k[0], 2, p[0], output_padding=op[0],
+        convt = nn.ConvTranspose2d(weight.shape[0], weight.shape[1], k[0], s[0], p[0], output_padding=op[0],
                                    bias=bias is not None)
         convt.weight.data.copy_(weight)
         if bias is not None:
@@ -222,8 +300,11 @@ def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
                 for t, v in ((bn.weight, gamma), (bn.bias, beta), (bn.running_mean, mean), (bn.running_var, var)):
                     if v is not None:
                         t.data.copy_(v)
+        module, what = _replacement(convt, bn, input_hw.get(node.name), latent)
+        if module is None:
+            continue
         name = f"subpixel_{len(done)}"
-        gm.add_submodule(name, _subpixel_module(convt, bn).eval())
+        gm.add_submodule(name, module.eval())
         last = bn_node if bn_node is not None else node
         with gm.graph.inserting_before(node):
             new = gm.graph.call_module(name, (x,))
@@ -231,8 +312,7 @@ def _rewrite_graph(gm, input_hw: dict, done: list) -> None:
         if bn_node is not None:
             gm.graph.erase_node(bn_node)
         gm.graph.erase_node(node)
-        done.append(f"{node.name}: ConvTranspose k{k[0]} s2 p{p[0]} -> pad + Conv 2x2 (4 phases) + interleave"
-                    + (" (BatchNorm folded)" if bn is not None else ""))
+        done.append(f"{node.name}: {what}" + (" (BatchNorm folded)" if bn is not None else ""))
     for node in list(gm.graph.nodes):  # weights only the replaced nodes read
         if node.op == "get_attr" and not node.users:
             gm.graph.erase_node(node)
@@ -258,10 +338,12 @@ def _graph_input_hw(gm, x) -> dict:
     return seen
 
 
-def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
+def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4, latent: bool = True):
     """A rewritten deep copy of ``module`` (eval mode; an ``nn.Module`` tree or the GraphModule of
     a ``.pt2``) plus what changed and the max error vs the original on ``example``; raises
-    ValueError when nothing applies or it is not exact."""
+    ValueError when nothing applies or it is not exact. ``latent=False`` leaves a transposed
+    conv on a 1×1 input alone (a runtime with an int8 TRANSPOSE_CONV gains nothing from it and
+    pays its C_out·k² per-channel scales in file size)."""
     import torch
     import torch.fx
     from torch import nn
@@ -273,7 +355,7 @@ def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
             ref = model(x)
             shapes = _graph_input_hw(model, x)
         rewritten: list = []
-        _rewrite_graph(model, shapes, rewritten)
+        _rewrite_graph(model, shapes, rewritten, latent)
         return _checked(model, x, ref, rewritten, atol)
     input_hw: dict = {}
     hooks = [m.register_forward_pre_hook(lambda m, inp: input_hw.__setitem__(id(m), tuple(inp[0].shape[-2:])))
@@ -283,7 +365,7 @@ def subpixel_rewrite(module, example: np.ndarray, atol: float = 1e-4):
     for h in hooks:
         h.remove()
     done: list = []
-    _rewrite_sequential(model, input_hw, done)
+    _rewrite_sequential(model, input_hw, done, latent=latent)
     return _checked(model, x, ref, done, atol)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import ConfigError
+from ..export.qdq_pads import REWRITE as INT8_PAD
 from .report import DebugReport
 
 # format -> float format it is compared with
@@ -48,7 +49,8 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     peak = bundle.manifest.output_range().peak
     q = rec.quantization
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
-        done = {r.get("rewrite") for r in rec.rewrites}
+        # pads moved onto int8 tensors change only the quantized graph (bit-identical, names kept)
+        done = {r.get("rewrite") for r in rec.rewrites if not str(r.get("rewrite", "")).startswith(INT8_PAD)}
         if done and done <= set(NORM_REWRITES):
             # the InstanceNorm rewrite only rescales initializers and is deterministic: rebuild the
             # float graph the converter quantized, so tensor names and values line up
@@ -58,10 +60,10 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
             float_path, rewritten_note = normed, f" (with {', '.join(sorted(done))} rebuilt)"
         else:
             rewritten_note = ""
-        if rec.rewrites and not rewritten_note:
+        if done and not rewritten_note:
             # quantized from a rewritten graph the bundle does not hold: quantize the float
             # ONNX the same way and debug that
-            names = ", ".join(r.get("rewrite", "?") for r in rec.rewrites)
+            names = ", ".join(sorted(done))
             ref = preprocessed(float_path, Path(tmp) / "float_pre.onnx")
             requant = quantize_qdq(ref, Path(tmp) / "requantized.onnx", calibration_inputs(bundle),
                                    per_channel=bool(q.get("per_channel", True)),
