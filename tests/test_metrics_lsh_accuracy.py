@@ -138,20 +138,16 @@ def test_memory_mapped_features_give_the_same_scores(tmp_path):
     assert frechet_distance(ma, mb) == pytest.approx(frechet_distance(a, b), rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["prototypes-256d-3-of-10-modes", "heavy-tailed-clusters", "duplicates"])
-def test_estimate_sees_the_exact_decisions_and_radii(name):
-    """The estimate's float32 screen + exact recheck gives the same kNN radii as the reference
-    (knn_radii, prdc's arithmetic) and the same per-point decisions as exhaustive exact search,
-    for the sampled points, whatever LSH radii it starts from."""
+def _check_estimate_against_exact(a, b, est, seed: int) -> None:
+    """The estimator's decisions and radii for its sampled points equal brute-force exact kNN
+    (knn_radii: prdc's arithmetic; exhaustive search), whatever LSH radii it starts from: never
+    below the exact ones, some far above, some 0 (fewer than k candidates)."""
     from edgegan.metrics.knn import knn_radii
-    from edgegan.metrics.lsh_error import ErrorEstimator, exhaustive
+    from edgegan.metrics.lsh_error import exhaustive
 
-    a, b = STRUCTURES[name]()
-    est = ErrorEstimator(a, b, 3, 128, seed=0)
     precise, recalled = exhaustive(a, b, 3)
     ref_a, ref_b = knn_radii(a, 3), knn_radii(b, 3)
-    rng = np.random.default_rng(0)
-    # LSH-like radii: never below the exact ones, some far above, some 0 (fewer than k candidates)
+    rng = np.random.default_rng(seed)
     r_a = ref_a * rng.choice([1.0, 1.05, 1.5], len(a)) * (rng.random(len(a)) > 0.05)
     r_b = ref_b * rng.choice([1.0, 1.05, 1.5], len(b)) * (rng.random(len(b)) > 0.05)
     out = est.estimate(np.zeros(len(b), bool), np.zeros(len(a), bool), r_a, r_b, 0.01)
@@ -161,6 +157,15 @@ def test_estimate_sees_the_exact_decisions_and_radii(name):
         done = np.flatnonzero(np.isfinite(radii.values))
         assert len(done) >= 128
         np.testing.assert_allclose(radii.values[done], ref[done], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["prototypes-256d-3-of-10-modes", "heavy-tailed-clusters", "duplicates"])
+def test_estimate_sees_the_exact_decisions_and_radii(name):
+    """The estimate's float32 screen + exact recheck gives the exact radii and decisions."""
+    from edgegan.metrics.lsh_error import ErrorEstimator
+
+    a, b = STRUCTURES[name]()
+    _check_estimate_against_exact(a, b, ErrorEstimator(a, b, 3, 128, seed=0), seed=0)
 
 
 @pytest.mark.parametrize("name", ["manifold-3d-in-512d", "prototypes-256d-3-of-10-modes", "heavy-tailed-clusters",
@@ -168,27 +173,15 @@ def test_estimate_sees_the_exact_decisions_and_radii(name):
 def test_bound_pruned_estimate_equals_brute_force(name):
     """With the candidate search's subspace bounds (ann.embed), the estimate's exact radii and
     decisions come from pruning (only points whose lower bound is below a measured k-th
-    distance are measured) and still equal brute-force exact kNN (knn_radii, exhaustive) for
-    every sampled point; on low-dimensional data the pruning, not the screen, finds the radii."""
+    distance are measured) and still equal brute-force exact kNN for every sampled point; on
+    low-dimensional data the pruning, not the screen, finds the radii."""
     from edgegan.metrics import ann
-    from edgegan.metrics.knn import knn_radii
-    from edgegan.metrics.lsh_error import ErrorEstimator, exhaustive
+    from edgegan.metrics.lsh_error import ErrorEstimator
 
     a, b = STRUCTURES[name]()
     sub = ann.fit_subspace(a, 32, 0)
     est = ErrorEstimator(a, b, 3, 128, seed=0)
     est.set_bounds(np.concatenate([ann.embed(a, sub), ann.embed(b, sub)]))
-    precise, recalled = exhaustive(a, b, 3)
-    ref_a, ref_b = knn_radii(a, 3), knn_radii(b, 3)
-    rng = np.random.default_rng(1)
-    r_a = ref_a * rng.choice([1.0, 1.05, 1.5], len(a)) * (rng.random(len(a)) > 0.05)
-    r_b = ref_b * rng.choice([1.0, 1.05, 1.5], len(b)) * (rng.random(len(b)) > 0.05)
-    out = est.estimate(np.zeros(len(b), bool), np.zeros(len(a), bool), r_a, r_b, 0.01)
-    assert out["exact_precision_estimate"] == pytest.approx(precise[est.fake_rows].mean(), abs=1e-12)
-    assert out["exact_recall_estimate"] == pytest.approx(recalled[est.real_rows].mean(), abs=1e-12)
-    for radii, ref in ((est.real_radii, ref_a), (est.fake_radii, ref_b)):
-        done = np.flatnonzero(np.isfinite(radii.values))
-        assert len(done) >= 128
-        np.testing.assert_allclose(radii.values[done], ref[done], rtol=1e-6, atol=1e-6)
+    _check_estimate_against_exact(a, b, est, seed=1)
     if name.startswith("manifold"):
         assert est.real_radii.pruned + est.fake_radii.pruned >= 256
