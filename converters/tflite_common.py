@@ -146,6 +146,15 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
     if getattr(options, "subpixel", False) and ctx.module is not None:
         base, rewrites, notes = subpixel_onnx(ctx, latent=False)
         rewrites, notes = [dict(r) for r in rewrites], [n for n in notes if not n.startswith("no rewrite:")]
+        if base != ctx.onnx_path:  # TF's DEPTH_TO_SPACE is DCR: one builtin op, no 6-D TRANSPOSE
+            if "subpixel_dcr" not in ctx.cache:
+                from ..export.depth_to_space import to_dcr
+
+                dcr = ctx.workdir / "subpixel_dcr.onnx"
+                ctx.cache["subpixel_dcr"] = (dcr, to_dcr(base, dcr))
+            base, switched = ctx.cache["subpixel_dcr"]
+            if switched:
+                rewrites.append({"rewrite": f"DepthToSpace CRD -> DCR (conv channels permuted) x{switched}"})
     if getattr(options, "norm_rewrite", False):
         normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")
         if normed is not None:

@@ -50,8 +50,15 @@ def test_tiny_bundle_has_every_format_verified(tiny_bundle):
 
     assert "TRANSPOSE_CONV" in tflite_ops("tflite-fp32") and "TRANSPOSE_CONV" in tflite_ops("tflite-int8")
     assert "DEPTH_TO_SPACE" not in tflite_ops("tflite-fp32")
-    # the same stride-2 rewrites; the 1x1-input first layer stays a (fast, int8) TRANSPOSE_CONV there
-    assert [r["rewrite"] for r in recs["tflite-int8"].rewrites] == [r["rewrite"] for r in recs["ort-int8"].rewrites][1:]
+    # the same stride-2 rewrites; the 1x1-input first layer stays a (fast, int8) TRANSPOSE_CONV there;
+    # DCR order, so TFLite gets its DEPTH_TO_SPACE builtin rather than a 6-D TRANSPOSE (which
+    # older TFLite runtimes, e.g. tfjs-tflite's, refuse)
+    tfl = [r["rewrite"] for r in recs["tflite-int8"].rewrites]
+    assert tfl[:-1] == [r["rewrite"] for r in recs["ort-int8"].rewrites][1:] and tfl[-1].endswith("x3"), tfl
+    assert "DEPTH_TO_SPACE" in tflite_ops("tflite-int8")
+    interp = Interpreter(model_path=str(path / recs["tflite-int8"].path))
+    details = interp.get_tensor_details()
+    assert all(len(details[o["inputs"][0]]["shape"]) <= 4 for o in interp._get_ops_details() if o["op_name"] == "TRANSPOSE")
     assert recs["tflite-int8"].host_latency_ms["ratio_vs_float_same_runtime"] > 0
 
 
