@@ -2,20 +2,18 @@
 
 ONNX Runtime's CPU provider has no int8 ConvTranspose: in a QDQ model each one is dequantized,
 run in float and re-quantized, which makes an all-ConvTranspose DCGAN *slower* in int8 than
-in float. A stride-2 transposed convolution is exactly a stride-1 3×3 convolution producing
-4·C_out channels followed by a pixel shuffle (the "sub-pixel" form): output pixel (2i+a, 2j+b)
-only sees a 2×2 window of input pixels whose position depends on the phase (a, b). So one
-2×2 convolution over the zero-padded input producing 4·C_out channels (one C_out block per
-phase, holding that phase's taps), four phase-shifted slices and an interleave (Reshape /
-Transpose) compute it exactly — with the same number of weights and ~the same MACs as the
-transposed conv, so the int8 file stays 1/4 of float. Where the phases' windows start on the
-same conv-output row or one row apart (k4 p1, k3 p1 op1, k2 p0: every zoo generator), the
-phase blocks are ordered so the interleave is one DepthToSpace and a crop, which ONNX Runtime
-runs on the int8 tensor (the slices + 6-D transpose form is kept for the other cases).
+in float. A stride-2 transposed convolution is exactly a 2×2 convolution over the zero-padded
+input producing 4·C_out channels followed by a pixel shuffle (the "sub-pixel" form): output
+pixel (2i+a, 2j+b) only sees a 2×2 window of input pixels whose position depends on the phase
+(a, b), and one C_out block per phase holds that phase's taps — the same number of weights and
+~the same MACs as the transposed conv, so the int8 file stays 1/4 of float. Phase 1's window
+always starts on the same conv-output row as phase 0's or one row later (start_a =
+floor((a + p - k) / 2) + 1), so with the phase blocks ordered to match, the interleave is one
+DepthToSpace of the whole conv output and a crop, which ONNX Runtime runs on the int8 tensor.
 BatchNorm after it folds into the new conv's weights and bias. A transposed conv on a 1×1 input
-(a DCGAN's latent layer) becomes a 1×1 conv + reshape: its C_out·k² per-channel scales cost
-~2 % of a DCGAN's int8 file, but left as ConvTranspose its large weight is dequantized on every
-run (15 % of dcgan-digits' int8 time in a per-op profile).
+(a DCGAN's latent layer) becomes a 1×1 conv + reshape + per-channel bias: left as
+ConvTranspose, ORT dequantized its large weight on every run and ran it in float (8 % + 8 % of
+dcgan-digits' int8 kernel time, `benchmarks/ort_per_op.py`).
 
 The result is checked against the original before use, and used for the int8 artifact only
 (the float artifact keeps the graph as exported).
@@ -62,39 +60,10 @@ def _fold_bn(weight, bias, bn):
     return scale, new_bias
 
 
-class _PhaseConvUp(__import__("torch").nn.Module):
-    """Stride-2 transposed conv as pad -> 2×2 conv (4 phase blocks) -> slice -> interleave."""
-
-    def __init__(self, conv, c_out: int, pads: tuple[int, int], starts: tuple[int, int]) -> None:
-        super().__init__()
-        self.conv, self.c_out, self.pads, self.starts = conv, c_out, pads, starts
-
-    def forward(self, x):
-        import torch
-        import torch.nn.functional as F
-
-        h, w = x.shape[-2], x.shape[-1]
-        lo, hi = self.pads
-        y = self.conv(F.pad(x, (lo, hi, lo, hi)))
-        c = self.c_out
-        parts = []
-        for a in (0, 1):
-            ra = self.starts[a] + lo
-            for b in (0, 1):
-                rb = self.starts[b] + lo
-                p = a * 2 + b
-                parts.append(y[:, p * c:(p + 1) * c, ra:ra + h, rb:rb + w])
-        z = torch.stack(parts, 1).reshape(x.shape[0], 2, 2, c, h, w)
-        return z.permute(0, 3, 4, 1, 5, 2).reshape(x.shape[0], c, 2 * h, 2 * w)
-
-
 class _ShuffleConvUp(__import__("torch").nn.Module):
-    """Stride-2 transposed conv as pad -> 2×2 conv -> pixel shuffle (DepthToSpace) -> crop.
-
-    When the two phases' windows start at the same row of the conv output, or phase 1's one row
-    later, the interleave is a plain DepthToSpace of the whole conv output followed by one crop
-    (phase blocks ordered so output row r is shuffled row r + offset): no per-phase slices and
-    no 6-D transpose, and ONNX Runtime runs DepthToSpace on the int8 tensor."""
+    """Stride-2 transposed conv as pad -> 2×2 conv -> pixel shuffle (DepthToSpace) -> crop, the
+    phase blocks ordered so output row r is shuffled row r + offset: no per-phase slices and no
+    6-D transpose, and ONNX Runtime runs DepthToSpace on the int8 tensor."""
 
     def __init__(self, conv, pads: tuple[int, int], offset: int) -> None:
         super().__init__()
@@ -164,20 +133,15 @@ def _subpixel_module(convt, bn):
     lo = max(0, -min(starts))
     hi = max(0, max(starts) + 1)
     conv = nn.Conv2d(c_in, 4 * c_out, 2, bias=True)
-    step = starts[1] - starts[0]
-    if step in (0, 1):  # phase 1's window starts level with phase 0's or one row later
-        # shuffled row 2m + slot holds phase (slot XOR step) at conv row m; output row r is
-        # shuffled row r + offset; pixel_shuffle wants channel index c*4 + slot_a*2 + slot_b
-        order = [1 - a for a in (0, 1)] if step else [0, 1]
-        kernel = kernel[order][:, order].permute(2, 0, 1, 3, 4, 5)
-        with torch.no_grad():
-            conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
-            conv.bias.copy_(bias.repeat_interleave(4))
-        return _ShuffleConvUp(conv, (lo, hi), 2 * (starts[0] + lo) + step)
+    step = starts[1] - starts[0]  # 0 or 1 for every kernel _phase_taps accepts (module docstring)
+    # shuffled row 2m + slot holds phase (slot XOR step) at conv row m; output row r is shuffled
+    # row r + offset; pixel_shuffle wants channel index c*4 + slot_a*2 + slot_b
+    order = [1 - a for a in (0, 1)] if step else [0, 1]
+    kernel = kernel[order][:, order].permute(2, 0, 1, 3, 4, 5)
     with torch.no_grad():
         conv.weight.copy_(kernel.reshape(4 * c_out, c_in, 2, 2))
-        conv.bias.copy_(bias.repeat(4))
-    return _PhaseConvUp(conv, c_out, (lo, hi), starts)
+        conv.bias.copy_(bias.repeat_interleave(4))
+    return _ShuffleConvUp(conv, (lo, hi), 2 * (starts[0] + lo) + step)
 
 
 def _replacement(convt, bn, hw, latent: bool = True) -> tuple:
@@ -187,9 +151,7 @@ def _replacement(convt, bn, hw, latent: bool = True) -> tuple:
     if hw is None:
         return None, ""
     if s == 2 and _phase_taps(k, p) is not None and (hw[0] - 1) * 2 - 2 * p + k + op == 2 * hw[0]:
-        new = _subpixel_module(convt, bn)
-        tail = "DepthToSpace + crop" if isinstance(new, _ShuffleConvUp) else "interleave"
-        return new, f"ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + {tail}"
+        return _subpixel_module(convt, bn), f"ConvTranspose k{k} s2 p{p} -> pad + Conv 2x2 (4 phases) + DepthToSpace + crop"
     if latent and tuple(hw) == (1, 1) and p == 0 and op == 0:
         return _pointwise_module(convt, bn), f"ConvTranspose k{k} on a 1x1 input -> Conv 1x1 + reshape"
     return None, ""
