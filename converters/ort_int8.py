@@ -13,18 +13,14 @@ Pad on CPU) stay float between Q/DQ pairs; they are listed in ``quantization.ops
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import logging
 from pathlib import Path
 
-import numpy as np
 
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.norm_rewrite import tanh_input_range
 from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
-from ..export.unshare import unshared_copy
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # ops that only move or reshape data (they carry int8 through unchanged); everything else that is
@@ -32,23 +28,6 @@ from .base import ConvertContext, ConvertResult, Converter, missing_modules, mod
 _DATA_MOVEMENT = {"Slice", "Unsqueeze", "Squeeze", "Reshape", "Split", "Transpose", "Concat", "Flatten", "Identity",
                   "Shape", "Gather", "Constant", "DepthToSpace", "SpaceToDepth", "Expand", "Tile"}
 _QUANT_NODES = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
-
-
-def _calibration_reader(inputs: np.ndarray, input_name: str):
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._it = iter(range(len(inputs)))
-
-        def get_next(self):
-            i = next(self._it, None)
-            return None if i is None else {input_name: inputs[i : i + 1]}
-
-        def rewind(self) -> None:
-            self._it = iter(range(len(inputs)))
-
-    return Reader()
 
 
 def ops_left_float(path) -> list[str]:
@@ -145,17 +124,6 @@ def subpixel_onnx(ctx: ConvertContext, latent: bool = True):
     return result
 
 
-@contextlib.contextmanager
-def _quiet_root_logger():
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
 def _strip_debug_info(path) -> None:
     """Drop exporter stack traces / value_info from the quantized file (no effect on numerics;
     ~6 % of a small model's bytes)."""
@@ -213,7 +181,7 @@ class OrtInt8(Converter):
         return missing_modules("onnx", "onnxruntime")
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from ..quantdebug.onnx_qdq import quantize_qdq
 
         opts, ort = ctx.options, ctx.options_for(self)
         rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
@@ -228,9 +196,6 @@ class OrtInt8(Converter):
                 if normed is not None:
                     graphs[normed] = (g, norm_rewrites)
             graphs[g] = (g, [])
-        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                  "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
-        qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
         out = ctx.out_dir / self.filename
         # ORT's pre-processing occasionally produces graphs its quantizer then rejects (e.g.
         # "shared mode is not supported for weight"): try the graphs in order of preference
@@ -246,22 +211,14 @@ class OrtInt8(Converter):
                 except ConversionError as exc:
                     errors.append(str(exc))
                     continue
-            try:
-                # no float initializer shared between nodes (edgegan.export.unshare: ORT's copy of a
-                # shared bias can take an activation's name and then fails as "shared mode")
-                graph = unshared_copy(graph, ctx.workdir / f"unshared_{Path(graph).stem}.onnx")
-                with _quiet_root_logger():  # the quantizer warns through the root logger
-                    quantize_static(
-                        str(graph), str(out), _calibration_reader(ctx.calibration, "input"),
-                        quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
-                        activation_type=qtype[ort.activation_type], weight_type=qtype[ort.weight_type],
-                        reduce_range=ort.reduce_range, calibrate_method=method,
-                        extra_options={"CalibTensorRangeSymmetric": False},
-                    )
+            try:  # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
+                quantize_qdq(graph, out, ctx.calibration, per_channel=opts.per_channel,
+                             activation_type=ort.activation_type, weight_type=ort.weight_type,
+                             reduce_range=ort.reduce_range, calibration_method=opts.calibration_method)
                 break
-            except Exception as exc:  # noqa: BLE001 - report any quantizer failure as this row's reason
-                out.unlink(missing_ok=True)
-                errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {type(exc).__name__}: {first_line(exc, 160)}")
+            except ConversionError as exc:  # report any quantizer failure as this row's reason
+                reason = first_line(exc, 200).removeprefix("onnxruntime quantize_static failed: ")
+                errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {reason}")
         else:
             raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
         base, norm_rewrites = graphs[source]

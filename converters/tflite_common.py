@@ -137,6 +137,23 @@ class TFLiteFullInt8Options(TFLiteInt8Options):
                 "edgegan.export.rewrite): TFLite's int8 TRANSPOSE_CONV is slow; its own onnx2tf run"})
 
 
+DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
+
+
+def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
+    """(``source`` with its DepthToSpace ops in DCR order, how many were switched), once per
+    source (ctx.cache). TFLite maps only DCR to one builtin; ort-int8 stays CRD (its DCR
+    kernel was no cheaper on dcgan-digits' uint8 tensors: DepthToSpace 30.7 % of kernel time vs
+    27.3 % CRD, benchmarks/ort_per_op.py, 2026-12-01)."""
+    from ..export.depth_to_space import to_dcr
+
+    key = f"dcr:{Path(source).resolve()}"
+    if key not in ctx.cache:
+        out = ctx.workdir / f"{Path(source).stem}_dcr.onnx"
+        ctx.cache[key] = (out, to_dcr(source, out))
+    return ctx.cache[key]
+
+
 def norm_source(ctx: ConvertContext, options) -> tuple:
     """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format:
     the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite."""
@@ -147,14 +164,9 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
         base, rewrites, notes = subpixel_onnx(ctx, latent=False)
         rewrites, notes = [dict(r) for r in rewrites], [n for n in notes if not n.startswith("no rewrite:")]
         if base != ctx.onnx_path:  # TF's DEPTH_TO_SPACE is DCR: one builtin op, no 6-D TRANSPOSE
-            if "subpixel_dcr" not in ctx.cache:
-                from ..export.depth_to_space import to_dcr
-
-                dcr = ctx.workdir / "subpixel_dcr.onnx"
-                ctx.cache["subpixel_dcr"] = (dcr, to_dcr(base, dcr))
-            base, switched = ctx.cache["subpixel_dcr"]
+            base, switched = dcr_onnx(ctx, base)
             if switched:
-                rewrites.append({"rewrite": f"DepthToSpace CRD -> DCR (conv channels permuted) x{switched}"})
+                rewrites.append({"rewrite": f"{DCR_REWRITE} x{switched}"})
     if getattr(options, "norm_rewrite", False):
         normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")
         if normed is not None:

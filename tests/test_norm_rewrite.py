@@ -155,7 +155,7 @@ def test_tanh_input_range_narrows_a_saturating_output_layer(tmp_path):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from torch import nn
 
-    from edgegan.converters.ort_int8 import _calibration_reader
+    from edgegan.quantdebug.onnx_qdq import calibration_reader as _calibration_reader
     from edgegan.export.onnx import export_onnx
 
     torch.manual_seed(0)

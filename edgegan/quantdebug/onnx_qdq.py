@@ -335,20 +335,9 @@ def preprocessed(float_path: Path, out_path: Path) -> Path:
         return Path(float_path)
 
 
-def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, per_channel: bool = True,
-                 activation_type: str = "uint8", weight_type: str = "int8", reduce_range: bool = False,
-                 calibration_method: str = "minmax", nodes_to_exclude: Sequence[str] = (),
-                 op_types_to_exclude: Sequence[str] = ()) -> Path:
-    """Static QDQ int8 of ``float_path`` with named nodes / op types left float (no ORT
-    pre-processing, so every float tensor keeps its name and the debugger can match it)."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
-        quantize_static
-
-    model = onnx.load(str(float_path))
-    input_name = _input_name(model)
-    excluded_types = set(op_types_to_exclude)
-    op_types = sorted({n.op_type for n in model.graph.node} - excluded_types - {_Q, _DQ})
+def calibration_reader(inputs: np.ndarray, input_name: str):
+    """ORT's calibration reader over ``inputs``, one sample per batch (as the converter calibrates)."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -356,10 +345,27 @@ def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, p
 
         def get_next(self):
             i = next(self._it, None)
-            return None if i is None else {input_name: calibration[i: i + 1]}
+            return None if i is None else {input_name: inputs[i: i + 1]}
 
         def rewind(self) -> None:
-            self._it = iter(range(len(calibration)))
+            self._it = iter(range(len(inputs)))
+
+    return Reader()
+
+
+def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, per_channel: bool = True,
+                 activation_type: str = "uint8", weight_type: str = "int8", reduce_range: bool = False,
+                 calibration_method: str = "minmax", nodes_to_exclude: Sequence[str] = (),
+                 op_types_to_exclude: Sequence[str] = ()) -> Path:
+    """Static QDQ int8 of ``float_path`` with named nodes / op types left float (no ORT
+    pre-processing, so every float tensor keeps its name and the debugger can match it)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(float_path))
+    input_name = _input_name(model)
+    excluded_types = set(op_types_to_exclude)
+    op_types = sorted({n.op_type for n in model.graph.node} - excluded_types - {_Q, _DQ})
 
     qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -371,7 +377,7 @@ def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, p
 
     unshared = Path(out_path).with_name(Path(out_path).stem + "_float_unshared.onnx")
     try:  # see edgegan.export.unshare: ORT's copies of shared biases can clash with activation names
-        quantize_static(str(unshared_copy(float_path, unshared)), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+        quantize_static(str(unshared_copy(float_path, unshared)), str(out_path), calibration_reader(calibration, input_name), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=qtype[activation_type],
                         weight_type=qtype[weight_type], reduce_range=reduce_range, calibrate_method=method,
                         op_types_to_quantize=op_types, nodes_to_exclude=list(nodes_to_exclude),
