@@ -69,5 +69,11 @@ rows = {a["format"]: (a["status"], a.get("reason")) for a in doc["artifacts"]}
 want = ["onnx", "ort-int8", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8"]
 bad = {f: rows.get(f, ("absent", None)) for f in want if rows.get(f, ("absent",))[0] != "ok"}
 assert not bad, f"formats not ok after the pip route: {bad}"
-print(f"test-pip: all {len(want)} formats ok: {', '.join(want)}")
+# the int8 goals on the trained weights (also tests/test_e2e_digits.py, slow): >= 45 dB, <= 0.27 of fp32's size
+art = {a["format"]: a for a in doc["artifacts"]}
+for fmt in ("ort-int8", "tflite-int8"):
+    assert art[fmt]["fidelity"]["psnr_db"] >= 45 and art[fmt]["size_ratio"] <= 0.27, (fmt, art[fmt]["fidelity"], art[fmt]["size_ratio"])
+assert art["tflite-fp16"]["fidelity"]["psnr_db"] > 70, art["tflite-fp16"]["fidelity"]
+assert doc["model"]["params"] == 1_098_721 and "shipped weights" in doc["model"]["source"], doc["model"]
+print(f"test-pip: all {len(want)} formats ok: {', '.join(want)}; int8 >= 45 dB at <= 0.27 of fp32's size")
 PY

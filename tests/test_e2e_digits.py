@@ -16,6 +16,7 @@ def digits_bundle(tmp_path_factory):
     return run_export(ExportConfig(model="dcgan-digits", out=str(out)))
 
 
+@pytest.mark.slow  # ~2 min; make test's pip route exports the same model and checks the same int8 goals
 def test_every_format_ok_and_int8_goals_met(digits_bundle):
     path, m = digits_bundle
     rows = {a["format"]: a for a in m["artifacts"]}

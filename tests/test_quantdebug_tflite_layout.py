@@ -56,13 +56,28 @@ def sr_bundle(tmp_path_factory):
         pytest.skip("TFLite toolchain not installed")
     _, kw = ARCHS["pixelshuffle-sr"]
     out = tmp_path_factory.mktemp("sr") / "b"
-    edgegan.export(build("pixelshuffle-sr"), out, ["onnx", "tflite-int8", "tflite-int8-mixed"], n_inputs=4,
-                   calibration=8, **kw)
+    edgegan.export(build("pixelshuffle-sr"), out, ["onnx", "tflite-int8"], n_inputs=4, calibration=8, **kw)
     return out
 
 
-def test_mixed_int8_converts_a_net_whose_output_stays_nchw(sr_bundle):
-    arts = {a["format"]: a for a in json.loads((sr_bundle / "bundle.json").read_text())["artifacts"]}
+def test_int8_converts_a_net_whose_output_stays_nchw(sr_bundle):
+    rec = {a["format"]: a for a in json.loads((sr_bundle / "bundle.json").read_text())["artifacts"]}["tflite-int8"]
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["io"]["output_layout"] == "NCHW" and "output_perm" not in rec["io"]
+    assert rec["io"]["input_perm"] == [0, 2, 3, 1]
+    assert rec["fidelity"]["psnr_db"] > 25, rec["fidelity"]  # against torch, in the float model's layout
+
+
+@pytest.mark.slow  # the auto search's conversions (~40 s); the layout itself is checked above
+def test_mixed_int8_converts_a_net_whose_output_stays_nchw(tmp_path):
+    from edgegan.converters import CONVERTERS
+
+    if CONVERTERS.get("tflite-int8-mixed").missing_dependency() is not None:
+        pytest.skip("TFLite toolchain not installed")
+    _, kw = ARCHS["pixelshuffle-sr"]
+    edgegan.export(build("pixelshuffle-sr"), tmp_path / "b", ["onnx", "tflite-int8", "tflite-int8-mixed"], n_inputs=4,
+                   calibration=8, **kw)
+    arts = {a["format"]: a for a in json.loads((tmp_path / "b" / "bundle.json").read_text())["artifacts"]}
     for fmt in ("tflite-int8", "tflite-int8-mixed"):
         rec = arts[fmt]
         assert rec["status"] == "ok", f"{fmt}: {rec.get('reason')}"
@@ -72,9 +87,13 @@ def test_mixed_int8_converts_a_net_whose_output_stays_nchw(sr_bundle):
     q = arts["tflite-int8-mixed"]["quantization"]
     assert q["int8_mac_fraction"] > 0 and q["search"]["psnr_db_on_calibration"] > 25
 
+    from edgegan.converters.tflite_int8_mixed import debug_tflite_bundle
+
+    mixed = debug_tflite_bundle(tmp_path / "b", "tflite-int8-mixed", n_inputs=2)
+    assert mixed.ops and mixed.output_psnr_db > 25
+
 
 def test_debug_quant_on_a_net_whose_output_stays_nchw(sr_bundle, tmp_path, cli):
-    from edgegan.converters.tflite_int8_mixed import debug_tflite_bundle
     from edgegan.quantdebug.report import DebugReport
 
     r = cli("debug-quant", str(sr_bundle), "--format", "tflite-int8", "--inputs", "3", "--json",
@@ -83,5 +102,3 @@ def test_debug_quant_on_a_net_whose_output_stays_nchw(sr_bundle, tmp_path, cli):
     report = DebugReport.from_dict(json.loads(r.stdout))
     assert report.inputs == 3 and report.ops and report.output_psnr_db > 25
     assert any(op.op_type == "CONV_2D" for op in report.ops)
-    mixed = debug_tflite_bundle(sr_bundle, "tflite-int8-mixed", n_inputs=2)
-    assert mixed.ops and mixed.output_psnr_db > 25

@@ -110,6 +110,7 @@ def test_worker_killed_mid_job_is_retried_and_failures_are_rows(cluster, tmp_pat
     assert header[:7] == ["model", "pipeline", "format", "target", "status", "stage", "reason"]
 
 
+@pytest.mark.slow  # ~45 s; resuming a sequential sweep stays in the default suite (tests/test_sweep_posttrain.py)
 def test_killed_driver_resumes_without_redoing_finished_jobs(cluster, tmp_path):
     spec_path = _spec_file(tmp_path)
     out = tmp_path / "sweep"

@@ -158,6 +158,7 @@ def test_unrunnable_int8_op_is_read_off_tflites_message():
     assert unrunnable_op("ConverterError: Could not translate MLIR to FlatBuffer") is None
 
 
+@pytest.mark.slow  # ~1 min of auto-search conversions
 @needs_tflite
 def test_mixed_auto_keeps_an_int8_op_float_when_its_kernel_refuses_to_run(tmp_path):
     """gelu-attention's all-int8 model cannot run (TFLite's int8 DIV refuses a divisor that
