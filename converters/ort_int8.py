@@ -160,6 +160,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
     norm_rewrite: bool = dataclasses.field(default=True, metadata={
         "help": "drop the bias of convs feeding an InstanceNorm and equalize their output channels "
                 "(checked against float; edgegan.export.norm_rewrite)"})
+    float_norm_params: bool = dataclasses.field(default=True, metadata={
+        "help": "leave InstanceNormalization's scale and bias float initializers (quantized, ORT "
+                "dequantizes them on every run; the norm itself computes in float either way)"})
     int8_pad: bool = dataclasses.field(default=True, metadata={
         "help": "run reflect/edge Pad on the int8 tensor instead of between DequantizeLinear and "
                 "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
@@ -214,7 +217,8 @@ class OrtInt8(Converter):
             try:  # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
                 quantize_qdq(graph, out, ctx.calibration, per_channel=opts.per_channel,
                              activation_type=ort.activation_type, weight_type=ort.weight_type,
-                             reduce_range=ort.reduce_range, calibration_method=opts.calibration_method)
+                             reduce_range=ort.reduce_range, calibration_method=opts.calibration_method,
+                             op_types_to_exclude=("InstanceNormalization",) if ort.float_norm_params else ())
                 break
             except ConversionError as exc:  # report any quantizer failure as this row's reason
                 reason = first_line(exc, 200).removeprefix("onnxruntime quantize_static failed: ")
@@ -244,6 +248,7 @@ class OrtInt8(Converter):
                 "weights": ort.weight_type, "per_channel": opts.per_channel,
                 "reduce_range": ort.reduce_range, "calibration_method": opts.calibration_method,
                 "ops_left_float": ops_left_float(out),
+                "op_types_not_quantized": ["InstanceNormalization"] if ort.float_norm_params else [],
             },
             rewrites=rewrites, notes="; ".join(notes) or None,
         )
