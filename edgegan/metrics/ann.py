@@ -479,14 +479,14 @@ def lower_bounds(zq: np.ndarray, zb: np.ndarray, cache_bytes: int = 1 << 20) -> 
     return out
 
 
-def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact) -> tuple[np.ndarray, int]:
-    """Exact k-th nearest-candidate distance per point (0 with fewer than k candidates),
-    and the number of exact distances it took."""
+def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Exact k-th nearest-candidate distance per point (0 with fewer than k candidates; only
+    for ``rows`` if given, 0 elsewhere), and the number of exact distances it took."""
     N, c = cand.shape
     rad = np.zeros(N)
     valid = cand >= 0
     ok = valid.sum(axis=1) >= k
-    rows = np.flatnonzero(ok)
+    rows = np.flatnonzero(ok) if rows is None else rows[ok[rows]]
     if not len(rows):
         return rad, 0
     ex = np.full((len(rows), c), np.inf)
@@ -507,9 +507,33 @@ def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact) -> tuple[np.ndar
     return rad, n_exact
 
 
-def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, dist: Exact) -> tuple[np.ndarray, np.ndarray, int]:
+def radius_bounds(z: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) around each point's radius (the k-th smallest exact distance to its
+    candidates): the k-th smallest lower and upper bound among them (order statistics keep
+    the elementwise order); both 0 with fewer than k candidates, as the radius."""
+    N, c = cand.shape
+    lo, hi = np.zeros(N), np.zeros(N)
+    rows = np.flatnonzero((cand >= 0).sum(axis=1) >= k)
+    if not len(rows):
+        return lo, hi
+    sub = cand[rows]
+    ri, ci = np.divmod(np.flatnonzero(sub >= 0), c)
+    lb, ub = _bounds(z, rows[ri], sub[ri, ci])
+    for out, v in ((lo, lb), (hi, ub)):
+        full = np.full((len(rows), c), np.inf)
+        full[ri, ci] = v
+        out[rows] = np.partition(full, k - 1, axis=1)[:, k - 1]
+    return lo, hi
+
+
+def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, dist: Exact,
+               rad_hi: np.ndarray | None = None, fill=None) -> tuple[np.ndarray, np.ndarray, int]:
     """(precise [nf], recalled [nr], exact distances measured): every cross candidate pair
-    (from either side's list) tests both balls: fake in the real's ball, real in the fake's."""
+    (from either side's list) tests both balls: fake in the real's ball, real in the fake's.
+
+    ``rad``: exact radii; or lower bounds of them, with ``rad_hi`` upper bounds and
+    ``fill(rows)`` making both exact for those rows: then only the radii that a pair's own
+    bounds cannot decide against [lo, hi] are measured (on data near the subspace: few)."""
     N = len(z)
     qi, ci = np.nonzero(other >= 0)
     a, b = qi, other[qi, ci]
@@ -518,8 +542,13 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
     codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
     r, f = codes // N, codes % N
     lb, ub = _bounds(z, r, f)
-    # fake f in real r's ball, real r in fake f's ball: decided by bounds or measured
-    undecided = ((lb < rad[r]) & (ub >= rad[r])) | ((lb < rad[f]) & (ub >= rad[f]))
+    if rad_hi is not None:  # exact radii where [lo, hi] straddles the pair's [lb, ub]
+        need = np.concatenate([r[(ub >= rad[r]) & (lb < rad_hi[r])], f[(ub >= rad[f]) & (lb < rad_hi[f])]])
+        fill(np.unique(need))
+    hi = rad if rad_hi is None else rad_hi
+    # fake f in real r's ball, real r in fake f's ball: decided by bounds (inside: ub < lo;
+    # outside: lb >= hi) or, with an exact radius (lo == hi), measured
+    undecided = ((lb < hi[r]) & (ub >= rad[r])) | ((lb < hi[f]) & (ub >= rad[f]))
     d = np.full(len(r), np.nan)
     d[undecided] = dist(r[undecided], f[undecided])
     in_r = np.where(undecided, d < rad[r], ub < rad[r])
@@ -532,16 +561,20 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
 
 
 def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim: int, cell_size: int,
-            seed: int, keep: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
+            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(precise, recalled, stats, real radii, fake radii) with the subspace-cell search (on one
     BLAS thread: faster on this shared 2-core machine even for the projection GEMMs).
     ``keep``: a dict that receives the embedding ``z`` (stacked, reals first) and gives it back
-    to the next call with the same sets (a wider step, the error estimate's bounds)."""
+    to the next call with the same sets (a wider step, the error estimate's bounds).
+    ``exact_rows`` (stacked ids): lazy radii: exact only for these rows and where a ball test
+    needs them, elsewhere an upper bound (never below the exact one); precise/recalled are
+    the same either way. Default: every radius exact."""
     with _one_blas_thread():
-        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep)
+        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows)
 
 
-def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None):
+def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None):
     import time
 
     t = {}
@@ -558,13 +591,35 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None):
     same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
     t["cells"] = time.perf_counter() - t0 - sum(t.values())
     dist = Exact(real, fake)
-    rad, n_rad = radii(z, same, k, dist)
+    n_rad, t_fill = [0], [0.0]
+    if exact_rows is None:
+        rad, n_rad[0] = radii(z, same, k, dist)
+        rad_hi = fill = None
+        n_exact_radii = len(z)
+    else:
+        rad, rad_hi = radius_bounds(z, same, k)
+        done = np.zeros(len(z), dtype=bool)
+
+        def fill(rows):
+            ts = time.perf_counter()
+            rows = rows[~done[rows]]
+            ex, n = radii(z, same, k, dist, rows)
+            rad[rows] = rad_hi[rows] = ex[rows]
+            done[rows] = True
+            n_rad[0] += n
+            t_fill[0] += time.perf_counter() - ts
+
+        fill(np.unique(np.asarray(exact_rows, dtype=np.int64)))
     t["radii"] = time.perf_counter() - t0 - sum(t.values())
-    precise, recalled, n_ball = ball_tests(z, other, nr, rad, dist)
-    t["balls"] = time.perf_counter() - t0 - sum(t.values())
+    precise, recalled, n_ball = ball_tests(z, other, nr, rad, dist, rad_hi, fill)
+    t["balls"] = time.perf_counter() - t0 - sum(t.values()) - t_fill[0]
+    t["radii"] += t_fill[0]
+    if rad_hi is not None:
+        rad = rad_hi  # exact where measured, an upper bound elsewhere
+        n_exact_radii = int(done.sum())
     stats = {"search": "pca-cells", "subspace_dim": int(z.shape[1] - 1), "probe": probe,
              "cell_size": cell_size, "candidates": int(max(c, k)),
-             "measured_pairs": n_rad + n_ball,
+             "measured_pairs": n_rad[0] + n_ball, "exact_radii": n_exact_radii,
              "residual_norm_median": float(np.median(z[:, -1])),
              "real_without_k_candidates": int((rad[:nr] == 0).sum()),
              "fake_without_k_candidates": int((rad[nr:] == 0).sum()),

@@ -204,7 +204,8 @@ def _side(query: np.ndarray, rows: np.ndarray, approx_hit: np.ndarray, balls: Ex
     to the other set, lower bounds first (from the search's embedding) or screened (float32
     GEMM; computed once per estimator): the first that leaves few candidate balls is used."""
     n_ball = len(ball_radius)
-    # exact radii never exceed the LSH ones (a k-th candidate distance is >= the true k-th), so
+    # exact radii never exceed the LSH ones (a k-th candidate distance is >= the true k-th; with
+    # lazy radii, ann.pca_knn(exact_rows=...), an upper bound of it where not measured), so
     # only balls holding the point under the LSH radii, or with LSH radius 0, can hold it
     limit = (ball_radius * (1 + MARGIN)) ** 2 + 1e-12
     for i, get in enumerate(crosses):
