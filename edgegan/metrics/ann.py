@@ -14,18 +14,23 @@ every point needed ~12 exact 2048-d distances (memory-bound gathers). Here:
   ~``cell_size`` points per cell. Every point is compared with the points of the ``probe``
   cells whose centroids are nearest to *it* (as faiss's IVF probes; the earlier rule, the cells
   nearest to its cell's centroid, found 0.89 of the true 3 nearest in z at 100k with 32 probes,
-  this one 0.99 with 16); the loop is over cells: one small GEMM (centred on the cell) of the
-  points probing it against its points, merged into their running best. Each point keeps its
-  ``candidates`` nearest same-set and other-set points by LB.
+  this one 0.99 with 16); the loops are over cells: one small GEMM (centred on the cell) of
+  the points probing it against its points, whose survivors (<= the point's current c-th
+  best) go to a per-row buffer merged once per round of probe ranks (candidates()). Each
+  point keeps its ``candidates`` nearest same-set and other-set points by LB.
 * **Exact re-ranking**: radii and ball tests use exact full-dimensional distances of true
   candidates only. A radius is the k-th smallest exact distance among the point's candidates:
   the k best by LB are measured, then every other candidate whose LB is below that k-th
   distance (the rest cannot be nearer). A ball test (d < radius, strict) is decided by the
   bounds when they agree (UB < r: inside; LB >= r: outside) and by the exact distance
   otherwise. So radii are never below the true kNN radii, as with the LSH search, and the
-  error estimate in lsh_error.py applies unchanged.
+  error estimate in lsh_error.py applies unchanged. With ``exact_rows`` (lsh_scores) radii
+  are lazy: bracketed by the k-th smallest LB / UB of the candidates and measured only where
+  a ball test's bounds straddle that bracket (same decisions).
 
-Everything is vectorised except one loop over cells (~n / 64 iterations).
+Everything is vectorised except loops over cells (~n / 64 iterations each; the own cell, then
+two rounds of probe ranks). Large temporaries are blocked to a few MB: fresh 64-270 MB arrays
+were page-faulted in on every block, which dominated several stages on this VM.
 cell_candidates() is the earlier per-cell probing, kept for comparison only.
 """
 from __future__ import annotations
