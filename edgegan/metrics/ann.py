@@ -14,18 +14,23 @@ every point needed ~12 exact 2048-d distances (memory-bound gathers). Here:
   ~``cell_size`` points per cell. Every point is compared with the points of the ``probe``
   cells whose centroids are nearest to *it* (as faiss's IVF probes; the earlier rule, the cells
   nearest to its cell's centroid, found 0.89 of the true 3 nearest in z at 100k with 32 probes,
-  this one 0.99 with 16); the loop is over cells: one small GEMM (centred on the cell) of the
-  points probing it against its points, merged into their running best. Each point keeps its
-  ``candidates`` nearest same-set and other-set points by LB.
+  this one 0.99 with 16); the loops are over cells: one small GEMM (centred on the cell) of
+  the points probing it against its points, whose survivors (<= the point's current c-th
+  best) go to a per-row buffer merged once per round of probe ranks (candidates()). Each
+  point keeps its ``candidates`` nearest same-set and other-set points by LB.
 * **Exact re-ranking**: radii and ball tests use exact full-dimensional distances of true
   candidates only. A radius is the k-th smallest exact distance among the point's candidates:
   the k best by LB are measured, then every other candidate whose LB is below that k-th
   distance (the rest cannot be nearer). A ball test (d < radius, strict) is decided by the
   bounds when they agree (UB < r: inside; LB >= r: outside) and by the exact distance
   otherwise. So radii are never below the true kNN radii, as with the LSH search, and the
-  error estimate in lsh_error.py applies unchanged.
+  error estimate in lsh_error.py applies unchanged. With ``exact_rows`` (lsh_scores) radii
+  are lazy: bracketed by the k-th smallest LB / UB of the candidates and measured only where
+  a ball test's bounds straddle that bracket (same decisions).
 
-Everything is vectorised except one loop over cells (~n / 64 iterations).
+Everything is vectorised except loops over cells (~n / 64 iterations each; the own cell, then
+two rounds of probe ranks). Large temporaries are blocked to a few MB: fresh 64-270 MB arrays
+were page-faulted in on every block, which dominated several stages on this VM.
 cell_candidates() is the earlier per-cell probing, kept for comparison only.
 """
 from __future__ import annotations
@@ -69,8 +74,9 @@ def _orthonormal(y: np.ndarray) -> np.ndarray:
     return (y @ (v[:, keep] / np.sqrt(w[keep])).astype(np.float32)).astype(np.float32)
 
 
-def embed(x: np.ndarray, sub: Subspace, chunk_rows: int = 8192) -> np.ndarray:
-    """``z = [y, rho]`` [n, m + 1] float32, streamed in row chunks (memory-mapped input works)."""
+def embed(x: np.ndarray, sub: Subspace, chunk_rows: int = 1024) -> np.ndarray:
+    """``z = [y, rho]`` [n, m + 1] float32, streamed in row chunks (memory-mapped input works;
+    1024-row chunks: 1.6x faster than 8192 at 100k x 2048, whose 64 MB temporaries page-fault)."""
     n = len(x)
     m = sub.basis.shape[1]
     z = np.empty((n, m + 1), dtype=np.float32)
@@ -92,21 +98,30 @@ def _kmeans(z: np.ndarray, cells: int, seed: int, iters: int = 4, sample_per_cel
     for _ in range(iters):
         a = _assign(zs, cent)
         counts = np.bincount(a, minlength=cells)
-        sums = np.zeros_like(cent, dtype=np.float64)
-        np.add.at(sums, a, zs)
+        # per-column weighted bincounts (float64): ~10x faster than np.add.at
+        sums = np.stack([np.bincount(a, weights=col, minlength=cells) for col in zs.T], axis=1)
         ok = counts > 0
         cent[ok] = (sums[ok] / counts[ok, None]).astype(np.float32)
     return cent
 
 
-def _assign(z: np.ndarray, cent: np.ndarray, block: int = 16384) -> np.ndarray:
-    cc = np.einsum("ij,ij->i", cent, cent)
+def _assign(z: np.ndarray, cent: np.ndarray, block: int = 256) -> np.ndarray:
+    """Nearest centroid of every row: one GEMM of ``[z, 1]`` against ``[-2 c, |c|^2]`` per
+    block of rows, small enough that the [block, cells] scores stay in cache (16k-row blocks
+    were ~5x slower at 100k x 1563 cells: every block a fresh 100 MB, page-faulted in)."""
+    m = z.shape[1]
+    b = np.empty((m + 1, len(cent)), dtype=np.float32)
+    b[:m] = cent.T
+    b[:m] *= -2
+    b[m] = np.einsum("ij,ij->i", cent, cent)
     out = np.empty(len(z), dtype=np.int64)
+    a = np.ones((block, m + 1), dtype=np.float32)
+    g = np.empty((block, len(cent)), dtype=np.float32)
     for s in range(0, len(z), block):
-        g = z[s:s + block] @ cent.T
-        g *= -2
-        g += cc[None, :]
-        out[s:s + block] = np.argmin(g, axis=1)
+        n = min(block, len(z) - s)
+        a[:n, :m] = z[s:s + n]
+        np.matmul(a[:n], b, out=g[:n])
+        out[s:s + n] = np.argmin(g[:n], axis=1)
     return out
 
 
@@ -197,91 +212,206 @@ def cell_candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: i
     return out[0], out[1]
 
 
-def _query_cells(z: np.ndarray, assign: np.ndarray, cent: np.ndarray, probe: int, pool: int = 6,
-                 block: int = 8192) -> np.ndarray:
-    """[N, probe] each point's own ``probe`` nearest centroids (not its cell's), its own cell
-    among them: chosen among the pool·probe centroids nearest to its own cell's centroid, so
-    the cost is O(N·probe) (pool 2 kept 0.91 of the true neighbours' cells at 100k, 6: 0.99)."""
+def _around(cent: np.ndarray, wide: int) -> np.ndarray:
+    """[cells, wide] each centroid's ``wide`` nearest centroids (itself among them)."""
     cells = len(cent)
+    if wide >= cells:
+        return np.broadcast_to(np.arange(cells), (cells, cells))
     cc = np.einsum("ij,ij->i", cent, cent)
-    wide = min(cells, pool * probe)
     cd = cc[:, None] + cc[None, :] - 2 * (cent @ cent.T)
     np.fill_diagonal(cd, -1)
-    around = np.argpartition(cd, wide - 1, axis=1)[:, :wide] if wide < cells else np.broadcast_to(np.arange(cells), (cells, cells))
-    out = np.empty((len(z), probe), dtype=np.int64)
-    for s in range(0, len(z), block):
-        cand = around[assign[s:s + block]]                    # [b, wide]
-        d = cc[cand] - 2 * np.einsum("bj,bwj->bw", z[s:s + block], cent[cand])
-        d[cand == assign[s:s + block, None]] = -np.inf  # its own cell always (it is in its pool)
-        pick = np.argpartition(d, probe - 1, axis=1)[:, :probe] if probe < wide else np.arange(wide)[None, :]
-        out[s:s + block] = np.take_along_axis(cand, np.broadcast_to(pick, (len(cand), probe)), axis=1)
-    return out
+    return np.argpartition(cd, wide - 1, axis=1)[:, :wide]
 
 
-def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+class _Best:
+    """Each row's ``c`` nearest (value, id) so far, in the first ``c`` columns of a buffer whose
+    other ``width`` columns take the next round's survivors (rows with more overflow to a
+    list, merged by one sort). A round only offers values <= the row's current c-th best.
+    Merges run in row blocks: fresh large temporaries cost page faults (slow on this VM)."""
+
+    def __init__(self, n: int, c: int, width: int, block: int = 4096) -> None:
+        self.c, self.width, self.w, self.block = c, width, c + width, block
+        self.v = np.full((n, self.w), np.inf, dtype=np.float32)
+        self.i = np.full((n, self.w), -1, dtype=np.int32 if n < 2**31 else np.int64)
+        self.vf, self.if_ = self.v.reshape(-1), self.i.reshape(-1)
+        self.cnt = np.zeros(n, dtype=np.int64)
+        self.over: list = []
+
+    def threshold(self) -> np.ndarray:
+        return self.v[:, :self.c].max(axis=1)
+
+    def offer(self, q: np.ndarray, r: np.ndarray, ids: np.ndarray, vals: np.ndarray) -> None:
+        """Survivors (row ``q[r]``, id, value); ``q`` distinct, ``r`` non-decreasing."""
+        rc = np.bincount(r, minlength=len(q))
+        c0 = self.cnt[q]
+        slot = c0[r] + np.arange(len(r)) - (np.cumsum(rc) - rc)[r]
+        self.cnt[q] = c0 + rc
+        rows = q[r]
+        ok = slot < self.width
+        if not ok.all():
+            self.over.append((rows[~ok], ids[~ok], vals[~ok]))
+            rows, slot, ids, vals = rows[ok], slot[ok], ids[ok], vals[ok]
+        at = rows * self.w + self.c + slot
+        self.vf[at] = vals
+        self.if_[at] = ids
+
+    def merge(self) -> None:
+        c = self.c
+        for s in range(0, len(self.v), self.block):
+            if not self.cnt[s:s + self.block].any():
+                continue
+            v, i = self.v[s:s + self.block], self.i[s:s + self.block]
+            pick = np.argpartition(v, c - 1, axis=1)[:, :c]
+            nv, ni = np.take_along_axis(v, pick, axis=1), np.take_along_axis(i, pick, axis=1)
+            v[:, :c], i[:, :c] = nv, ni
+            v[:, c:] = np.inf
+        if self.over:  # rows that overflowed: their best and overflow, sorted by (row, value)
+            heavy = np.flatnonzero(self.cnt > self.width)
+            q = np.concatenate([np.repeat(heavy, c)] + [o[0] for o in self.over])
+            ids = np.concatenate([self.i[heavy, :c].ravel()] + [o[1] for o in self.over])
+            vals = np.concatenate([self.v[heavy, :c].ravel()] + [o[2] for o in self.over])
+            srt = np.lexsort((vals, q))
+            first = np.searchsorted(q[srt], heavy)
+            take = srt[first[:, None] + np.arange(c)]
+            self.v[heavy, :c] = vals[take]
+            self.i[heavy, :c] = ids[take]
+            self.over = []
+        self.cnt[:] = 0
+
+    def result(self) -> np.ndarray:
+        """[n, c] ids nearest first (-1 where fewer exist)."""
+        out = np.empty((len(self.v), self.c), dtype=np.int64)
+        for s in range(0, len(self.v), self.block):
+            v, i = self.v[s:s + self.block, :self.c], self.i[s:s + self.block, :self.c]
+            srt = np.argsort(v, axis=1, kind="stable")
+            o = np.take_along_axis(i, srt, axis=1)
+            o[~np.isfinite(np.take_along_axis(v, srt, axis=1))] = -1
+            out[s:s + self.block] = o
+        return out
+
+
+def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, seed: int,
+               pool: int = 6, rounds: tuple[int, ...] = (3,), timing: dict | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Per point of the stacked sets (reals first): [N, c] same-set and [N, c] other-set
     candidate ids (global; -1 where fewer exist), each row nearest first by LB.
 
     Each point probes the ``probe`` cells nearest to *itself* (as faiss's IVF does: a point near
     its cell's border needs the cells beyond that border, which the cells nearest to its
-    centroid often are not); the loop runs over cells, each comparing the points that probe it
-    with its own points (one small GEMM) and merging them into those points' running best
-    (only the rows the cell improves)."""
-    N = len(z)
+    centroid often are not), chosen among the ``pool``·probe centroids nearest to its own
+    cell's (pool 2 kept 0.91 of the true neighbours' cells at 100k, 6: 0.99). Work runs in
+    cell order (points permuted so that a cell is a contiguous slice):
+
+    * own cell: each point's c nearest per set there, exactly (one small GEMM per cell);
+    * then the other probed cells in rounds of probe rank (``rounds``: rank boundaries; the
+      two nearest other cells first): per cell one GEMM per set of the points probing it
+      against its points; only values <= the point's current c-th best survive
+      (``flatnonzero``, ~10 of ~64 per row), are written to a per-row buffer, and each round
+      ends with one row-wise partition that tightens every threshold for the next round.
+
+    The result is the same as keeping a running best over every probed cell (it was: ~3 top-c
+    merges per cell and row, 2-D ``nonzero`` and strided ``min`` over every distance: ~2x
+    slower at 100k)."""
+    import time
+
+    tt = time.perf_counter()
+    N, m = z.shape
     cells = max(1, min(N // 2, int(round(N / cell_size))))
     cent = _kmeans(z, cells, seed) if cells > 1 else z[:1].copy()
     assign = _assign(z, cent) if cells > 1 else np.zeros(N, dtype=np.int64)
     P = min(probe, cells)
-    near = _query_cells(z, assign, cent, P) if cells > 1 else np.zeros((N, 1), dtype=np.int64)
-    order = np.argsort(assign, kind="stable")
+    order = np.argsort(assign, kind="stable")  # reals first in every cell (they come first in z)
     starts = np.searchsorted(assign[order], np.arange(cells + 1))
-    n_of = np.bincount(assign[:n_real], minlength=cells)  # reals come first in every cell (stable sort)
-    flat = near.ravel()
-    qcell_order = np.argsort(flat, kind="stable")
-    qstarts = np.searchsorted(flat[qcell_order], np.arange(cells + 1))
-    qid = qcell_order // P
-    best_i = [np.full((N, c), -1, dtype=np.int64) for _ in range(2)]   # by side: 0 real, 1 fake
-    best_v = [np.full((N, c), np.inf, dtype=np.float32) for _ in range(2)]
+    n_of = np.bincount(assign[:n_real], minlength=cells)
+    zs = z[order]
+    around = _around(cent, min(cells, pool * P))
+    cc = np.einsum("ij,ij->i", cent, cent)
+    if timing is not None:
+        timing["cells_fit"] = time.perf_counter() - tt
+    bounds = [1, *[x for x in rounds if 1 < x < P], P]
+    ranks_kth = sorted({0, *[x - 1 for x in bounds if x - 1 < len(around[0])]})
+    near = np.empty((N, P), dtype=np.int64)  # probed cells per (permuted) point, own cell first
+    best = [_Best(N, c, 2 * c) for _ in (0, 1)]  # by side of the columns: 0 real, 1 fake
     for cell in range(cells):
-        qs = qid[qstarts[cell]:qstarts[cell + 1]]
-        if not len(qs):
+        s0, s1 = starts[cell], starts[cell + 1]
+        if s0 == s1:
             continue
-        pts = order[starts[cell]:starts[cell + 1]]  # reals first
-        zq = z[qs] - cent[cell]
-        zp = z[pts] - cent[cell]
-        dd = zq @ zp.T  # both sides in one GEMM
+        zp = zs[s0:s1]
+        # probes: the P nearest centroids among the pool around this cell, own cell first
+        pool_c = around[cell]
+        d = zp @ cent[pool_c].T
+        d *= -2
+        d += cc[pool_c]
+        d[:, pool_c == cell] = -np.inf
+        # partitioned at the round boundaries: rank 0 (own cell) and each round's ranks in place
+        near[s0:s1] = pool_c[np.argpartition(d, ranks_kth, axis=1)[:, :P]]
+        # own cell, exactly: each point's c nearest per set (itself excluded)
+        zc = zp - cent[cell]
+        pp = np.einsum("ij,ij->i", zc, zc)
+        dd = zc @ zc.T
         dd *= -2
-        dd += np.einsum("ij,ij->i", zq, zq)[:, None]
-        dd += np.einsum("ij,ij->i", zp, zp)[None, :]
-        own = np.flatnonzero(assign[qs] == cell)  # queries living here: not their own neighbour
-        if len(own):
-            r, j = np.nonzero(qs[own, None] == pts[None, :])
-            dd[own[r], j] = np.inf
-        nr_here = n_of[cell]
-        for side, cols in ((0, slice(0, nr_here)), (1, slice(nr_here, len(pts)))):
-            p, d2 = pts[cols], dd[:, cols]
-            if not len(p):
+        dd += pp[:, None]
+        dd += pp[None, :]
+        np.fill_diagonal(dd, np.inf)
+        q = np.arange(s0, s1)
+        nr = n_of[cell]
+        for side, lo, hi in ((0, 0, nr), (1, nr, s1 - s0)):
+            if lo == hi:
                 continue
-            bv = best_v[side][qs]
-            upd = np.flatnonzero(d2.min(axis=1) < bv.max(axis=1))  # rows this cell improves
-            if not len(upd):
+            d2 = np.ascontiguousarray(dd[:, lo:hi])
+            kth = np.partition(d2, c - 1, axis=1)[:, c - 1:c] if hi - lo > c else np.inf
+            f = np.flatnonzero(d2 <= kth)
+            r, j = np.divmod(f, hi - lo)
+            best[side].offer(q, r, s0 + lo + j, d2.ravel()[f])
+    for b in best:
+        b.merge()
+    if timing is not None:
+        timing["cells_own"] = time.perf_counter() - tt - timing["cells_fit"]
+    for lo_rank, hi_rank in zip(bounds[:-1], bounds[1:]):
+        # the (point, cell) pairs of these probe ranks, grouped by cell
+        flat = near[:, lo_rank:hi_rank].ravel()
+        # stable: ascending points within a cell (radix sort for < 2^16 cells)
+        srt = np.argsort(flat.astype(np.uint16) if cells < 2**16 else flat, kind="stable")
+        qid = srt // (hi_rank - lo_rank)  # ascending within a cell
+        qstarts = np.searchsorted(flat[srt], np.arange(cells + 1))
+        thr = [b.threshold() for b in best]
+        for cell in range(cells):
+            q = qid[qstarts[cell]:qstarts[cell + 1]]
+            s0, s1 = starts[cell], starts[cell + 1]
+            if not len(q) or s0 == s1:
                 continue
-            rows = qs[upd]
-            allv = np.concatenate([bv[upd], d2[upd]], axis=1)
-            alli = np.concatenate([best_i[side][rows], np.broadcast_to(p, (len(upd), len(p)))], axis=1)
-            if allv.shape[1] > c:
-                pick = np.argpartition(allv, c - 1, axis=1)[:, :c]
-                allv = np.take_along_axis(allv, pick, axis=1)
-                alli = np.take_along_axis(alli, pick, axis=1)
-            best_v[side][rows] = allv
-            best_i[side][rows] = alli
-    for side in (0, 1):
-        srt = np.argsort(best_v[side], axis=1, kind="stable")
-        best_v[side] = np.take_along_axis(best_v[side], srt, axis=1)
-        best_i[side] = np.take_along_axis(best_i[side], srt, axis=1)
-        best_i[side][~np.isfinite(best_v[side])] = -1
+            # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
+            a = np.empty((len(q), m + 2), dtype=np.float32)
+            np.subtract(zs[q], cent[cell], out=a[:, :m])
+            a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
+            a[:, m + 1] = 1
+            zc = zs[s0:s1] - cent[cell]
+            b = np.empty((m + 2, s1 - s0), dtype=np.float32)
+            np.multiply(zc.T, -2, out=b[:m])
+            b[m] = 1
+            b[m + 1] = np.einsum("ij,ij->i", zc, zc)
+            nr = n_of[cell]
+            for side, lo, hi in ((0, 0, nr), (1, nr, s1 - s0)):
+                if lo == hi:
+                    continue
+                d2 = a @ b[:, lo:hi]
+                f = np.flatnonzero(d2 <= thr[side][q, None])
+                if len(f):
+                    r, j = np.divmod(f, hi - lo)
+                    best[side].offer(q, r, s0 + lo + j, d2.ravel()[f])
+        for b in best:
+            b.merge()
+    if timing is not None:
+        timing["cells_probe"] = time.perf_counter() - tt - timing["cells_fit"] - timing["cells_own"]
+    inv = np.empty(N, dtype=np.int64)
+    inv[order] = np.arange(N)
+    out = []
+    for b in best:
+        ids = b.result()
+        ids = np.where(ids >= 0, order[np.maximum(ids, 0)], -1)[inv]  # back to global ids and rows
+        out.append(ids)
     is_real = (np.arange(N) < n_real)[:, None]
-    return np.where(is_real, best_i[0], best_i[1]), np.where(is_real, best_i[1], best_i[0])
+    return np.where(is_real, out[0], out[1]), np.where(is_real, out[1], out[0])
 
 
 class Exact:
@@ -324,30 +454,44 @@ def _bounds(z: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np
     return np.sqrt(lb2) * (1 - MARGIN), np.sqrt(ub2) * (1 + MARGIN) + 1e-12
 
 
-def lower_bounds(zq: np.ndarray, zb: np.ndarray) -> np.ndarray:
+def lower_bounds(zq: np.ndarray, zb: np.ndarray, cache_bytes: int = 1 << 20) -> np.ndarray:
     """Dense [len(zq), len(zb)] lower bounds of the true distances (float64 Gram arithmetic
-    on rows centred together, then MARGIN and an absolute slack for its rounding)."""
+    on rows centred together, then MARGIN and an absolute slack for its rounding).
+
+    One GEMM of ``[q, |q|^2, 1]`` against ``[-2 b, 1, |b|^2]`` per block of columns sized to
+    stay in cache (the whole-matrix passes over a fresh [128, 100k] float64 array took ~0.5 s
+    a call at 100k, most of it page faults and memory traffic)."""
     c = zq.mean(axis=0, dtype=np.float64)
     q, b = zq.astype(np.float64) - c, zb.astype(np.float64) - c
     qq, bb = np.einsum("ij,ij->i", q, q), np.einsum("ij,ij->i", b, b)
-    d2 = q @ b.T
-    d2 *= -2
-    d2 += qq[:, None]
-    d2 += bb[None, :]
+    m = q.shape[1]
+    a = np.empty((len(q), m + 2))
+    a[:, :m], a[:, m], a[:, m + 1] = q, qq, 1
+    bt = np.empty((m + 2, len(b)))
+    bt[:m], bt[m], bt[m + 1] = -2 * b.T, 1, bb
     # Gram rounding: ~1e-15 of the squared norms; 1e-12 of them, absolutely, is far above it
-    d2 -= 1e-12 * (qq.max(initial=0) + bb.max(initial=0))
-    np.maximum(d2, 0, out=d2)
-    return np.sqrt(d2, out=d2) * (1 - MARGIN)
+    slack = 1e-12 * (qq.max(initial=0) + bb.max(initial=0))
+    out = np.empty((len(q), len(b)))
+    cols = max(64, cache_bytes // (8 * max(1, len(q))))
+    with _one_blas_thread():  # small GEMMs (the error estimate calls this outside pca_knn)
+        for s in range(0, len(b), cols):
+            t = a @ bt[:, s:s + cols]
+            t -= slack
+            np.maximum(t, 0, out=t)
+            np.sqrt(t, out=t)
+            t *= 1 - MARGIN
+            out[:, s:s + cols] = t
+    return out
 
 
-def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact) -> tuple[np.ndarray, int]:
-    """Exact k-th nearest-candidate distance per point (0 with fewer than k candidates),
-    and the number of exact distances it took."""
+def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Exact k-th nearest-candidate distance per point (0 with fewer than k candidates; only
+    for ``rows`` if given, 0 elsewhere), and the number of exact distances it took."""
     N, c = cand.shape
     rad = np.zeros(N)
     valid = cand >= 0
     ok = valid.sum(axis=1) >= k
-    rows = np.flatnonzero(ok)
+    rows = np.flatnonzero(ok) if rows is None else rows[ok[rows]]
     if not len(rows):
         return rad, 0
     ex = np.full((len(rows), c), np.inf)
@@ -368,18 +512,48 @@ def radii(z: np.ndarray, cand: np.ndarray, k: int, dist: Exact) -> tuple[np.ndar
     return rad, n_exact
 
 
-def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, dist: Exact) -> tuple[np.ndarray, np.ndarray, int]:
+def radius_bounds(z: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) around each point's radius (the k-th smallest exact distance to its
+    candidates): the k-th smallest lower and upper bound among them (order statistics keep
+    the elementwise order); both 0 with fewer than k candidates, as the radius."""
+    N, c = cand.shape
+    lo, hi = np.zeros(N), np.zeros(N)
+    rows = np.flatnonzero((cand >= 0).sum(axis=1) >= k)
+    if not len(rows):
+        return lo, hi
+    sub = cand[rows]
+    ri, ci = np.divmod(np.flatnonzero(sub >= 0), c)
+    lb, ub = _bounds(z, rows[ri], sub[ri, ci])
+    for out, v in ((lo, lb), (hi, ub)):
+        full = np.full((len(rows), c), np.inf)
+        full[ri, ci] = v
+        out[rows] = np.partition(full, k - 1, axis=1)[:, k - 1]
+    return lo, hi
+
+
+def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, dist: Exact,
+               rad_hi: np.ndarray | None = None, fill=None) -> tuple[np.ndarray, np.ndarray, int]:
     """(precise [nf], recalled [nr], exact distances measured): every cross candidate pair
-    (from either side's list) tests both balls: fake in the real's ball, real in the fake's."""
+    (from either side's list) tests both balls: fake in the real's ball, real in the fake's.
+
+    ``rad``: exact radii; or lower bounds of them, with ``rad_hi`` upper bounds and
+    ``fill(rows)`` making both exact for those rows: then only the radii that a pair's own
+    bounds cannot decide against [lo, hi] are measured (on data near the subspace: few)."""
     N = len(z)
     qi, ci = np.nonzero(other >= 0)
     a, b = qi, other[qi, ci]
     r, f = np.minimum(a, b), np.maximum(a, b)  # reals come first
-    codes = np.unique(r * N + f)
+    codes = np.sort(r * N + f)  # unique pairs: a sort and a mask (np.unique's hashing was ~20x slower here)
+    codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
     r, f = codes // N, codes % N
     lb, ub = _bounds(z, r, f)
-    # fake f in real r's ball, real r in fake f's ball: decided by bounds or measured
-    undecided = ((lb < rad[r]) & (ub >= rad[r])) | ((lb < rad[f]) & (ub >= rad[f]))
+    if rad_hi is not None:  # exact radii where [lo, hi] straddles the pair's [lb, ub]
+        need = np.concatenate([r[(ub >= rad[r]) & (lb < rad_hi[r])], f[(ub >= rad[f]) & (lb < rad_hi[f])]])
+        fill(np.unique(need))
+    hi = rad if rad_hi is None else rad_hi
+    # fake f in real r's ball, real r in fake f's ball: decided by bounds (inside: ub < lo;
+    # outside: lb >= hi) or, with an exact radius (lo == hi), measured
+    undecided = ((lb < hi[r]) & (ub >= rad[r])) | ((lb < hi[f]) & (ub >= rad[f]))
     d = np.full(len(r), np.nan)
     d[undecided] = dist(r[undecided], f[undecided])
     in_r = np.where(undecided, d < rad[r], ub < rad[r])
@@ -392,16 +566,20 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
 
 
 def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim: int, cell_size: int,
-            seed: int, keep: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
+            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(precise, recalled, stats, real radii, fake radii) with the subspace-cell search (on one
     BLAS thread: faster on this shared 2-core machine even for the projection GEMMs).
     ``keep``: a dict that receives the embedding ``z`` (stacked, reals first) and gives it back
-    to the next call with the same sets (a wider step, the error estimate's bounds)."""
+    to the next call with the same sets (a wider step, the error estimate's bounds).
+    ``exact_rows`` (stacked ids): lazy radii: exact only for these rows and where a ball test
+    needs them, elsewhere an upper bound (never below the exact one); precise/recalled are
+    the same either way. Default: every radius exact."""
     with _one_blas_thread():
-        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep)
+        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows)
 
 
-def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None):
+def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None):
     import time
 
     t = {}
@@ -418,13 +596,35 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None):
     same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
     t["cells"] = time.perf_counter() - t0 - sum(t.values())
     dist = Exact(real, fake)
-    rad, n_rad = radii(z, same, k, dist)
+    n_rad, t_fill = [0], [0.0]
+    if exact_rows is None:
+        rad, n_rad[0] = radii(z, same, k, dist)
+        rad_hi = fill = None
+        n_exact_radii = len(z)
+    else:
+        rad, rad_hi = radius_bounds(z, same, k)
+        done = np.zeros(len(z), dtype=bool)
+
+        def fill(rows):
+            ts = time.perf_counter()
+            rows = rows[~done[rows]]
+            ex, n = radii(z, same, k, dist, rows)
+            rad[rows] = rad_hi[rows] = ex[rows]
+            done[rows] = True
+            n_rad[0] += n
+            t_fill[0] += time.perf_counter() - ts
+
+        fill(np.unique(np.asarray(exact_rows, dtype=np.int64)))
     t["radii"] = time.perf_counter() - t0 - sum(t.values())
-    precise, recalled, n_ball = ball_tests(z, other, nr, rad, dist)
-    t["balls"] = time.perf_counter() - t0 - sum(t.values())
+    precise, recalled, n_ball = ball_tests(z, other, nr, rad, dist, rad_hi, fill)
+    t["balls"] = time.perf_counter() - t0 - sum(t.values()) - t_fill[0]
+    t["radii"] += t_fill[0]
+    if rad_hi is not None:
+        rad = rad_hi  # exact where measured, an upper bound elsewhere
+        n_exact_radii = int(done.sum())
     stats = {"search": "pca-cells", "subspace_dim": int(z.shape[1] - 1), "probe": probe,
              "cell_size": cell_size, "candidates": int(max(c, k)),
-             "measured_pairs": n_rad + n_ball,
+             "measured_pairs": n_rad[0] + n_ball, "exact_radii": n_exact_radii,
              "residual_norm_median": float(np.median(z[:, -1])),
              "real_without_k_candidates": int((rad[:nr] == 0).sum()),
              "fake_without_k_candidates": int((rad[nr:] == 0).sum()),

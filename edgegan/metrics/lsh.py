@@ -394,8 +394,11 @@ def _adaptive_lsh_knn(real: np.ndarray, fake: np.ndarray, proj_r: np.ndarray, pr
             from .ann import pca_knn
 
             c, probe = config.max_candidates * 2 ** step, config.probe * 2 ** step
+            # lazy radii: exact for the error estimate's sampled points and where a ball test needs them
+            rows = (np.concatenate([estimator.real_rows, len(real) + estimator.fake_rows])
+                    if estimator is not None else np.zeros(0, dtype=np.int64))
             p, r, stats, r_rad, f_rad = pca_knn(real, fake, config.k, c, probe, config.subspace_dim,
-                                                config.cell_size, config.seed, keep)
+                                                config.cell_size, config.seed, keep, exact_rows=rows)
             if estimator is not None and step == 0:
                 estimator.set_bounds(keep["z"])
             return p, r, r_rad, f_rad, stats, {"search": "pca", "probe": probe, "max_candidates": c}
