@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .graph_index import GraphIndex
+
 
 def to_dcr(src: Path, dst: Path) -> int:
     """Write ``src`` to ``dst`` with every convertible CRD DepthToSpace switched to DCR (its
@@ -23,13 +25,8 @@ def to_dcr(src: Path, dst: Path) -> int:
 
     model = onnx.load(str(src))
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    uses: dict = {}
-    for n in graph.node:
-        for i in n.input:
-            uses[i] = uses.get(i, 0) + 1
-    outputs = {o.name for o in graph.output}
+    index = GraphIndex.of(graph)
+    inits, producer, uses, outputs = index.initializers, index.producer, index.uses, index.outputs
     switched = 0
     for node in graph.node:
         if node.op_type != "DepthToSpace":
@@ -38,10 +35,10 @@ def to_dcr(src: Path, dst: Path) -> int:
         block = next((a.i for a in node.attribute if a.name == "blocksize"), 0)
         conv = producer.get(node.input[0])
         if mode is None or mode.s != b"CRD" or block < 2 or conv is None or conv.op_type != "Conv" \
-                or uses.get(conv.output[0]) != 1 or conv.output[0] in outputs:
+                or uses(conv.output[0]) != 1 or conv.output[0] in outputs:
             continue
         params = [p for p in conv.input[1:3] if p]
-        if any(p not in inits or uses.get(p) != 1 for p in params):
+        if any(p not in inits or uses(p) != 1 for p in params):
             continue
         weight = numpy_helper.to_array(inits[params[0]])
         channels, phases = weight.shape[0] // (block * block), block * block

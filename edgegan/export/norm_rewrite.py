@@ -20,10 +20,9 @@ differs by 2.9e-6 (rounding). So the check is a budget, not an exactness test: t
 accepted when its change is far below what int8 costs (:data:`MIN_PSNR_DB`, stated next to it)
 and no output element moves by more than :data:`MAX_ERR_OF_RANGE` of the output range.
 
-``output_tanh`` is about the last layer: a Tanh output quantized to 8 bits costs ~59 dB at
-best, and ORT has no int8 Tanh, so its input and output are dequantized/quantized around a
-float Tanh. Keeping the model's output float (no Q/DQ after the Tanh) is applied on the
-quantized model (:func:`float_output_tail`).
+For the last layer, ORT has no int8 Tanh: it runs between DequantizeLinear / QuantizeLinear,
+and :func:`tanh_input_range` (ort-int8's option ``tanh_range``) narrows the calibrated range of
+its input to where the Tanh is not saturated.
 """
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError
+from .graph_index import GraphIndex
 
 _PRODUCERS = ("Conv", "ConvTranspose")
 
@@ -111,13 +111,8 @@ def _norm_producers(model) -> list[tuple]:
     InstanceNorm (directly, or through data-movement ops only, e.g. the sub-pixel interleave) and
     its weight (and bias) are initializers; channel-major: a CRD DepthToSpace on the way maps a
     conv with m × the norm's channels by j -> j // m (else j -> j % C)."""
-    inits = {i.name for i in model.graph.initializer}
-    consumers: dict[str, list] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    graph_outputs = {o.name for o in model.graph.output}
-    producer = {o: n for n in model.graph.node for o in n.output}
+    index = GraphIndex.of(model.graph)
+    inits, consumers, graph_outputs, producer = set(index.initializers), index.consumers, index.outputs, index.producer
     pairs = []
     for n in model.graph.node:
         if n.op_type != "InstanceNormalization":
@@ -262,37 +257,6 @@ def check_rewrite(original: Path, rewritten: Path, x: np.ndarray, min_psnr_db: f
     return err, psnr, atol
 
 
-def float_output_tail(path: Path) -> list[str]:
-    """In a QDQ model, remove the Quantize/Dequantize pair after a Tanh that produces a graph
-    output, so the output stays float (ORT runs Tanh in float anyway). Returns the outputs
-    changed (rewrites ``path`` in place when any)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    producer = {o: n for n in model.graph.node for o in n.output}
-    changed = []
-    for out in model.graph.output:
-        dq = producer.get(out.name)
-        if dq is None or dq.op_type != "DequantizeLinear":
-            continue
-        q = producer.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear":
-            continue
-        tanh = producer.get(q.input[0])
-        if tanh is None or tanh.op_type != "Tanh":
-            continue
-        consumers = [n for n in model.graph.node if q.output[0] in n.input or tanh.output[0] in n.input]
-        if len(consumers) != 2:  # Q reads the Tanh, DQ reads Q: nothing else
-            continue
-        model.graph.node.remove(q)
-        model.graph.node.remove(dq)
-        tanh.output[0] = out.name
-        changed.append(out.name)
-    if changed:
-        onnx.save(model, str(path))
-    return changed
-
-
 def tanh_input_range(path: Path, output_levels: int = 256) -> list[dict]:
     """In a QDQ model, narrow the quantization range of each tensor that only feeds a Tanh to
     [-t, t], t = atanh(1 - 1/output_levels): inputs beyond it give a Tanh output within half an
@@ -302,8 +266,8 @@ def tanh_input_range(path: Path, output_levels: int = 256) -> list[dict]:
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    producer = {o: n for n in model.graph.node for o in n.output}
+    index = GraphIndex.of(model.graph)
+    inits, producer = index.initializers, index.producer
     t = float(np.arctanh(1.0 - 1.0 / output_levels))
     done = []
     for tanh in [n for n in model.graph.node if n.op_type == "Tanh"]:

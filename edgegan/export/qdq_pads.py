@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .graph_index import GraphIndex
+
 MODES = (b"reflect", b"edge")
 REWRITE = "reflect/edge Pad on the int8 tensor"  # bundle.json rewrite record: f"{REWRITE} x{count}"
 
@@ -34,13 +36,9 @@ def int8_pads(path: Path) -> int:
 
     model = onnx.load(str(path))
     graph = model.graph
-    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    outputs = {o.name for o in graph.output}
+    index = GraphIndex.of(graph)
+    init = {name: numpy_helper.to_array(t) for name, t in index.initializers.items()}
+    producer, consumers, outputs = index.producer, index.consumers, index.outputs
     drop: set = set()
     moved = 0
     for pad in graph.node:
