@@ -124,6 +124,19 @@ def subpixel_onnx(ctx: ConvertContext, latent: bool = True):
     return result
 
 
+def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
+    """(``source`` rewritten by ``rewrite(src, dst) -> count`` into the workdir, count), once per
+    export and source (ctx.cache): the float ONNX passes every int8 format may share."""
+    key = f"{name}:{Path(source).resolve()}"
+    if key not in ctx.cache:
+        out = ctx.workdir / f"{Path(source).stem}_{name}.onnx"
+        ctx.cache[key] = (out, rewrite(source, out))
+    return ctx.cache[key]
+
+
+RELU_HOIST = "Relu moved before DepthToSpace / crop (runs on the int8 tensor)"
+
+
 def _strip_debug_info(path) -> None:
     """Drop exporter stack traces / value_info from the quantized file (no effect on numerics;
     ~6 % of a small model's bytes)."""
@@ -163,6 +176,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
     float_norm_params: bool = dataclasses.field(default=True, metadata={
         "help": "leave InstanceNormalization's scale and bias float initializers (quantized, ORT "
                 "dequantizes them on every run; the norm itself computes in float either way)"})
+    relu_hoist: bool = dataclasses.field(default=True, metadata={
+        "help": "move a Relu after the sub-pixel interleave and crop onto the conv's output (exact; "
+                "edgegan.export.relu_hoist): the interleave then runs on uint8"})
     int8_pad: bool = dataclasses.field(default=True, metadata={
         "help": "run reflect/edge Pad on the int8 tensor instead of between DequantizeLinear and "
                 "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
@@ -189,6 +205,11 @@ class OrtInt8(Converter):
         opts, ort = ctx.options, ctx.options_for(self)
         rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
         rewrites, notes = [dict(r) for r in rewrites], list(notes)
+        if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
+            from ..export.relu_hoist import hoist_relus
+
+            rewritten, moved = graph_pass(ctx, "relu_hoist", rewritten, hoist_relus)
+            rewrites += [{"rewrite": f"{RELU_HOIST} x{moved}"}] if moved else []
         # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
         # first when it applies: graph -> (its base graph, its norm rewrite records)
         graphs: dict = {}

@@ -141,17 +141,14 @@ DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
 
 
 def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
-    """(``source`` with its DepthToSpace ops in DCR order, how many were switched), once per
-    source (ctx.cache). TFLite maps only DCR to one builtin; ort-int8 stays CRD (its DCR
-    kernel was no cheaper on dcgan-digits' uint8 tensors: DepthToSpace 30.7 % of kernel time vs
-    27.3 % CRD, benchmarks/ort_per_op.py, 2026-12-01)."""
+    """(``source`` with its DepthToSpace ops in DCR order, how many were switched). TFLite maps
+    only DCR to one builtin; ort-int8 stays CRD (its DCR kernel was no cheaper on dcgan-digits'
+    uint8 tensors: DepthToSpace 30.7 % of kernel time vs 27.3 % CRD, benchmarks/ort_per_op.py,
+    2026-12-01)."""
     from ..export.depth_to_space import to_dcr
+    from .ort_int8 import graph_pass
 
-    key = f"dcr:{Path(source).resolve()}"
-    if key not in ctx.cache:
-        out = ctx.workdir / f"{Path(source).stem}_dcr.onnx"
-        ctx.cache[key] = (out, to_dcr(source, out))
-    return ctx.cache[key]
+    return graph_pass(ctx, "dcr", source, to_dcr)
 
 
 def norm_source(ctx: ConvertContext, options) -> tuple:
