@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Which of ort-int8's rewrites pay on an InstanceNorm ResNet? One run, one model, batch 1,
-2 threads: the float ONNX and four ort-int8 variants (sub-pixel on/off x norm_rewrite on/off),
-all quantized from the same export and calibration, timed round-robin in segments kept only
-while /proc/pressure/cpu is quiet (benchmarks/int8_wins.py's gate).
+"""Which of ort-int8's rewrites pay? One run, one model, batch 1, 2 threads: the float ONNX,
+ort-int8 with its defaults and with each rewrite switched off in turn (sub-pixel, InstanceNorm
+rewrite, Relu hoist, float norm parameters, int8 pads), all quantized from the same export and
+calibration, timed round-robin in segments kept only while /proc/pressure/cpu is quiet
+(benchmarks/int8_wins.py's gate; round-robin keeps the ratios within a run meaningful even when
+no segment was quiet).
 
     .venv/bin/python benchmarks/ort_int8_rewrites.py [--model resnet-sketch] [--segments 3]
                                                       [--max-tries 40] [--out DIR]
@@ -21,10 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-VARIANTS = {"ort-int8 (default: sub-pixel + norm rewrite)": {},
+VARIANTS = {"ort-int8 (defaults)": {},
             "ort-int8 subpixel=false": {"subpixel": False},
             "ort-int8 norm_rewrite=false": {"norm_rewrite": False},
-            "ort-int8 both off": {"subpixel": False, "norm_rewrite": False}}
+            "ort-int8 relu_hoist=false": {"relu_hoist": False},
+            "ort-int8 float_norm_params=false": {"float_norm_params": False},
+            "ort-int8 int8_pad=false": {"int8_pad": False}}
 
 
 def main() -> None:
