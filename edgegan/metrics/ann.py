@@ -28,8 +28,9 @@ every point needed ~12 exact 2048-d distances (memory-bound gathers). Here:
   are lazy: bracketed by the k-th smallest LB / UB of the candidates and measured only where
   a ball test's bounds straddle that bracket (same decisions).
 
-Everything is vectorised except loops over cells (~n / 64 iterations each; the own cell, then
-two rounds of probe ranks). Large temporaries are blocked to a few MB: fresh 64-270 MB arrays
+Everything is vectorised except two loops over cells (~n / 64 iterations each, the rounds of
+probe ranks) and one over groups of cells of similar size (the own-cell stage, own_cells(): one
+batched GEMM per group). Large temporaries are blocked to a few MB: fresh 64-270 MB arrays
 were page-faulted in on every block, which dominated several stages on this VM.
 cell_candidates() is the earlier per-cell probing, kept for comparison only.
 """
@@ -380,7 +381,7 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
     cell's (pool 2 kept 0.91 of the true neighbours' cells at 100k, 6: 0.99). Work runs in
     cell order (points permuted so that a cell is a contiguous slice):
 
-    * own cell: each point's c nearest per set there, exactly (one small GEMM per cell);
+    * own cell: each point's c nearest per set there, exactly (own_cells(): batched by cell size);
     * then the other probed cells in rounds of probe rank (``rounds``: rank boundaries; the
       two nearest other cells first): per cell one GEMM per set of the points probing it
       against its points; only values <= the point's current c-th best survive
