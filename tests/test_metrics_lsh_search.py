@@ -181,3 +181,42 @@ def test_lazy_radii_same_decisions_as_exact_radii(make):
     if make is manifold_pair:  # near the subspace the bounds decide most ball tests alone
         assert lazy[2]["exact_radii"] < 0.5 * len(rf)
         assert lazy[2]["measured_pairs"] < full[2]["measured_pairs"]
+
+
+@pytest.mark.parametrize("budget", [1 << 19, 3000], ids=["default-groups", "many-small-groups"])
+def test_batched_own_cell_stage_matches_a_per_cell_reference(budget):
+    """ann.own_cells (cells grouped by size, padded, one batched GEMM per group) gives every
+    point the same own-cell candidates and probed cells as a plain loop over cells in float64:
+    per cell and side, the c nearest other points of that side; probes: the own cell, then
+    the P - 1 nearest other centroids of the cell's pool. Cell sizes 1..300 and cells with
+    no reals / no fakes / fewer than c points of a side cover the padding and masking."""
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 3, 5, 8, 9, 12, 17, 31, 40, 64, 100, 129, 300, 0, 7]
+    n_real = [1, 0, 3, 2, 8, 1, 6, 9, 15, 40, 0, 50, 64, 151, 0, 3]
+    cells, m, c, P = len(sizes), 6, 8, 5
+    cent = rng.normal(0, 3, (cells, m)).astype(np.float32)
+    parts, n_of = [], np.array(n_real)
+    for k, s in enumerate(sizes):
+        parts.append(cent[k] + rng.normal(0, 1, (s, m)).astype(np.float32))
+    zs = np.concatenate(parts)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    around = ann._around(cent, 9)
+    best = [ann._Best(len(zs), c, 2 * c) for _ in (0, 1)]
+    near = ann.own_cells(zs, cent, starts, n_of, around, P, [0, 2, P - 1], best, budget=budget)
+    for b in best:
+        b.merge()
+    got = [b.result() for b in best]
+    z64, c64 = zs.astype(np.float64), cent.astype(np.float64)
+    for k in range(cells):
+        s0, s1 = starts[k], starts[k + 1]
+        sides = (np.arange(s0, s0 + n_of[k]), np.arange(s0 + n_of[k], s1))
+        dc = ((z64[s0:s1, None, :] - c64[around[k]][None]) ** 2).sum(-1)
+        for i in range(s0, s1):
+            others = [j for j in np.argsort(dc[i - s0]) if around[k][j] != k][:P - 1]
+            assert near[i, 0] == k
+            assert set(near[i]) == {k, *around[k][others]}
+            for side in (0, 1):
+                cols = sides[side][sides[side] != i]
+                d = ((z64[cols] - z64[i]) ** 2).sum(-1)
+                want = list(cols[np.argsort(d)[:c]]) + [-1] * max(0, c - len(cols))
+                assert list(got[side][i]) == want, (k, i, side)

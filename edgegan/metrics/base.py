@@ -134,8 +134,9 @@ def compute_metric(name: str, real: np.ndarray, fake: np.ndarray, config: JsonCo
 def check_finite(x: np.ndarray, what: str) -> None:
     """One-line error naming how many samples hold NaN/inf and the first one."""
     flat = np.asarray(x).reshape(len(x), -1)
-    # in row blocks: a [N, D] boolean temporary would be 2 GB at 1M x 2048 (memory-mapped inputs)
-    step = max(1, (64 << 20) // max(flat.shape[1], 1))
+    # in row blocks: a [N, D] boolean temporary would be 2 GB at 1M x 2048 (memory-mapped inputs);
+    # cache-sized ones (512 KB): 64 MB blocks were page-faulted in afresh (0.5 s vs 0.13 s, 100k x 2048)
+    step = max(1, (512 << 10) // max(flat.shape[1], 1))
     bad = np.concatenate([~np.isfinite(flat[s:s + step]).all(axis=1) for s in range(0, len(flat), step)]) \
         if len(flat) else np.zeros(0, dtype=bool)
     if bad.any():
