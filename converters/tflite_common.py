@@ -135,6 +135,10 @@ class TFLiteFullInt8Options(TFLiteInt8Options):
     subpixel: bool = dataclasses.field(default=True, metadata={
         "help": "convert the sub-pixel rewrite of stride-2 ConvTranspose layers (as ort-int8 does; "
                 "edgegan.export.rewrite): TFLite's int8 TRANSPOSE_CONV is slow; its own onnx2tf run"})
+    relu_hoist: bool = dataclasses.field(default=True, metadata={
+        "help": "with subpixel: move the Relu after each interleave and crop onto the conv (exact; "
+                "edgegan.export.relu_hoist): TFLite fuses it into the CONV_2D, and XNNPACK, which "
+                "left each int8 RELU to TFLite's own kernels, takes the whole graph in one partition"})
 
 
 DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
@@ -164,6 +168,12 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
             base, switched = dcr_onnx(ctx, base)
             if switched:
                 rewrites.append({"rewrite": f"{DCR_REWRITE} x{switched}"})
+            if getattr(options, "relu_hoist", False):
+                from ..export.relu_hoist import hoist_relus
+                from .ort_int8 import RELU_HOIST, graph_pass
+
+                base, moved = graph_pass(ctx, "relu_hoist", base, hoist_relus)
+                rewrites += [{"rewrite": f"{RELU_HOIST} x{moved}"}] if moved else []
     if getattr(options, "norm_rewrite", False):
         normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")
         if normed is not None:
