@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Two or more artifacts of one runtime timed in strict alternation in one process: A B A B ...
+one inference each, so a busy machine slows them alike and the ratios stay readable when the
+absolute times do not (the quick check behind the A/B remarks in README / docs/export.md).
+
+    .venv/bin/python benchmarks/alternating_ab.py A.onnx B.onnx [C.onnx ...] [--runs 300]
+    .venv/bin/python benchmarks/alternating_ab.py A.tflite B.tflite [--runs 300]
+
+ONNX files run in ONNX Runtime (2 intra-op threads; ``--no-spin`` turns ORT's thread spinning
+off, which one-run-each alternation otherwise penalises), .tflite files in ai-edge-litert's
+interpreter with its default XNNPACK delegate (2 threads). The input is the first sample of
+``--inputs FILE.npy`` (a bundle's inputs.npy) or zeros of the model's input shape. Prints
+min / p25 / median ms per artifact, each median's ratio to the first artifact's, and the load.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _load() -> str:
+    cpu = Path("/proc/pressure/cpu")
+    pressure = cpu.read_text().split("\n")[0] if cpu.exists() else "n/a"
+    return f"loadavg {os.getloadavg()[0]:.2f}, cpu pressure: {pressure}"
+
+
+def _ort_runner(path: Path, x, threads: int, spin: bool):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    feed = {inp.name: (x[:1] if x is not None else np.zeros(shape, np.float32)).astype(np.float32)}
+    return lambda: sess.run(None, feed)
+
+
+def _tflite_runner(path: Path, x, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=threads)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    if x is None or tuple(x.shape[1:]) != tuple(d["shape"][1:]):
+        data = np.zeros(d["shape"], d["dtype"])  # zeros: an NHWC artifact needs no layout guess
+    elif d["dtype"] != np.float32:
+        scale, zero = d["quantization"]
+        data = np.clip(np.round(x[:1] / scale + zero), np.iinfo(d["dtype"]).min, np.iinfo(d["dtype"]).max).astype(d["dtype"])
+    else:
+        data = x[:1].astype(np.float32)
+
+    def run():
+        it.set_tensor(d["index"], data)
+        it.invoke()
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("artifacts", nargs="+", type=Path)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--inputs", type=Path, default=None, help="a .npy of inputs (first sample used)")
+    ap.add_argument("--no-spin", action="store_true", help="ORT: intra-op threads do not spin between runs")
+    args = ap.parse_args()
+    if len(args.artifacts) < 2:
+        ap.error("give at least two artifacts")
+    x = np.load(args.inputs, allow_pickle=False) if args.inputs else None
+    runners = [(_tflite_runner(p, x, args.threads) if p.suffix == ".tflite" else
+                _ort_runner(p, x, args.threads, not args.no_spin)) for p in args.artifacts]
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; before: {_load()}")
+    for run in runners:
+        for _ in range(args.warmup):
+            run()
+    times = [[] for _ in runners]
+    for _ in range(args.runs):
+        for i, run in enumerate(runners):
+            t0 = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - t0)
+    base = float(np.median(times[0]))
+    print("| artifact | min ms | p25 ms | median ms | median / first |")
+    print("|---|---|---|---|---|")
+    for p, t in zip(args.artifacts, times):
+        t = np.asarray(t) * 1e3
+        print(f"| {p} | {t.min():.3f} | {np.percentile(t, 25):.3f} | {np.median(t):.3f} | "
+              f"{np.median(t) / (base * 1e3):.2f}x |")
+    print(f"after: {_load()}")
+
+
+if __name__ == "__main__":
+    main()
