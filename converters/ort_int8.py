@@ -16,7 +16,6 @@ import collections
 import dataclasses
 from pathlib import Path
 
-
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.norm_rewrite import tanh_input_range
@@ -137,6 +136,15 @@ def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
 RELU_HOIST = "Relu moved before DepthToSpace / crop (runs on the int8 tensor)"
 
 
+def relu_hoisted_onnx(ctx: ConvertContext, source: Path) -> tuple:
+    """(``source`` with each Relu after an interleave / crop moved onto its conv, the rewrite
+    record as a list): the same pass, once per export, for ort-int8 and tflite-int8."""
+    from ..export.relu_hoist import hoist_relus
+
+    path, moved = graph_pass(ctx, "relu_hoist", source, hoist_relus)
+    return path, ([{"rewrite": f"{RELU_HOIST} x{moved}"}] if moved else [])
+
+
 def _strip_debug_info(path) -> None:
     """Drop exporter stack traces / value_info from the quantized file (no effect on numerics;
     ~6 % of a small model's bytes)."""
@@ -206,10 +214,8 @@ class OrtInt8(Converter):
         rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
         rewrites, notes = [dict(r) for r in rewrites], list(notes)
         if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
-            from ..export.relu_hoist import hoist_relus
-
-            rewritten, moved = graph_pass(ctx, "relu_hoist", rewritten, hoist_relus)
-            rewrites += [{"rewrite": f"{RELU_HOIST} x{moved}"}] if moved else []
+            rewritten, hoisted = relu_hoisted_onnx(ctx, rewritten)
+            rewrites += hoisted
         # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
         # first when it applies: graph -> (its base graph, its norm rewrite records)
         graphs: dict = {}

@@ -158,7 +158,7 @@ def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
 def norm_source(ctx: ConvertContext, options) -> tuple:
     """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format:
     the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite."""
-    from .ort_int8 import norm_rewritten_onnx, subpixel_onnx
+    from .ort_int8 import norm_rewritten_onnx, relu_hoisted_onnx, subpixel_onnx
 
     base, rewrites, notes = ctx.onnx_path, [], []
     if getattr(options, "subpixel", False) and ctx.module is not None:
@@ -169,11 +169,8 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
             if switched:
                 rewrites.append({"rewrite": f"{DCR_REWRITE} x{switched}"})
             if getattr(options, "relu_hoist", False):
-                from ..export.relu_hoist import hoist_relus
-                from .ort_int8 import RELU_HOIST, graph_pass
-
-                base, moved = graph_pass(ctx, "relu_hoist", base, hoist_relus)
-                rewrites += [{"rewrite": f"{RELU_HOIST} x{moved}"}] if moved else []
+                base, hoisted = relu_hoisted_onnx(ctx, base)
+                rewrites += hoisted
     if getattr(options, "norm_rewrite", False):
         normed, norm_rewrites, note = norm_rewritten_onnx(ctx, base, "tflite")
         if normed is not None:

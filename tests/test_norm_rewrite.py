@@ -155,7 +155,7 @@ def test_tanh_input_range_narrows_a_saturating_output_layer(tmp_path):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from torch import nn
 
-    from edgegan.quantdebug.onnx_qdq import calibration_reader as _calibration_reader
+    from edgegan.quantdebug.onnx_qdq import calibration_reader
     from edgegan.export.onnx import export_onnx
 
     torch.manual_seed(0)
@@ -164,7 +164,7 @@ def test_tanh_input_range_narrows_a_saturating_output_layer(tmp_path):
         module[0].weight.mul_(8.0)  # pre-Tanh values far beyond +-3: most of the int8 range is wasted
     x = np.random.default_rng(0).standard_normal((32, 4, 8, 8)).astype(np.float32)
     export_onnx(module, x[:4], tmp_path / "f.onnx")
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), _calibration_reader(x, "input"),
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), calibration_reader(x, "input"),
                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     before = _run(tmp_path / "q.onnx", x)[0]
     done = tanh_input_range(tmp_path / "q.onnx")

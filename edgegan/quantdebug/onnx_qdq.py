@@ -377,7 +377,8 @@ def quantize_qdq(float_path: Path, out_path: Path, calibration: np.ndarray, *, p
 
     unshared = Path(out_path).with_name(Path(out_path).stem + "_float_unshared.onnx")
     try:  # see edgegan.export.unshare: ORT's copies of shared biases can clash with activation names
-        quantize_static(str(unshared_copy(float_path, unshared)), str(out_path), calibration_reader(calibration, input_name), quant_format=QuantFormat.QDQ,
+        quantize_static(str(unshared_copy(float_path, unshared)), str(out_path),
+                        calibration_reader(calibration, input_name), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=qtype[activation_type],
                         weight_type=qtype[weight_type], reduce_range=reduce_range, calibrate_method=method,
                         op_types_to_quantize=op_types, nodes_to_exclude=list(nodes_to_exclude),
