@@ -4,6 +4,11 @@ AND latency? One run per model, every format, batch 1, 2 threads.
 
     .venv/bin/python benchmarks/int8_wins.py [--models resnet-sketch,dcgan-digits] [--no-tflite]
                                               [--segments 6] [--out DIR]
+                                              [--config '{"ngf": 64, "image_size": 64}']
+
+``--config`` is a JSON object of model config fields applied to every model of the run, e.g. the
+zoo's random-init ``resnet`` (ngf 64, 9 blocks) at 64x64 for the issue's ngf-64 table (the
+256x256 default takes minutes per tflite-int8-mixed search step on 2 cores).
 
 Exports each model (32 stored inputs, 64 calibration inputs) to onnx, ort-int8, ort-int8-mixed
 and, unless --no-tflite, tflite-fp32 / tflite-dynamic / tflite-int8 / tflite-int8-mixed (mixed
@@ -16,6 +21,7 @@ worst ops of ort-int8. The machine is shared: run it once, and say how many segm
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -59,12 +65,13 @@ def gated_latencies(runnable: dict, x, segments: int, max_pressure: float, max_t
     return {f: statistics.median(v) for f, v in per_fmt.items() if v}, kept, tries
 
 
-def bench(model: str, formats: list[str], root: Path, args) -> None:
+def bench(model: str, formats: list[str], root: Path, args, config: dict | None = None) -> None:
     import edgegan
     from edgegan.quantdebug.bundle import debug_bundle
 
     t0 = time.perf_counter()
-    bundle = edgegan.export(model, out=root / model, formats=formats, n_inputs=32, calibration=64, overwrite=True,
+    bundle = edgegan.export(model, out=root / model, formats=formats, config=config, n_inputs=32, calibration=64,
+                            overwrite=True,
                             threads=2, latency_rounds=1, latency_runs=2)
     export_s = time.perf_counter() - t0
     recs = {r.format: r for r in bundle.artifact_records()}
@@ -73,7 +80,8 @@ def bench(model: str, formats: list[str], root: Path, args) -> None:
     fastest_float = min((lat[f] for f in FLOAT if f in lat), default=None)
     gate = (f"{kept} of {tries} segments kept at CPU pressure <= {args.max_pressure}%" if kept else
             f"UNGATED: the CPUs were never quiet in {tries} tries, {args.segments} segments measured anyway")
-    print(f"\n### {model} (export {export_s:.0f} s; latency: {gate})\n")
+    label = model + (f" {json.dumps(config)}" if config else "")
+    print(f"\n### {label} (export {export_s:.0f} s; latency: {gate})\n")
     print("| format | PSNR dB vs float | int8 share of MACs | ops kept float | median ms | x fastest float | x own fp32 |")
     print("|---|---|---|---|---|---|---|")
     for f in formats:
@@ -107,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-pressure", type=float, default=15.0)
     ap.add_argument("--max-tries", type=int, default=20)
     ap.add_argument("--out", default=None, help="keep the bundles here")
+    ap.add_argument("--config", default=None, help="JSON object of model config fields, e.g. '{\"image_size\": 64}'")
     args = ap.parse_args(argv)
+    config = json.loads(args.config) if args.config else None
+    if config is not None and not isinstance(config, dict):
+        ap.error("--config must be a JSON object")
     formats = ORT + ([] if args.no_tflite else TFLITE)
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgegan-int8-wins-"))
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        bench(model, formats, root, args)
+        bench(model, formats, root, args, config)
     return 0
 
 
