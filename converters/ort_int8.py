@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
+from ..export.conv_widen import WIDTH, widen_narrow_convs
 from ..export.norm_rewrite import tanh_input_range
 from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
@@ -133,6 +134,7 @@ def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
     return ctx.cache[key]
 
 
+WIDEN = f"conv with < {WIDTH} output channels widened to {WIDTH} (zero channels, sliced off)"
 RELU_HOIST = "Relu moved before DepthToSpace / crop (runs on the int8 tensor)"
 
 
@@ -192,6 +194,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
                 "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
     tanh_range: bool = dataclasses.field(default=False, metadata={
         "help": "narrow the int8 range of a Tanh's input to where the Tanh is not saturated"})
+    widen_convs: bool = dataclasses.field(default=True, metadata={
+        "help": "give convs with < 16 output channels zero channels up to 16 and slice them off "
+                "(exact; ORT's int8 conv is slow on narrow outputs: edgegan.export.conv_widen)"})
 
 
 @register
@@ -234,10 +239,12 @@ class OrtInt8(Converter):
         candidates = [(g, preprocess) for g in graphs for preprocess in (True, False)]
         errors = []
         for source, preprocess in candidates:
-            graph = source
+            widened_path, widened = graph_pass(ctx, "widen", source, widen_narrow_convs) if ort.widen_convs \
+                else (source, 0)
+            graph = widened_path if widened else source
             if preprocess:
                 try:
-                    graph = preprocessed_once(ctx, source)
+                    graph = preprocessed_once(ctx, graph)
                 except ConversionError as exc:
                     errors.append(str(exc))
                     continue
@@ -254,6 +261,8 @@ class OrtInt8(Converter):
             raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
         base, norm_rewrites = graphs[source]
         rewrites = (rewrites if base == rewritten else []) + norm_rewrites
+        if widened:
+            rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
         if ort.tanh_range:
             narrowed = tanh_input_range(out)
             rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]

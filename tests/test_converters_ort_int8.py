@@ -14,9 +14,10 @@ from edgegan.export.onnx import export_onnx
 
 @pytest.fixture
 def no_rewrite_context(tmp_path):
-    """A generator-like module without ConvTranspose, so the sub-pixel rewrite does not apply."""
+    """A generator-like module without ConvTranspose, so the sub-pixel rewrite does not apply, and
+    no conv narrower than 16 output channels (edgegan.export.conv_widen does not apply either)."""
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1), nn.Tanh()).eval()
+    module = nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.Tanh()).eval()
     x = np.random.default_rng(0).standard_normal((16, 4, 8, 8)).astype(np.float32)
     onnx_path = tmp_path / "model.onnx"
     export_onnx(module, x[:4], onnx_path)
