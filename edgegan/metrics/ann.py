@@ -75,7 +75,7 @@ def _orthonormal(y: np.ndarray) -> np.ndarray:
     return (y @ (v[:, keep] / np.sqrt(w[keep])).astype(np.float32)).astype(np.float32)
 
 
-def embed(x: np.ndarray, sub: Subspace, chunk_rows: int = 1024) -> np.ndarray:
+def embed(x: np.ndarray, sub: Subspace, chunk_rows: int = 128) -> np.ndarray:
     """``z = [y, rho]`` [n, m + 1] float32, streamed in row chunks (memory-mapped input works;
     1024-row chunks: 1.6x faster than 8192 at 100k x 2048, whose 64 MB temporaries page-fault)."""
     n, d = x.shape
@@ -235,8 +235,9 @@ def _around(cent: np.ndarray, wide: int) -> np.ndarray:
 
 def _pack(v: np.ndarray, i: np.ndarray) -> np.ndarray:
     """float32 values and int32 ids -> int64 keys ordered as (value, id): the float's bits made
-    monotone as a signed integer (negative floats: low 31 bits flipped) above the id's 32 bits."""
-    b = v.view(np.int32)
+    monotone as a signed integer (negative floats: low 31 bits flipped) above the id's 32 bits;
+    -0.0 becomes +0.0 first (equal values tie by id, as in a float sort)."""
+    b = (v + np.float32(0)).view(np.int32)
     b = np.where(b < 0, b ^ np.int32(0x7FFFFFFF), b).astype(np.int64)
     b <<= 32
     b |= i.astype(np.int64) & 0xFFFFFFFF
@@ -297,12 +298,12 @@ class _Best:
                 nv, ni = np.take_along_axis(v, pick, axis=1), np.take_along_axis(i, pick, axis=1)
                 v[:, :c], i[:, :c] = nv, ni
             v[:, c:] = np.inf
-        if self.over:  # rows that overflowed: their best and overflow, sorted by (row, value)
+        if self.over:  # rows that overflowed: their best and overflow, sorted by (row, value, id)
             heavy = np.flatnonzero(self.cnt > self.width)
             q = np.concatenate([np.repeat(heavy, c)] + [o[0] for o in self.over])
             ids = np.concatenate([self.i[heavy, :c].ravel()] + [o[1] for o in self.over])
             vals = np.concatenate([self.v[heavy, :c].ravel()] + [o[2] for o in self.over])
-            srt = np.lexsort((vals, q))
+            srt = np.lexsort((ids, vals, q))  # equal values by id, as the packed sort
             first = np.searchsorted(q[srt], heavy)
             take = srt[first[:, None] + np.arange(c)]
             self.v[heavy, :c] = vals[take]
@@ -446,6 +447,13 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
         b.merge()
     if timing is not None:
         timing["cells_own"] = time.perf_counter() - tt - timing["cells_fit"]
+    # every cell's column operand [-2 zp, 1, |zp|^2] (centred on the cell), once for all rounds
+    # (rows per point: a cell's operand is a contiguous block, its transpose a BLAS flag)
+    bt = np.empty((N, m + 2), dtype=np.float32)
+    np.subtract(zs, cent[assign[order]], out=bt[:, :m])
+    bt[:, m + 1] = np.einsum("ij,ij->i", bt[:, :m], bt[:, :m])
+    bt[:, :m] *= -2
+    bt[:, m] = 1
     for lo_rank, hi_rank in zip(bounds[:-1], bounds[1:]):
         # the (point, cell) pairs of these probe ranks, grouped by cell
         flat = near[:, lo_rank:hi_rank].ravel()
@@ -464,11 +472,7 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
             np.subtract(zs[q], cent[cell], out=a[:, :m])
             a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
             a[:, m + 1] = 1
-            zc = zs[s0:s1] - cent[cell]
-            b = np.empty((m + 2, s1 - s0), dtype=np.float32)
-            np.multiply(zc.T, -2, out=b[:m])
-            b[m] = 1
-            b[m + 1] = np.einsum("ij,ij->i", zc, zc)
+            b = bt[s0:s1].T
             nr = n_of[cell]
             for side, lo, hi in ((0, 0, nr), (1, nr, s1 - s0)):
                 if lo == hi:
