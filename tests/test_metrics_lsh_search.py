@@ -220,3 +220,55 @@ def test_batched_own_cell_stage_matches_a_per_cell_reference(budget):
                 d = ((z64[cols] - z64[i]) ** 2).sum(-1)
                 want = list(cols[np.argsort(d)[:c]]) + [-1] * max(0, c - len(cols))
                 assert list(got[side][i]) == want, (k, i, side)
+
+
+def test_round_merges_order_negative_zero_and_tied_values():
+    """The per-row buffer sorts (value, id) packed into one int64: squared distances just
+    below 0 (float rounding of near-duplicates), -0.0 / +0.0, exact ties and inf must come out
+    as a plain sort of (value, id) pairs says."""
+    rng = np.random.default_rng(5)
+    n, c = 40, 5
+    best = ann._Best(n, c, width=4)
+    pool = np.array([-3e-7, -2e-7, -1e-8, -1e-9, -0.0, 0.0, 1e-30, 0.25, 0.25, np.inf], dtype=np.float32)
+    offered = [[] for _ in range(n)]
+    for _ in range(3):
+        q = np.sort(rng.choice(n, 25, replace=False))
+        per = rng.integers(0, 9, len(q))
+        r = np.repeat(np.arange(len(q)), per)
+        ids = rng.integers(0, 2**31 - 1, len(r))
+        vals = pool[rng.integers(0, len(pool), len(r))]
+        best.offer(q, r, ids, vals)
+        for row, i, v in zip(q[r], ids, vals):
+            if np.isfinite(v):
+                offered[row].append((float(v), int(i)))
+        best.merge()
+    got = best.result()
+    for row in range(n):
+        want = [i for _, i in sorted(offered[row])[:c]]  # -0.0 == 0.0: ties by id
+        want += [-1] * (c - len(want))
+        assert list(got[row]) == want, row
+
+
+@pytest.mark.parametrize("offset", [0.0, 300.0], ids=["centred", "far-from-origin"])
+def test_exact_distances_and_lower_bounds_against_float64(offset):
+    """ann.Exact (float32 differences, float32 pairwise sums) stays within 1e-6 relative of
+    float64 distances, also for features far from the origin; BoundsTo's lower bounds (set
+    side prepared once, centred on the set) never exceed the float64 distance, 0 for
+    duplicates included."""
+    real, fake = manifold_pair(800, 256)
+    real, fake = real + np.float32(offset), fake + np.float32(offset)
+    fake[:50] = real[:50]  # duplicates across the sets
+    x = np.concatenate([real, fake]).astype(np.float64)
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, len(x), 5000), rng.integers(0, len(x), 5000)
+    a[:50], b[:50] = np.arange(50), len(real) + np.arange(50)
+    want = np.linalg.norm(x[a] - x[b], axis=1)
+    got = ann.Exact(real, fake)(a, b)
+    assert np.allclose(got, want, rtol=1e-6, atol=0)
+    sub = ann.fit_subspace(real, 32, 0)
+    z = np.concatenate([ann.embed(real, sub), ann.embed(fake, sub)])
+    rows = rng.choice(len(z), 300, replace=False)
+    lb = ann.BoundsTo(z[:len(real)])(np.concatenate([z[rows], z[len(real):len(real) + 50]]))
+    true = np.linalg.norm(np.concatenate([x[rows], x[len(real):len(real) + 50]])[:, None, :] - x[None, :len(real)], axis=2)
+    assert (lb <= true * (1 + 1e-9) + 1e-12).all()
+    assert (lb[300 + np.arange(50), np.arange(50)] == 0).all()

@@ -53,7 +53,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ann import lower_bounds
+from .ann import BoundsTo
 from .knn import distance_blocks  # exhaustive(): the prdc arithmetic
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,13 @@ class ExactRadii:
         self.seconds, self.madds = 0.0, 0.0   # measured rate of the exact search
         self.z: np.ndarray | None = None      # the search's embedding of x: lower bounds (set_bounds)
         self.pruned = 0                       # radii found with the bounds alone (no screen)
+        self._bounds: tuple | None = None     # (z it was built for, BoundsTo(z))
+
+    def bounds(self, zq: np.ndarray) -> np.ndarray:
+        """Lower bounds from rows ``zq`` to all of ``self.z`` (its side prepared once per z)."""
+        if self._bounds is None or self._bounds[0] is not self.z:
+            self._bounds = (self.z, BoundsTo(self.z))
+        return self._bounds[1](zq)
 
     def _fill_pruned(self, todo: np.ndarray) -> np.ndarray:
         """Exact radii of ``todo`` from lower bounds: the k + REFINE nearest by bound are
@@ -150,7 +157,7 @@ class ExactRadii:
         step = max(1, int(min(self.chunk_mb, 16) * (1 << 20) // (8 * n)))
         for s in range(0, len(todo), step):
             part = todo[s:s + step]
-            lb = lower_bounds(self.z[part], self.z)
+            lb = self.bounds(self.z[part])
             lb[np.arange(len(part)), part] = np.inf  # self is not a neighbour
             # any kk points give an upper bound r_up below; float32 selection: argpartition of
             # float64 rows was ~9x slower (no SIMD path), ~1.5 s of the estimate at 100k
@@ -294,9 +301,9 @@ class ErrorEstimator:
         if key not in self._cross:
             nr = len(self.real)
             if side == "fake":
-                lb = lower_bounds(self.z[nr + self.fake_rows], self.z[:nr])
+                lb = self.real_radii.bounds(self.z[nr + self.fake_rows])
             else:
-                lb = lower_bounds(self.z[self.real_rows], self.z[nr:])
+                lb = self.fake_radii.bounds(self.z[self.real_rows])
             self._cross[key] = np.square(lb, out=lb)
         return self._cross[key]
 
