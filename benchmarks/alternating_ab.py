@@ -11,6 +11,12 @@ off, which one-run-each alternation otherwise penalises), .tflite files in ai-ed
 interpreter with its default XNNPACK delegate (2 threads). The input is the first sample of
 ``--inputs FILE.npy`` (a bundle's inputs.npy) or zeros of the model's input shape. Prints
 min / p25 / median ms per artifact, each median's ratio to the first artifact's, and the load.
+
+``--cpu-time`` measures the work instead of the wall time: one thread (ORT without spinning),
+so each inference runs on the calling thread, and the thread's own CPU time (``time.thread_time``)
+per inference, averaged over ``--batch`` inferences. Other jobs on the machine delay an inference
+but barely change its CPU time, so this ratio holds at load averages where wall times do not
+(cache sharing still moves it a little). It says nothing about how well 2 threads scale.
 """
 from __future__ import annotations
 
@@ -70,7 +76,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--inputs", type=Path, default=None, help="a .npy of inputs (first sample used)")
     ap.add_argument("--no-spin", action="store_true", help="ORT: intra-op threads do not spin between runs")
+    ap.add_argument("--cpu-time", action="store_true", help="1 thread, CPU time of the calling thread")
+    ap.add_argument("--batch", type=int, default=10, help="--cpu-time: inferences per timed step")
     args = ap.parse_args()
+    if args.cpu_time:
+        args.threads, args.no_spin = 1, True
     if len(args.artifacts) < 2:
         ap.error("give at least two artifacts")
     x = np.load(args.inputs, allow_pickle=False) if args.inputs else None
@@ -80,14 +90,17 @@ def main() -> None:
     for run in runners:
         for _ in range(args.warmup):
             run()
+    clock, per_step = (time.thread_time, max(1, args.batch)) if args.cpu_time else (time.perf_counter, 1)
     times = [[] for _ in runners]
-    for _ in range(args.runs):
+    for _ in range(max(1, args.runs // per_step)):
         for i, run in enumerate(runners):
-            t0 = time.perf_counter()
-            run()
-            times[i].append(time.perf_counter() - t0)
+            t0 = clock()
+            for _ in range(per_step):
+                run()
+            times[i].append((clock() - t0) / per_step)
     base = float(np.median(times[0]))
-    print("| artifact | min ms | p25 ms | median ms | median / first |")
+    unit = "CPU ms (1 thread)" if args.cpu_time else "ms"
+    print(f"| artifact | min {unit} | p25 {unit} | median {unit} | median / first |")
     print("|---|---|---|---|---|")
     for p, t in zip(args.artifacts, times):
         t = np.asarray(t) * 1e3
