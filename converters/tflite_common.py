@@ -103,6 +103,9 @@ class TFLiteOptions(JsonConfig):
     replace_ops: str = dataclasses.field(default="auto", metadata={
         "help": "onnx2tf op replacements (-rtpo): auto = retry with them when conversion fails on an op that has "
                 "one (e.g. Erf of GELU); none = never; or op names to always replace, e.g. Erf"})
+    reflect_slices: bool = dataclasses.field(default=True, metadata={
+        "help": "reflect Pad as edge slices + concatenations (exact; edgegan.export.xnnpack_ops): XNNPACK has "
+                "no MIRROR_PAD, so each reflect pad left a TFLite reference kernel between two partitions"})
 
     def validate(self) -> None:
         forced = self.forced_ops()
@@ -125,9 +128,6 @@ class TFLiteInt8Options(TFLiteOptions):
     norm_rewrite: bool = dataclasses.field(default=True, metadata={
         "help": "convert the InstanceNorm-rewritten graph (conv bias dropped, channels equalized; checked "
                 "against float; edgegan.export.norm_rewrite): its own onnx2tf run"})
-    reflect_slices: bool = dataclasses.field(default=True, metadata={
-        "help": "reflect Pad as edge slices + concatenations (exact; edgegan.export.xnnpack_ops): XNNPACK has "
-                "no MIRROR_PAD, so each reflect pad left a TFLite reference kernel between two partitions"})
 
 
 @dataclasses.dataclass
