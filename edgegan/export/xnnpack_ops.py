@@ -130,6 +130,11 @@ def reflect_pads_to_slices(src: Path, dst: Path) -> int:
     _splice(graph, replaced)
     if replaced:
         del graph.value_info[:]
+        used = {i for n in graph.node for i in n.input}
+        pad_consts = {n.input[1] for n in index.producer.values() if id(n) in replaced}
+        dead = [t for t in graph.initializer if t.name in pad_consts and t.name not in used]
+        for t in dead:
+            graph.initializer.remove(t)
         onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return len(replaced)
