@@ -10,7 +10,7 @@ rewritten with ops XNNPACK runs in int8 computes the same values:
 - ``reflect_pads_to_slices``: a reflect Pad is a gather of edge rows/columns: width-1 Slices and
   Concats (at most :data:`MAX_CAT` inputs each; XNNPACK's limit), W then H. Exact: the values
   are copied, and TFLite quantizes SLICE / CONCATENATION with the input's scale.
-- ``two_pass_instance_norms``: ``d = x - mean(x); y = d * rsqrt(mean(d * d) + eps)`` (mean over
+- ``two_pass_instance_norms``: ``d = x - mean(x); y = d * (1 / sqrt(mean(d * d) + eps))`` (mean over
   H, W; scale and bias when they are not 1 and 0), so the large tensors only see SUB / MUL /
   MEAN; equal to the original within float rounding (checked on ONNX Runtime by the caller).
 """
@@ -25,7 +25,7 @@ from .graph_index import GraphIndex
 MAX_CAT = 5  # XNNPACK concatenates 2..5 tensors per node
 STEP = (MAX_CAT - 1) // 2  # edge slices per side per Concat
 PAD_REWRITE = "reflect Pad -> edge slices + concat"
-NORM_REWRITE = "InstanceNorm -> two-pass mean / sub / mul / rsqrt"
+NORM_REWRITE = "InstanceNorm -> two-pass mean / sub / mul / sqrt / reciprocal"
 
 
 def _mode(node) -> bytes:
