@@ -2,7 +2,7 @@
 """Issue 25's table: does an int8 artifact (plain or mixed precision) beat float on fidelity
 AND latency? One run per model, every format, batch 1, 2 threads.
 
-    .venv/bin/python benchmarks/int8_wins.py [--models resnet-sketch,dcgan-digits] [--no-tflite]
+    .venv/bin/python benchmarks/int8_wins.py [--models resnet-sketch,dcgan-digits] [--no-tflite] [--formats F,...]
                                               [--segments 6] [--out DIR]
                                               [--config '{"ngf": 64, "image_size": 64}']
 
@@ -82,18 +82,19 @@ def bench(model: str, formats: list[str], root: Path, args, config: dict | None 
             f"UNGATED: the CPUs were never quiet in {tries} tries, {args.segments} segments measured anyway")
     label = model + (f" {json.dumps(config)}" if config else "")
     print(f"\n### {label} (export {export_s:.0f} s; latency: {gate})\n")
-    print("| format | PSNR dB vs float | int8 share of MACs | ops kept float | median ms | x fastest float | x own fp32 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| format | PSNR dB vs float | int8 share of MACs | ops kept float | XNNPACK partitions | median ms | "
+          "x fastest float | x own fp32 |")
+    print("|---|---|---|---|---|---|---|---|")
     for f in formats:
         r = recs.get(f)
         if r is None or r.status == "failed" or f not in lat:
-            print(f"| {f} | failed: {(r.reason if r else 'not exported') or ''} | | | | | |")
+            print(f"| {f} | failed: {(r.reason if r else 'not exported') or ''} | | | | | | |")
             continue
         q = r.quantization
         own = lat.get(OWN_FLOAT.get(r.runtime, ""))
         share = q.get("int8_mac_fraction")
         print(f"| {f} | {r.fidelity.get('psnr_db')} | {'' if share is None else f'{share:.1%}'} | "
-              f"{q.get('kept_float_count', '')} | {lat[f]:.3f} | "
+              f"{q.get('kept_float_count', '')} | {q.get('xnnpack_partitions', '')} | {lat[f]:.3f} | "
               f"{lat[f] / fastest_float:.2f}x | {'' if not own else f'{lat[f] / own:.2f}x'} |")
     for f in ("ort-int8-mixed", "tflite-int8-mixed"):
         if f in recs and recs[f].quantization.get("kept_float"):
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="resnet-sketch,dcgan-digits")
     ap.add_argument("--no-tflite", action="store_true")
+    ap.add_argument("--formats", default=None, help="comma-separated formats instead of all (e.g. the TFLite ones)")
     ap.add_argument("--segments", type=int, default=6)
     ap.add_argument("--max-pressure", type=float, default=15.0)
     ap.add_argument("--max-tries", type=int, default=20)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if config is not None and not isinstance(config, dict):
         ap.error("--config must be a JSON object")
     formats = ORT + ([] if args.no_tflite else TFLITE)
+    if args.formats:
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgegan-int8-wins-"))
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         bench(model, formats, root, args, config)

@@ -103,6 +103,9 @@ class TFLiteOptions(JsonConfig):
     replace_ops: str = dataclasses.field(default="auto", metadata={
         "help": "onnx2tf op replacements (-rtpo): auto = retry with them when conversion fails on an op that has "
                 "one (e.g. Erf of GELU); none = never; or op names to always replace, e.g. Erf"})
+    reflect_slices: bool = dataclasses.field(default=True, metadata={
+        "help": "reflect Pad as edge slices + concatenations (exact; edgegan.export.xnnpack_ops): XNNPACK has "
+                "no MIRROR_PAD, so each reflect pad left a TFLite reference kernel between two partitions"})
 
     def validate(self) -> None:
         forced = self.forced_ops()
@@ -157,7 +160,8 @@ def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
 
 def norm_source(ctx: ConvertContext, options) -> tuple:
     """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format:
-    the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite."""
+    the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite,
+    then the XNNPACK-friendly pads / norms (:func:`xnnpack_source`)."""
     from .ort_int8 import norm_rewritten_onnx, relu_hoisted_onnx, subpixel_onnx
 
     base, rewrites, notes = ctx.onnx_path, [], []
@@ -176,7 +180,56 @@ def norm_source(ctx: ConvertContext, options) -> tuple:
         if normed is not None:
             base, rewrites = normed, rewrites + list(norm_rewrites)
         notes += [note] if note else []
+    base, more, note = xnnpack_source(ctx, base, getattr(options, "reflect_slices", False),
+                                      getattr(options, "float_norms", False))
+    rewrites += more
+    notes += [note] if note else []
     return (None if base == ctx.onnx_path else base), rewrites, "; ".join(notes) or None
+
+
+# the op types the two-pass InstanceNorm becomes in TFLite (tflite-int8-mixed's float_norms keeps
+# them float; in this graph family MUL / ADD are also the residual adds and the Relu-fused scale)
+FLOAT_NORM_OPS = ("MEAN", "SUB", "MUL", "ADD", "SQRT", "DIV")
+# the rewrites copy values (pads) or only reorder float arithmetic (norms): checked against the
+# graph before them on ORT with a bound far below any int8 error (two-pass on resnet-sketch:
+# 147 dB, max abs 8.6e-7)
+XNNPACK_MIN_PSNR_DB = 100.0
+XNNPACK_MAX_ERR_OF_RANGE = 1e-4
+
+
+def xnnpack_source(ctx: ConvertContext, source: Path, pads: bool, norms: bool) -> tuple:
+    """(``source`` with reflect pads as slices + concat and / or InstanceNorms in two-pass form,
+    rewrite records, note): checked against ``source`` on ORT (calibration inputs); on a failed
+    check ``source`` itself with the reason as the note. Cached per source and choice."""
+    from ..errors import ConversionError as _Err
+    from ..export.norm_rewrite import check_rewrite
+    from ..export.xnnpack_ops import NORM_REWRITE, PAD_REWRITE, reflect_pads_to_slices, two_pass_instance_norms
+
+    if not (pads or norms):
+        return source, [], None
+    key = f"xnnpack:{Path(source).resolve()}:{pads}:{norms}"
+    if key not in ctx.cache:
+        cur, counts = Path(source), []
+        for on, what, rewrite in ((pads, PAD_REWRITE, reflect_pads_to_slices), (norms, NORM_REWRITE, two_pass_instance_norms)):
+            if not on:
+                continue
+            out = ctx.workdir / f"{cur.stem}_{'pads' if rewrite is reflect_pads_to_slices else 'norms2p'}.onnx"
+            n = rewrite(cur, out)
+            if n:
+                cur = out
+                counts.append((what, n))
+        if not counts:
+            ctx.cache[key] = (Path(source), [], None)
+        else:
+            try:
+                err, psnr, atol = check_rewrite(source, cur, ctx.calibration[:16], XNNPACK_MIN_PSNR_DB, XNNPACK_MAX_ERR_OF_RANGE)
+            except _Err as exc:
+                ctx.cache[key] = (Path(source), [], f"no XNNPACK rewrite: {exc}")
+            else:
+                ctx.cache[key] = (cur, [{"rewrite": f"{what} x{n}", "max_abs_err_vs_original": err, "psnr_db_vs_original": psnr,
+                                         "tolerance_abs": atol, "checked_with": "onnxruntime, calibration inputs"}
+                                        for what, n in counts], None)
+    return ctx.cache[key]
 
 
 def _graph_ops(ctx: ConvertContext) -> set:
@@ -267,6 +320,28 @@ def tflite_io_shapes(path: Path) -> tuple[list, list]:
     return [int(d) for d in ins[0]["shape"]], [int(d) for d in outs[0]["shape"]]
 
 
+def xnnpack_partitions(path: Path, threads: int = 2) -> dict:
+    """How LiteRT's default XNNPACK delegate splits a .tflite, read from the real interpreter:
+    the number of delegate partitions and the op types it leaves to TFLite's own kernels (found
+    by re-loading with node fusion off, so each delegated op is its own delegate node and is
+    matched by its outputs)."""
+    import collections
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    def nodes(**kw):
+        interp = Interpreter(model_path=str(path), num_threads=threads, **kw)
+        interp.allocate_tensors()
+        ops = interp._get_ops_details()  # noqa: SLF001 - LiteRT's only op listing
+        return [o for o in ops if o["op_name"] != "DELEGATE"], [o for o in ops if o["op_name"] == "DELEGATE"]
+
+    _, fused = nodes()
+    model_ops, single = nodes(experimental_disable_delegate_node_fusion=True)
+    taken = {tuple(o["outputs"]) for o in single}
+    outside = collections.Counter(o["op_name"] for o in model_ops if tuple(o["outputs"]) not in taken)
+    return {"xnnpack_partitions": len(fused), "ops_outside_xnnpack": [f"{k} x{v}" for k, v in outside.most_common()]}
+
+
 def float_io_shapes(ctx: ConvertContext) -> tuple[list, list]:
     """The float model's batch-1 NCHW input and output shapes (output from one ORT run of the
     float ONNX; cached)."""
@@ -315,7 +390,7 @@ class TFLiteConverterBase(Converter):
         io = artifact_io(ctx, out)
         if self.mode == "int8" and ctx.options.int8_io:
             io["int8_io"] = True
-        quant = {"scheme": self.scheme, **report.get("quantization", {})}
+        quant = {"scheme": self.scheme, **report.get("quantization", {}), **xnnpack_partitions(out)}
         if self.mode == "int8":
             quant.update(per_channel=ctx.options.per_channel, calibration="representative dataset",
                          calibration_count=int(len(ctx.calibration)))

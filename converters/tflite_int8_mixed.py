@@ -12,8 +12,10 @@ import dataclasses
 
 from ..errors import ConfigError
 from .base import ConvertContext, ConvertResult, MixedPrecisionOptions, register
-from .tflite_common import (TFLiteConverterBase, TFLiteInt8Options, artifact_io, float_io_shapes, module_version,
-                           norm_source, replacement_note, saved_model, with_replacements)
+from ..export.xnnpack_ops import NORM_REWRITE, PAD_REWRITE
+from .tflite_common import (FLOAT_NORM_OPS, TFLiteConverterBase, TFLiteInt8Options, artifact_io, float_io_shapes, module_version,
+                           norm_source, replacement_note, saved_model, with_replacements, xnnpack_partitions,
+                           xnnpack_source)
 
 
 @dataclasses.dataclass
@@ -23,6 +25,10 @@ class TFLiteInt8MixedOptions(MixedPrecisionOptions, TFLiteInt8Options):
     target is against the fp32 TFLite model."""
 
     eval_inputs: int = dataclasses.field(default=8, metadata={"help": "calibration inputs auto measures PSNR on"})
+    float_norms: bool = dataclasses.field(default=True, metadata={
+        "help": "InstanceNorm in two-pass form (mean / sub / mul / sqrt / div; edgegan.export.xnnpack_ops) with its "
+                "arithmetic op types (MEAN SUB MUL ADD SQRT DIV) kept float and the convs int8: XNNPACK runs every "
+                "op, float or int8, so the graph stays in one partition; auto then starts from this set"})
 
     def validate(self) -> None:
         super().validate()
@@ -46,9 +52,12 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
         mine = ctx.options_for(self)
         out = ctx.out_dir / self.filename
         source, rewrites, note = norm_source(ctx, mine)
+        keep_ops = list(mine.keep_op_types)
+        if any(str(r.get("rewrite", "")).startswith(NORM_REWRITE) for r in rewrites):
+            keep_ops += [op for op in FLOAT_NORM_OPS if op not in keep_ops]
         rep, replaced, first_error = with_replacements(ctx, mine, lambda sm: run_tflite_debug(
             sm, ctx.calibration, ctx.calibration[: mine.eval_inputs], ctx.workdir,
-            per_channel=ctx.options.per_channel, keep_ops=mine.keep_op_types,
+            per_channel=ctx.options.per_channel, keep_ops=keep_ops,
             keep_nodes=mine.keep_nodes, auto=mine.auto, target_psnr_db=mine.target_psnr_db,
             max_steps=mine.max_steps, out=out, tag="tflite_int8_mixed", output_peak=ctx.output_peak,
             output_shape=float_io_shapes(ctx)[1]), source)
@@ -61,7 +70,7 @@ class TFLiteInt8Mixed(TFLiteConverterBase):
                        "psnr_db_on_calibration": round(rep["output_psnr_db"], 2), "met_target": met,
                        "steps": rep["steps"]},
             "int8_mac_fraction": rep["int8_mac_fraction"], "total_macs": rep["total_macs"],
-            "ops_left_float": rep["ops_left_float"],
+            "ops_left_float": rep["ops_left_float"], **xnnpack_partitions(out),
         }
         if rep.get("int8_unrunnable_ops"):
             quant["int8_unrunnable_ops"] = rep["int8_unrunnable_ops"]
@@ -113,6 +122,10 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
             from .ort_int8 import norm_rewritten_onnx
 
             source = norm_rewritten_onnx(ctx, onnx_path, "tflite")[0]  # deterministic: as the converter made it
+        done = [str(r.get("rewrite", "")) for r in rec.rewrites]
+        pads, norms = (any(d.startswith(w) for d in done) for w in (PAD_REWRITE, NORM_REWRITE))
+        if pads or norms:  # the same exact passes, so the debugged graph has the artifact's op types
+            source = xnnpack_source(ctx, source or onnx_path, pads, norms)[0]
         rep = run_tflite_debug(saved_model(ctx, (), source), cal, np.asarray(x), Path(tmp), per_channel=ctx.options.per_channel,
                                keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
                                output_peak=bundle.manifest.output_range().peak, output_shape=float_io_shapes(ctx)[1])

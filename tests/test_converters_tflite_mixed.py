@@ -68,7 +68,8 @@ def test_norm_ops_kept_float_by_type(norm_model, tmp_path):
     from edgegan.models.stats import count_macs
 
     module, onnx_path, x, context = norm_model
-    res = CONVERTERS.get("tflite-int8-mixed").convert(context(tmp_path, keep_op_types=NORM_OPS, auto=False))
+    res = CONVERTERS.get("tflite-int8-mixed").convert(context(tmp_path, keep_op_types=NORM_OPS, auto=False,
+                                                               float_norms=False))  # as onnx2tf decomposes it
     q = res.quantization
     left = {entry.split(" x")[0] for entry in q["ops_left_float"]}
     assert left and left <= set(NORM_OPS) and "CONV_2D" not in left, q["ops_left_float"]
@@ -88,7 +89,7 @@ def test_auto_reaches_a_target_plain_int8_misses(norm_model, tmp_path):
     assert table.ops and all(op.introduced_sqnr_db is not None for op in table.ops)
     assert sum(op.sqnr_db is not None for op in table.ops) >= len(table.ops) // 2  # totals matched by tensor name
     target = plain["output_psnr_db"] + 1.5
-    res = CONVERTERS.get("tflite-int8-mixed").convert(context(tmp_path / "m", target_psnr_db=target))
+    res = CONVERTERS.get("tflite-int8-mixed").convert(context(tmp_path / "m", target_psnr_db=target, float_norms=False))
     q = res.quantization
     assert q["search"]["met_target"] is True and q["kept_float"], q["search"]
     assert all(k["why"].startswith("auto") for k in q["kept_float"])
