@@ -28,6 +28,11 @@ REWRITE_HELP = ("rewrite InstanceNorm2d (two-pass) / ReflectionPad2d (slices + c
                 "checked against the model")
 
 
+SUBPIXEL_HELP = ("with the rewrite: each ConvTranspose2d that fills exactly stride outputs per input pixel becomes zero "
+                 "pad + conv + pixel_shuffle (exact), since XNNPACK's int8 Deconvolution is ~3x slower per MAC "
+                 "than its convolution")
+
+
 @dataclasses.dataclass
 class ExecutorchFp32Options(JsonConfig):
     """executorch-fp32's own options (``ConvertOptions.formats['executorch-fp32']``). The rewrite
@@ -50,6 +55,7 @@ class ExecutorchInt8Options(JsonConfig):
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (
         "with the rewrite: rescale each conv feeding an InstanceNorm so its output channels share one "
         "calibrated range (exact through the norm); measured on resnet-sketch 38.2 -> 40.1 dB")})
+    subpixel_deconv: bool = dataclasses.field(default=True, metadata={"help": SUBPIXEL_HELP})
 
 
 @dataclasses.dataclass
@@ -69,11 +75,12 @@ class Program:
     notes: list
 
 
-def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False) -> Program:
+def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False, subpixel: bool = False) -> Program:
     """``torch.export`` the module (rewritten for delegation when asked, its norm inputs
-    equalized on the calibration inputs when ``equalize``) at batch 1, once per export and
-    setting; the saved .pt2 (or the failure) is cached in ctx.cache for the other format."""
-    tag = ("rewritten" + ("_equalized" if equalize else "")) if rewrite else "as_is"
+    equalized on the calibration inputs when ``equalize``, its transposed convs in sub-pixel
+    form when ``subpixel``) at batch 1, once per export and setting; the saved .pt2 (or the
+    failure) is cached in ctx.cache for the other format."""
+    tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")) if rewrite else "as_is"
     key = f"executorch_program:{tag}"
     if key + ":error" in ctx.cache:
         raise ConversionError(ctx.cache[key + ":error"])
@@ -87,7 +94,7 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False)
 
         try:
             done = delegation_rewrite(ctx.module, ctx.calibration[:8],
-                                      equalize=ctx.calibration if equalize else None)
+                                      equalize=ctx.calibration if equalize else None, deconvs=subpixel)
         except ValueError as exc:
             done, notes = None, [f"no delegation rewrite: {exc}"]
         except Exception as exc:  # noqa: BLE001 - an unusual module: lower it as it is
@@ -129,7 +136,8 @@ class ExecutorchConverterBase(Converter):
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         opts = ctx.options_for(self)
-        program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False))
+        program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False),
+                                   getattr(opts, "subpixel_deconv", False))
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
         if self.mode in ("int8", "dynamic") and not calib.exists():
