@@ -46,10 +46,11 @@ class ExecutorchFp32Options(JsonConfig):
 @dataclasses.dataclass
 class ExecutorchInt8Options(JsonConfig):
     """executorch-int8's own options. The rewrite is on, its norm kept float inside XNNPACK
-    (edgegan.quantdebug.pt2e), and the convs feeding the norms equalized. Measured on
-    resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30, CPU-gated, 2026-12-01):
-    rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT fp32); as exported
-    38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels, 2.85 ms."""
+    (edgegan.quantdebug.pt2e), the convs feeding the norms equalized, the transposed convs in
+    sub-pixel form. Measured on resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30,
+    CPU-gated, 2026-12-01): rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT
+    fp32); as exported 38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels,
+    2.85 ms. Sub-pixel on top: README, ExecuTorch section (benchmarks/alternating_ab.py)."""
 
     rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (
