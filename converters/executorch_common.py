@@ -28,9 +28,9 @@ REWRITE_HELP = ("rewrite InstanceNorm2d (two-pass) / ReflectionPad2d (slices + c
                 "checked against the model")
 
 
-SUBPIXEL_HELP = ("with the rewrite: each ConvTranspose2d that fills exactly stride outputs per input pixel becomes zero "
-                 "pad + conv + pixel_shuffle (exact), since XNNPACK's int8 Deconvolution is ~3x slower per MAC "
-                 "than its convolution")
+SUBPIXEL_HELP = ("with the rewrite: each ConvTranspose2d that feeds an InstanceNorm and fills exactly stride outputs "
+                 "per input pixel becomes zero pad + conv + pixel_shuffle (exact), since XNNPACK's int8 "
+                 "Deconvolution is ~3x slower per MAC than its convolution")
 
 
 @dataclasses.dataclass
