@@ -228,10 +228,10 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
                        equalize: np.ndarray | None = None, deconvs: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
-    ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the convs before the norms equalized on the calibration inputs ``equalize`` when
-    given, checked on ``inputs``; None when there is nothing to rewrite. ValueError when the
-    copy disagrees with the original by more than TOLERANCE (the caller then lowers the module
-    as it is)."""
+    ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the convs
+    before the norms equalized on the calibration inputs ``equalize`` when given, checked on
+    ``inputs``; None when there is nothing to rewrite. ValueError when the copy disagrees with
+    the original by more than TOLERANCE (the caller then lowers the module as it is)."""
     if not isinstance(module, nn.Module):
         return None
     counts: dict = {}
