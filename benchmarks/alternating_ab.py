@@ -5,10 +5,13 @@ absolute times do not (the quick check behind the A/B remarks in README / docs/e
 
     .venv/bin/python benchmarks/alternating_ab.py A.onnx B.onnx [C.onnx ...] [--runs 300]
     .venv/bin/python benchmarks/alternating_ab.py A.tflite B.tflite [--runs 300]
+    .venv/bin/python benchmarks/alternating_ab.py A.pte B.pte A.onnx [--inputs BUNDLE/inputs.npy]
 
 ONNX files run in ONNX Runtime (2 intra-op threads; ``--no-spin`` turns ORT's thread spinning
 off, which one-run-each alternation otherwise penalises), .tflite files in ai-edge-litert's
-interpreter with its default XNNPACK delegate (2 threads). The input is the first sample of
+interpreter with its default XNNPACK delegate (2 threads), .pte files through edgegan's runner
+(the full ``executorch`` runtime, its XNNPACK threadpool resized to ``--threads``; runtimes can be
+mixed in one run, e.g. a .pte against the ORT fp32 baseline). The input is the first sample of
 ``--inputs FILE.npy`` (a bundle's inputs.npy) or zeros of the model's input shape. Prints
 min / p25 / median ms per artifact, each median's ratio to the first artifact's, and the load.
 
@@ -68,6 +71,24 @@ def _tflite_runner(path: Path, x, threads: int):
     return run
 
 
+def _pte_runner(path: Path, x, threads: int):
+    from edgegan.runner.edgegan_runner import Artifact
+
+    art = Artifact(str(path), "executorch", {}, threads)  # the runner's own adapter: threads, version checks
+    if x is None:
+        raise SystemExit(f"{path}: a .pte needs --inputs (a bundle's inputs.npy); its input shape is not read here")
+    data = np.ascontiguousarray(x[:1], np.float32)
+    return lambda: art.run_one(data)
+
+
+def _runner(p: Path, x, args):
+    if p.suffix == ".tflite":
+        return _tflite_runner(p, x, args.threads)
+    if p.suffix == ".pte":
+        return _pte_runner(p, x, args.threads)
+    return _ort_runner(p, x, args.threads, not args.no_spin)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("artifacts", nargs="+", type=Path)
@@ -84,8 +105,7 @@ def main() -> None:
     if len(args.artifacts) < 2:
         ap.error("give at least two artifacts")
     x = np.load(args.inputs, allow_pickle=False) if args.inputs else None
-    runners = [(_tflite_runner(p, x, args.threads) if p.suffix == ".tflite" else
-                _ort_runner(p, x, args.threads, not args.no_spin)) for p in args.artifacts]
+    runners = [_runner(p, x, args) for p in args.artifacts]
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; before: {_load()}")
     for run in runners:
         for _ in range(args.warmup):

@@ -28,6 +28,11 @@ REWRITE_HELP = ("rewrite InstanceNorm2d (two-pass) / ReflectionPad2d (slices + c
                 "checked against the model")
 
 
+SUBPIXEL_HELP = ("with the rewrite: each ConvTranspose2d that feeds an InstanceNorm and fills exactly stride outputs "
+                 "per input pixel becomes zero pad + conv + pixel_shuffle (exact), since XNNPACK's int8 "
+                 "Deconvolution is ~3x slower per MAC than its convolution")
+
+
 @dataclasses.dataclass
 class ExecutorchFp32Options(JsonConfig):
     """executorch-fp32's own options (``ConvertOptions.formats['executorch-fp32']``). The rewrite
@@ -41,15 +46,17 @@ class ExecutorchFp32Options(JsonConfig):
 @dataclasses.dataclass
 class ExecutorchInt8Options(JsonConfig):
     """executorch-int8's own options. The rewrite is on, its norm kept float inside XNNPACK
-    (edgegan.quantdebug.pt2e), and the convs feeding the norms equalized. Measured on
-    resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30, CPU-gated, 2026-12-01):
-    rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT fp32); as exported
-    38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels, 2.85 ms."""
+    (edgegan.quantdebug.pt2e), the convs feeding the norms equalized, the transposed convs in
+    sub-pixel form. Measured on resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30,
+    CPU-gated, 2026-12-01): rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT
+    fp32); as exported 38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels,
+    2.85 ms. Sub-pixel on top: README, ExecuTorch section (benchmarks/alternating_ab.py)."""
 
     rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (
         "with the rewrite: rescale each conv feeding an InstanceNorm so its output channels share one "
         "calibrated range (exact through the norm); measured on resnet-sketch 38.2 -> 40.1 dB")})
+    subpixel_deconv: bool = dataclasses.field(default=True, metadata={"help": SUBPIXEL_HELP})
 
 
 @dataclasses.dataclass
@@ -69,11 +76,12 @@ class Program:
     notes: list
 
 
-def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False) -> Program:
+def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False, subpixel: bool = False) -> Program:
     """``torch.export`` the module (rewritten for delegation when asked, its norm inputs
-    equalized on the calibration inputs when ``equalize``) at batch 1, once per export and
-    setting; the saved .pt2 (or the failure) is cached in ctx.cache for the other format."""
-    tag = ("rewritten" + ("_equalized" if equalize else "")) if rewrite else "as_is"
+    equalized on the calibration inputs when ``equalize``, its transposed convs in sub-pixel
+    form when ``subpixel``) at batch 1, once per export and setting; the saved .pt2 (or the
+    failure) is cached in ctx.cache for the other format."""
+    tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")) if rewrite else "as_is"
     key = f"executorch_program:{tag}"
     if key + ":error" in ctx.cache:
         raise ConversionError(ctx.cache[key + ":error"])
@@ -87,7 +95,7 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False)
 
         try:
             done = delegation_rewrite(ctx.module, ctx.calibration[:8],
-                                      equalize=ctx.calibration if equalize else None)
+                                      equalize=ctx.calibration if equalize else None, deconvs=subpixel)
         except ValueError as exc:
             done, notes = None, [f"no delegation rewrite: {exc}"]
         except Exception as exc:  # noqa: BLE001 - an unusual module: lower it as it is
@@ -129,7 +137,8 @@ class ExecutorchConverterBase(Converter):
 
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         opts = ctx.options_for(self)
-        program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False))
+        program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False),
+                                   getattr(opts, "subpixel_deconv", False))
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
         if self.mode in ("int8", "dynamic") and not calib.exists():

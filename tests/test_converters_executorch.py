@@ -237,4 +237,7 @@ def test_resnet_int8_is_rewritten_by_default_and_lowers_in_one_xnnpack_call(tmp_
     assert q["int8_mac_fraction"] == 1.0
     assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
                                                     "ReflectionPad2d -> slices + cat",
-                                                    "conv before InstanceNorm -> channels equalized"}
+                                                    "conv before InstanceNorm -> channels equalized",
+                                                    "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"}
+    assert all(r["max_abs_err_vs_original"] < 1e-4 for r in res.rewrites)  # float-equal to the model
+    assert "aten.pixel_shuffle" not in q["ops_portable"] and q["ops_delegated"]["aten.convolution"] >= 4

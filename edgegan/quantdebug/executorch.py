@@ -318,9 +318,10 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
                             module=None, rewrite: Optional[Callable] = None) -> DebugReport:
     """Per-op numerics of the bundle's executorch-int8 .pte (see the module docstring for what is
     measured). ``module``: the float torch model, when it cannot be rebuilt from the bundle.
-    ``rewrite(module, inputs, equalize=None) -> (module, keep_float)``: the converter's delegation
-    rewrite (``equalize``: the calibration inputs, when the artifact records the norm-input
-    equalization) and the class names it keeps float,
+    ``rewrite(module, inputs, equalize=None[, deconvs=True]) -> (module, keep_float)``: the
+    converter's delegation rewrite (``equalize``: the calibration inputs, when the artifact
+    records the norm-input equalization; ``deconvs`` when it records the sub-pixel
+    ConvTranspose rewrite) and the class names it keeps float,
     needed when the artifact records one (the converters package provides it; passed in so this
     package does not import the converters, which import it)."""
     from ..bundle import Bundle
@@ -344,7 +345,8 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
             raise ConfigError(f"{fmt} was lowered from a rewritten model ({len(rec.rewrites)} rewrite(s)); pass "
                               "rewrite= (edgegan debug-quant does)")
         equalized = any("equalized" in str(r.get("rewrite", "")) for r in rec.rewrites)
-        module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None)
+        subpixel = {"deconvs": True} if any("sub-pixel" in str(r.get("rewrite", "")) for r in rec.rewrites) else {}
+        module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None, **subpixel)
     twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep)
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
         if rec.rewrites else []

@@ -55,11 +55,50 @@ def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = (), 
             for node in model.graph.nodes:
                 if in_module_of(node, names):
                     node.meta.pop(ANNOTATION_KEY, None)
+            share_layout_ops(model, names)
             return model
 
     if dynamic:
         return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
     return KeepFloatQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+
+
+def _layout_op(node) -> bool:
+    """pixel_shuffle, and a zero constant pad: exact in int8 on their input's scale."""
+    import torch
+
+    aten = torch.ops.aten
+    if node.target == aten.pixel_shuffle.default:
+        return True
+    if node.target == aten.constant_pad_nd.default:
+        return len(node.args) < 3 or node.args[2] == 0
+    if node.target == aten.pad.default:
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value", None)
+        return mode == "constant" and not value
+    return False
+
+
+def share_layout_ops(model, keep_float: Sequence[str] = ()) -> int:
+    """Give pixel_shuffle and zero constant pads their input's int8 scale (the quantizer's own
+    propagation skips them), so XNNPACK runs them on int8 data instead of converting to fp32
+    and back around them (the sub-pixel ConvTranspose rewrite's pad and shuffle). Exact: a
+    permutation, and a pad with the zero point. Returns how many were annotated."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    n = 0
+    for node in model.graph.nodes:
+        if node.op != "call_function" or not _layout_op(node) or in_module_of(node, keep_float):
+            continue
+        prev = node.args[0]
+        ann = getattr(prev, "meta", {}).get(ANNOTATION_KEY)
+        if ann is None or ann.output_qspec is None or node.meta.get(ANNOTATION_KEY) is not None:
+            continue
+        shared = SharedQuantizationSpec(prev)
+        node.meta[ANNOTATION_KEY] = QuantizationAnnotation(input_qspec_map={prev: shared}, output_qspec=shared,
+                                                           _annotated=True)
+        n += 1
+    return n
 
 
 @dataclasses.dataclass

@@ -1,0 +1,95 @@
+"""executorch-int8's sub-pixel rewrite of ConvTranspose2d (converters/executorch_rewrite.py):
+exact against torch's own transposed conv wherever it claims to fit, refused where it does not,
+and equalizable through the norm that follows it (the 4 phases of a channel scaled together)."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from edgegan.converters.executorch_rewrite import (DECONV, EQUALIZE, SubPixelConvTranspose2d,  # noqa: E402
+                                                   delegation_rewrite)
+
+
+@pytest.mark.parametrize("k,s,p,op", [(3, 2, 1, 1), (4, 2, 1, 0), (2, 2, 0, 0), (5, 3, 1, 0), (6, 3, 2, 1)])
+def test_subpixel_form_equals_the_transposed_conv(k, s, p, op):
+    torch.manual_seed(k * 10 + s)
+    deconv = nn.ConvTranspose2d(5, 3, k, stride=s, padding=p, output_padding=op)
+    assert SubPixelConvTranspose2d.fits(deconv)
+    x = torch.randn(2, 5, 6, 7)
+    with torch.no_grad():
+        ref = deconv.double()(x.double())
+        got = SubPixelConvTranspose2d(deconv.float())(x)
+    assert got.shape == ref.shape == (2, 3, 6 * s, 7 * s)
+    assert (got.double() - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1),  # output 2H-1: not a whole number of phases
+                                    dict(stride=1, padding=1),  # no upsampling: nothing to gain
+                                    dict(stride=2, padding=1, output_padding=1, groups=2),
+                                    dict(stride=2, padding=1, output_padding=1, dilation=2)])
+def test_transposed_convs_it_does_not_fit_are_left_alone(kwargs):
+    deconv = nn.ConvTranspose2d(4, 4, 3, **kwargs)
+    assert not SubPixelConvTranspose2d.fits(deconv)
+    model = nn.Sequential(deconv, nn.InstanceNorm2d(4)).eval()
+    done = delegation_rewrite(model, torch.randn(2, 4, 5, 5).numpy(), deconvs=True)
+    assert DECONV not in done.counts and isinstance(done.module[0], nn.ConvTranspose2d)
+
+
+def test_a_fitting_transposed_conv_without_an_instance_norm_after_it_is_left_alone():
+    """Only the measured case is rewritten: a DCGAN-style convT -> BatchNorm keeps XNNPACK's own
+    int8 Deconvolution (already 0.23x its fp32 on dcgan-digits)."""
+    model = nn.Sequential(nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.ReflectionPad2d(1)).eval()
+    done = delegation_rewrite(model, torch.randn(2, 4, 5, 5).numpy(), deconvs=True)
+    assert DECONV not in done.counts and isinstance(done.module[0], nn.ConvTranspose2d)
+
+
+def test_rewritten_generator_with_equalization_matches_the_original():
+    """CycleGAN's upsampling (convT -> InstanceNorm -> ReLU) twice: rewritten, equalized on the
+    inputs, the module's output is the original's, and each norm's input channels (all 4 phases
+    of each) share one range."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(4), nn.ReLU(),
+        nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(3, affine=True),
+        nn.ReLU()).eval()
+    with torch.no_grad():
+        model[0].weight.mul_(torch.tensor([1.0, 1e-2, 5.0, 0.2]).view(1, -1, 1, 1))
+        model[0].bias.copy_(torch.tensor([3.0, -1.0, 0.0, 0.5]))
+    x = torch.randn(6, 6, 5, 5)
+    done = delegation_rewrite(model, x.numpy(), equalize=x.numpy(), deconvs=True)
+    assert done.counts[DECONV] == 2 and done.counts[EQUALIZE] == 2
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in done.module.modules())
+    with torch.no_grad():
+        ref, got = model(x), done.module(x)
+        first = done.module[0](x)  # the first norm's input, after the pixel shuffle
+    assert (got - ref).abs().max() < 1e-4
+    spread = (first - first.mean((0, 2, 3), keepdim=True)).abs().amax((0, 2, 3))
+    assert torch.allclose(spread, spread.max().expand_as(spread), rtol=1e-4)
+
+
+def test_pt2e_quantizes_the_pixel_shuffle_on_its_input_scale():
+    """The sub-pixel form's pixel_shuffle stays int8 (the scale of the conv before it) even when
+    what follows is kept float (the InstanceNorm): after PT2E it reads a dequantize of the
+    conv's output and its result is quantized again with the same scale; left alone, the
+    quantizer had it read the dequantize and run in fp32."""
+    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
+    import numpy as np
+
+    from edgegan.converters.executorch_rewrite import KEEP_FLOAT, TwoPassInstanceNorm2d
+    from edgegan.quantdebug.pt2e import pt2e_quantize
+
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PixelShuffle(2),
+                          TwoPassInstanceNorm2d(nn.InstanceNorm2d(2))).eval()
+    x = np.random.default_rng(0).standard_normal((4, 3, 6, 6)).astype(np.float32)
+    ep = torch.export.export(model, (torch.from_numpy(x[:1]),))
+    graph = pt2e_quantize(ep.module(), x, keep_float=KEEP_FLOAT).converted.graph
+    shuffle = next(n for n in graph.nodes if n.target == torch.ops.aten.pixel_shuffle.default)
+    src = shuffle.args[0]
+    assert "dequantize_per_tensor" in str(src.target)
+    (user,) = shuffle.users
+    assert "quantize_per_tensor" in str(user.target) and "dequantize" not in str(user.target)
+    assert user.args[1:3] == src.args[1:3]  # same scale and zero point: a permutation of int8 values
