@@ -19,7 +19,8 @@ min / p25 / median ms per artifact, each median's ratio to the first artifact's,
 so each inference runs on the calling thread, and the thread's own CPU time (``time.thread_time``)
 per inference, averaged over ``--batch`` inferences. Other jobs on the machine delay an inference
 but barely change its CPU time, so this ratio holds at load averages where wall times do not
-(cache sharing still moves it a little). It says nothing about how well 2 threads scale.
+(cache sharing still moves it a little). It says nothing about how well 2 threads scale. A
+.pte runs with the runner's ExecuTorch threadpool set to 1 thread.
 """
 from __future__ import annotations
 

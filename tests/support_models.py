@@ -36,3 +36,17 @@ class Unexportable(nn.Module):
 
 def unexportable() -> nn.Module:
     return Unexportable()
+
+
+def exported_zoo_model(tmp, name: str, n: int, seed: int):
+    """(loaded zoo model, its ONNX exported into ``tmp``, ``n`` inputs uniform in [-1, 1], tmp):
+    the start of the ONNX graph-pass tests."""
+    import numpy as np
+
+    from edgegan.api import load_model
+    from edgegan.export.onnx import export_onnx
+
+    model = load_model(name)
+    x = np.random.default_rng(seed).uniform(-1, 1, (n, *model.input_spec.shape)).astype(np.float32)
+    export_onnx(model.module, x[:4], tmp / "model.onnx")
+    return model, tmp / "model.onnx", x, tmp

@@ -31,14 +31,9 @@ def _psnr(a, b, peak=2.0) -> float:
 
 @pytest.fixture(scope="module")
 def resnet_tiny(tmp_path_factory):
-    from edgegan.api import load_model
-    from edgegan.export.onnx import export_onnx
+    from support_models import exported_zoo_model
 
-    tmp = tmp_path_factory.mktemp("normrw")
-    model = load_model("resnet-tiny")
-    x = np.random.default_rng(3).uniform(-1, 1, (16, *model.input_spec.shape)).astype(np.float32)
-    export_onnx(model.module, x[:4], tmp / "model.onnx")
-    return model, tmp / "model.onnx", x, tmp
+    return exported_zoo_model(tmp_path_factory.mktemp("normrw"), "resnet-tiny", 16, 3)
 
 
 def _conv_into_norm(path):

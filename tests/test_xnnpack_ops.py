@@ -24,14 +24,9 @@ def _ops(path):
 
 @pytest.fixture(scope="module")
 def resnet_tiny(tmp_path_factory):
-    from edgegan.api import load_model
-    from edgegan.export.onnx import export_onnx
+    from support_models import exported_zoo_model
 
-    tmp = tmp_path_factory.mktemp("xnnops")
-    model = load_model("resnet-tiny")
-    x = np.random.default_rng(5).uniform(-1, 1, (24, *model.input_spec.shape)).astype(np.float32)
-    export_onnx(model.module, x[:4], tmp / "model.onnx")
-    return model, tmp / "model.onnx", x, tmp
+    return exported_zoo_model(tmp_path_factory.mktemp("xnnops"), "resnet-tiny", 24, 5)
 
 
 def test_reflect_pads_become_slices_with_the_same_values(resnet_tiny):
