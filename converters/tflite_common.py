@@ -324,7 +324,8 @@ def xnnpack_partitions(path: Path, threads: int = 2) -> dict:
     """How LiteRT's default XNNPACK delegate splits a .tflite, read from the real interpreter:
     the number of delegate partitions and the op types it leaves to TFLite's own kernels (found
     by re-loading with node fusion off, so each delegated op is its own delegate node and is
-    matched by its outputs)."""
+    matched by its outputs). A file the interpreter cannot prepare gets ``None`` and the error:
+    the host run then fails the row with LiteRT's reason."""
     import collections
 
     from ai_edge_litert.interpreter import Interpreter
@@ -335,8 +336,12 @@ def xnnpack_partitions(path: Path, threads: int = 2) -> dict:
         ops = interp._get_ops_details()  # noqa: SLF001 - LiteRT's only op listing
         return [o for o in ops if o["op_name"] != "DELEGATE"], [o for o in ops if o["op_name"] == "DELEGATE"]
 
-    _, fused = nodes()
-    model_ops, single = nodes(experimental_disable_delegate_node_fusion=True)
+    try:
+        _, fused = nodes()
+        model_ops, single = nodes(experimental_disable_delegate_node_fusion=True)
+    except (RuntimeError, ValueError) as exc:  # a file LiteRT cannot prepare: verification fails the row
+        return {"xnnpack_partitions": None, "ops_outside_xnnpack": [],
+                "xnnpack_partitions_error": str(exc).splitlines()[0][:200]}
     taken = {tuple(o["outputs"]) for o in single}
     outside = collections.Counter(o["op_name"] for o in model_ops if tuple(o["outputs"]) not in taken)
     return {"xnnpack_partitions": len(fused), "ops_outside_xnnpack": [f"{k} x{v}" for k, v in outside.most_common()]}
