@@ -129,7 +129,7 @@ def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
     export and source (ctx.cache): the float ONNX passes every int8 format may share."""
     key = f"{name}:{Path(source).resolve()}"
     if key not in ctx.cache:
-        out = ctx.workdir / f"{Path(source).stem}_{name}.onnx"
+        out = ctx.workdir / f"{name}_{Path(source).stem}.onnx"
         ctx.cache[key] = (out, rewrite(source, out))
     return ctx.cache[key]
 
@@ -239,15 +239,16 @@ class OrtInt8(Converter):
         candidates = [(g, preprocess) for g in graphs for preprocess in (True, False)]
         errors = []
         for source, preprocess in candidates:
-            widened_path, widened = graph_pass(ctx, "widen", source, widen_narrow_convs) if ort.widen_convs \
-                else (source, 0)
-            graph = widened_path if widened else source
+            graph = source
             if preprocess:
                 try:
-                    graph = preprocessed_once(ctx, graph)
+                    graph = preprocessed_once(ctx, source)  # shared with ort-int8-mixed: before the widening
                 except ConversionError as exc:
                     errors.append(str(exc))
                     continue
+            widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
+                else (graph, 0)
+            graph = widened_path if widened else graph
             try:  # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
                 quantize_qdq(graph, out, ctx.calibration, per_channel=opts.per_channel,
                              activation_type=ort.activation_type, weight_type=ort.weight_type,
