@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
-from ..export.conv_widen import WIDTH, widen_narrow_convs
+from ..export.conv_widen import REWRITE as WIDEN, widen_narrow_convs
 from ..export.norm_rewrite import tanh_input_range
 from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
@@ -134,7 +134,6 @@ def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
     return ctx.cache[key]
 
 
-WIDEN = f"conv with < {WIDTH} output channels widened to {WIDTH} (zero channels, sliced off)"
 RELU_HOIST = "Relu moved before DepthToSpace / crop (runs on the int8 tensor)"
 
 

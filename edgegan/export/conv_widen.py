@@ -17,6 +17,8 @@ from pathlib import Path
 from .graph_index import GraphIndex
 
 WIDTH = 16
+# the record on the artifact (``rewrites``), followed by " xN"
+REWRITE = f"conv with < {WIDTH} output channels widened to {WIDTH} (zero channels, sliced off)"
 
 
 def widen_narrow_convs(src: Path, dst: Path, width: int = WIDTH) -> int:

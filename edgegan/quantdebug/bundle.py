@@ -9,6 +9,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import ConfigError
+from ..export.conv_widen import REWRITE as WIDEN
 from ..export.qdq_pads import REWRITE as INT8_PAD
 from .report import DebugReport
 
@@ -51,6 +52,9 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
         # pads moved onto int8 tensors change only the quantized graph (bit-identical, names kept)
         done = {r.get("rewrite") for r in rec.rewrites if not str(r.get("rewrite", "")).startswith(INT8_PAD)}
+        # narrow convs widened after pre-processing: zero channels + a Slice, names kept; rebuilt below
+        widened = any(str(r).startswith(WIDEN) for r in done)
+        done = {r for r in done if not str(r).startswith(WIDEN)}
         if done and done <= set(NORM_REWRITES):
             # the InstanceNorm rewrite only rescales initializers and is deterministic: rebuild the
             # float graph the converter quantized, so tensor names and values line up
@@ -79,6 +83,11 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
             # rebuild that graph (deterministic) so tensor names line up with the artifact's
             raw = "without ORT pre-processing" in (rec.notes or "") or q.get("preprocessed") is False
             ref = float_path if raw else preprocessed(float_path, Path(tmp) / "float_pre.onnx")
+            if widened:
+                from ..export.conv_widen import widen_narrow_convs
+
+                widen_narrow_convs(ref, Path(tmp) / "float_widened.onnx")
+                ref, rewritten_note = Path(tmp) / "float_widened.onnx", rewritten_note + " (narrow convs widened)"
             report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads, output_peak=peak)
             report.float_model = str(float_path) + rewritten_note + (
                 "" if raw else " (ORT pre-processed, as the converter saw it)")
