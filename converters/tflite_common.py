@@ -201,7 +201,6 @@ def xnnpack_source(ctx: ConvertContext, source: Path, pads: bool, norms: bool) -
     """(``source`` with reflect pads as slices + concat and / or InstanceNorms in two-pass form,
     rewrite records, note): checked against ``source`` on ORT (calibration inputs); on a failed
     check ``source`` itself with the reason as the note. Cached per source and choice."""
-    from ..errors import ConversionError as _Err
     from ..export.norm_rewrite import check_rewrite
     from ..export.xnnpack_ops import NORM_REWRITE, PAD_REWRITE, reflect_pads_to_slices, two_pass_instance_norms
 
@@ -223,7 +222,7 @@ def xnnpack_source(ctx: ConvertContext, source: Path, pads: bool, norms: bool) -
         else:
             try:
                 err, psnr, atol = check_rewrite(source, cur, ctx.calibration[:16], XNNPACK_MIN_PSNR_DB, XNNPACK_MAX_ERR_OF_RANGE)
-            except _Err as exc:
+            except ConversionError as exc:
                 ctx.cache[key] = (Path(source), [], f"no XNNPACK rewrite: {exc}")
             else:
                 ctx.cache[key] = (cur, [{"rewrite": f"{what} x{n}", "max_abs_err_vs_original": err, "psnr_db_vs_original": psnr,

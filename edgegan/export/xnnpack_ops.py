@@ -32,7 +32,7 @@ def _mode(node) -> bytes:
     return next((a.s for a in node.attribute if a.name == "mode"), b"constant")
 
 
-def _const(name: str, index: GraphIndex, graph):
+def _const(name: str, index: GraphIndex):
     """The value of an initializer or Constant node output, else None."""
     from onnx import numpy_helper
 
@@ -114,7 +114,7 @@ def reflect_pads_to_slices(src: Path, dst: Path) -> int:
             continue
         if len(node.input) > 3 and node.input[3]:
             continue  # an axes input: leave it
-        pads = _const(node.input[1], index, graph)
+        pads = _const(node.input[1], index)
         shape = shapes.get(node.input[0])
         if pads is None or shape is None or len(shape) != 4 or pads.size != 8:
             continue
@@ -162,7 +162,7 @@ def two_pass_instance_norms(src: Path, dst: Path) -> int:
     for node in graph.node:
         if node.op_type != "InstanceNormalization":
             continue
-        scale, bias = _const(node.input[1], index, graph), _const(node.input[2], index, graph)
+        scale, bias = _const(node.input[1], index), _const(node.input[2], index)
         if scale is None or bias is None:
             continue
         eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
