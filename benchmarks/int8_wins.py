@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="keep the bundles here")
     ap.add_argument("--config", default=None, help="JSON object of model config fields, e.g. '{\"image_size\": 64}'")
     args = ap.parse_args(argv)
-    config = json.loads(args.config) if args.config else None
+    try:
+        config = json.loads(args.config) if args.config else None
+    except json.JSONDecodeError as exc:
+        ap.error(f"--config is not JSON ({exc.msg}); pass an object such as '{{\"image_size\": 64}}'")
     if config is not None and not isinstance(config, dict):
         ap.error("--config must be a JSON object")
     formats = ORT + ([] if args.no_tflite else TFLITE)
