@@ -2,10 +2,10 @@
 slice them off again (float-exact).
 
 Why: a generator's last conv has 1-4 output channels (an image, or its sub-pixel phases). ONNX
-Runtime's int8 conv (QLinearConv, MLAS) is slow there: measured on this CPU with 2 threads, a
-64->3 7x7 conv on 64x64 took 23.5 ms in int8 and 2.25 ms with 13 zero output channels added
-(then sliced off); 16->3 7x7 0.77 -> 0.55 ms; 32->4 3x3 0.30 -> 0.21 ms (zero channels to 8
-gained little, so the width is 16). Float convs do not gain, so only the int8 path uses it. The
+Runtime's int8 conv (QLinearConv, MLAS) is slow there: a 64->3 7x7 conv on 64x64 took 7.8 ms in
+int8 and 2.2 ms with 13 zero output channels added (then sliced off); 16->3 7x7 1.09 -> 0.89 ms;
+32->4 3x3 0.31 -> 0.27 ms (benchmarks/narrow_conv.py, 2 threads; zero channels up to 8 gained
+little in a one-off check, so the width is 16). Float convs do not gain, so only the int8 path uses it. The
 added channels have zero weights and bias: their outputs are exactly 0, inside any calibrated
 range (ORT's calibration always includes 0), so the real channels' quantization is unchanged and
 the Slice runs on the uint8 tensor.
