@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.conv_widen import REWRITE as WIDEN, widen_narrow_convs
+from ..export.nhwc_interleave import REWRITE as INTERLEAVE, interleave_nhwc
 from ..export.norm_rewrite import tanh_input_range
 from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
@@ -196,6 +197,9 @@ class OrtInt8Options(OrtQuantTypeOptions):
     widen_convs: bool = dataclasses.field(default=True, metadata={
         "help": "give convs with < 16 output channels zero channels up to 16 and slice them off "
                 "(exact; ORT's int8 conv is slow on narrow outputs: edgegan.export.conv_widen)"})
+    nhwc_interleave: bool = dataclasses.field(default=True, metadata={
+        "help": "sub-pixel interleave in DCR order spelled channels-last, so ORT's layout transposes around "
+                "its int8 convs cancel (exact; edgegan.export.nhwc_interleave)"})
 
 
 @register
@@ -217,6 +221,11 @@ class OrtInt8(Converter):
         opts, ort = ctx.options, ctx.options_for(self)
         rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
         rewrites, notes = [dict(r) for r in rewrites], list(notes)
+        if ort.nhwc_interleave and rewritten is not None and rewritten != ctx.onnx_path:
+            from .tflite_common import DCR_REWRITE, dcr_onnx
+
+            rewritten, switched = dcr_onnx(ctx, rewritten)
+            rewrites += [{"rewrite": f"{DCR_REWRITE} x{switched}"}] if switched else []
         if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
             rewritten, hoisted = relu_hoisted_onnx(ctx, rewritten)
             rewrites += hoisted
@@ -248,6 +257,9 @@ class OrtInt8(Converter):
             widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
                 else (graph, 0)
             graph = widened_path if widened else graph
+            interleaved_path, interleaved = graph_pass(ctx, "nhwc", graph, interleave_nhwc) if ort.nhwc_interleave \
+                else (graph, 0)
+            graph = interleaved_path if interleaved else graph
             try:  # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
                 quantize_qdq(graph, out, ctx.calibration, per_channel=opts.per_channel,
                              activation_type=ort.activation_type, weight_type=ort.weight_type,
@@ -263,6 +275,8 @@ class OrtInt8(Converter):
         rewrites = (rewrites if base == rewritten else []) + norm_rewrites
         if widened:
             rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
+        if interleaved:
+            rewrites.append({"rewrite": f"{INTERLEAVE} x{interleaved}"})
         if ort.tanh_range:
             narrowed = tanh_input_range(out)
             rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
