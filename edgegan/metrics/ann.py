@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -159,6 +160,25 @@ def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     idx[r[keep], rank[keep]] = j[keep]
     val[r[keep], rank[keep]] = v[keep]
     return idx, val
+
+
+THREADS = min(2, os.cpu_count() or 1)  # Python threads for independent stages (each on one BLAS thread)
+
+
+def parallel(jobs: list, threads: int | None = None) -> list:
+    """Run independent callables on up to ``threads`` (default THREADS) Python threads; results
+    in order, the first exception re-raised. Why threads and not BLAS threads: numpy releases
+    the GIL in its kernels, and a Python thread whose core is taken by another job simply waits,
+    where threaded OpenBLAS spin-waits for it (§3 item 4 of docs/metrics.md: 4-8x slower).
+    One thread (or one job) runs them in the caller's thread, in order."""
+    threads = THREADS if threads is None else threads
+    if threads <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(min(threads, len(jobs))) as ex:
+        futures = [ex.submit(job) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _one_blas_thread():
@@ -478,26 +498,28 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
         qid = srt // (hi_rank - lo_rank)  # ascending within a cell
         qstarts = np.searchsorted(flat[srt], np.arange(cells + 1))
         thr = [b.threshold() for b in best]
-        for cell in range(cells):
-            q = qid[qstarts[cell]:qstarts[cell + 1]]
-            s0, s1 = starts[cell], starts[cell + 1]
-            if not len(q) or s0 == s1:
-                continue
-            # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
-            a = np.empty((len(q), m + 2), dtype=np.float32)
-            np.subtract(zs[q], cent[cell], out=a[:, :m])
-            a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
-            a[:, m + 1] = 1
-            b = bt[s0:s1].T
-            nr = n_of[cell]
-            for side, lo, hi in ((0, 0, nr), (1, nr, s1 - s0)):
-                if lo == hi:
+
+        def probe(side: int, qid=qid, qstarts=qstarts) -> None:
+            """One side's columns of every cell (the sides write separate buffers: one thread each)."""
+            b_side, t_side = best[side], thr[side]
+            for cell in range(cells):
+                q = qid[qstarts[cell]:qstarts[cell + 1]]
+                s0, nr = starts[cell], n_of[cell]
+                lo, hi = (s0, s0 + nr) if side == 0 else (s0 + nr, starts[cell + 1])
+                if not len(q) or lo == hi:
                     continue
-                d2 = a @ b[:, lo:hi]
-                f = np.flatnonzero(d2 <= thr[side][q, None])
+                # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
+                a = np.empty((len(q), m + 2), dtype=np.float32)
+                np.subtract(zs[q], cent[cell], out=a[:, :m])
+                a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
+                a[:, m + 1] = 1
+                d2 = a @ bt[lo:hi].T
+                f = np.flatnonzero(d2 <= t_side[q, None])
                 if len(f):
                     r, j = np.divmod(f, hi - lo)
-                    best[side].offer(q, r, s0 + lo + j, d2.ravel()[f])
+                    b_side.offer(q, r, lo + j, d2.ravel()[f])
+
+        parallel([lambda: probe(0), lambda: probe(1)])
         for b in best:
             b.merge()
     if timing is not None:
@@ -685,7 +707,7 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
 
 
 def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim: int, cell_size: int,
-            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None
+            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None, background=None
             ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(precise, recalled, stats, real radii, fake radii) with the subspace-cell search (on one
     BLAS thread: faster on this shared 2-core machine even for the projection GEMMs).
@@ -693,12 +715,15 @@ def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim:
     to the next call with the same sets (a wider step, the error estimate's bounds).
     ``exact_rows`` (stacked ids): lazy radii: exact only for these rows and where a ball test
     needs them, elsewhere an upper bound (never below the exact one); precise/recalled are
-    the same either way. Default: every radius exact."""
+    the same either way. Default: every radius exact.
+    ``background(z)``: called with the embedding while the candidate search runs (on a second
+    thread when THREADS > 1), joined before the search's result is used; it must not touch the
+    search's state (the error estimate prepares its sampled radii and bounds there)."""
     with _one_blas_thread():
-        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows)
+        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows, background)
 
 
-def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None):
+def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None, background=None):
     import time
 
     t = {}
@@ -708,11 +733,25 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_row
         z = keep["z"]
     else:
         sub = fit_subspace(real, dim, seed)
-        z = np.concatenate([embed(real, sub), embed(fake, sub)])
+        z = np.concatenate(parallel([lambda: embed(real, sub), lambda: embed(fake, sub)]))
         if keep is not None:
             keep.update(z=z, dim=dim)
     t["subspace"] = time.perf_counter() - t0
-    same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
+    pending = None
+    if background is not None:  # work that needs only z (the error estimate's), beside the search
+        if THREADS > 1:
+            import concurrent.futures
+
+            pool = concurrent.futures.ThreadPoolExecutor(1)
+            pending = pool.submit(background, z)
+            pool.shutdown(wait=False)
+        else:
+            background(z)
+    try:
+        same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
+    finally:
+        if pending is not None:  # joined here, inside the one-BLAS-thread limit it runs under
+            pending.result()
     t["cells"] = time.perf_counter() - t0 - sum(t.values())
     dist = Exact(real, fake)
     n_rad, t_fill = [0], [0.0]

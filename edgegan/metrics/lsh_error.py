@@ -319,10 +319,27 @@ class ErrorEstimator:
             radii.madds += float(self._cross[side].size) * self.real.shape[1]
         return self._cross[side]
 
+    def prepare(self) -> None:
+        """What the estimate needs whatever the search finds: the sampled points' own exact
+        radii and their bounds to the other set (run beside the search: ann.pca_knn's
+        ``background``). Each side touches only its own caches, so the two run in parallel."""
+        from .ann import parallel
+
+        def side(radii: ExactRadii, rows: np.ndarray, cross: str) -> None:
+            radii.fill(rows)
+            self.crosses(cross)[0]()  # "fake": the fake sample's bounds to the reals (real_radii's)
+
+        parallel([lambda: side(self.real_radii, self.real_rows, "fake"),
+                  lambda: side(self.fake_radii, self.fake_rows, "real")])
+
     def estimate(self, precise: np.ndarray, recalled: np.ndarray, r_rad: np.ndarray, f_rad: np.ndarray,
                  radius_tolerance: float) -> dict:
-        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.crosses("fake"))
-        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.crosses("real"))
+        from .ann import parallel
+
+        # precision's side needs only the real radii cache, recall's only the fake one: in parallel
+        prec, rec = parallel([
+            lambda: _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.crosses("fake")),
+            lambda: _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.crosses("real"))])
         gap_p, err_p = _bound(prec["approx"], prec["exact"])
         gap_r, err_r = _bound(rec["approx"], rec["exact"])
         # radius check on the sampled points themselves
