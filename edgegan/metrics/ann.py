@@ -51,8 +51,10 @@ class Subspace:
     basis: np.ndarray   # [d, m] float32, orthonormal columns
 
 
-def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 8192, chunk_rows: int = 8192) -> Subspace:
-    """Top ``dim`` principal directions of up to ``sample`` random real rows."""
+def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 4096, chunk_rows: int = 8192) -> Subspace:
+    """Top ``dim`` principal directions of up to ``sample`` random real rows (4,096: half the
+    cost of 8,192 and, at 20k x 2048 manifold data, the same P, R and approx_error; the bounds
+    are exact for any subspace, its quality only moves which candidates are found)."""
     n, d = real.shape
     rng = np.random.default_rng([seed, 64])
     rows = np.sort(rng.choice(n, min(n, sample), replace=False))
