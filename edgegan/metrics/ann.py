@@ -42,6 +42,7 @@ import os
 
 import numpy as np
 
+SLACK32 = 1e-5  # BoundsTo: relative slack of its float32 Gram arithmetic (bound: ~4.4e-6)
 MARGIN = 1e-3  # relative slack on the float32 bounds before they decide anything alone
 
 
@@ -586,44 +587,46 @@ def lower_bounds(zq: np.ndarray, zb: np.ndarray, cache_bytes: int = 1 << 20) -> 
 
 
 class BoundsTo:
-    """Lower bounds of the true distances from any rows to the rows of ``zb``: float64 Gram
-    arithmetic on rows centred on ``zb``'s mean, then MARGIN and an absolute slack for its
-    rounding. ``zb``'s side (centred copy, norms, the [-2 b, 1, |b|^2] operand) is prepared
-    once: the error estimate asks for ~20 query rows at a time against a whole set, and
+    """Lower bounds of the true distances from any rows to the rows of ``zb``: float32 Gram
+    arithmetic on rows centred on ``zb``'s mean, with a slack for its rounding folded into the
+    operand, then MARGIN. ``zb``'s side (the [-2 b, 1 - s, (1 - s) |b|^2] operand) is prepared
+    once: the error estimate asks for ~100 query rows at a time against a whole set, and
     rebuilding that side per call was ~40 % of each call at 100k.
 
-    One GEMM of ``[q, |q|^2, 1]`` against ``[-2 b, 1, |b|^2]`` per block of columns sized to
-    stay in cache (the whole-matrix passes over a fresh [128, 100k] float64 array took ~0.5 s
-    a call at 100k, most of it page faults and memory traffic)."""
+    Why float32 (float64 until 2026-12-01): half the memory traffic of the [rows, n] result,
+    which the estimate's pruning then scans several times. The GEMM of ``m + 2`` terms rounds by
+    at most ~(m + 2) 2^-24 (|q|^2 + |b|^2 + 2|q.b|) <= 4.4e-6 (|q|^2 + |b|^2) for m = 33;
+    ``s = SLACK32`` = 1e-5 subtracts s (|q|^2 + |b|^2) per pair inside the GEMM (no extra pass),
+    so the squared bound stays below the float32 value of the exact one; MARGIN covers the
+    final square root. Tested never above the float64 distance, 0 for duplicates.
+
+    One GEMM of ``[q, |q|^2, 1]`` against that operand per block of columns sized to stay in
+    cache (the whole-matrix passes over a fresh [128, 100k] float64 array took ~0.5 s a call at
+    100k, most of it page faults and memory traffic)."""
 
     def __init__(self, zb: np.ndarray) -> None:
         self.c = zb.mean(axis=0, dtype=np.float64) if len(zb) else np.zeros(zb.shape[1])
         b = zb.astype(np.float64) - self.c
-        self.bb = np.einsum("ij,ij->i", b, b)
+        bb = np.einsum("ij,ij->i", b, b)
         m = b.shape[1]
-        self.bt = np.empty((m + 2, len(b)))
-        self.bt[:m], self.bt[m], self.bt[m + 1] = -2 * b.T, 1, self.bb
-        self.bb_max = float(self.bb.max(initial=0))
+        self.bt = np.empty((m + 2, len(b)), dtype=np.float32)
+        self.bt[:m], self.bt[m], self.bt[m + 1] = -2 * b.T, 1 - SLACK32, (1 - SLACK32) * bb
 
     def __call__(self, zq: np.ndarray, cache_bytes: int = 1 << 20) -> np.ndarray:
         q = zq.astype(np.float64) - self.c
-        qq = np.einsum("ij,ij->i", q, q)
         m = q.shape[1]
-        a = np.empty((len(q), m + 2))
-        a[:, :m], a[:, m], a[:, m + 1] = q, qq, 1
-        # Gram rounding: ~1e-15 of the squared norms; 1e-12 of them, absolutely, is far above it
-        slack = 1e-12 * (qq.max(initial=0) + self.bb_max)
+        a = np.empty((len(q), m + 2), dtype=np.float32)
+        a[:, :m], a[:, m], a[:, m + 1] = q, np.einsum("ij,ij->i", q, q), 1
         n = self.bt.shape[1]
-        out = np.empty((len(q), n))
-        cols = max(64, cache_bytes // (8 * max(1, len(q))))
+        out = np.empty((len(q), n), dtype=np.float32)
+        cols = max(64, cache_bytes // (4 * max(1, len(q))))
         with _one_blas_thread():  # small GEMMs (the error estimate calls this outside pca_knn)
             for s in range(0, n, cols):
                 t = out[:, s:s + cols]
                 np.matmul(a, self.bt[:, s:s + cols], out=t)
-                t -= slack
                 np.maximum(t, 0, out=t)
                 np.sqrt(t, out=t)
-                t *= 1 - MARGIN
+                t *= np.float32(1 - MARGIN)
         return out
 
 
