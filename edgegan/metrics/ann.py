@@ -165,7 +165,9 @@ def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, val
 
 
-THREADS = min(2, os.cpu_count() or 1)  # Python threads for independent stages (each on one BLAS thread)
+# Python threads for independent stages (each on one BLAS thread); EDGEGAN_METRICS_THREADS=1
+# runs everything in the calling thread (same results either way)
+THREADS = max(1, int(os.environ.get("EDGEGAN_METRICS_THREADS", min(2, os.cpu_count() or 1))))
 
 
 def parallel(jobs: list, threads: int | None = None) -> list:
