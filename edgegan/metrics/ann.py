@@ -165,18 +165,33 @@ def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, val
 
 
-# Python threads for independent stages (each on one BLAS thread); EDGEGAN_METRICS_THREADS=1
-# runs everything in the calling thread (same results either way)
-THREADS = max(1, int(os.environ.get("EDGEGAN_METRICS_THREADS", min(2, os.cpu_count() or 1))))
+# Python threads for independent stages (each on one BLAS thread; same results with any count).
+# None: decided per call by thread_count(); EDGEGAN_METRICS_THREADS=N fixes it.
+THREADS: int | None = (int(os.environ["EDGEGAN_METRICS_THREADS"])
+                       if os.environ.get("EDGEGAN_METRICS_THREADS", "").isdigit() else None)
+
+
+def thread_count() -> int:
+    """THREADS if set, else 2 while the 1-minute load average leaves a core idle (load < cores)
+    and 1 otherwise: with every core taken by other jobs a second thread only adds GIL
+    switches (probe rounds 1.0-1.1 s on one thread vs 1.28 s on two at load 8.5, 20k)."""
+    if THREADS is not None:
+        return max(1, THREADS)
+    cores = os.cpu_count() or 1
+    try:
+        idle = os.getloadavg()[0] < cores
+    except OSError:  # no load average on this platform
+        idle = True
+    return min(2, cores) if idle else 1
 
 
 def parallel(jobs: list, threads: int | None = None) -> list:
-    """Run independent callables on up to ``threads`` (default THREADS) Python threads; results
+    """Run independent callables on up to ``threads`` (default thread_count()) Python threads; results
     in order, the first exception re-raised. Why threads and not BLAS threads: numpy releases
     the GIL in its kernels, and a Python thread whose core is taken by another job simply waits,
     where threaded OpenBLAS spin-waits for it (§3 item 4 of docs/metrics.md: 4-8x slower).
     One thread (or one job) runs them in the caller's thread, in order."""
-    threads = THREADS if threads is None else threads
+    threads = thread_count() if threads is None else threads
     if threads <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
     import concurrent.futures
@@ -504,27 +519,33 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
         qstarts = np.searchsorted(flat[srt], np.arange(cells + 1))
         thr = [b.threshold() for b in best]
 
-        def probe(side: int, qid=qid, qstarts=qstarts) -> None:
-            """One side's columns of every cell (the sides write separate buffers: one thread each)."""
-            b_side, t_side = best[side], thr[side]
+        def probe(sides: tuple, qid=qid, qstarts=qstarts) -> None:
+            """These sides' columns of every cell (the sides write separate buffers, so each side
+            can run on its own thread; one thread does both sides of a cell from one operand)."""
             for cell in range(cells):
                 q = qid[qstarts[cell]:qstarts[cell + 1]]
-                s0, nr = starts[cell], n_of[cell]
-                lo, hi = (s0, s0 + nr) if side == 0 else (s0 + nr, starts[cell + 1])
-                if not len(q) or lo == hi:
+                s0, nr, s1 = starts[cell], n_of[cell], starts[cell + 1]
+                if not len(q) or s0 == s1:
                     continue
                 # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
                 a = np.empty((len(q), m + 2), dtype=np.float32)
                 np.subtract(zs[q], cent[cell], out=a[:, :m])
                 a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
                 a[:, m + 1] = 1
-                d2 = a @ bt[lo:hi].T
-                f = np.flatnonzero(d2 <= t_side[q, None])
-                if len(f):
-                    r, j = np.divmod(f, hi - lo)
-                    b_side.offer(q, r, lo + j, d2.ravel()[f])
+                for side in sides:
+                    lo, hi = (s0, s0 + nr) if side == 0 else (s0 + nr, s1)
+                    if lo == hi:
+                        continue
+                    d2 = a @ bt[lo:hi].T
+                    f = np.flatnonzero(d2 <= thr[side][q, None])
+                    if len(f):
+                        r, j = np.divmod(f, hi - lo)
+                        best[side].offer(q, r, lo + j, d2.ravel()[f])
 
-        parallel([lambda: probe(0), lambda: probe(1)])
+        if thread_count() > 1:
+            parallel([lambda: probe((0,)), lambda: probe((1,))], 2)
+        else:
+            probe((0, 1))
         for b in best:
             b.merge()
     if timing is not None:
@@ -724,7 +745,7 @@ def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim:
     needs them, elsewhere an upper bound (never below the exact one); precise/recalled are
     the same either way. Default: every radius exact.
     ``background(z)``: called with the embedding while the candidate search runs (on a second
-    thread when THREADS > 1), joined before the search's result is used; it must not touch the
+    thread when thread_count() > 1), joined before the search's result is used; it must not touch the
     search's state (the error estimate prepares its sampled radii and bounds there)."""
     with _one_blas_thread():
         return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows, background)
@@ -746,7 +767,7 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_row
     t["subspace"] = time.perf_counter() - t0
     pending = None
     if background is not None:  # work that needs only z (the error estimate's), beside the search
-        if THREADS > 1:
+        if thread_count() > 1:
             import concurrent.futures
 
             pool = concurrent.futures.ThreadPoolExecutor(1)
