@@ -309,3 +309,25 @@ def test_threads_do_not_change_results(monkeypatch):
                 "exact_recall_estimate", "radius_match", "exact_radii_computed"):
         assert a[key] == b[key], key
     assert out[1]["parameters"]["measured_pairs"] == out[2]["parameters"]["measured_pairs"]
+
+
+@pytest.mark.parametrize("where", ["real-nan", "fake-inf", "fake-neg-inf-not-in-subspace-sample"])
+def test_non_finite_features_found_by_the_projection_pass(where):
+    """LSH+kNN alone skips the input checks' NaN/inf scan (its projection reads every value
+    anyway): a NaN or inf anywhere still gives check_finite's one-line error, naming the set,
+    the count and the first index."""
+    from edgegan.errors import MetricError
+
+    real, fake = manifold_pair(600, 64)
+    if where == "real-nan":
+        real[[5, 300], 7] = np.nan
+        msg = r"real: 2 of 600 samples contain NaN/inf \(first at index 5\)"
+    elif where == "fake-inf":
+        fake[42, 0] = np.inf
+        msg = r"fake: 1 of 600 samples contain NaN/inf \(first at index 42\)"
+    else:
+        fake[599, 63] = -np.inf
+        msg = r"fake: 1 of 600 samples contain NaN/inf \(first at index 599\)"
+    with pytest.raises(MetricError, match=msg) as ei:
+        lsh_scores(real, fake, variants=("lsh_knn",))
+    assert "\n" not in str(ei.value)

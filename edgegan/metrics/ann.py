@@ -60,6 +60,8 @@ def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 4096, chun
     rng = np.random.default_rng([seed, 64])
     rows = np.sort(rng.choice(n, min(n, sample), replace=False))
     xs = np.asarray(real[rows], dtype=np.float32)
+    if not np.isfinite(xs).all():  # NaN/inf: the MetricError that names them (pca_knn scans the rest)
+        _not_finite(real, real)
     center = xs.mean(axis=0, dtype=np.float64)
     xs -= center.astype(np.float32)
     m = min(dim, d, len(rows))
@@ -69,6 +71,18 @@ def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 4096, chun
     b = q.T @ xs                         # [m + 16, d]
     _, _, vt = np.linalg.svd(b.astype(np.float64), full_matrices=False)
     return Subspace(center, np.ascontiguousarray(vt[:m].T.astype(np.float32)))
+
+
+def _not_finite(real: np.ndarray, fake: np.ndarray) -> None:
+    """Raise the one-line MetricError of check_finite for the first set holding NaN/inf (the
+    message of the input checks, which LSH+kNN leaves to its projection pass), or one for
+    finite features whose float32 squares overflow."""
+    from ..errors import MetricError
+    from .base import check_finite
+
+    check_finite(real, "real")
+    check_finite(fake, "fake")
+    raise MetricError("features too large for float32 arithmetic (squared norms overflow); rescale them")
 
 
 def _orthonormal(y: np.ndarray) -> np.ndarray:
@@ -761,7 +775,13 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_row
         z = keep["z"]
     else:
         sub = fit_subspace(real, dim, seed)
-        z = np.concatenate(parallel([lambda: embed(real, sub), lambda: embed(fake, sub)]))
+        def emb(x: np.ndarray) -> np.ndarray:
+            with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite rows raise below
+                return embed(x, sub)
+
+        z = np.concatenate(parallel([lambda: emb(real), lambda: emb(fake)]))
+        if not np.isfinite(z).all():  # a row's residual norm is finite iff all its values are
+            _not_finite(real, fake)
         if keep is not None:
             keep.update(z=z, dim=dim)
     t["subspace"] = time.perf_counter() - t0

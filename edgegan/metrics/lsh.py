@@ -443,7 +443,10 @@ def lsh_scores(real: np.ndarray, fake: np.ndarray, config: LSHConfig | None = No
     for v in variants:
         if v not in ("lsh", "lsh_knn"):
             raise ConfigError(f"unknown LSH variant '{v}'; choose from lsh, lsh_knn")
-    real, fake = check_pair(real, fake, max(config.k, config.min_count))
+    # LSH+kNN alone with the subspace search scans for NaN/inf in its projection pass (ann.pca_knn):
+    # one read of both sets less (~0.1 s at 20k x 2048, ~0.4 s at 100k)
+    scan = not (tuple(variants) == ("lsh_knn",) and config.search == "pca")
+    real, fake = check_pair(real, fake, max(config.k, config.min_count), finite=scan)
     real = real.astype(np.float32, copy=False)
     fake = fake.astype(np.float32, copy=False)
     index = proj_r = proj_f = keys_r = keys_f = None
