@@ -6,7 +6,8 @@ is reported per pair and as the median of the pairs.
 
 ``--old`` is a git ref: its ``edgegan/`` is exported (``git archive``) into a temporary
 directory and put first on PYTHONPATH; "new" is this checkout. ``--threads`` sets
-EDGEGAN_METRICS_THREADS for the new runs ("" = its automatic choice; the old code ignores it).
+EDGEGAN_METRICS_THREADS for the new runs ("": its default, one thread; "2"; "auto"; the old code
+ignores it).
 Prints one line per run (wall s, CPU s, the search's own phase seconds, P, R, approx_error)
 and the ratios.
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--old", required=True, help="git ref of the other version")
     p.add_argument("--sizes", type=int, nargs="+", default=[20000])
     p.add_argument("--reps", type=int, default=6)
-    p.add_argument("--threads", default="", help='EDGEGAN_METRICS_THREADS for the new runs ("": automatic)')
+    p.add_argument("--threads", default="", help='EDGEGAN_METRICS_THREADS for the new runs ("": default, 1)')
     args = p.parse_args(argv)
     import numpy as np
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         old_dir.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.old, "edgegan"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(old_dir)], input=archive.stdout, check=True)
-        print(f"# lsh_knn_ab: old {args.old}, new {ROOT} (threads {args.threads or 'auto'}), "
+        print(f"# lsh_knn_ab: old {args.old}, new {ROOT} (EDGEGAN_METRICS_THREADS={args.threads!r}), "
               f"load avg at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
         for n in args.sizes:
             m = Manifold(dim=2048, latent_dim=8, modes=10)

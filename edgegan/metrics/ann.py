@@ -180,15 +180,17 @@ def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Python threads for independent stages (each on one BLAS thread; same results with any count).
-# None: decided per call by thread_count(); EDGEGAN_METRICS_THREADS=N fixes it.
-THREADS: int | None = (int(os.environ["EDGEGAN_METRICS_THREADS"])
-                       if os.environ.get("EDGEGAN_METRICS_THREADS", "").isdigit() else None)
+# Default 1: two threads were ~25 % slower at load 6 on this shared 2-core machine and their
+# gain on a quiet one is not measured yet (docs/metrics.md §6). EDGEGAN_METRICS_THREADS=2
+# (any N) fixes the count; "auto" (THREADS = None) uses thread_count()'s load rule.
+_ENV_THREADS = os.environ.get("EDGEGAN_METRICS_THREADS", "")
+THREADS: int | None = int(_ENV_THREADS) if _ENV_THREADS.isdigit() else (None if _ENV_THREADS == "auto" else 1)
 
 
 def thread_count() -> int:
     """THREADS if set, else 2 while the 1-minute load average leaves a core idle (load < cores)
     and 1 otherwise: with every core taken by other jobs a second thread only adds GIL
-    switches (probe rounds 1.0-1.1 s on one thread vs 1.28 s on two at load 8.5, 20k)."""
+    hand-offs (whole LSH+kNN at 20k: 2.39 s on one thread vs 3.17 s on two, load 6)."""
     if THREADS is not None:
         return max(1, THREADS)
     cores = os.cpu_count() or 1
