@@ -12,6 +12,7 @@ Prints one line per run (wall s, CPU s, the search's own phase seconds, P, R, ap
 and the ratios.
 
     .venv/bin/python benchmarks/lsh_knn_ab.py --old 0368b0d --sizes 20000 --reps 8
+    .venv/bin/python benchmarks/lsh_knn_ab.py --old HEAD --old-threads 1 --threads 2 --reps 5
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[20000])
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--threads", default="", help='EDGEGAN_METRICS_THREADS for the new runs ("": default, 1)')
+    p.add_argument("--old-threads", default="", help="the same for the old runs (with --old HEAD: threads vs one thread)")
     args = p.parse_args(argv)
     import numpy as np
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         old_dir.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.old, "edgegan"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(old_dir)], input=archive.stdout, check=True)
-        print(f"# lsh_knn_ab: old {args.old}, new {ROOT} (EDGEGAN_METRICS_THREADS={args.threads!r}), "
+        print(f"# lsh_knn_ab: old {args.old}, new {ROOT} (EDGEGAN_METRICS_THREADS={args.threads!r}, old: {args.old_threads!r}), "
               f"load avg at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
         for n in args.sizes:
             m = Manifold(dim=2048, latent_dim=8, modes=10)
@@ -68,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 np.save(files[-1], m.sample(n, seed=seed))
             runs: dict[str, list] = {"old": [], "new": []}
             for rep in range(args.reps):
-                for name, path in (("old", old_dir), ("new", ROOT)):
-                    env = {**os.environ, "PYTHONPATH": str(path), "EDGEGAN_METRICS_THREADS": args.threads}
+                for name, path, threads in (("old", old_dir, args.old_threads), ("new", ROOT, args.threads)):
+                    env = {**os.environ, "PYTHONPATH": str(path), "EDGEGAN_METRICS_THREADS": threads}
                     out = subprocess.run([sys.executable, "-c", CHILD, *files], capture_output=True, text=True,
                                          env=env, check=True)
                     r = json.loads(out.stdout.strip().splitlines()[-1])
