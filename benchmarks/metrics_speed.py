@@ -103,11 +103,11 @@ def candidate_search_compare(real: np.ndarray, fake: np.ndarray, n: int, probe: 
     """LSH+kNN's candidate search alone, in its subspace embedding z: ann.candidates (ours,
     per-point probing of ``probe`` k-means cells) against faiss IndexIVFFlat (one index per set,
     nlist = n / 64, nprobe = ``probe``, 4 k-means iterations: the same cells) and, for
-    reference, ann.cell_candidates (the earlier per-cell probing, probe 32). Recall = share of
+    reference, ann_legacy.cell_candidates (the earlier per-cell probing, probe 32). Recall = share of
     the true 3 nearest in z (faiss IndexFlatL2 on 400 random points) among the c candidates."""
     import faiss
 
-    from edgegan.metrics import ann
+    from edgegan.metrics import ann, ann_legacy
 
     with ann._one_blas_thread():
         sub = ann.fit_subspace(real, 32, 0)
@@ -154,7 +154,7 @@ def candidate_search_compare(real: np.ndarray, fake: np.ndarray, n: int, probe: 
         return cand[0], cand[1]
 
     for name, fn in ((f"candidate search only: ours, per-point probe {probe}", ours(ann.candidates, probe)),
-                     ("candidate search only: ours, earlier per-cell probe 32", ours(ann.cell_candidates, 32)),
+                     ("candidate search only: ours, earlier per-cell probe 32", ours(ann_legacy.cell_candidates, 32)),
                      (f"candidate search only: faiss IndexIVFFlat, nprobe {probe}", ivf)):
         t, peak, rss, (cr, cf) = measure(fn)
         print(f"| {n:,} | {name} | {t:.2f} | {peak:,.0f} | {rss:,.0f} | – | – | recall of the true 3 nearest in z "

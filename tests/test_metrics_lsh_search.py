@@ -272,3 +272,62 @@ def test_exact_distances_and_lower_bounds_against_float64(offset):
     true = np.linalg.norm(np.concatenate([x[rows], x[len(real):len(real) + 50]])[:, None, :] - x[None, :len(real)], axis=2)
     assert (lb <= true * (1 + 1e-9) + 1e-12).all()
     assert (lb[300 + np.arange(50), np.arange(50)] == 0).all()
+
+
+def test_own_cell_stage_keeps_the_nearest_under_exact_ties():
+    """Duplicated points tie exactly at a row's c-th distance while a strictly nearer point
+    sits in a later column: own_cells keeps the c smallest by (distance, column) (until
+    2026-12-01 it kept the first c columns at or below the c-th distance and lost it)."""
+    c = 2
+    row = np.zeros((1, 3), dtype=np.float32)
+    far = np.array([[2.0, 0, 0]], dtype=np.float32)
+    near_pt = np.array([[1.0, 0, 0]], dtype=np.float32)
+    zs = np.concatenate([row, far, far, far, near_pt])  # one cell, all reals: 0 is the query
+    cent = zs.mean(axis=0, keepdims=True)
+    starts, n_of = np.array([0, len(zs)]), np.array([len(zs)])
+    best = [ann._Best(len(zs), c, 2 * c) for _ in (0, 1)]
+    ann.own_cells(zs, cent, starts, n_of, np.zeros((1, 1), dtype=np.int64), 1, [0], best)
+    for b in best:
+        b.merge()
+    assert list(best[0].result()[0]) == [4, 1]
+    assert list(best[1].result()[0]) == [-1, -1]  # no fakes in the cell
+
+
+def test_threads_do_not_change_results(monkeypatch):
+    """Two Python threads (the sets' projections, the probe rounds' two sides, the error
+    estimate's preparation beside the search and its two sides) give the same per-sample
+    decisions, radii-derived numbers and error record as one thread."""
+    real, fake = manifold_pair(2500, 256)
+    out = {}
+    for n in (1, 2):
+        monkeypatch.setattr(ann, "THREADS", n)
+        out[n] = lsh_scores(real, fake, LSHConfig(exhaustive_fallback=False), variants=("lsh_knn",), details=True)
+    for key in ("lsh_knn_precise", "lsh_knn_recalled"):
+        assert (out[1]["per_sample"][key] == out[2]["per_sample"][key]).all()
+    a, b = out[1]["lsh_knn_approx"], out[2]["lsh_knn_approx"]
+    for key in ("approx_error", "precision_error", "recall_error", "exact_precision_estimate",
+                "exact_recall_estimate", "radius_match", "exact_radii_computed"):
+        assert a[key] == b[key], key
+    assert out[1]["parameters"]["measured_pairs"] == out[2]["parameters"]["measured_pairs"]
+
+
+@pytest.mark.parametrize("where", ["real-nan", "fake-inf", "fake-neg-inf-not-in-subspace-sample"])
+def test_non_finite_features_found_by_the_projection_pass(where):
+    """LSH+kNN alone skips the input checks' NaN/inf scan (its projection reads every value
+    anyway): a NaN or inf anywhere still gives check_finite's one-line error, naming the set,
+    the count and the first index."""
+    from edgegan.errors import MetricError
+
+    real, fake = manifold_pair(600, 64)
+    if where == "real-nan":
+        real[[5, 300], 7] = np.nan
+        msg = r"real: 2 of 600 samples contain NaN/inf \(first at index 5\)"
+    elif where == "fake-inf":
+        fake[42, 0] = np.inf
+        msg = r"fake: 1 of 600 samples contain NaN/inf \(first at index 42\)"
+    else:
+        fake[599, 63] = -np.inf
+        msg = r"fake: 1 of 600 samples contain NaN/inf \(first at index 599\)"
+    with pytest.raises(MetricError, match=msg) as ei:
+        lsh_scores(real, fake, variants=("lsh_knn",))
+    assert "\n" not in str(ei.value)

@@ -32,15 +32,17 @@ Everything is vectorised except two loops over cells (~n / 64 iterations each, t
 probe ranks) and one over groups of cells of similar size (the own-cell stage, own_cells(): one
 batched GEMM per group). Large temporaries are blocked to a few MB: fresh 64-270 MB arrays
 were page-faulted in on every block, which dominated several stages on this VM.
-cell_candidates() is the earlier per-cell probing, kept for comparison only.
+ann_legacy.cell_candidates() is the earlier per-cell probing, kept for comparison only.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
+SLACK32 = 1e-5  # BoundsTo: relative slack of its float32 Gram arithmetic (bound: ~4.4e-6)
 MARGIN = 1e-3  # relative slack on the float32 bounds before they decide anything alone
 
 
@@ -50,12 +52,16 @@ class Subspace:
     basis: np.ndarray   # [d, m] float32, orthonormal columns
 
 
-def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 8192, chunk_rows: int = 8192) -> Subspace:
-    """Top ``dim`` principal directions of up to ``sample`` random real rows."""
+def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 4096, chunk_rows: int = 8192) -> Subspace:
+    """Top ``dim`` principal directions of up to ``sample`` random real rows (4,096: half the
+    cost of 8,192 and, at 20k x 2048 manifold data, the same P, R and approx_error; the bounds
+    are exact for any subspace, its quality only moves which candidates are found)."""
     n, d = real.shape
     rng = np.random.default_rng([seed, 64])
     rows = np.sort(rng.choice(n, min(n, sample), replace=False))
     xs = np.asarray(real[rows], dtype=np.float32)
+    if not np.isfinite(xs).all():  # NaN/inf: the MetricError that names them (pca_knn scans the rest)
+        _not_finite(real, real)
     center = xs.mean(axis=0, dtype=np.float64)
     xs -= center.astype(np.float32)
     m = min(dim, d, len(rows))
@@ -65,6 +71,18 @@ def fit_subspace(real: np.ndarray, dim: int, seed: int, sample: int = 8192, chun
     b = q.T @ xs                         # [m + 16, d]
     _, _, vt = np.linalg.svd(b.astype(np.float64), full_matrices=False)
     return Subspace(center, np.ascontiguousarray(vt[:m].T.astype(np.float32)))
+
+
+def _not_finite(real: np.ndarray, fake: np.ndarray) -> None:
+    """Raise the one-line MetricError of check_finite for the first set holding NaN/inf (the
+    message of the input checks, which LSH+kNN leaves to its projection pass), or one for
+    finite features whose float32 squares overflow."""
+    from ..errors import MetricError
+    from .base import check_finite
+
+    check_finite(real, "real")
+    check_finite(fake, "fake")
+    raise MetricError("features too large for float32 arithmetic (squared norms overflow); rescale them")
 
 
 def _orthonormal(y: np.ndarray) -> np.ndarray:
@@ -135,30 +153,42 @@ def _assign(z: np.ndarray, cent: np.ndarray, block: int = 256) -> np.ndarray:
     return out
 
 
-def _top(d2: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of each row's ``c`` smallest entries, nearest first, and their values.
+# Python threads for independent stages (each on one BLAS thread; same results with any count).
+# Default 1: two threads were ~25 % slower at load 6 on this shared 2-core machine and their
+# gain on a quiet one is not measured yet (docs/metrics.md §6). EDGEGAN_METRICS_THREADS=2
+# (any N) fixes the count; "auto" (THREADS = None) uses thread_count()'s load rule.
+_ENV_THREADS = os.environ.get("EDGEGAN_METRICS_THREADS", "")
+THREADS: int | None = int(_ENV_THREADS) if _ENV_THREADS.isdigit() else (None if _ENV_THREADS == "auto" else 1)
 
-    The columns come nearest cells first, so the c-th smallest of the leading 16·c columns is a
-    tight upper bound on the row's c-th smallest: one comparison pass then leaves ~16·c entries
-    per row to sort (~2x faster than an argpartition over all columns)."""
-    rows, cols = d2.shape
-    if cols <= 16 * c:
-        idx = np.argpartition(d2, c - 1, axis=1)[:, :c] if cols > c else np.broadcast_to(np.arange(cols), d2.shape).copy()
-        val = np.take_along_axis(d2, idx, axis=1)
-        srt = np.argsort(val, axis=1)
-        return np.take_along_axis(idx, srt, axis=1), np.take_along_axis(val, srt, axis=1)
-    thr = np.partition(d2[:, :16 * c], c - 1, axis=1)[:, c - 1:c]
-    r, j = np.nonzero(d2 <= thr)
-    v = d2[r, j]
-    order = np.lexsort((v, r))
-    r, j, v = r[order], j[order], v[order]
-    rank = np.arange(len(r)) - np.searchsorted(r, r)
-    keep = rank < c
-    idx = np.zeros((rows, c), dtype=np.int64)
-    val = np.full((rows, c), np.inf, dtype=d2.dtype)
-    idx[r[keep], rank[keep]] = j[keep]
-    val[r[keep], rank[keep]] = v[keep]
-    return idx, val
+
+def thread_count() -> int:
+    """THREADS if set, else 2 while the 1-minute load average leaves a core idle (load < cores)
+    and 1 otherwise: with every core taken by other jobs a second thread only adds GIL
+    hand-offs (whole LSH+kNN at 20k: 2.39 s on one thread vs 3.17 s on two, load 6)."""
+    if THREADS is not None:
+        return max(1, THREADS)
+    cores = os.cpu_count() or 1
+    try:
+        idle = os.getloadavg()[0] < cores
+    except OSError:  # no load average on this platform
+        idle = True
+    return min(2, cores) if idle else 1
+
+
+def parallel(jobs: list, threads: int | None = None) -> list:
+    """Run independent callables on up to ``threads`` (default thread_count()) Python threads; results
+    in order, the first exception re-raised. Why threads and not BLAS threads: numpy releases
+    the GIL in its kernels, and a Python thread whose core is taken by another job simply waits,
+    where threaded OpenBLAS spin-waits for it (§3 item 4 of docs/metrics.md: 4-8x slower).
+    One thread (or one job) runs them in the caller's thread, in order."""
+    threads = thread_count() if threads is None else threads
+    if threads <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(min(threads, len(jobs))) as ex:
+        futures = [ex.submit(job) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _one_blas_thread():
@@ -172,54 +202,6 @@ def _one_blas_thread():
 
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
-
-
-def cell_candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The earlier search (kept for comparison in benchmarks): every point of a cell probes
-    the ``probe`` cells nearest to the cell's centroid."""
-    N = len(z)
-    cells = max(1, min(N // 2, int(round(N / cell_size))))
-    cent = _kmeans(z, cells, seed) if cells > 1 else z[:1].copy()
-    assign = _assign(z, cent) if cells > 1 else np.zeros(N, dtype=np.int64)
-    order = np.argsort(assign, kind="stable")
-    starts = np.searchsorted(assign[order], np.arange(cells + 1))
-    cc = np.einsum("ij,ij->i", cent, cent)
-    cd = cc[:, None] + cc[None, :] - 2 * (cent @ cent.T)
-    np.fill_diagonal(cd, -1)  # every cell probes itself first (self-exclusion below relies on it)
-    near = np.argsort(cd, axis=1)[:, :min(probe, cells)]
-    out = [np.full((N, c), -1, dtype=np.int64) for _ in range(2)]
-    n_of = np.bincount(assign[:n_real], minlength=cells)  # reals come first in every cell (stable sort)
-    for cell in range(cells):
-        q = order[starts[cell]:starts[cell + 1]]
-        if not len(q):
-            continue
-        parts = [(order[starts[j]:starts[j] + n_of[j]], order[starts[j] + n_of[j]:starts[j + 1]]) for j in near[cell]]
-        zq = z[q] - cent[cell]
-        qq = np.einsum("ij,ij->i", zq, zq)[:, None]
-        q_real = q < n_real
-        for side in (0, 1):  # 0: real columns, 1: fake columns
-            p = np.concatenate([pt[side] for pt in parts])
-            if not len(p):
-                continue
-            zp = z[p] - cent[cell]
-            d2 = zq @ zp.T
-            d2 *= -2
-            d2 += qq
-            d2 += np.einsum("ij,ij->i", zp, zp)[None, :]
-            own = q_real if side == 0 else ~q_real  # rows whose same set these columns are
-            # not its own neighbour: the cell's own points of this side lead the columns, in q's order
-            n_own = int(own.sum())
-            first = 0 if side == 0 else len(q) - n_own
-            d2[first + np.arange(n_own), np.arange(n_own)] = np.inf
-            idx, val = _top(d2, c)
-            ids = p[idx]
-            ids[~np.isfinite(val)] = -1
-            which = np.where(own, 0, 1)
-            for w in (0, 1):
-                sel = which == w
-                if sel.any():
-                    out[w][q[sel], :ids.shape[1]] = ids[sel]
-    return out[0], out[1]
 
 
 def _around(cent: np.ndarray, wide: int) -> np.ndarray:
@@ -323,6 +305,27 @@ class _Best:
         return out
 
 
+def _sort_keys(d: np.ndarray, col: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """int64 keys ordered as (side, float32 value, column) of d [G, S, S] (columns < 2^20, side
+    [G, S] in 0..3): the value's bits made monotone and unsigned (-0.0 as +0.0: equal values
+    tie by column, as in a stable float sort)."""
+    b = (d + np.float32(0)).view(np.int32)
+    b = np.where(b < 0, b ^ np.int32(0x7FFFFFFF), b).astype(np.int64)
+    b += 1 << 31
+    b <<= 20
+    b |= col
+    b |= (side << 52)[:, None, :]
+    return b
+
+
+def _from_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 values, columns) of _sort_keys keys."""
+    u = ((key >> 20) & 0xFFFFFFFF) - (1 << 31)
+    v = u.astype(np.int32)
+    v = np.where(v < 0, v ^ np.int32(0x7FFFFFFF), v)
+    return v.view(np.float32), (key & 0xFFFFF).astype(np.int64)
+
+
 def own_cells(zs: np.ndarray, cent: np.ndarray, starts: np.ndarray, n_of: np.ndarray, around: np.ndarray,
               P: int, ranks_kth: list, best: list, budget: int = 1 << 19) -> np.ndarray:
     """The own-cell stage of candidates(), batched: returns ``near`` [N, P] (each point's probed
@@ -361,7 +364,11 @@ def own_cells(zs: np.ndarray, cent: np.ndarray, starts: np.ndarray, n_of: np.nda
         d *= -2
         d += cc[pool_c][:, None, :]
         np.copyto(d, -np.inf, where=(pool_c == grp[:, None])[:, None, :])
-        pick = np.argsort(d, axis=2)[:, :, :P]  # a full sort: SIMD (AVX-512) argsort, ~3x faster than a 3-kth argpartition
+        # (value, pool position) packed in int64 and sorted: SIMD sort, ~1.8x an argsort of d and
+        # ~6x a 3-kth argpartition ([40k, 96] at load 6)
+        key = _pack(d, np.broadcast_to(np.arange(d.shape[2], dtype=np.int32), d.shape))
+        key.sort(axis=2)
+        pick = key[:, :, :P] & 0xFFFFFFFF
         nb = np.take_along_axis(pool_c[:, None, :], pick, axis=2)
         near[rows[valid]] = nb[valid]
         # own cell, exactly: squared distances as in the per-cell GEMM form
@@ -372,32 +379,23 @@ def own_cells(zs: np.ndarray, cent: np.ndarray, starts: np.ndarray, n_of: np.nda
         dd += pp[:, None, :]
         dd[:, col, col] = np.inf
         dd[~valid] = np.inf                                       # padded rows
-        compact = np.cumsum(valid.ravel()) - 1                    # flat [G*S] row -> index into q
-        q = rows[valid]
-        for side in (0, 1):
-            lo = np.zeros(G, dtype=np.int64) if side == 0 else nr
-            hi = nr if side == 0 else size
-            cols = (col[None, :] >= lo[:, None]) & (col[None, :] < hi[:, None])   # [G, S]
-            if not cols.any():
-                continue
-            d2 = np.where(cols[:, None, :], dd, np.inf)
-            kth = np.full((G, S, 1), np.inf, dtype=d2.dtype)
-            more = hi - lo > c                                    # cells with > c columns of this side
-            if more.any():
-                kth[more] = np.sort(d2[more], axis=2)[:, :, c - 1:c]  # SIMD sort: ~5x an argpartition
-            hit = d2 <= kth
-            hit &= np.isfinite(d2)
-            f = np.flatnonzero(hit)
-            if not len(f):
-                continue
-            fr, j = np.divmod(f, S)
-            # the buffer is empty: each row's first c survivors (its c nearest; of exact ties
-            # at the c-th the first columns) go straight into its first c slots, no merge
-            rank = np.arange(len(f)) - np.searchsorted(fr, fr)
-            keep = rank < c
-            at = q[compact[fr[keep]]] * best[side].w + rank[keep]
-            best[side].vf[at] = d2.ravel()[f[keep]]
-            best[side].if_[at] = s0[fr[keep] // S] + j[keep]
+        # each row's c nearest per side in one sort of (side, value, column) keys: the side's
+        # block of a sorted row starts where that side's columns start (reals first in a cell),
+        # nearest first, itself (inf) last; padded columns form a third side after both
+        side_col = np.where(col[None, :] < nr[:, None], 0, np.where(valid, 1, 2)).astype(np.int64)  # [G, S]
+        key = _sort_keys(dd, col, side_col)
+        key.sort(axis=2)  # SIMD sort of int64 rows
+        gi, ri = np.nonzero(valid)
+        q = rows[gi, ri]
+        is_real = ri < nr[gi]
+        t = np.arange(min(c, S))
+        for side, base, count in ((0, 0 * nr[gi], nr[gi] - is_real), (1, nr[gi], size[gi] - nr[gi] - ~is_real)):
+            at = np.minimum(base[:, None] + t[None, :], S - 1)
+            k = key[gi[:, None], ri[:, None], at]
+            ok = t[None, :] < count[:, None]
+            val, j = _from_keys(k)
+            best[side].v[q, :len(t)] = np.where(ok, val, np.inf)
+            best[side].i[q, :len(t)] = np.where(ok, s0[gi][:, None] + j, -1)
     return near
 
 
@@ -462,26 +460,34 @@ def candidates(z: np.ndarray, n_real: int, c: int, probe: int, cell_size: int, s
         qid = srt // (hi_rank - lo_rank)  # ascending within a cell
         qstarts = np.searchsorted(flat[srt], np.arange(cells + 1))
         thr = [b.threshold() for b in best]
-        for cell in range(cells):
-            q = qid[qstarts[cell]:qstarts[cell + 1]]
-            s0, s1 = starts[cell], starts[cell + 1]
-            if not len(q) or s0 == s1:
-                continue
-            # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
-            a = np.empty((len(q), m + 2), dtype=np.float32)
-            np.subtract(zs[q], cent[cell], out=a[:, :m])
-            a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
-            a[:, m + 1] = 1
-            b = bt[s0:s1].T
-            nr = n_of[cell]
-            for side, lo, hi in ((0, 0, nr), (1, nr, s1 - s0)):
-                if lo == hi:
+
+        def probe(sides: tuple, qid=qid, qstarts=qstarts) -> None:
+            """These sides' columns of every cell (the sides write separate buffers, so each side
+            can run on its own thread; one thread does both sides of a cell from one operand)."""
+            for cell in range(cells):
+                q = qid[qstarts[cell]:qstarts[cell + 1]]
+                s0, nr, s1 = starts[cell], n_of[cell], starts[cell + 1]
+                if not len(q) or s0 == s1:
                     continue
-                d2 = a @ b[:, lo:hi]
-                f = np.flatnonzero(d2 <= thr[side][q, None])
-                if len(f):
-                    r, j = np.divmod(f, hi - lo)
-                    best[side].offer(q, r, s0 + lo + j, d2.ravel()[f])
+                # [zq, |zq|^2, 1] @ [-2 zp, 1, |zp|^2]^T: squared distances in one GEMM (centred on the cell)
+                a = np.empty((len(q), m + 2), dtype=np.float32)
+                np.subtract(zs[q], cent[cell], out=a[:, :m])
+                a[:, m] = np.einsum("ij,ij->i", a[:, :m], a[:, :m])
+                a[:, m + 1] = 1
+                for side in sides:
+                    lo, hi = (s0, s0 + nr) if side == 0 else (s0 + nr, s1)
+                    if lo == hi:
+                        continue
+                    d2 = a @ bt[lo:hi].T
+                    f = np.flatnonzero(d2 <= thr[side][q, None])
+                    if len(f):
+                        r, j = np.divmod(f, hi - lo)
+                        best[side].offer(q, r, lo + j, d2.ravel()[f])
+
+        if thread_count() > 1:
+            parallel([lambda: probe((0,)), lambda: probe((1,))], 2)
+        else:
+            probe((0, 1))
         for b in best:
             b.merge()
     if timing is not None:
@@ -546,44 +552,46 @@ def lower_bounds(zq: np.ndarray, zb: np.ndarray, cache_bytes: int = 1 << 20) -> 
 
 
 class BoundsTo:
-    """Lower bounds of the true distances from any rows to the rows of ``zb``: float64 Gram
-    arithmetic on rows centred on ``zb``'s mean, then MARGIN and an absolute slack for its
-    rounding. ``zb``'s side (centred copy, norms, the [-2 b, 1, |b|^2] operand) is prepared
-    once: the error estimate asks for ~20 query rows at a time against a whole set, and
+    """Lower bounds of the true distances from any rows to the rows of ``zb``: float32 Gram
+    arithmetic on rows centred on ``zb``'s mean, with a slack for its rounding folded into the
+    operand, then MARGIN. ``zb``'s side (the [-2 b, 1 - s, (1 - s) |b|^2] operand) is prepared
+    once: the error estimate asks for ~100 query rows at a time against a whole set, and
     rebuilding that side per call was ~40 % of each call at 100k.
 
-    One GEMM of ``[q, |q|^2, 1]`` against ``[-2 b, 1, |b|^2]`` per block of columns sized to
-    stay in cache (the whole-matrix passes over a fresh [128, 100k] float64 array took ~0.5 s
-    a call at 100k, most of it page faults and memory traffic)."""
+    Why float32 (float64 until 2026-12-01): half the memory traffic of the [rows, n] result,
+    which the estimate's pruning then scans several times. The GEMM of ``m + 2`` terms rounds by
+    at most ~(m + 2) 2^-24 (|q|^2 + |b|^2 + 2|q.b|) <= 4.4e-6 (|q|^2 + |b|^2) for m = 33;
+    ``s = SLACK32`` = 1e-5 subtracts s (|q|^2 + |b|^2) per pair inside the GEMM (no extra pass),
+    so the squared bound stays below the float32 value of the exact one; MARGIN covers the
+    final square root. Tested never above the float64 distance, 0 for duplicates.
+
+    One GEMM of ``[q, |q|^2, 1]`` against that operand per block of columns sized to stay in
+    cache (the whole-matrix passes over a fresh [128, 100k] float64 array took ~0.5 s a call at
+    100k, most of it page faults and memory traffic)."""
 
     def __init__(self, zb: np.ndarray) -> None:
         self.c = zb.mean(axis=0, dtype=np.float64) if len(zb) else np.zeros(zb.shape[1])
         b = zb.astype(np.float64) - self.c
-        self.bb = np.einsum("ij,ij->i", b, b)
+        bb = np.einsum("ij,ij->i", b, b)
         m = b.shape[1]
-        self.bt = np.empty((m + 2, len(b)))
-        self.bt[:m], self.bt[m], self.bt[m + 1] = -2 * b.T, 1, self.bb
-        self.bb_max = float(self.bb.max(initial=0))
+        self.bt = np.empty((m + 2, len(b)), dtype=np.float32)
+        self.bt[:m], self.bt[m], self.bt[m + 1] = -2 * b.T, 1 - SLACK32, (1 - SLACK32) * bb
 
     def __call__(self, zq: np.ndarray, cache_bytes: int = 1 << 20) -> np.ndarray:
         q = zq.astype(np.float64) - self.c
-        qq = np.einsum("ij,ij->i", q, q)
         m = q.shape[1]
-        a = np.empty((len(q), m + 2))
-        a[:, :m], a[:, m], a[:, m + 1] = q, qq, 1
-        # Gram rounding: ~1e-15 of the squared norms; 1e-12 of them, absolutely, is far above it
-        slack = 1e-12 * (qq.max(initial=0) + self.bb_max)
+        a = np.empty((len(q), m + 2), dtype=np.float32)
+        a[:, :m], a[:, m], a[:, m + 1] = q, np.einsum("ij,ij->i", q, q), 1
         n = self.bt.shape[1]
-        out = np.empty((len(q), n))
-        cols = max(64, cache_bytes // (8 * max(1, len(q))))
+        out = np.empty((len(q), n), dtype=np.float32)
+        cols = max(64, cache_bytes // (4 * max(1, len(q))))
         with _one_blas_thread():  # small GEMMs (the error estimate calls this outside pca_knn)
             for s in range(0, n, cols):
                 t = out[:, s:s + cols]
                 np.matmul(a, self.bt[:, s:s + cols], out=t)
-                t -= slack
                 np.maximum(t, 0, out=t)
                 np.sqrt(t, out=t)
-                t *= 1 - MARGIN
+                t *= np.float32(1 - MARGIN)
         return out
 
 
@@ -669,7 +677,7 @@ def ball_tests(z: np.ndarray, other: np.ndarray, n_real: int, rad: np.ndarray, d
 
 
 def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim: int, cell_size: int,
-            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None
+            seed: int, keep: dict | None = None, exact_rows: np.ndarray | None = None, background=None
             ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(precise, recalled, stats, real radii, fake radii) with the subspace-cell search (on one
     BLAS thread: faster on this shared 2-core machine even for the projection GEMMs).
@@ -677,12 +685,15 @@ def pca_knn(real: np.ndarray, fake: np.ndarray, k: int, c: int, probe: int, dim:
     to the next call with the same sets (a wider step, the error estimate's bounds).
     ``exact_rows`` (stacked ids): lazy radii: exact only for these rows and where a ball test
     needs them, elsewhere an upper bound (never below the exact one); precise/recalled are
-    the same either way. Default: every radius exact."""
+    the same either way. Default: every radius exact.
+    ``background(z)``: called with the embedding while the candidate search runs (on a second
+    thread when thread_count() > 1), joined before the search's result is used; it must not touch the
+    search's state (the error estimate prepares its sampled radii and bounds there)."""
     with _one_blas_thread():
-        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows)
+        return _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep, exact_rows, background)
 
 
-def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None):
+def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_rows=None, background=None):
     import time
 
     t = {}
@@ -692,11 +703,31 @@ def _pca_knn(real, fake, k, c, probe, dim, cell_size, seed, keep=None, exact_row
         z = keep["z"]
     else:
         sub = fit_subspace(real, dim, seed)
-        z = np.concatenate([embed(real, sub), embed(fake, sub)])
+        def emb(x: np.ndarray) -> np.ndarray:
+            with np.errstate(invalid="ignore", over="ignore"):  # (per thread) non-finite rows raise below
+                return embed(x, sub)
+
+        z = np.concatenate(parallel([lambda: emb(real), lambda: emb(fake)]))
+        if not np.isfinite(z).all():  # a row's residual norm is finite iff all its values are
+            _not_finite(real, fake)
         if keep is not None:
             keep.update(z=z, dim=dim)
     t["subspace"] = time.perf_counter() - t0
-    same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
+    pending = None
+    if background is not None:  # work that needs only z (the error estimate's), beside the search
+        if thread_count() > 1:
+            import concurrent.futures
+
+            pool = concurrent.futures.ThreadPoolExecutor(1)
+            pending = pool.submit(background, z)
+            pool.shutdown(wait=False)
+        else:
+            background(z)
+    try:
+        same, other = candidates(z, nr, max(c, k), probe, cell_size, seed)
+    finally:
+        if pending is not None:  # joined here, inside the one-BLAS-thread limit it runs under
+            pending.result()
     t["cells"] = time.perf_counter() - t0 - sum(t.values())
     dist = Exact(real, fake)
     n_rad, t_fill = [0], [0.0]

@@ -147,8 +147,10 @@ def check_finite(x: np.ndarray, what: str) -> None:
         )
 
 
-def as_features(x: np.ndarray, what: str, min_count: int = 1) -> np.ndarray:
-    """Validate a feature matrix [N, D]: 2-D, numeric, finite, at least ``min_count`` rows."""
+def as_features(x: np.ndarray, what: str, min_count: int = 1, finite: bool = True) -> np.ndarray:
+    """Validate a feature matrix [N, D]: 2-D, numeric, finite, at least ``min_count`` rows.
+    ``finite=False`` leaves the NaN/inf scan to the caller (LSH+kNN's projection finds them
+    in its own pass over the data and then calls check_finite for the message)."""
     x = np.asarray(x)
     if x.ndim != 2:
         raise MetricError(f"{what}: features must be 2-D [N, D], got shape {list(x.shape)}; "
@@ -157,17 +159,20 @@ def as_features(x: np.ndarray, what: str, min_count: int = 1) -> np.ndarray:
         raise MetricError(f"{what}: features must be real numbers, got dtype {x.dtype}")
     if len(x) < min_count:
         raise MetricError(f"{what}: need at least {min_count} samples, got {len(x)}; pass more samples")
-    check_finite(x, what)
+    if finite:
+        check_finite(x, what)
     # float64 stays float64 (so exact references match prdc bit for bit); all else -> float32
     return np.ascontiguousarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
 
 
-def check_pair(real: np.ndarray, fake: np.ndarray, k: int, names: tuple[str, str] = ("real", "fake")) -> tuple[np.ndarray, np.ndarray]:
-    """Both feature sets valid, same dimension, more than ``k`` samples each."""
+def check_pair(real: np.ndarray, fake: np.ndarray, k: int, names: tuple[str, str] = ("real", "fake"),
+               finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Both feature sets valid, same dimension, more than ``k`` samples each (``finite``: see
+    as_features)."""
     if k < 1:
         raise MetricError(f"k must be >= 1, got {k}")
-    real = as_features(real, names[0])
-    fake = as_features(fake, names[1])
+    real = as_features(real, names[0], finite=finite)
+    fake = as_features(fake, names[1], finite=finite)
     if real.shape[1] != fake.shape[1]:
         raise MetricError(
             f"feature dimensions differ: {names[0]} has {real.shape[1]}, {names[1]} has {fake.shape[1]}; "

@@ -159,9 +159,9 @@ class ExactRadii:
             part = todo[s:s + step]
             lb = self.bounds(self.z[part])
             lb[np.arange(len(part)), part] = np.inf  # self is not a neighbour
-            # any kk points give an upper bound r_up below; float32 selection: argpartition of
-            # float64 rows was ~9x slower (no SIMD path), ~1.5 s of the estimate at 100k
-            near = np.argpartition(lb.astype(np.float32), kk - 1, axis=1)[:, :kk]
+            # any kk points give an upper bound r_up below; the bounds are float32 (BoundsTo):
+            # argpartition of float64 rows was ~9x slower (no SIMD path), ~1.5 s at 100k
+            near = np.argpartition(lb, kk - 1, axis=1)[:, :kk]
             ex = _exact_dist(self.x, self.x, np.repeat(part, kk), near.ravel()).reshape(len(part), kk)
             r_up = np.partition(ex, self.k - 1, axis=1)[:, self.k - 1]
             np.put_along_axis(lb, near, np.inf, axis=1)  # measured already
@@ -319,10 +319,25 @@ class ErrorEstimator:
             radii.madds += float(self._cross[side].size) * self.real.shape[1]
         return self._cross[side]
 
+    def prepare(self) -> None:
+        """What the estimate needs whatever the search finds: the sampled points' own exact
+        radii and their bounds to the other set (run beside the search on a second thread:
+        ann.pca_knn's ``background``; it touches only the estimator's own caches)."""
+        for radii, rows, cross in ((self.real_radii, self.real_rows, "fake"), (self.fake_radii, self.fake_rows, "real")):
+            radii.fill(rows)
+            self.crosses(cross)[0]()  # "fake": the fake sample's bounds to the reals (real_radii's)
+
     def estimate(self, precise: np.ndarray, recalled: np.ndarray, r_rad: np.ndarray, f_rad: np.ndarray,
                  radius_tolerance: float) -> dict:
-        prec = _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.crosses("fake"))
-        rec = _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.crosses("real"))
+        from .ann import _one_blas_thread, parallel
+
+        # precision's side needs only the real radii cache, recall's only the fake one: in
+        # parallel, under one BLAS limit taken here (threads entering and leaving their own
+        # limits concurrently could otherwise leave the process on one BLAS thread)
+        with _one_blas_thread():
+            prec, rec = parallel([
+                lambda: _side(self.fake, self.fake_rows, precise, self.real_radii, r_rad, self.crosses("fake")),
+                lambda: _side(self.real, self.real_rows, recalled, self.fake_radii, f_rad, self.crosses("real"))])
         gap_p, err_p = _bound(prec["approx"], prec["exact"])
         gap_r, err_r = _bound(rec["approx"], rec["exact"])
         # radius check on the sampled points themselves
