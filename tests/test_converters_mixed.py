@@ -156,3 +156,28 @@ def test_ort_pre_processing_runs_once_for_both_ort_int8_formats(resnet_tiny, tmp
     mixed = CONVERTERS.get("ort-int8-mixed").convert(ctx)
     assert mixed.quantization["preprocessed"] is True
     assert sorted(tmp_path.glob("ort_pre_*.onnx")) == pre and pre[0].stat().st_mtime_ns == written - 10**9
+
+
+def test_nothing_float_is_ort_int8_on_an_instance_norm_generator(resnet_tiny, tmp_path):
+    """The InstanceNorm generator's whole chain (sub-pixel ConvTranspose, norm rewrite, widened
+    last conv, then reflect pads moved onto int8 tensors in the quantized file) is the same for
+    both ORT formats: same records, same outputs on ORT."""
+    import onnxruntime as ort
+
+    from edgegan.export.qdq_pads import REWRITE as INT8_PAD
+
+    model, onnx_path, x = resnet_tiny
+    ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=x, input_shape=list(x.shape[1:]),
+                         workdir=tmp_path, out_dir=tmp_path, options=ConvertOptions(formats={"ort-int8-mixed": {"auto": False}}))
+    plain = CONVERTERS.get("ort-int8").convert(ctx)
+    mixed = CONVERTERS.get("ort-int8-mixed").convert(ctx)
+    done = [str(r["rewrite"]) for r in mixed.rewrites]
+    assert mixed.rewrites == plain.rewrites and mixed.quantization["kept_float"] == []
+    assert any("ConvTranspose" in d for d in done) and any(d.startswith(INT8_PAD) for d in done), done
+    assert "instance_norm_bias" in done and mixed.quantization["ops_left_float"] == plain.quantization["ops_left_float"]
+
+    def run(p):
+        s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        return np.concatenate([s.run(None, {s.get_inputs()[0].name: x[i: i + 1]})[0] for i in range(8)])
+
+    np.testing.assert_array_equal(run(mixed.path), run(plain.path))
