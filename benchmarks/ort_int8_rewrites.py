@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Which of ort-int8's rewrites pay? One run, one model, batch 1, 2 threads: the float ONNX,
 ort-int8 with its defaults and with each rewrite switched off in turn (sub-pixel, InstanceNorm
-rewrite, Relu hoist, float norm parameters, int8 pads), all quantized from the same export and
+rewrite, Relu hoist, float norm parameters, int8 pads, narrow-conv widening, channels-last
+interleave), all quantized from the same export and
 calibration, timed round-robin in segments kept only while /proc/pressure/cpu is quiet
 (benchmarks/int8_wins.py's gate; round-robin keeps the ratios within a run meaningful even when
 no segment was quiet).
@@ -28,7 +29,9 @@ VARIANTS = {"ort-int8 (defaults)": {},
             "ort-int8 norm_rewrite=false": {"norm_rewrite": False},
             "ort-int8 relu_hoist=false": {"relu_hoist": False},
             "ort-int8 float_norm_params=false": {"float_norm_params": False},
-            "ort-int8 int8_pad=false": {"int8_pad": False}}
+            "ort-int8 int8_pad=false": {"int8_pad": False},
+            "ort-int8 widen_convs=false": {"widen_convs": False},
+            "ort-int8 nhwc_interleave=false": {"nhwc_interleave": False}}
 
 
 def main() -> None:

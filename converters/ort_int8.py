@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import JsonConfig
 from ..errors import ConfigError, ConversionError, first_line
 from ..export.conv_widen import REWRITE as WIDEN, widen_narrow_convs
+from ..export.nhwc_interleave import REWRITE as INTERLEAVE, interleave_nhwc
 from ..export.norm_rewrite import tanh_input_range
 from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
@@ -197,6 +198,9 @@ class OrtGraphOptions(OrtQuantTypeOptions):
     widen_convs: bool = dataclasses.field(default=True, metadata={
         "help": "give convs with < 16 output channels zero channels up to 16 and slice them off "
                 "(exact; ORT's int8 conv is slow on narrow outputs: edgegan.export.conv_widen)"})
+    nhwc_interleave: bool = dataclasses.field(default=True, metadata={
+        "help": "sub-pixel interleave in DCR order spelled channels-last, so ORT's layout transposes around "
+                "its int8 convs cancel (exact; edgegan.export.nhwc_interleave)"})
 
 
 @dataclasses.dataclass
@@ -218,13 +222,18 @@ class OrtSource:
 
 def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
     """Call ``quantize(float_graph)`` on the graph ``ort``'s options ask for: the sub-pixel rewrite
-    (+ Relu hoist) of the exported ONNX, then the InstanceNorm rewrite, then ORT's pre-processing
-    and the narrow-conv widening. ORT's pre-processing occasionally produces graphs its quantizer
+    (DCR order + Relu hoist) of the exported ONNX, then the InstanceNorm rewrite, then ORT's
+    pre-processing, the narrow-conv widening and the channels-last interleave. ORT's pre-processing occasionally produces graphs its quantizer
     then rejects (e.g. "shared mode is not supported for weight"), so the graphs are tried in
     order of preference until ``quantize`` does not raise ConversionError. Returns
     (:class:`OrtSource`, ``quantize``'s result); the plain and the mixed format both call it."""
     rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
     rewrites, notes = [dict(r) for r in rewrites], list(notes)
+    if ort.nhwc_interleave and rewritten is not None and rewritten != ctx.onnx_path:
+        from .tflite_common import DCR_REWRITE, dcr_onnx
+
+        rewritten, switched = dcr_onnx(ctx, rewritten)
+        rewrites += [{"rewrite": f"{DCR_REWRITE} x{switched}"}] if switched else []
     if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
         rewritten, hoisted = relu_hoisted_onnx(ctx, rewritten)
         rewrites += hoisted
@@ -251,6 +260,9 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
         widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
             else (graph, 0)
         graph = widened_path if widened else graph
+        interleaved_path, interleaved = graph_pass(ctx, "nhwc", graph, interleave_nhwc) if ort.nhwc_interleave \
+            else (graph, 0)
+        graph = interleaved_path if interleaved else graph
         try:
             result = quantize(graph)
             break
@@ -263,6 +275,8 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
     rewrites = (rewrites if base == rewritten else []) + norm_rewrites
     if widened:
         rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
+    if interleaved:
+        rewrites.append({"rewrite": f"{INTERLEAVE} x{interleaved}"})
     if errors:
         notes.append("fell back after: " + " | ".join(errors))
     if not preprocess:

@@ -6,7 +6,7 @@ the share of MACs ORT runs in int8.
 
 The graph quantized is the one ort-int8 quantizes, made by the same code with the same options
 (:func:`converters.ort_int8.quantize_ort_source`: sub-pixel ConvTranspose rewrite, Relu hoist,
-InstanceNorm rewrite, ORT pre-processing, narrow convs widened), so with nothing kept float the
+InstanceNorm rewrite, ORT pre-processing, narrow convs widened, channels-last interleave), so with nothing kept float the
 two artifacts are the same model. ``keep_nodes`` names nodes of THAT graph (after the rewrites
 and ORT's pre-processing): `edgegan debug-quant` lists them for an artifact made without the
 sub-pixel rewrite (``subpixel=False``); with it, an unknown name is refused with examples of

@@ -149,9 +149,8 @@ DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
 
 def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
     """(``source`` with its DepthToSpace ops in DCR order, how many were switched). TFLite maps
-    only DCR to one builtin; ort-int8 stays CRD (its DCR kernel was no cheaper on dcgan-digits'
-    uint8 tensors: DepthToSpace 30.7 % of kernel time vs 27.3 % CRD, benchmarks/ort_per_op.py,
-    2026-12-01)."""
+    only DCR to one builtin; ort-int8 needs DCR for its channels-last interleave
+    (edgegan.export.nhwc_interleave: ORT's own DCR DepthToSpace kernel was no cheaper than CRD)."""
     from ..export.depth_to_space import to_dcr
     from .ort_int8 import graph_pass
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..bundle import Bundle
 from ..errors import ConfigError
 from ..export.conv_widen import REWRITE as WIDEN
+from ..export.nhwc_interleave import REWRITE as INTERLEAVE
 from ..export.qdq_pads import REWRITE as INT8_PAD
 from .report import DebugReport
 
@@ -54,7 +55,8 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
         done = {r.get("rewrite") for r in rec.rewrites if not str(r.get("rewrite", "")).startswith(INT8_PAD)}
         # narrow convs widened after pre-processing: zero channels + a Slice, names kept; rebuilt below
         widened = any(str(r).startswith(WIDEN) for r in done)
-        done = {r for r in done if not str(r).startswith(WIDEN)}
+        interleaved = any(str(r).startswith(INTERLEAVE) for r in done)  # the same after widening: rebuilt too
+        done = {r for r in done if not str(r).startswith((WIDEN, INTERLEAVE))}
         if done and done <= set(NORM_REWRITES):
             # the InstanceNorm rewrite only rescales initializers and is deterministic: rebuild the
             # float graph the converter quantized, so tensor names and values line up
@@ -91,6 +93,11 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
 
                 widen_narrow_convs(ref, Path(tmp) / "float_widened.onnx")
                 ref, rewritten_note = Path(tmp) / "float_widened.onnx", rewritten_note + " (narrow convs widened)"
+            if interleaved:
+                from ..export.nhwc_interleave import interleave_nhwc
+
+                interleave_nhwc(ref, Path(tmp) / "float_nhwc.onnx")
+                ref, rewritten_note = Path(tmp) / "float_nhwc.onnx", rewritten_note + " (interleave channels-last)"
             report = debug_onnx_qdq(ref, quant_path, x, fmt=fmt, threads=threads, output_peak=peak)
             report.float_model = str(float_path) + rewritten_note + (
                 "" if raw else " (ORT pre-processed, as the converter saw it)")
