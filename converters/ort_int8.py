@@ -175,8 +175,9 @@ class OrtQuantTypeOptions(JsonConfig):
 
 
 @dataclasses.dataclass
-class OrtInt8Options(OrtQuantTypeOptions):
-    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+class OrtGraphOptions(OrtQuantTypeOptions):
+    """Which float graph ORT quantizes (the rewrites) and how: the fields ort-int8 and
+    ort-int8-mixed share, so both quantize the same graph (:func:`quantize_ort_source`)."""
 
     subpixel: bool = dataclasses.field(default=True, metadata={
         "help": "rewrite stride-2 ConvTranspose into phase convolutions ORT runs in int8"})
@@ -202,6 +203,101 @@ class OrtInt8Options(OrtQuantTypeOptions):
                 "its int8 convs cancel (exact; edgegan.export.nhwc_interleave)"})
 
 
+@dataclasses.dataclass
+class OrtInt8Options(OrtGraphOptions):
+    """ort-int8's own options (``ConvertOptions.formats['ort-int8']``)."""
+
+
+@dataclasses.dataclass
+class OrtSource:
+    """The float graph an ORT int8 format quantized: ``graph`` (after ORT pre-processing and the
+    conv widening when they apply; its node names are the ones ``keep_nodes`` takes), the
+    rewrites that made it from the exported ONNX, and notes."""
+
+    graph: Path
+    preprocessed: bool
+    rewrites: list
+    notes: list
+
+
+def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
+    """Call ``quantize(float_graph)`` on the graph ``ort``'s options ask for: the sub-pixel rewrite
+    (DCR order + Relu hoist) of the exported ONNX, then the InstanceNorm rewrite, then ORT's
+    pre-processing, the narrow-conv widening and the channels-last interleave. ORT's pre-processing occasionally produces graphs its quantizer
+    then rejects (e.g. "shared mode is not supported for weight"), so the graphs are tried in
+    order of preference until ``quantize`` does not raise ConversionError. Returns
+    (:class:`OrtSource`, ``quantize``'s result); the plain and the mixed format both call it."""
+    rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
+    rewrites, notes = [dict(r) for r in rewrites], list(notes)
+    if ort.nhwc_interleave and rewritten is not None and rewritten != ctx.onnx_path:
+        from .tflite_common import DCR_REWRITE, dcr_onnx
+
+        rewritten, switched = dcr_onnx(ctx, rewritten)
+        rewrites += [{"rewrite": f"{DCR_REWRITE} x{switched}"}] if switched else []
+    if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
+        rewritten, hoisted = relu_hoisted_onnx(ctx, rewritten)
+        rewrites += hoisted
+    # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
+    # first when it applies: graph -> (its base graph, its norm rewrite records)
+    graphs: dict = {}
+    for g in dict.fromkeys(g for g in (rewritten, ctx.onnx_path) if g is not None):
+        if ort.norm_rewrite:
+            normed, norm_rewrites, note = norm_rewritten_onnx(ctx, g, "ort")
+            notes += [note] if note and note not in notes else []
+            if normed is not None:
+                graphs[normed] = (g, norm_rewrites)
+        graphs[g] = (g, [])
+    # each graph once: without a rewrite, ``rewritten`` is the exported graph itself
+    errors = []
+    for source, preprocess in [(g, preprocess) for g in graphs for preprocess in (True, False)]:
+        graph = source
+        if preprocess:
+            try:
+                graph = preprocessed_once(ctx, source)  # shared by the ORT int8 formats: before the widening
+            except ConversionError as exc:
+                errors.append(str(exc))
+                continue
+        widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
+            else (graph, 0)
+        graph = widened_path if widened else graph
+        interleaved_path, interleaved = graph_pass(ctx, "nhwc", graph, interleave_nhwc) if ort.nhwc_interleave \
+            else (graph, 0)
+        graph = interleaved_path if interleaved else graph
+        try:
+            result = quantize(graph)
+            break
+        except ConversionError as exc:  # report any quantizer failure as this row's reason
+            reason = first_line(exc, 200).removeprefix("onnxruntime quantize_static failed: ")
+            errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {reason}")
+    else:
+        raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
+    base, norm_rewrites = graphs[source]
+    rewrites = (rewrites if base == rewritten else []) + norm_rewrites
+    if widened:
+        rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
+    if interleaved:
+        rewrites.append({"rewrite": f"{INTERLEAVE} x{interleaved}"})
+    if errors:
+        notes.append("fell back after: " + " | ".join(errors))
+    if not preprocess:
+        notes.append("quantized without ORT pre-processing")
+    return OrtSource(graph, preprocess, rewrites, notes), result
+
+
+def finish_qdq(out: Path, ort: OrtGraphOptions, source: OrtSource) -> bool:
+    """The passes on the quantized file itself (Tanh input range, pads onto int8 tensors), their
+    records appended to ``source``: True when the numerics changed (tanh_range narrowed)."""
+    narrowed = tanh_input_range(out) if ort.tanh_range else []
+    source.rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
+    if ort.tanh_range and not narrowed:
+        source.notes.append("tanh_range: no Tanh input range to narrow")
+    if ort.int8_pad:
+        moved = int8_pads(out)
+        if moved:
+            source.rewrites.append({"rewrite": f"{INT8_PAD} x{moved}"})
+    return bool(narrowed)
+
+
 @register
 class OrtInt8(Converter):
     format = "ort-int8"
@@ -219,77 +315,14 @@ class OrtInt8(Converter):
         from ..quantdebug.onnx_qdq import quantize_qdq
 
         opts, ort = ctx.options, ctx.options_for(self)
-        rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
-        rewrites, notes = [dict(r) for r in rewrites], list(notes)
-        if ort.nhwc_interleave and rewritten is not None and rewritten != ctx.onnx_path:
-            from .tflite_common import DCR_REWRITE, dcr_onnx
-
-            rewritten, switched = dcr_onnx(ctx, rewritten)
-            rewrites += [{"rewrite": f"{DCR_REWRITE} x{switched}"}] if switched else []
-        if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:
-            rewritten, hoisted = relu_hoisted_onnx(ctx, rewritten)
-            rewrites += hoisted
-        # each graph (the sub-pixel rewrite, then the exported one) with the InstanceNorm rewrite
-        # first when it applies: graph -> (its base graph, its norm rewrite records)
-        graphs: dict = {}
-        for g in dict.fromkeys(g for g in (rewritten, ctx.onnx_path) if g is not None):
-            if ort.norm_rewrite:
-                normed, norm_rewrites, note = norm_rewritten_onnx(ctx, g, "ort")
-                notes += [note] if note and note not in notes else []
-                if normed is not None:
-                    graphs[normed] = (g, norm_rewrites)
-            graphs[g] = (g, [])
         out = ctx.out_dir / self.filename
-        # ORT's pre-processing occasionally produces graphs its quantizer then rejects (e.g.
-        # "shared mode is not supported for weight"): try the graphs in order of preference
-        # and record which one was used. Each graph once: without a rewrite, ``rewritten`` is
-        # the exported graph itself.
-        candidates = [(g, preprocess) for g in graphs for preprocess in (True, False)]
-        errors = []
-        for source, preprocess in candidates:
-            graph = source
-            if preprocess:
-                try:
-                    graph = preprocessed_once(ctx, source)  # shared with ort-int8-mixed: before the widening
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                    continue
-            widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
-                else (graph, 0)
-            graph = widened_path if widened else graph
-            interleaved_path, interleaved = graph_pass(ctx, "nhwc", graph, interleave_nhwc) if ort.nhwc_interleave \
-                else (graph, 0)
-            graph = interleaved_path if interleaved else graph
-            try:  # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
-                quantize_qdq(graph, out, ctx.calibration, per_channel=opts.per_channel,
-                             activation_type=ort.activation_type, weight_type=ort.weight_type,
-                             reduce_range=ort.reduce_range, calibration_method=opts.calibration_method,
-                             op_types_to_exclude=("InstanceNormalization",) if ort.float_norm_params else ())
-                break
-            except ConversionError as exc:  # report any quantizer failure as this row's reason
-                reason = first_line(exc, 200).removeprefix("onnxruntime quantize_static failed: ")
-                errors.append(f"{source.stem}{' (pre-processed)' if preprocess else ''}: {reason}")
-        else:
-            raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
-        base, norm_rewrites = graphs[source]
-        rewrites = (rewrites if base == rewritten else []) + norm_rewrites
-        if widened:
-            rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
-        if interleaved:
-            rewrites.append({"rewrite": f"{INTERLEAVE} x{interleaved}"})
-        if ort.tanh_range:
-            narrowed = tanh_input_range(out)
-            rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
-            if not narrowed:
-                notes.append("tanh_range: no Tanh input range to narrow")
-        if ort.int8_pad:
-            moved = int8_pads(out)
-            if moved:
-                rewrites.append({"rewrite": f"{INT8_PAD} x{moved}"})
-        if errors:
-            notes.append("fell back after: " + " | ".join(errors))
-        if not preprocess:
-            notes.append("quantized without ORT pre-processing")
+        # (quantize_qdq quantizes a copy with no shared float initializer: edgegan.export.unshare)
+        source, _ = quantize_ort_source(ctx, ort, lambda graph: quantize_qdq(
+            graph, out, ctx.calibration, per_channel=opts.per_channel, activation_type=ort.activation_type,
+            weight_type=ort.weight_type, reduce_range=ort.reduce_range, calibration_method=opts.calibration_method,
+            op_types_to_exclude=("InstanceNormalization",) if ort.float_norm_params else ()))
+        finish_qdq(out, ort, source)
+        rewrites, notes = source.rewrites, source.notes
         _strip_debug_info(out)
         return ConvertResult(
             out, self.runtime, "onnxruntime.quantization", module_version("onnxruntime"),

@@ -123,18 +123,13 @@ class TFLiteOptions(JsonConfig):
 
 @dataclasses.dataclass
 class TFLiteInt8Options(TFLiteOptions):
-    """Options of the full-integer TFLite formats."""
+    """Options of the int8 TFLite formats: which float graph is quantized. tflite-int8 and
+    tflite-int8-mixed both take them, and both get their graph from :func:`norm_source`, so
+    with nothing kept float they quantize the same graph."""
 
     norm_rewrite: bool = dataclasses.field(default=True, metadata={
         "help": "convert the InstanceNorm-rewritten graph (conv bias dropped, channels equalized; checked "
                 "against float; edgegan.export.norm_rewrite): its own onnx2tf run"})
-
-
-@dataclasses.dataclass
-class TFLiteFullInt8Options(TFLiteInt8Options):
-    """tflite-int8's options: the mixed format converts without the sub-pixel rewrite, so its
-    debugger can rebuild the graph it quantized from the bundle's ONNX alone."""
-
     subpixel: bool = dataclasses.field(default=True, metadata={
         "help": "convert the sub-pixel rewrite of stride-2 ConvTranspose layers (as ort-int8 does; "
                 "edgegan.export.rewrite): TFLite's int8 TRANSPOSE_CONV is slow; its own onnx2tf run"})
@@ -142,6 +137,11 @@ class TFLiteFullInt8Options(TFLiteInt8Options):
         "help": "with subpixel: move the Relu after each interleave and crop onto the conv (exact; "
                 "edgegan.export.relu_hoist): TFLite fuses it into the CONV_2D, and XNNPACK, which "
                 "left each int8 RELU to TFLite's own kernels, takes the whole graph in one partition"})
+
+
+@dataclasses.dataclass
+class TFLiteFullInt8Options(TFLiteInt8Options):
+    """tflite-int8's options (the int8 graph options; nothing of its own)."""
 
 
 DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
@@ -158,9 +158,11 @@ def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
 
 
 def norm_source(ctx: ConvertContext, options) -> tuple:
-    """(ONNX to convert or None for the exported one, rewrite records, note) for an int8 format:
-    the sub-pixel rewrite when the format's options ask for it, then the InstanceNorm rewrite,
-    then the XNNPACK-friendly pads / norms (:func:`xnnpack_source`)."""
+    """(ONNX to convert or None for the exported one, rewrite records, note): the one place that
+    decides which float graph a TFLite format converts (tflite-int8 and tflite-int8-mixed alike):
+    the sub-pixel rewrite (ConvTranspose on a 1×1 latent kept) with DepthToSpace in DCR order and
+    the Relu hoist when the options ask for them, then the InstanceNorm rewrite, then the
+    XNNPACK-friendly pads / norms (:func:`xnnpack_source`)."""
     from .ort_int8 import norm_rewritten_onnx, relu_hoisted_onnx, subpixel_onnx
 
     base, rewrites, notes = ctx.onnx_path, [], []

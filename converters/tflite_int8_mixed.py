@@ -4,6 +4,12 @@ output tensor name, or ``auto``: TF's QuantizationDebugger ranks the ops by the 
 introduces (float op on the int8 model's dequantized inputs) and the worst are denylisted until
 the output PSNR vs the fp32 TFLite model meets the target (edgegan.quantdebug.tflite_worker).
 bundle.json records exactly which ops stayed float and the per-op table of the final model.
+
+The float graph converted is tflite-int8's, chosen by the same function with the same options
+(tflite_common.norm_source: sub-pixel rewrite with DCR DepthToSpace and the Relu hoist, the
+InstanceNorm rewrite, reflect pads as slices), so with nothing kept float both quantize one
+graph; ``float_norms`` (on by default) adds the two-pass InstanceNorm kept float. ``keep_nodes``
+are output tensor names of the TFLite model made from THAT graph, as TF's debugger names them.
 Opt-in: not in the default formats.
 """
 from __future__ import annotations
@@ -111,6 +117,9 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
     kept = q.get("kept_float", [])
     keep_ops = [k["op_type"] for k in kept if str(k.get("why", "")).startswith("op type")]
     keep_nodes = [k["name"] for k in kept if not str(k.get("why", "")).startswith("op type")]
+    subpixel = [r["rewrite"] for r in rec.rewrites if "ConvTranspose" in str(r.get("rewrite", ""))]
+    # tensors named in the sub-pixel graph do not exist in the graph as exported, debugged below
+    keep_nodes, dropped = ([], keep_nodes) if subpixel else (keep_nodes, [])
     cal = calibration_inputs(bundle)
     x = stored_inputs(bundle, n_inputs)
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-tflite-", dir=workdir) as tmp:
@@ -130,9 +139,11 @@ def debug_tflite_bundle(bundle_dir, fmt: str, n_inputs: int = 8, workdir=None):
                                keep_ops=keep_ops, keep_nodes=keep_nodes, tag="debug",
                                output_peak=bundle.manifest.output_range().peak, output_shape=float_io_shapes(ctx)[1])
     check_io_matches(rep["io"], rec.io or {}, fmt)
-    subpixel = [r["rewrite"] for r in rec.rewrites if "ConvTranspose" in str(r.get("rewrite", ""))]
     extra = [f"the artifact was converted from a sub-pixel rewrite ({len(subpixel)} ConvTranspose layer(s)) that "
              "needs the torch model; debugged the graph as exported instead"] if subpixel else []
+    if subpixel and dropped:
+        extra.append(f"the {len(dropped)} tensor(s) it kept float by name belong to the rewritten graph and were not "
+                     "applied: " + ", ".join(dropped[:6]))
     return report_from_worker(rep, fmt, str(onnx_path) + (" (InstanceNorm rewrite rebuilt)" if source else "")
                               + " (onnx2tf fp32)", str(bundle.artifact_path(rec)), len(x),
                               notes=["re-made the int8 model from the bundle's float ONNX with the artifact's settings "

@@ -78,11 +78,12 @@ def test_keep_float_by_op_type_and_by_name(resnet_tiny, tmp_path):
     by_type = _convert(resnet_tiny, tmp_path, keep_op_types=["Conv"], auto=False)
     convs = _float_weights(by_type.path, "Conv")
     assert convs and all(convs.values())
-    assert not any(_float_weights(by_type.path, "ConvTranspose").values())  # the other MAC op stays quantized
+    # the sub-pixel rewrite (as ort-int8 quantizes it) made every ConvTranspose a Conv
+    assert not _float_weights(by_type.path, "ConvTranspose")
     q = by_type.quantization
     assert sorted(k["name"] for k in q["kept_float"]) == sorted(convs)
     assert {k["why"] for k in q["kept_float"]} == {"op type Conv"} and q["search"]["met_target"] is None
-    assert q["int8_mac_fraction"] == 0.0  # ORT runs ConvTranspose in float: no MAC is left in int8
+    assert q["int8_mac_fraction"] == 0.0  # every MAC op is a Conv, all kept float
 
     victim = sorted(convs)[0]
     by_name = _convert(resnet_tiny, tmp_path, keep_nodes=[victim], auto=False)
@@ -99,10 +100,12 @@ def test_auto_meets_a_target_the_plain_int8_misses(resnet_tiny, tmp_path):
 
     model, onnx_path, x = resnet_tiny
     (tmp_path / "plain").mkdir()
-    plain = _convert(resnet_tiny, tmp_path / "plain", auto=False)
+    # the graph as exported (no sub-pixel phase convs, no zero channels), so torch counts its MACs
+    as_exported = {"subpixel": False, "widen_convs": False}
+    plain = _convert(resnet_tiny, tmp_path / "plain", auto=False, **as_exported)
     baseline = _psnr_vs_float(onnx_path, plain.path, x[:8])
     target = baseline + 1.5
-    mixed = _convert(resnet_tiny, tmp_path, target_psnr_db=target, max_steps=12)
+    mixed = _convert(resnet_tiny, tmp_path, target_psnr_db=target, max_steps=12, **as_exported)
     q = mixed.quantization
     assert q["search"]["met_target"] is True and q["kept_float"], (baseline, q["search"])
     assert _psnr_vs_float(onnx_path, mixed.path, x[:8]) >= target - 0.01  # re-measured, not trusted
@@ -122,7 +125,8 @@ def test_leaving_a_tensor_float_is_exact_in_float_terms(resnet_tiny, tmp_path):
     from edgegan.quantdebug.mixed import bypass_tensors, int8_mac_nodes
 
     model, onnx_path, x = resnet_tiny
-    plain = _convert(resnet_tiny, tmp_path, keep_op_types=["Conv", "ConvTranspose"], auto=False)
+    # int8_pad (run after any search) moves Pads between Q and DQ, which the search never sees
+    plain = _convert(resnet_tiny, tmp_path, keep_op_types=["Conv", "ConvTranspose"], auto=False, int8_pad=False)
     qdq = onnx.load(str(plain.path))
     graph_out = qdq.graph.output[0].name
     quantized = sorted({n.input[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear"} - {graph_out})
@@ -143,7 +147,7 @@ def test_ort_pre_processing_runs_once_for_both_ort_int8_formats(resnet_tiny, tmp
     ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=x, input_shape=list(x.shape[1:]),
                          workdir=tmp_path, out_dir=tmp_path,
                          options=ConvertOptions(formats={"ort-int8": {"subpixel": False},
-                                                         "ort-int8-mixed": {"auto": False}}))
+                                                         "ort-int8-mixed": {"auto": False, "subpixel": False}}))
     plain = CONVERTERS.get("ort-int8").convert(ctx)
     pre = sorted(tmp_path.glob("ort_pre_*.onnx"))
     assert len(pre) == 1 and "without ORT pre-processing" not in (plain.notes or "")
@@ -152,3 +156,28 @@ def test_ort_pre_processing_runs_once_for_both_ort_int8_formats(resnet_tiny, tmp
     mixed = CONVERTERS.get("ort-int8-mixed").convert(ctx)
     assert mixed.quantization["preprocessed"] is True
     assert sorted(tmp_path.glob("ort_pre_*.onnx")) == pre and pre[0].stat().st_mtime_ns == written - 10**9
+
+
+def test_nothing_float_is_ort_int8_on_an_instance_norm_generator(resnet_tiny, tmp_path):
+    """The InstanceNorm generator's whole chain (sub-pixel ConvTranspose, norm rewrite, widened
+    last conv, then reflect pads moved onto int8 tensors in the quantized file) is the same for
+    both ORT formats: same records, same outputs on ORT."""
+    import onnxruntime as ort
+
+    from edgegan.export.qdq_pads import REWRITE as INT8_PAD
+
+    model, onnx_path, x = resnet_tiny
+    ctx = ConvertContext(module=model.module, onnx_path=onnx_path, calibration=x, input_shape=list(x.shape[1:]),
+                         workdir=tmp_path, out_dir=tmp_path, options=ConvertOptions(formats={"ort-int8-mixed": {"auto": False}}))
+    plain = CONVERTERS.get("ort-int8").convert(ctx)
+    mixed = CONVERTERS.get("ort-int8-mixed").convert(ctx)
+    done = [str(r["rewrite"]) for r in mixed.rewrites]
+    assert mixed.rewrites == plain.rewrites and mixed.quantization["kept_float"] == []
+    assert any("ConvTranspose" in d for d in done) and any(d.startswith(INT8_PAD) for d in done), done
+    assert "instance_norm_bias" in done and mixed.quantization["ops_left_float"] == plain.quantization["ops_left_float"]
+
+    def run(p):
+        s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        return np.concatenate([s.run(None, {s.get_inputs()[0].name: x[i: i + 1]})[0] for i in range(8)])
+
+    np.testing.assert_array_equal(run(mixed.path), run(plain.path))

@@ -136,7 +136,7 @@ def test_cli_debugs_the_artifact_itself(tmp_path, cli):
     """Without a rewrite the artifact is compared with ORT's pre-processed float graph (the graph
     the converter quantized): every quantized tensor matches, nothing is re-quantized."""
     bundle = _export(tmp_path, "resnet-tiny", ("onnx", "ort-int8", "ort-int8-mixed"),
-                     formats={"ort-int8": {"subpixel": False}})
+                     formats={"ort-int8": {"subpixel": False}, "ort-int8-mixed": {"subpixel": False}})
     r = cli("debug-quant", str(bundle), "--format", "ort-int8", "--inputs", "3", "--out", str(tmp_path / "dq"))
     assert r.returncode == 0, r.stderr
     assert "ranked by the error they introduce" in r.stdout and "node_conv2d" in r.stdout
@@ -161,9 +161,14 @@ def test_cli_debugs_the_artifact_itself(tmp_path, cli):
 
 
 def test_a_rewritten_artifact_is_debugged_through_a_requantization(tmp_path):
+    """ort-int8 and ort-int8-mixed both quantize the sub-pixel rewrite, which the bundle does not
+    hold: both are debugged through a re-quantization of the float ONNX, and say so."""
     from edgegan.quantdebug.bundle import debug_bundle
 
-    bundle = _export(tmp_path, "dcgan-tiny")
-    report = debug_bundle(bundle, "ort-int8", n_inputs=2)
-    assert "rewritten graph" in report.notes[0] and "re-quantized" in report.quant_model
-    assert [o.op_type for o in sorted(report.ops, key=lambda o: o.order)][:4] == ["ConvTranspose"] * 4
+    bundle = _export(tmp_path, "dcgan-tiny", ("onnx", "ort-int8", "ort-int8-mixed"),
+                     formats={"ort-int8-mixed": {"keep_op_types": ["Tanh"], "auto": False}})
+    for fmt in ("ort-int8", "ort-int8-mixed"):
+        report = debug_bundle(bundle, fmt, n_inputs=2)
+        assert "rewritten graph" in report.notes[0] and "re-quantized" in report.quant_model
+        assert [o.op_type for o in sorted(report.ops, key=lambda o: o.order)][:4] == ["ConvTranspose"] * 4
+    assert "kept float are nodes of the rewritten graph" in report.notes[1]

@@ -76,9 +76,12 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
                                    activation_type=q.get("activations", "uint8"), weight_type=q.get("weights", "int8"),
                                    reduce_range=bool(q.get("reduce_range", False)),
                                    calibration_method=q.get("calibration_method", "minmax"))
-            report = debug_onnx_qdq(ref, requant, x, fmt=fmt, threads=threads, output_peak=peak, notes=[
-                f"the artifact was quantized from a rewritten graph ({names}); debugged a re-quantization of the "
-                "bundle's float ONNX with the artifact's settings instead"])
+            notes = [f"the artifact was quantized from a rewritten graph ({names}); debugged a re-quantization of the "
+                     "bundle's float ONNX with the artifact's settings instead"]
+            if q.get("kept_float"):  # ort-int8-mixed: its kept ops are nodes of the rewritten graph
+                notes.append(f"the {len(q['kept_float'])} op(s) the artifact kept float are nodes of the rewritten "
+                             "graph and were not kept float in the re-quantization")
+            report = debug_onnx_qdq(ref, requant, x, fmt=fmt, threads=threads, output_peak=peak, notes=notes)
             report.quant_model = f"{quant_path} (re-quantized from {float_path.name})"
         else:
             # the converter quantized ORT's pre-processed graph unless its notes say otherwise:
