@@ -92,12 +92,19 @@ class SliceReflectionPad2d(nn.Module):
         return _reflect(_reflect(x, left, right, 3), top, bottom, 2)
 
 
+class Int8CentredInstanceNorm2d(TwoPassInstanceNorm2d):
+    """TwoPassInstanceNorm2d whose ``mean(x)`` and ``x - mean`` PT2E runs in int8 on the input's
+    scale (``edgegan.quantdebug.pt2e.centre_in_int8``); the variance and the scaling stay float."""
+
+
 class SubPixelConvTranspose2d(nn.Module):
     """ConvTranspose2d as zero pad + Conv2d + pixel_shuffle: output phase (a, b) of output
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
-    taps of the transposed kernel that reach that phase."""
+    taps of the transposed kernel that reach that phase. ``crop``: the conv pads symmetrically
+    itself and the extra row/column is sliced off its output instead (no pad op, which XNNPACK
+    runs only in fp32, with a convert on each side)."""
 
-    def __init__(self, src: nn.ConvTranspose2d) -> None:
+    def __init__(self, src: nn.ConvTranspose2d, crop: bool = False) -> None:
         super().__init__()
         s, k, p = src.stride[0], src.kernel_size[0], src.padding[0]
         cin, cout = src.weight.shape[0], src.weight.shape[1]
@@ -113,12 +120,16 @@ class SubPixelConvTranspose2d(nn.Module):
                 for ta, da in taps[a]:
                     for tb, db in taps[b]:
                         w[:, a, b, :, da - lo, db - lo] = src_w[:, :, ta, tb].t()
-        self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None)
+        self.crop = max(-lo, hi) if crop and -lo != hi else None
+        padding = self.crop if self.crop is not None else 0
+        self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None, padding=padding)
         with torch.no_grad():
             self.conv.weight.copy_(w.reshape(cout * s * s, cin, n, n))
             if src.bias is not None:
                 self.conv.bias.copy_(src.bias.detach().repeat_interleave(s * s))
         self.pad = (-lo, hi, -lo, hi)
+        if self.crop is not None:  # output i of the pad form is output i + lo + P of the symmetric conv
+            self.crop_start = lo + self.crop
         self.stride = s
 
     @staticmethod
@@ -129,7 +140,12 @@ class SubPixelConvTranspose2d(nn.Module):
                 and sh > 1 and kh + oh - 2 * ph == sh and isinstance(m.padding, tuple) and kh > ph)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.pixel_shuffle(self.conv(torch.nn.functional.pad(x, self.pad)), self.stride)
+        if self.crop is None:
+            y = self.conv(torch.nn.functional.pad(x, self.pad) if any(self.pad) else x)
+        else:
+            h, w, c = x.shape[2], x.shape[3], self.crop_start
+            y = self.conv(x)[:, :, c: c + h, c: c + w]
+        return torch.nn.functional.pixel_shuffle(y, self.stride)
 
 
 @dataclasses.dataclass
@@ -142,7 +158,10 @@ class DelegationRewrite:
 NORM = "InstanceNorm2d -> two-pass mean/var"
 # module classes executorch-int8 keeps float (by class name: edgegan.quantdebug.pt2e): the
 # rewritten norm's mean/variance arithmetic in int8 read 12 dB on resnet-sketch
-KEEP_FLOAT = ("TwoPassInstanceNorm2d",)
+KEEP_FLOAT = ("TwoPassInstanceNorm2d", "Int8CentredInstanceNorm2d")
+# ... of which these get their mean(x) and x - mean back in int8 (edgegan.quantdebug.pt2e.centre_in_int8)
+CENTRE_INT8 = ("Int8CentredInstanceNorm2d",)
+CENTRE = "InstanceNorm2d centring (mean, x - mean) in int8"
 PAD = "ReflectionPad2d -> slices + cat"
 DECONV = "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"
 
@@ -210,23 +229,27 @@ def _deconvs_before_norms(module: nn.Module) -> set:
     return found
 
 
-def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set) -> None:
+def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False,
+             centre_int8: bool = False) -> None:
     for name, child in module.named_children():
         if norms and isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-            setattr(module, name, TwoPassInstanceNorm2d(child))
+            setattr(module, name, (Int8CentredInstanceNorm2d if centre_int8 else TwoPassInstanceNorm2d)(child))
             counts[NORM] = counts.get(NORM, 0) + 1
+            if centre_int8:
+                counts[CENTRE] = counts.get(CENTRE, 0) + 1
         elif pads and isinstance(child, nn.ReflectionPad2d):
             setattr(module, name, SliceReflectionPad2d(child))
             counts[PAD] = counts.get(PAD, 0) + 1
         elif id(child) in deconvs:
-            setattr(module, name, SubPixelConvTranspose2d(child))
+            setattr(module, name, SubPixelConvTranspose2d(child, crop=crop))
             counts[DECONV] = counts.get(DECONV, 0) + 1
         else:
-            _replace(child, counts, norms, pads, deconvs)
+            _replace(child, counts, norms, pads, deconvs, crop, centre_int8)
 
 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
-                       equalize: np.ndarray | None = None, deconvs: bool = False) -> DelegationRewrite | None:
+                       equalize: np.ndarray | None = None, deconvs: bool = False, crop: bool = False,
+                       centre_int8: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
     ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the convs
     before the norms equalized on the calibration inputs ``equalize`` when given, checked on
@@ -236,7 +259,7 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
         return None
     counts: dict = {}
     new = copy.deepcopy(module)
-    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set())
+    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop, centre_int8)
     if not counts:
         return None
     if equalize is not None and norms:
