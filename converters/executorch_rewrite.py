@@ -19,6 +19,8 @@ kernels, between XNNPACK calls:
   the measured case), it is rewritten as the
   sub-pixel form: a zero pad, one ordinary conv with ``stride**2`` phases per output channel,
   ``pixel_shuffle`` (exact up to float rounding; more MACs, 16/9 for kernel 3, in a faster kernel).
+  With ``crop`` the zero pad (which XNNPACK runs only in fp32, with a convert on each side) is
+  the conv's own symmetric padding and an int8 slice of its output instead.
 
 For int8 (``equalize``), each convolution feeding a rewritten norm is rescaled per output
 channel to the same calibrated range and its bias shifted to centre the channel, with the norm's
@@ -92,11 +94,6 @@ class SliceReflectionPad2d(nn.Module):
         return _reflect(_reflect(x, left, right, 3), top, bottom, 2)
 
 
-class Int8CentredInstanceNorm2d(TwoPassInstanceNorm2d):
-    """TwoPassInstanceNorm2d whose ``mean(x)`` and ``x - mean`` PT2E runs in int8 on the input's
-    scale (``edgegan.quantdebug.pt2e.centre_in_int8``); the variance and the scaling stay float."""
-
-
 class SubPixelConvTranspose2d(nn.Module):
     """ConvTranspose2d as zero pad + Conv2d + pixel_shuffle: output phase (a, b) of output
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
@@ -158,12 +155,10 @@ class DelegationRewrite:
 NORM = "InstanceNorm2d -> two-pass mean/var"
 # module classes executorch-int8 keeps float (by class name: edgegan.quantdebug.pt2e): the
 # rewritten norm's mean/variance arithmetic in int8 read 12 dB on resnet-sketch
-KEEP_FLOAT = ("TwoPassInstanceNorm2d", "Int8CentredInstanceNorm2d")
-# ... of which these get their mean(x) and x - mean back in int8 (edgegan.quantdebug.pt2e.centre_in_int8)
-CENTRE_INT8 = ("Int8CentredInstanceNorm2d",)
-CENTRE = "InstanceNorm2d centring (mean, x - mean) in int8"
+KEEP_FLOAT = ("TwoPassInstanceNorm2d",)
 PAD = "ReflectionPad2d -> slices + cat"
 DECONV = "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"
+DECONV_CROP = "ConvTranspose2d -> conv + crop + pixel_shuffle (sub-pixel)"
 
 
 EQUALIZE = "conv before InstanceNorm -> channels equalized"
@@ -229,27 +224,25 @@ def _deconvs_before_norms(module: nn.Module) -> set:
     return found
 
 
-def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False,
-             centre_int8: bool = False) -> None:
+def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False) -> None:
     for name, child in module.named_children():
         if norms and isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-            setattr(module, name, (Int8CentredInstanceNorm2d if centre_int8 else TwoPassInstanceNorm2d)(child))
+            setattr(module, name, TwoPassInstanceNorm2d(child))
             counts[NORM] = counts.get(NORM, 0) + 1
-            if centre_int8:
-                counts[CENTRE] = counts.get(CENTRE, 0) + 1
         elif pads and isinstance(child, nn.ReflectionPad2d):
             setattr(module, name, SliceReflectionPad2d(child))
             counts[PAD] = counts.get(PAD, 0) + 1
         elif id(child) in deconvs:
             setattr(module, name, SubPixelConvTranspose2d(child, crop=crop))
-            counts[DECONV] = counts.get(DECONV, 0) + 1
+            key = DECONV_CROP if crop else DECONV
+            counts[key] = counts.get(key, 0) + 1
         else:
-            _replace(child, counts, norms, pads, deconvs, crop, centre_int8)
+            _replace(child, counts, norms, pads, deconvs, crop)
 
 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
-                       equalize: np.ndarray | None = None, deconvs: bool = False, crop: bool = False,
-                       centre_int8: bool = False) -> DelegationRewrite | None:
+                       equalize: np.ndarray | None = None, deconvs: bool = False,
+                       crop: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
     ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the convs
     before the norms equalized on the calibration inputs ``equalize`` when given, checked on
@@ -259,7 +252,7 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
         return None
     counts: dict = {}
     new = copy.deepcopy(module)
-    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop, centre_int8)
+    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop)
     if not counts:
         return None
     if equalize is not None and norms:

@@ -133,13 +133,13 @@ def _quantize(ep, calibration: np.ndarray, per_channel: bool, dynamic: bool = Fa
     import torch
 
     from ..quantdebug.pt2e import pt2e_quantize
-    from .executorch_rewrite import CENTRE_INT8, KEEP_FLOAT
+    from .executorch_rewrite import KEEP_FLOAT
 
     if dynamic:  # only the convs / linears are annotated; one pass to trace the observers
         done = pt2e_quantize(ep.module(), calibration[:1], dynamic=True)
     else:
         done = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT,
-                             centre_int8=CENTRE_INT8, fold_relu=fold_relu)
+                             fold_relu=fold_relu)
     example = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
     return torch.export.export(done.converted, (example,)), done.relus_folded
 

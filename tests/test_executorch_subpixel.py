@@ -12,15 +12,17 @@ from edgegan.converters.executorch_rewrite import (DECONV, EQUALIZE, SubPixelCon
                                                    delegation_rewrite)
 
 
+@pytest.mark.parametrize("crop", [False, True])
 @pytest.mark.parametrize("k,s,p,op", [(3, 2, 1, 1), (4, 2, 1, 0), (2, 2, 0, 0), (5, 3, 1, 0), (6, 3, 2, 1)])
-def test_subpixel_form_equals_the_transposed_conv(k, s, p, op):
+def test_subpixel_form_equals_the_transposed_conv(k, s, p, op, crop):
+    """``crop``: the conv pads symmetrically itself and slices its output, no pad op."""
     torch.manual_seed(k * 10 + s)
     deconv = nn.ConvTranspose2d(5, 3, k, stride=s, padding=p, output_padding=op)
     assert SubPixelConvTranspose2d.fits(deconv)
     x = torch.randn(2, 5, 6, 7)
     with torch.no_grad():
         ref = deconv.double()(x.double())
-        got = SubPixelConvTranspose2d(deconv.float())(x)
+        got = SubPixelConvTranspose2d(deconv.float(), crop=crop)(x)
     assert got.shape == ref.shape == (2, 3, 6 * s, 7 * s)
     assert (got.double() - ref).abs().max() < 1e-5
 

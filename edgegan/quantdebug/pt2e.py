@@ -36,18 +36,16 @@ def in_module_of(node, class_names: Sequence[str]) -> bool:
     return False
 
 
-def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = (), dynamic: bool = False,
-                      centre_int8: Sequence[str] = ()):
+def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = (), dynamic: bool = False):
     """The XNNPACK quantizer with executorch-int8's settings; nodes inside ``keep_float``
-    modules end up unannotated (float), except the centring of norms in ``centre_int8`` modules
-    (``centre_in_int8``). ``dynamic``: executorch-dynamic's (convs / linears only,
+    modules end up unannotated (float). ``dynamic``: executorch-dynamic's (convs / linears only,
     their inputs quantized at run time; per-channel weights, which XNNPACK requires for it)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
 
-    names, centred = tuple(keep_float), tuple(centre_int8)
+    names = tuple(keep_float)
 
     class KeepFloatQuantizer(XNNPACKQuantizer):
         def annotate(self, model):
@@ -58,8 +56,6 @@ def xnnpack_quantizer(per_channel: bool = True, keep_float: Sequence[str] = (), 
                 if in_module_of(node, names):
                     node.meta.pop(ANNOTATION_KEY, None)
             share_layout_ops(model, names)
-            if centred:
-                centre_in_int8(model, centred, self.global_config.output_activation)
             return model
 
     if dynamic:
@@ -105,35 +101,6 @@ def share_layout_ops(model, keep_float: Sequence[str] = ()) -> int:
     return n
 
 
-def centre_in_int8(model, class_names: Sequence[str], activation_spec) -> int:
-    """In each module of ``class_names`` (an InstanceNorm written as ``d = x - mean(x)`` ...),
-    annotate ``mean(x)`` on x's own int8 scale (a global average pool of int8 values, in range)
-    and ``x - mean`` with a calibrated int8 output (``activation_spec``), so XNNPACK computes the
-    centring on int8 data and converts only ``d`` to float for the variance and the scaling.
-    Returns how many norms were annotated."""
-    import torch
-    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
-
-    aten, n = torch.ops.aten, 0
-    for mean in model.graph.nodes:
-        if mean.op != "call_function" or mean.target != aten.mean.dim or not in_module_of(mean, class_names):
-            continue
-        x = mean.args[0]
-        if in_module_of(x, class_names) or getattr(x, "meta", {}).get(ANNOTATION_KEY) is None \
-                or x.meta[ANNOTATION_KEY].output_qspec is None:
-            continue  # the variance's mean, or an input that is not int8
-        subs = [u for u in x.users if u.target == aten.sub.Tensor and u.args[:2] == (x, mean)]
-        if len(subs) != 1:
-            continue
-        shared = SharedQuantizationSpec(x)
-        mean.meta[ANNOTATION_KEY] = QuantizationAnnotation(input_qspec_map={x: shared}, output_qspec=shared,
-                                                           _annotated=True)
-        subs[0].meta[ANNOTATION_KEY] = QuantizationAnnotation(input_qspec_map={x: shared, mean: shared},
-                                                              output_qspec=activation_spec, _annotated=True)
-        n += 1
-    return n
-
-
 def fold_relus(graph_module) -> int:
     """Drop each ReLU whose every user is a quantize with zero point == quant_min: quantizing
     already clamps a negative value to qmin, which dequantizes to 0.0, so ``q(relu(v)) ==
@@ -171,7 +138,7 @@ class Pt2eResult:
 
 def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = True,
                   keep_float: Sequence[str] = (), keep_reference: bool = False, dynamic: bool = False,
-                  centre_int8: Sequence[str] = (), fold_relu: bool = False) -> Pt2eResult:
+                  fold_relu: bool = False) -> Pt2eResult:
     """PT2E int8 of an exported program's module (``ExportedProgram.module()``) exactly as
     executorch-int8 makes it; ``fold_relu``: ReLUs before a clamping quantize dropped
     (``fold_relus``)."""
@@ -181,7 +148,7 @@ def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = 
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
-    prepared = prepare_pt2e(graph_module, xnnpack_quantizer(per_channel, keep_float, dynamic, centre_int8))
+    prepared = prepare_pt2e(graph_module, xnnpack_quantizer(per_channel, keep_float, dynamic))
     with torch.no_grad():
         for i in range(len(calibration)):
             prepared(torch.from_numpy(calibration[i: i + 1]))
