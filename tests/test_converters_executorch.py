@@ -243,3 +243,5 @@ def test_resnet_int8_is_rewritten_by_default_and_lowers_in_one_xnnpack_call(tmp_
     assert "aten.pixel_shuffle" not in q["ops_portable"] and q["ops_delegated"]["aten.convolution"] >= 4
     # fold_relu (default): the ReLUs after the float norms are left to the quantize's clamp
     assert q["relus_folded_into_quantize"] >= 4 and "aten.relu" not in q["ops_delegated"]
+    # subpixel_crop (default): the sub-pixel convs pad themselves, no (fp32-only) pad op is left
+    assert "aten.constant_pad_nd" not in q["ops_delegated"]
