@@ -89,8 +89,8 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False,
                      crop: bool = False) -> Program:
     """``torch.export`` the module (rewritten for delegation when asked, its norm inputs
     equalized on the calibration inputs when ``equalize``, its transposed convs in sub-pixel
-    form when ``subpixel``, cropping instead of padding when ``crop``) at batch 1, once per export and setting; the saved .pt2 (or the
-    failure) is cached in ctx.cache for the other format."""
+    form when ``subpixel``, cropping instead of padding when ``crop``) at batch 1, once per export
+    and setting; the saved .pt2 (or the failure) is cached in ctx.cache for the other format."""
     crop = crop and subpixel
     tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")
            + ("_crop" if crop else "")) if rewrite else "as_is"

@@ -59,8 +59,9 @@ def test_a_relu_before_a_quantize_that_keeps_negatives_stays():
 
     class M(nn.Module):
         def forward(self, x):
-            kept = q.quantize_per_tensor.default(torch.ops.aten.relu.default(x), 0.05, -10, -128, 127, torch.int8)
-            dropped = q.quantize_per_tensor.default(torch.ops.aten.relu.default(x * 2), 0.05, -128, -128, 127, torch.int8)
+            relu = torch.ops.aten.relu.default
+            kept = q.quantize_per_tensor.default(relu(x), 0.05, -10, -128, 127, torch.int8)
+            dropped = q.quantize_per_tensor.default(relu(x * 2), 0.05, -128, -128, 127, torch.int8)
             return kept, dropped
 
     gm = torch.fx.symbolic_trace(M())
