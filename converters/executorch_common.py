@@ -50,13 +50,22 @@ class ExecutorchInt8Options(JsonConfig):
     sub-pixel form. Measured on resnet-sketch (benchmarks/executorch_vs.py --rounds 3 --runs 30,
     CPU-gated, 2026-12-01): rewritten + equalized 40.05 dB, one XNNPACK call, 1.43 ms (0.65x ORT
     fp32); as exported 38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels,
-    2.85 ms. Sub-pixel on top: README, ExecuTorch section (benchmarks/alternating_ab.py)."""
+    2.85 ms. Sub-pixel on top, then the ReLUs folded into the quantize after them and the
+    sub-pixel conv's pad done by the conv + an int8 crop: README, ExecuTorch section
+    (benchmarks/alternating_ab.py --cpu-time)."""
 
     rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (
         "with the rewrite: rescale each conv feeding an InstanceNorm so its output channels share one "
         "calibrated range (exact through the norm); measured on resnet-sketch 38.2 -> 40.1 dB")})
     subpixel_deconv: bool = dataclasses.field(default=True, metadata={"help": SUBPIXEL_HELP})
+    subpixel_crop: bool = dataclasses.field(default=True, metadata={"help": (
+        "with subpixel_deconv: the sub-pixel conv pads symmetrically itself and an int8 slice crops "
+        "its output, instead of a zero pad op (XNNPACK runs that pad in fp32, a convert on each side)")})
+    fold_relu: bool = dataclasses.field(default=True, metadata={"help": (
+        "drop each ReLU that a quantize with its zero point at the int8 minimum follows: the quantize "
+        "clamps negatives to 0 already (exact); after the float InstanceNorm XNNPACK ran it as an "
+        "fp32 clamp over the whole tensor")})
 
 
 @dataclasses.dataclass
@@ -76,12 +85,15 @@ class Program:
     notes: list
 
 
-def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False, subpixel: bool = False) -> Program:
+def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False, subpixel: bool = False,
+                     crop: bool = False) -> Program:
     """``torch.export`` the module (rewritten for delegation when asked, its norm inputs
     equalized on the calibration inputs when ``equalize``, its transposed convs in sub-pixel
-    form when ``subpixel``) at batch 1, once per export and setting; the saved .pt2 (or the
-    failure) is cached in ctx.cache for the other format."""
-    tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")) if rewrite else "as_is"
+    form when ``subpixel``, cropping instead of padding when ``crop``) at batch 1, once per export
+    and setting; the saved .pt2 (or the failure) is cached in ctx.cache for the other format."""
+    crop = crop and subpixel
+    tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")
+           + ("_crop" if crop else "")) if rewrite else "as_is"
     key = f"executorch_program:{tag}"
     if key + ":error" in ctx.cache:
         raise ConversionError(ctx.cache[key + ":error"])
@@ -95,7 +107,8 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False,
 
         try:
             done = delegation_rewrite(ctx.module, ctx.calibration[:8],
-                                      equalize=ctx.calibration if equalize else None, deconvs=subpixel)
+                                      equalize=ctx.calibration if equalize else None, deconvs=subpixel,
+                                      crop=crop)
         except ValueError as exc:
             done, notes = None, [f"no delegation rewrite: {exc}"]
         except Exception as exc:  # noqa: BLE001 - an unusual module: lower it as it is
@@ -138,13 +151,13 @@ class ExecutorchConverterBase(Converter):
     def convert(self, ctx: ConvertContext) -> ConvertResult:
         opts = ctx.options_for(self)
         program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False),
-                                   getattr(opts, "subpixel_deconv", False))
+                                   getattr(opts, "subpixel_deconv", False), getattr(opts, "subpixel_crop", False))
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
         if self.mode in ("int8", "dynamic") and not calib.exists():
             np.save(calib, np.ascontiguousarray(ctx.calibration, dtype=np.float32))
         job = {"program": str(program.path), "mode": self.mode, "out": str(out), "calibration": str(calib),
-               "per_channel": ctx.options.per_channel}
+               "per_channel": ctx.options.per_channel, "fold_relu": bool(getattr(opts, "fold_relu", False))}
         report = run_worker("edgegan.converters.executorch_worker", job, ctx.workdir / f"executorch_{self.mode}.json",
                             f"ExecuTorch lowering ({self.mode})", EXECUTORCH_TIMEOUT_S, require_report=True)
         version = module_version("executorch")

@@ -19,6 +19,8 @@ kernels, between XNNPACK calls:
   the measured case), it is rewritten as the
   sub-pixel form: a zero pad, one ordinary conv with ``stride**2`` phases per output channel,
   ``pixel_shuffle`` (exact up to float rounding; more MACs, 16/9 for kernel 3, in a faster kernel).
+  With ``crop`` the zero pad (which XNNPACK runs only in fp32, with a convert on each side) is
+  the conv's own symmetric padding and an int8 slice of its output instead.
 
 For int8 (``equalize``), each convolution feeding a rewritten norm is rescaled per output
 channel to the same calibrated range and its bias shifted to centre the channel, with the norm's
@@ -95,9 +97,11 @@ class SliceReflectionPad2d(nn.Module):
 class SubPixelConvTranspose2d(nn.Module):
     """ConvTranspose2d as zero pad + Conv2d + pixel_shuffle: output phase (a, b) of output
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
-    taps of the transposed kernel that reach that phase."""
+    taps of the transposed kernel that reach that phase. ``crop``: the conv pads symmetrically
+    itself and the extra row/column is sliced off its output instead (no pad op, which XNNPACK
+    runs only in fp32, with a convert on each side)."""
 
-    def __init__(self, src: nn.ConvTranspose2d) -> None:
+    def __init__(self, src: nn.ConvTranspose2d, crop: bool = False) -> None:
         super().__init__()
         s, k, p = src.stride[0], src.kernel_size[0], src.padding[0]
         cin, cout = src.weight.shape[0], src.weight.shape[1]
@@ -113,12 +117,16 @@ class SubPixelConvTranspose2d(nn.Module):
                 for ta, da in taps[a]:
                     for tb, db in taps[b]:
                         w[:, a, b, :, da - lo, db - lo] = src_w[:, :, ta, tb].t()
-        self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None)
+        self.crop = max(-lo, hi) if crop and -lo != hi else None
+        padding = self.crop if self.crop is not None else 0
+        self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None, padding=padding)
         with torch.no_grad():
             self.conv.weight.copy_(w.reshape(cout * s * s, cin, n, n))
             if src.bias is not None:
                 self.conv.bias.copy_(src.bias.detach().repeat_interleave(s * s))
         self.pad = (-lo, hi, -lo, hi)
+        if self.crop is not None:  # output i of the pad form is output i + lo + P of the symmetric conv
+            self.crop_start = lo + self.crop
         self.stride = s
 
     @staticmethod
@@ -129,7 +137,12 @@ class SubPixelConvTranspose2d(nn.Module):
                 and sh > 1 and kh + oh - 2 * ph == sh and isinstance(m.padding, tuple) and kh > ph)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.pixel_shuffle(self.conv(torch.nn.functional.pad(x, self.pad)), self.stride)
+        if self.crop is None:
+            y = self.conv(torch.nn.functional.pad(x, self.pad) if any(self.pad) else x)
+        else:
+            h, w, c = x.shape[2], x.shape[3], self.crop_start
+            y = self.conv(x)[:, :, c: c + h, c: c + w]
+        return torch.nn.functional.pixel_shuffle(y, self.stride)
 
 
 @dataclasses.dataclass
@@ -145,6 +158,7 @@ NORM = "InstanceNorm2d -> two-pass mean/var"
 KEEP_FLOAT = ("TwoPassInstanceNorm2d",)
 PAD = "ReflectionPad2d -> slices + cat"
 DECONV = "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"
+DECONV_CROP = "ConvTranspose2d -> conv + crop + pixel_shuffle (sub-pixel)"
 
 
 EQUALIZE = "conv before InstanceNorm -> channels equalized"
@@ -210,7 +224,7 @@ def _deconvs_before_norms(module: nn.Module) -> set:
     return found
 
 
-def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set) -> None:
+def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False) -> None:
     for name, child in module.named_children():
         if norms and isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
             setattr(module, name, TwoPassInstanceNorm2d(child))
@@ -219,14 +233,16 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             setattr(module, name, SliceReflectionPad2d(child))
             counts[PAD] = counts.get(PAD, 0) + 1
         elif id(child) in deconvs:
-            setattr(module, name, SubPixelConvTranspose2d(child))
-            counts[DECONV] = counts.get(DECONV, 0) + 1
+            setattr(module, name, SubPixelConvTranspose2d(child, crop=crop))
+            key = DECONV_CROP if crop else DECONV
+            counts[key] = counts.get(key, 0) + 1
         else:
-            _replace(child, counts, norms, pads, deconvs)
+            _replace(child, counts, norms, pads, deconvs, crop)
 
 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
-                       equalize: np.ndarray | None = None, deconvs: bool = False) -> DelegationRewrite | None:
+                       equalize: np.ndarray | None = None, deconvs: bool = False,
+                       crop: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
     ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the convs
     before the norms equalized on the calibration inputs ``equalize`` when given, checked on
@@ -236,7 +252,7 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
         return None
     counts: dict = {}
     new = copy.deepcopy(module)
-    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set())
+    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop)
     if not counts:
         return None
     if equalize is not None and norms:

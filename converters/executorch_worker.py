@@ -126,20 +126,22 @@ def describe(edge_program) -> dict:
     }
 
 
-def _quantize(ep, calibration: np.ndarray, per_channel: bool, dynamic: bool = False):
+def _quantize(ep, calibration: np.ndarray, per_channel: bool, dynamic: bool = False, fold_relu: bool = False):
     """PT2E int8 with executorch-int8's settings (one definition, shared with the debugger's
-    replay); a rewritten InstanceNorm stays float inside XNNPACK."""
+    replay); a rewritten InstanceNorm stays float inside XNNPACK. Returns the re-exported
+    program and how many ReLUs were folded into the quantize after them."""
     import torch
 
     from ..quantdebug.pt2e import pt2e_quantize
     from .executorch_rewrite import KEEP_FLOAT
 
     if dynamic:  # only the convs / linears are annotated; one pass to trace the observers
-        converted = pt2e_quantize(ep.module(), calibration[:1], dynamic=True).converted
+        done = pt2e_quantize(ep.module(), calibration[:1], dynamic=True)
     else:
-        converted = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT).converted
+        done = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=KEEP_FLOAT,
+                             fold_relu=fold_relu)
     example = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
-    return torch.export.export(converted, (example,))
+    return torch.export.export(done.converted, (example,)), done.relus_folded
 
 
 def convert(job: dict) -> dict:
@@ -148,13 +150,17 @@ def convert(job: dict) -> dict:
     from executorch.exir import to_edge_transform_and_lower
 
     ep = torch.export.load(job["program"])
+    folded = 0
     if job["mode"] in ("int8", "dynamic"):  # per_channel: static int8 only (dynamic is always per channel)
         calibration = np.load(job["calibration"], allow_pickle=False).astype(np.float32)
-        ep = _quantize(ep, calibration, job.get("per_channel", True), dynamic=job["mode"] == "dynamic")
+        ep, folded = _quantize(ep, calibration, job.get("per_channel", True), dynamic=job["mode"] == "dynamic",
+                               fold_relu=bool(job.get("fold_relu", False)))
     elif job["mode"] != "fp32":
         raise ValueError(f"unknown mode {job['mode']}")
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
     report = describe(edge.exported_program())
+    if job.get("fold_relu"):
+        report["relus_folded_into_quantize"] = folded
     atomic_write(job["out"], edge.to_executorch().buffer)
     return report
 

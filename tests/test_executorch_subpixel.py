@@ -12,15 +12,17 @@ from edgegan.converters.executorch_rewrite import (DECONV, EQUALIZE, SubPixelCon
                                                    delegation_rewrite)
 
 
+@pytest.mark.parametrize("crop", [False, True])
 @pytest.mark.parametrize("k,s,p,op", [(3, 2, 1, 1), (4, 2, 1, 0), (2, 2, 0, 0), (5, 3, 1, 0), (6, 3, 2, 1)])
-def test_subpixel_form_equals_the_transposed_conv(k, s, p, op):
+def test_subpixel_form_equals_the_transposed_conv(k, s, p, op, crop):
+    """``crop``: the conv pads symmetrically itself and slices its output, no pad op."""
     torch.manual_seed(k * 10 + s)
     deconv = nn.ConvTranspose2d(5, 3, k, stride=s, padding=p, output_padding=op)
     assert SubPixelConvTranspose2d.fits(deconv)
     x = torch.randn(2, 5, 6, 7)
     with torch.no_grad():
         ref = deconv.double()(x.double())
-        got = SubPixelConvTranspose2d(deconv.float())(x)
+        got = SubPixelConvTranspose2d(deconv.float(), crop=crop)(x)
     assert got.shape == ref.shape == (2, 3, 6 * s, 7 * s)
     assert (got.double() - ref).abs().max() < 1e-5
 
@@ -93,3 +95,39 @@ def test_pt2e_quantizes_the_pixel_shuffle_on_its_input_scale():
     (user,) = shuffle.users
     assert "quantize_per_tensor" in str(user.target) and "dequantize" not in str(user.target)
     assert user.args[1:3] == src.args[1:3]  # same scale and zero point: a permutation of int8 values
+
+
+def test_cropped_subpixel_lowers_without_a_pad_op_and_matches_float(tmp_path):
+    """The real lowering: with ``crop`` the .pte has no constant_pad_nd (XNNPACK runs it only in
+    fp32, between two converts) but int8 slices, is one XNNPACK call, and the real ExecuTorch
+    runtime's output is as close to the float model as the padded form's."""
+    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
+    import numpy as np
+    from executorch.runtime import Runtime
+
+    from edgegan.converters.executorch_worker import convert
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.InstanceNorm2d(8), nn.ReLU(),
+                          nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(6),
+                          nn.ReLU(), nn.Conv2d(6, 3, 1), nn.Tanh()).eval()
+    x = np.random.default_rng(1).uniform(-1, 1, (12, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "cal.npy", x)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    psnr, reports = {}, {}
+    for crop in (False, True):
+        done = delegation_rewrite(model, x[:4], equalize=x, deconvs=True, crop=crop)
+        program, pte = tmp_path / f"p{crop}.pt2", tmp_path / f"m{crop}.pte"
+        torch.export.save(torch.export.export(done.module, (torch.from_numpy(x[:1]),)), str(program))
+        reports[crop] = convert({"program": str(program), "mode": "int8", "out": str(pte),
+                                 "calibration": str(tmp_path / "cal.npy"), "fold_relu": True})
+        method = Runtime.get().load_program(str(pte)).load_method("forward")
+        got = np.concatenate([method.execute([torch.from_numpy(x[i: i + 1])])[0].numpy() for i in range(len(x))])
+        psnr[crop] = 10 * np.log10(4 / np.mean((got - ref) ** 2))
+    assert reports[False]["ops_delegated"].get("aten.constant_pad_nd") == 1
+    assert "aten.constant_pad_nd" not in reports[True]["ops_delegated"]
+    assert reports[True]["ops_delegated"]["aten.slice_copy"] == 2  # the crop, H then W
+    assert reports[True]["fully_delegated"] and reports[True]["delegate_calls"] == 1
+    assert reports[True]["int8_mac_fraction"] == 1.0
+    assert psnr[True] > 30 and abs(psnr[True] - psnr[False]) < 1.5, psnr

@@ -75,7 +75,7 @@ class Pt2eTwin:
 
 
 def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True,
-                  keep_float: Sequence[str] = ()) -> Pt2eTwin:
+                  keep_float: Sequence[str] = (), fold_relu: bool = False) -> Pt2eTwin:
     """PT2E int8 of ``module`` exactly as executorch-int8 makes it: a batch-1 export, then the
     converter's own PT2E function (``quantdebug.pt2e.pt2e_quantize``); modules whose class name
     is in ``keep_float`` left float, as the converter leaves its rewritten norm."""
@@ -91,7 +91,7 @@ def quantize_twin(module, calibration: np.ndarray, per_channel: bool = True,
         raise ConversionError(f"torch.export cannot capture the model: {type(exc).__name__}: {first_line(exc, 200)}") \
             from None
     done = pt2e_quantize(ep.module(), calibration, per_channel=per_channel, keep_float=keep_float,
-                         keep_reference=True)
+                         keep_reference=True, fold_relu=fold_relu)
     return Pt2eTwin(reference=done.reference, converted=done.converted)
 
 
@@ -321,7 +321,7 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
     ``rewrite(module, inputs, equalize=None[, deconvs=True]) -> (module, keep_float)``: the
     converter's delegation rewrite (``equalize``: the calibration inputs, when the artifact
     records the norm-input equalization; ``deconvs`` when it records the sub-pixel
-    ConvTranspose rewrite) and the class names it keeps float,
+    ConvTranspose rewrite, ``crop`` when that rewrite crops) and the class names it keeps float,
     needed when the artifact records one (the converters package provides it; passed in so this
     package does not import the converters, which import it)."""
     from ..bundle import Bundle
@@ -345,9 +345,13 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
             raise ConfigError(f"{fmt} was lowered from a rewritten model ({len(rec.rewrites)} rewrite(s)); pass "
                               "rewrite= (edgegan debug-quant does)")
         equalized = any("equalized" in str(r.get("rewrite", "")) for r in rec.rewrites)
-        subpixel = {"deconvs": True} if any("sub-pixel" in str(r.get("rewrite", "")) for r in rec.rewrites) else {}
+        names = [str(r.get("rewrite", "")) for r in rec.rewrites]
+        subpixel = {"deconvs": True} if any("sub-pixel" in n for n in names) else {}
+        if any("sub-pixel" in n and "crop" in n for n in names):
+            subpixel["crop"] = True
         module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None, **subpixel)
-    twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep)
+    twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep,
+                         fold_relu="relus_folded_into_quantize" in q)
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
         if rec.rewrites else []
     return debug_twin(twin, stored_inputs(bundle, n_inputs), fmt=fmt, pte=pte,

@@ -101,6 +101,31 @@ def share_layout_ops(model, keep_float: Sequence[str] = ()) -> int:
     return n
 
 
+def fold_relus(graph_module) -> int:
+    """Drop each ReLU whose every user is a quantize with zero point == quant_min: quantizing
+    already clamps a negative value to qmin, which dequantizes to 0.0, so ``q(relu(v)) ==
+    q(v)`` for every v (exact). Where the ReLU follows float arithmetic (the InstanceNorm kept
+    float) XNNPACK otherwise runs it as an fp32 clamp over the whole tensor before the convert.
+    Returns how many were dropped."""
+    import torch
+
+    aten, n = torch.ops.aten, 0
+    relus = (aten.relu.default, aten.relu_.default)
+    for node in list(graph_module.graph.nodes):
+        if node.op != "call_function" or node.target not in relus or not node.users:
+            continue
+        if not all("quantize_per_tensor" in str(u.target) and "dequantize" not in str(u.target)
+                   and len(u.args) >= 5 and int(u.args[2]) == int(u.args[3]) for u in node.users):
+            continue  # args: (x, scale, zero_point, quant_min, quant_max, dtype)
+        node.replace_all_uses_with(node.args[0])
+        graph_module.graph.erase_node(node)
+        n += 1
+    if n:
+        graph_module.graph.lint()
+        graph_module.recompile()
+    return n
+
+
 @dataclasses.dataclass
 class Pt2eResult:
     """``converted``: the quantize/dequantize graph; ``reference``: a copy of the calibrated
@@ -108,12 +133,15 @@ class Pt2eResult:
 
     converted: Any
     reference: Any = None
+    relus_folded: int = 0
 
 
 def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = True,
-                  keep_float: Sequence[str] = (), keep_reference: bool = False, dynamic: bool = False) -> Pt2eResult:
+                  keep_float: Sequence[str] = (), keep_reference: bool = False, dynamic: bool = False,
+                  fold_relu: bool = False) -> Pt2eResult:
     """PT2E int8 of an exported program's module (``ExportedProgram.module()``) exactly as
-    executorch-int8 makes it."""
+    executorch-int8 makes it; ``fold_relu``: ReLUs before a clamping quantize dropped
+    (``fold_relus``)."""
     import copy
 
     import torch
@@ -125,4 +153,6 @@ def pt2e_quantize(graph_module, calibration: np.ndarray, *, per_channel: bool = 
         for i in range(len(calibration)):
             prepared(torch.from_numpy(calibration[i: i + 1]))
     reference = copy.deepcopy(prepared) if keep_reference else None
-    return Pt2eResult(converted=convert_pt2e(prepared), reference=reference)
+    converted = convert_pt2e(prepared)
+    folded = fold_relus(converted) if fold_relu else 0
+    return Pt2eResult(converted=converted, reference=reference, relus_folded=folded)
