@@ -96,8 +96,11 @@ def test_export_bundle_records_macs_and_int8_rewrite(tmp_path, batch):
     assert [n.split(":")[1].strip() for n in names[:2]] == [
         "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + DepthToSpace + crop (BatchNorm folded)",
         "ConvTranspose k4 s2 p1 -> pad + Conv 2x2 (4 phases) + DepthToSpace + crop"]
-    assert names[2:] == ["Relu moved before DepthToSpace / crop (runs on the int8 tensor) x1",  # after the first
-                         "conv with < 16 output channels widened to 16 (zero channels, sliced off) x1"]  # the last
+    assert sorted(names[2:]) == [
+        "DepthToSpace CRD -> DCR (conv channels permuted) x2",  # both interleaves, for the channels-last form
+        "DepthToSpace as channels-last reshape + transpose (ORT's layout transposes cancel) x2",
+        "Relu moved before DepthToSpace / crop (runs on the int8 tensor) x1",  # after the first
+        "conv with < 16 output channels widened to 16 (zero channels, sliced off) x1"]  # the last
     import onnx
 
     int8 = onnx.load(str(tmp_path / "b" / rows["ort-int8"]["path"]))
