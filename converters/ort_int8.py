@@ -135,6 +135,18 @@ def graph_pass(ctx: ConvertContext, name: str, source: Path, rewrite) -> tuple:
     return ctx.cache[key]
 
 
+DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
+
+
+def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
+    """(``source`` with its DepthToSpace ops in DCR order, how many were switched). TFLite maps
+    only DCR to one builtin; ort-int8 needs DCR for its channels-last interleave
+    (edgegan.export.nhwc_interleave: ORT's own DCR DepthToSpace kernel was no cheaper than CRD)."""
+    from ..export.depth_to_space import to_dcr
+
+    return graph_pass(ctx, "dcr", source, to_dcr)
+
+
 RELU_HOIST = "Relu moved before DepthToSpace / crop (runs on the int8 tensor)"
 
 
@@ -230,8 +242,6 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
     rewritten, rewrites, notes = subpixel_onnx(ctx) if ort.subpixel else (None, [], [])
     rewrites, notes = [dict(r) for r in rewrites], list(notes)
     if ort.nhwc_interleave and rewritten is not None and rewritten != ctx.onnx_path:
-        from .tflite_common import DCR_REWRITE, dcr_onnx
-
         rewritten, switched = dcr_onnx(ctx, rewritten)
         rewrites += [{"rewrite": f"{DCR_REWRITE} x{switched}"}] if switched else []
     if ort.relu_hoist and rewritten is not None and rewritten != ctx.onnx_path:

@@ -144,26 +144,13 @@ class TFLiteFullInt8Options(TFLiteInt8Options):
     """tflite-int8's options (the int8 graph options; nothing of its own)."""
 
 
-DCR_REWRITE = "DepthToSpace CRD -> DCR (conv channels permuted)"
-
-
-def dcr_onnx(ctx: ConvertContext, source: Path) -> tuple:
-    """(``source`` with its DepthToSpace ops in DCR order, how many were switched). TFLite maps
-    only DCR to one builtin; ort-int8 needs DCR for its channels-last interleave
-    (edgegan.export.nhwc_interleave: ORT's own DCR DepthToSpace kernel was no cheaper than CRD)."""
-    from ..export.depth_to_space import to_dcr
-    from .ort_int8 import graph_pass
-
-    return graph_pass(ctx, "dcr", source, to_dcr)
-
-
 def norm_source(ctx: ConvertContext, options) -> tuple:
     """(ONNX to convert or None for the exported one, rewrite records, note): the one place that
     decides which float graph a TFLite format converts (tflite-int8 and tflite-int8-mixed alike):
     the sub-pixel rewrite (ConvTranspose on a 1×1 latent kept) with DepthToSpace in DCR order and
     the Relu hoist when the options ask for them, then the InstanceNorm rewrite, then the
     XNNPACK-friendly pads / norms (:func:`xnnpack_source`)."""
-    from .ort_int8 import norm_rewritten_onnx, relu_hoisted_onnx, subpixel_onnx
+    from .ort_int8 import DCR_REWRITE, dcr_onnx, norm_rewritten_onnx, relu_hoisted_onnx, subpixel_onnx
 
     base, rewrites, notes = ctx.onnx_path, [], []
     if getattr(options, "subpixel", False) and ctx.module is not None:
