@@ -267,12 +267,12 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
             except ConversionError as exc:
                 errors.append(str(exc))
                 continue
-        widened_path, widened = graph_pass(ctx, "widen", graph, widen_narrow_convs) if ort.widen_convs \
-            else (graph, 0)
-        graph = widened_path if widened else graph
-        interleaved_path, interleaved = graph_pass(ctx, "nhwc", graph, interleave_nhwc) if ort.nhwc_interleave \
-            else (graph, 0)
-        graph = interleaved_path if interleaved else graph
+        applied = []  # the exact passes after pre-processing, in order: (record, count)
+        for on, name, rewrite, record in ((ort.widen_convs, "widen", widen_narrow_convs, WIDEN),
+                                          (ort.nhwc_interleave, "nhwc", interleave_nhwc, INTERLEAVE)):
+            path, count = graph_pass(ctx, name, graph, rewrite) if on else (graph, 0)
+            graph = path if count else graph
+            applied += [(record, count)] if count else []
         try:
             result = quantize(graph)
             break
@@ -283,10 +283,7 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
         raise ConversionError("onnxruntime quantize_static failed: " + " | ".join(errors))
     base, norm_rewrites = graphs[source]
     rewrites = (rewrites if base == rewritten else []) + norm_rewrites
-    if widened:
-        rewrites.append({"rewrite": f"{WIDEN} x{widened}"})
-    if interleaved:
-        rewrites.append({"rewrite": f"{INTERLEAVE} x{interleaved}"})
+    rewrites += [{"rewrite": f"{record} x{count}"} for record, count in applied]
     if errors:
         notes.append("fell back after: " + " | ".join(errors))
     if not preprocess:

@@ -40,6 +40,7 @@ def _const_ints(index: GraphIndex, name: str):
 def _merge_slices(graph, index: GraphIndex) -> int:
     """Fold Slice -> Slice (the first read only by the second, constant starts / ends / axes /
     steps on disjoint non-negative axes) into one Slice; returns how many folded."""
+    import numpy as np
     from onnx import numpy_helper
 
     merged = 0
@@ -61,8 +62,6 @@ def _merge_slices(graph, index: GraphIndex) -> int:
         base = f"{second.name}_merged"
         values = [sum((p[i] for p in parts), []) for i in range(4)]
         names = [f"{base}_{k}" for k in ("starts", "ends", "axes", "steps")]
-        import numpy as np
-
         graph.initializer.extend(numpy_helper.from_array(np.array(v, np.int64), n) for v, n in zip(values, names))
         del second.input[:]
         second.input.extend([first.input[0], *names])
