@@ -7,8 +7,9 @@ absolute times do not (the quick check behind the A/B remarks in README / docs/e
     .venv/bin/python benchmarks/alternating_ab.py A.tflite B.tflite [--runs 300]
     .venv/bin/python benchmarks/alternating_ab.py A.pte B.pte A.onnx [--inputs BUNDLE/inputs.npy]
 
-ONNX files run in ONNX Runtime (2 intra-op threads; ``--no-spin`` turns ORT's thread spinning
-off, which one-run-each alternation otherwise penalises), .tflite files in ai-edge-litert's
+ONNX files run in ONNX Runtime (2 intra-op threads, spinning off: ORT's threads keep spinning
+after a run and take the cores from the next artifact, so alternation with spinning measures
+the order, not the models; ``--spin`` turns it back on), .tflite files in ai-edge-litert's
 interpreter with its default XNNPACK delegate (2 threads), .pte files through edgegan's runner
 (the full ``executorch`` runtime, its XNNPACK threadpool resized to ``--threads``; runtimes can be
 mixed in one run, e.g. a .pte against the ORT fp32 baseline). The input is the first sample of
@@ -97,12 +98,17 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--inputs", type=Path, default=None, help="a .npy of inputs (first sample used)")
-    ap.add_argument("--no-spin", action="store_true", help="ORT: intra-op threads do not spin between runs")
+    # 2026-12-02 00:19 UTC, load 0.8, resnet-sketch model.onnx vs model_ort_int8.onnx, 1000 runs each:
+    # with spinning the fp32 median read 7.00 ms (p25 4.13) and the ratio 0.41x; without, 3.51 ms
+    # (p25 3.27) and 0.66x; every artifact of another runtime timed after an ORT one slowed too
+    ap.add_argument("--spin", action="store_true", help="ORT: intra-op threads spin between runs (biased in alternation)")
+    ap.add_argument("--no-spin", action="store_true", help="(the default; kept for old command lines)")
     ap.add_argument("--cpu-time", action="store_true", help="1 thread, CPU time of the calling thread")
     ap.add_argument("--batch", type=int, default=10, help="--cpu-time: inferences per timed step")
     args = ap.parse_args()
     if args.cpu_time:
-        args.threads, args.no_spin = 1, True
+        args.threads = 1
+    args.no_spin = args.cpu_time or not args.spin
     if len(args.artifacts) < 2:
         ap.error("give at least two artifacts")
     x = np.load(args.inputs, allow_pickle=False) if args.inputs else None

@@ -6,8 +6,8 @@ is reported per pair and as the median of the pairs.
 
 ``--old`` is a git ref: its ``edgegan/`` is exported (``git archive``) into a temporary
 directory and put first on PYTHONPATH; "new" is this checkout. ``--threads`` sets
-EDGEGAN_METRICS_THREADS for the new runs ("": its default, one thread; "2"; "auto"; the old code
-ignores it).
+EDGEGAN_METRICS_THREADS for the new runs ("": its default, "auto": two threads while a core is
+idle; "1"; "2"; code before 2026-12-01 ignores it).
 Prints one line per run (wall s, CPU s, the search's own phase seconds, P, R, approx_error)
 and the ratios.
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--old", required=True, help="git ref of the other version")
     p.add_argument("--sizes", type=int, nargs="+", default=[20000])
     p.add_argument("--reps", type=int, default=6)
-    p.add_argument("--threads", default="", help='EDGEGAN_METRICS_THREADS for the new runs ("": default, 1)')
+    p.add_argument("--threads", default="", help='EDGEGAN_METRICS_THREADS for the new runs ("": default, auto)')
     p.add_argument("--old-threads", default="", help="the same for the old runs (with --old HEAD: threads vs one thread)")
     args = p.parse_args(argv)
     import numpy as np

@@ -154,11 +154,11 @@ def _assign(z: np.ndarray, cent: np.ndarray, block: int = 256) -> np.ndarray:
 
 
 # Python threads for independent stages (each on one BLAS thread; same results with any count).
-# Default 1: two threads were ~25 % slower at load 6 on this shared 2-core machine and their
-# gain on a quiet one is not measured yet (docs/metrics.md §6). EDGEGAN_METRICS_THREADS=2
-# (any N) fixes the count; "auto" (THREADS = None) uses thread_count()'s load rule.
-_ENV_THREADS = os.environ.get("EDGEGAN_METRICS_THREADS", "")
-THREADS: int | None = int(_ENV_THREADS) if _ENV_THREADS.isdigit() else (None if _ENV_THREADS == "auto" else 1)
+# Default "auto" (THREADS = None): thread_count()'s load rule. Two threads were ~25 % slower at
+# load 6 on this shared 2-core machine and 0.92x the wall time of one on a quiet one (load 1.3;
+# docs/metrics.md §6), so two only while a core is idle. EDGEGAN_METRICS_THREADS=N fixes the count.
+_ENV_THREADS = os.environ.get("EDGEGAN_METRICS_THREADS", "auto")
+THREADS: int | None = int(_ENV_THREADS) if _ENV_THREADS.isdigit() else None
 
 
 def thread_count() -> int:
