@@ -22,6 +22,13 @@ per inference, averaged over ``--batch`` inferences. Other jobs on the machine d
 but barely change its CPU time, so this ratio holds at load averages where wall times do not
 (cache sharing still moves it a little). It says nothing about how well 2 threads scale. A
 .pte runs with the runner's ExecuTorch threadpool set to 1 thread.
+
+``--processes R`` times each artifact alone in a fresh process instead (R rounds, A B A B ...,
+each process: ``--warmup`` runs, then the median of ``--runs``), with ORT's spinning on as a
+deployed session has it (nothing else runs beside it to lose the cores to): the setting closest
+to a device running one model, and the one to use for ORT at 2 threads, whose int8 graphs of
+~100 small ops pay a thread wake-up per op when spinning is off. Prints each round's medians, the
+per-round ratios to the first artifact and their median.
 """
 from __future__ import annotations
 
@@ -91,6 +98,43 @@ def _runner(p: Path, x, args):
     return _ort_runner(p, x, args.threads, not args.no_spin)
 
 
+def _child(args) -> None:
+    """--child: one artifact alone in this process; prints its median ms."""
+    x = np.load(args.inputs, allow_pickle=False) if args.inputs else None
+    run = _runner(args.artifacts[0], x, args)
+    for _ in range(args.warmup):
+        run()
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    print(f"{np.median(times) * 1e3:.4f}")
+
+
+def _processes(args) -> None:
+    import subprocess
+    import sys
+
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; before: {_load()}")
+    med = [[] for _ in args.artifacts]
+    for r in range(args.processes):
+        for i, p in enumerate(args.artifacts):
+            cmd = [sys.executable, __file__, str(p), "--child", "--runs", str(args.runs), "--warmup", str(args.warmup),
+                   "--threads", str(args.threads)] + (["--spin"] if args.spin else []) + \
+                  (["--inputs", str(args.inputs)] if args.inputs else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            med[i].append(float(out.stdout.strip().splitlines()[-1]))
+        print(f"round {r + 1}: " + ", ".join(f"{m[-1]:.3f}" for m in med) + " ms", flush=True)
+    print("| artifact | median ms per process (rounds) | median | ratio to first per round | median ratio |")
+    print("|---|---|---|---|---|")
+    for p, m in zip(args.artifacts, med):
+        ratios = [a / b for a, b in zip(m, med[0])]
+        print(f"| {p} | {', '.join(f'{v:.3f}' for v in m)} | {np.median(m):.3f} | "
+              f"{', '.join(f'{v:.2f}' for v in ratios)} | {np.median(ratios):.2f}x |")
+    print(f"after: {_load()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("artifacts", nargs="+", type=Path)
@@ -105,7 +149,18 @@ def main() -> None:
     ap.add_argument("--no-spin", action="store_true", help="(the default; kept for old command lines)")
     ap.add_argument("--cpu-time", action="store_true", help="1 thread, CPU time of the calling thread")
     ap.add_argument("--batch", type=int, default=10, help="--cpu-time: inferences per timed step")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="rounds of one fresh process per artifact (ORT spinning on unless --no-spin)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        args.no_spin = not args.spin
+        return _child(args)
+    if args.processes:
+        if len(args.artifacts) < 2:
+            ap.error("give at least two artifacts")
+        args.spin = args.spin or not args.no_spin
+        return _processes(args)
     if args.cpu_time:
         args.threads = 1
     args.no_spin = args.cpu_time or not args.spin

@@ -21,7 +21,7 @@ from ..errors import ConfigError, ConversionError, first_line
 from ..export.conv_widen import REWRITE as WIDEN, widen_narrow_convs
 from ..export.nhwc_interleave import REWRITE as INTERLEAVE, interleave_nhwc
 from ..export.norm_rewrite import tanh_input_range
-from ..export.qdq_pads import REWRITE as INT8_PAD, int8_pads
+from ..export.qdq_pads import GATHER_REWRITE, REWRITE as INT8_PAD, gather_pads, int8_pads
 from .base import ConvertContext, ConvertResult, Converter, missing_modules, module_version, register
 
 # ops that only move or reshape data (they carry int8 through unchanged); everything else that is
@@ -205,6 +205,9 @@ class OrtGraphOptions(OrtQuantTypeOptions):
     int8_pad: bool = dataclasses.field(default=True, metadata={
         "help": "run reflect/edge Pad on the int8 tensor instead of between DequantizeLinear and "
                 "QuantizeLinear (bit-identical; edgegan.export.qdq_pads)"})
+    nhwc_pad: bool = dataclasses.field(default=True, metadata={
+        "help": "with int8_pad: each int8 reflect/edge Pad before a conv as channels-last Gathers between "
+                "Transposes that ORT's layout transposes cancel (bit-identical; edgegan.export.qdq_pads)"})
     tanh_range: bool = dataclasses.field(default=False, metadata={
         "help": "narrow the int8 range of a Tanh's input to where the Tanh is not saturated"})
     widen_convs: bool = dataclasses.field(default=True, metadata={
@@ -292,8 +295,9 @@ def quantize_ort_source(ctx: ConvertContext, ort: OrtGraphOptions, quantize):
 
 
 def finish_qdq(out: Path, ort: OrtGraphOptions, source: OrtSource) -> bool:
-    """The passes on the quantized file itself (Tanh input range, pads onto int8 tensors), their
-    records appended to ``source``: True when the numerics changed (tanh_range narrowed)."""
+    """The passes on the quantized file itself (Tanh input range, pads onto int8 tensors, then
+    channels-last), their records appended to ``source``: True when the numerics changed
+    (tanh_range narrowed)."""
     narrowed = tanh_input_range(out) if ort.tanh_range else []
     source.rewrites += [{"rewrite": "tanh_input_range", **n} for n in narrowed]
     if ort.tanh_range and not narrowed:
@@ -302,6 +306,9 @@ def finish_qdq(out: Path, ort: OrtGraphOptions, source: OrtSource) -> bool:
         moved = int8_pads(out)
         if moved:
             source.rewrites.append({"rewrite": f"{INT8_PAD} x{moved}"})
+        gathered = gather_pads(out) if ort.nhwc_pad else 0
+        if gathered:
+            source.rewrites.append({"rewrite": f"{GATHER_REWRITE} x{gathered}"})
     return bool(narrowed)
 
 

@@ -92,3 +92,69 @@ def test_differing_scales_are_left_alone(quantized, tmp_path):
     before = _run(path, x, name)
     assert int8_pads(path) == 2
     np.testing.assert_array_equal(_run(path, x, name), before)
+
+
+def _op_count(path, op) -> int:
+    return sum(n.op_type == op for n in onnx.load(str(path)).graph.node)
+
+
+def test_int8_pads_become_channels_last_gathers_bit_identically(quantized, tmp_path):
+    """The two pads of >= 8 channels that feed a conv become Transpose -> Gather -> Gather ->
+    Transpose (reflect and edge indices), the 3-channel input pad stays a Pad; ORT's outputs
+    are bit-identical, and in ORT's optimized graph the Gathers read a channels-last tensor and
+    feed ORT's channels-last int8 conv directly (both layout Transposes cancelled)."""
+    import onnxruntime as ort
+
+    from edgegan.export.qdq_pads import gather_pads
+
+    q, x, name = quantized
+    moved = tmp_path / "m.onnx"
+    shutil.copy(q, moved)
+    int8_pads(moved)
+    before = _run(moved, x, name)
+    assert gather_pads(moved) == 2
+    assert _op_count(moved, "Pad") == 1 and _op_count(moved, "Gather") == 4
+    np.testing.assert_array_equal(_run(moved, x, name), before)
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(moved), so, providers=["CPUExecutionProvider"])
+    g = onnx.load(str(tmp_path / "opt.onnx")).graph
+    consumers = {i: n for n in g.node for i in n.input}
+    producer = {o: n for n in g.node for o in n.output}
+    gathers = [n for n in g.node if n.op_type == "Gather"]
+    assert len(gathers) == 4
+    for second in (n for n in gathers if producer[n.input[0]].op_type == "Gather"):
+        first = producer[second.input[0]]
+        src = producer[first.input[0]]  # channels-last: a layout Transpose or ORT's NHWC int8 conv
+        assert (src.op_type == "Transpose" and list(src.attribute[0].ints) == [0, 2, 3, 1]) or \
+            (src.op_type == "QLinearConv" and src.domain == "com.microsoft"), src
+        assert consumers[second.output[0]].op_type == "QLinearConv"
+        assert consumers[second.output[0]].domain == "com.microsoft"  # ORT's channels-last kernel
+
+
+def test_pads_not_read_by_a_conv_are_left_alone(quantized, tmp_path):
+    """A pad whose dequantized output feeds something other than a conv would keep its trailing
+    Transpose: not rewritten, and nothing else changes."""
+    from edgegan.export.qdq_pads import gather_pads
+
+    q, x, name = quantized
+    m = onnx.load(str(q))
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    int8_pads(path)
+    m = onnx.load(str(path))
+    g = m.graph
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    pads = [n for n in g.node if n.op_type == "Pad"]
+    dq = consumers[pads[1].output[0]][0]
+    conv = consumers[dq.output[0]][0]
+    relu = onnx.helper.make_node("Relu", [dq.output[0]], [dq.output[0] + "_r"])
+    conv.input[0] = relu.output[0]
+    g.node.insert(list(g.node).index(conv), relu)
+    onnx.save(m, str(path))
+    before = _run(path, x, name)
+    assert gather_pads(path) == 1
+    np.testing.assert_array_equal(_run(path, x, name), before)

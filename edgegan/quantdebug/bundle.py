@@ -11,7 +11,7 @@ from ..bundle import Bundle
 from ..errors import ConfigError
 from ..export.conv_widen import REWRITE as WIDEN
 from ..export.nhwc_interleave import REWRITE as INTERLEAVE
-from ..export.qdq_pads import REWRITE as INT8_PAD
+from ..export.qdq_pads import GATHER_REWRITE, REWRITE as INT8_PAD
 from .report import DebugReport
 
 # format -> float format it is compared with
@@ -51,8 +51,10 @@ def debug_bundle(bundle_dir: str | Path, fmt: str, n_inputs: int = 8, threads: i
     peak = bundle.manifest.output_range().peak
     q = rec.quantization
     with tempfile.TemporaryDirectory(prefix="edgegan-qdbg-", dir=workdir) as tmp:
-        # pads moved onto int8 tensors change only the quantized graph (bit-identical, names kept)
-        done = {r.get("rewrite") for r in rec.rewrites if not str(r.get("rewrite", "")).startswith(INT8_PAD)}
+        # pads moved onto int8 tensors (and as channels-last Gathers) change only the quantized graph
+        # (bit-identical, names kept)
+        done = {r.get("rewrite") for r in rec.rewrites
+                if not str(r.get("rewrite", "")).startswith((INT8_PAD, GATHER_REWRITE))}
         # narrow convs widened after pre-processing: zero channels + a Slice, names kept; rebuilt below
         widened = any(str(r).startswith(WIDEN) for r in done)
         interleaved = any(str(r).startswith(INTERLEAVE) for r in done)  # the same after widening: rebuilt too
