@@ -62,14 +62,20 @@ def int8_pads(path: Path) -> int:
             drop.add(id(dq))
         moved += 1
     if moved:
-        kept = [n for n in graph.node if id(n) not in drop]
-        del graph.node[:]
-        graph.node.extend(kept)
-        onnx.checker.check_model(model)
-        tmp = Path(str(path) + ".pads.tmp")
-        onnx.save(model, str(tmp))
-        tmp.replace(path)
+        _save_with_nodes(model, [n for n in graph.node if id(n) not in drop], path)
     return moved
+
+
+def _save_with_nodes(model, nodes: list, path: Path) -> None:
+    """Replace the graph's nodes, check the model and write it over ``path`` atomically."""
+    import onnx
+
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    tmp = Path(str(path) + ".rewrite.tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
 
 
 GATHER_REWRITE = "int8 reflect/edge Pad as channels-last Gathers"  # record: f"{GATHER_REWRITE} x{count}"
@@ -124,12 +130,7 @@ def gather_pads(path: Path, min_channels: int = MIN_CHANNELS) -> int:
         new_nodes.append(helper.make_node("Transpose", [cur], [out], perm=[0, 3, 1, 2], name=f"{name}_to_nchw"))
         done += 1
     if done:
-        del graph.node[:]
-        graph.node.extend(new_nodes)
-        onnx.checker.check_model(model)
-        tmp = Path(str(path) + ".gather.tmp")
-        onnx.save(model, str(tmp))
-        tmp.replace(path)
+        _save_with_nodes(model, new_nodes, path)
     return done
 
 
