@@ -132,9 +132,13 @@ def test_int8_pads_become_channels_last_gathers_bit_identically(quantized, tmp_p
         assert consumers[second.output[0]].domain == "com.microsoft"  # ORT's channels-last kernel
 
 
-def test_pads_not_read_by_a_conv_are_left_alone(quantized, tmp_path):
-    """A pad whose dequantized output feeds something other than a conv would keep its trailing
-    Transpose: not rewritten, and nothing else changes."""
+@pytest.mark.parametrize("reader", ["relu", "float-conv"])
+def test_pads_not_read_by_an_int8_conv_are_left_alone(quantized, tmp_path, reader):
+    """A pad whose dequantized output feeds something other than a conv ORT runs in int8 (a
+    Relu; a conv with float weights, as a mixed format keeps) would keep its trailing Transpose:
+    not rewritten, and nothing else changes."""
+    from onnx import numpy_helper
+
     from edgegan.export.qdq_pads import gather_pads
 
     q, x, name = quantized
@@ -151,9 +155,16 @@ def test_pads_not_read_by_a_conv_are_left_alone(quantized, tmp_path):
     pads = [n for n in g.node if n.op_type == "Pad"]
     dq = consumers[pads[1].output[0]][0]
     conv = consumers[dq.output[0]][0]
-    relu = onnx.helper.make_node("Relu", [dq.output[0]], [dq.output[0] + "_r"])
-    conv.input[0] = relu.output[0]
-    g.node.insert(list(g.node).index(conv), relu)
+    if reader == "relu":
+        relu = onnx.helper.make_node("Relu", [dq.output[0]], [dq.output[0] + "_r"])
+        conv.input[0] = relu.output[0]
+        g.node.insert(list(g.node).index(conv), relu)
+    else:
+        wdq = next(n for n in g.node if conv.input[1] in n.output)  # the weights' DequantizeLinear
+        shape = next(t for t in g.initializer if t.name == wdq.input[0]).dims
+        w = np.random.default_rng(1).standard_normal(list(shape)).astype(np.float32) * 0.1
+        g.initializer.append(numpy_helper.from_array(w, "float_weight"))
+        conv.input[1] = "float_weight"
     onnx.save(m, str(path))
     before = _run(path, x, name)
     assert gather_pads(path) == 1
