@@ -117,18 +117,19 @@ def gather_pads(path: Path, min_channels: int = MIN_CHANNELS) -> int:
         if plan is None:
             new_nodes.append(node)
             continue
-        (ih, iw), out = plan, node.output[0]
-        name = _fresh(node.name or "pad", node.output[0], taken)
-        cur = f"{out}__nhwc"
-        new_nodes.append(helper.make_node("Transpose", [node.input[0]], [cur], perm=[0, 2, 3, 1], name=f"{name}_to_nhwc"))
+        ih, iw = plan
+        name = _fresh(node.name or "pad", taken)  # every added node, tensor and initializer name starts with it
+        cur = f"{name}_to_nhwc"
+        new_nodes.append(helper.make_node("Transpose", [node.input[0]], [cur], perm=[0, 2, 3, 1], name=cur))
         for axis, idx in ((1, ih), (2, iw)):
             if idx is None:
                 continue
-            const = f"{name}_gather{axis}_indices"
-            graph.initializer.append(numpy_helper.from_array(np.asarray(idx, dtype=np.int64), const))
-            new_nodes.append(helper.make_node("Gather", [cur, const], [f"{cur}{axis}"], axis=axis, name=f"{name}_gather{axis}"))
-            cur = f"{cur}{axis}"
-        new_nodes.append(helper.make_node("Transpose", [cur], [out], perm=[0, 3, 1, 2], name=f"{name}_to_nchw"))
+            gather = f"{name}_gather{axis}"
+            graph.initializer.append(numpy_helper.from_array(np.asarray(idx, dtype=np.int64), f"{gather}_indices"))
+            new_nodes.append(helper.make_node("Gather", [cur, f"{gather}_indices"], [gather], axis=axis, name=gather))
+            cur = gather
+        new_nodes.append(helper.make_node("Transpose", [cur], [node.output[0]], perm=[0, 3, 1, 2],
+                                          name=f"{name}_to_nchw"))
         done += 1
     if done:
         _save_with_nodes(model, new_nodes, path)
@@ -178,15 +179,13 @@ def _int8_conv(node, x: str, index: GraphIndex) -> bool:
             and all(u.op_type == "QuantizeLinear" for u in users) and node.output[0] not in index.outputs)
 
 
-
-def _fresh(base: str, out: str, taken: set) -> str:
-    """A prefix for the nodes and initializers replacing one pad (``base``, else ``base_1``, ...)
-    none of whose names, nor the tensors derived from ``out``, is already in the graph."""
+def _fresh(base: str, taken: set) -> str:
+    """A prefix for the nodes, tensors and initializers replacing one pad (``base``, else
+    ``base_1``, ...) none of whose names is already in the graph (then reserved)."""
     k = 0
     while True:
         prefix = base if k == 0 else f"{base}_{k}"
-        names = {f"{prefix}_to_nhwc", f"{prefix}_to_nchw", f"{out}__nhwc", f"{out}__nhwc1", f"{out}__nhwc12",
-                 f"{out}__nhwc2", *(f"{prefix}_gather{a}{s}" for a in (1, 2) for s in ("", "_indices"))}
+        names = {f"{prefix}_to_nhwc", f"{prefix}_to_nchw", *(f"{prefix}_gather{a}{s}" for a in (1, 2) for s in ("", "_indices"))}
         if not names & taken:
             taken |= names
             return prefix
