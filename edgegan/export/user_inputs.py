@@ -137,12 +137,10 @@ def randomness(module, x: np.ndarray) -> float:
     if 0 < diff < 1e-3:
         # A tiny gap can be the work split of a multi-threaded reduction changing between runs on a
         # loaded machine (seen once: 2.5e-5); one thread is deterministic, drawn noise still differs.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        from ..util.torch_threads import torch_threads
+
+        with torch_threads(1):
             diff = twice()
-        finally:
-            torch.set_num_threads(threads)
     return diff
 
 

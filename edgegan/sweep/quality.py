@@ -38,7 +38,17 @@ def _references(base, q: dict, key: str, extractor) -> dict:
 
 
 def measure(base, model, q: dict, model_params: dict, work: Path) -> dict:
-    """Quality columns of one compressed ``model`` (``base``: the uncompressed one)."""
+    """Quality columns of one compressed ``model`` (``base``: the uncompressed one), computed on
+    one torch thread: the same bits on every run and machine load (multi-threaded kernels re-split
+    their reductions under load, and one changed feature bit can move a sample across an LSH
+    bucket boundary), and the same thread count as a Ray worker (one CPU per job)."""
+    from ..util.torch_threads import torch_threads
+
+    with torch_threads(1):
+        return _measure(base, model, q, model_params, work)
+
+
+def _measure(base, model, q: dict, model_params: dict, work: Path) -> dict:
     from ..metrics import compute_metric, get_extractor
     from ..metrics.paired import psnr_overall
     from ..models.stats import count_macs

@@ -128,19 +128,6 @@ def progress_to(callback: ProgressCallback) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads, then restore the previous count."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
 def _sigint_sets(flag: dict) -> Iterator[None]:
     """SIGINT sets ``flag["stop"]`` instead of raising mid-step (main thread only)."""
     if threading.current_thread() is not threading.main_thread():

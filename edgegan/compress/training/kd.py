@@ -22,7 +22,8 @@ from typing import Any
 
 from ...errors import ConfigError
 from ..base import derive, register_method
-from .core import TrainingConfig, frozen, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, frozen, params_and_macs, run_training
+from ...util.torch_threads import torch_threads
 
 LOSSES = ("mse", "joint", "regular")
 

@@ -37,7 +37,8 @@ from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive, register_method
-from .core import TrainingConfig, finetune_config, frozen, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, finetune_config, frozen, params_and_macs, run_training
+from ...util.torch_threads import torch_threads
 
 
 @dataclasses.dataclass

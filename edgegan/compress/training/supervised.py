@@ -26,7 +26,8 @@ from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..base import derive
-from .core import TrainingConfig, TrainingResult, params_and_macs, run_training, torch_threads
+from .core import TrainingConfig, TrainingResult, params_and_macs, run_training
+from ...util.torch_threads import torch_threads
 
 LOSSES = ("l1", "mse")
 
