@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# data: {args.structure}, dim {args.dim}, real seed 1, fake seed 2\n")
     print("| n (each set) | method | s | peak MB (numpy) | max RSS MB (process) | P, R | abs diff vs exact P, R | notes |")
     print("|---|---|---|---|---|---|---|---|")
+    if args.million:  # before the long runs: a missing --tmp folder failed only at the end
+        Path(args.tmp).mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
         run_size(n, args, have_faiss)
     if args.big:
