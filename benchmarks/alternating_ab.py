@@ -112,19 +112,24 @@ def _child(args) -> None:
     print(f"{np.median(times) * 1e3:.4f}")
 
 
-def _processes(args) -> None:
+def child_median(path: Path, runs: int, warmup: int, threads: int, inputs: Path | None, spin: bool) -> float:
+    """Median ms of ``path`` alone in a fresh process (this script's --child); also used by
+    executorch_vs.py --isolated."""
     import subprocess
     import sys
 
+    cmd = [sys.executable, __file__, str(path), "--child", "--runs", str(runs), "--warmup", str(warmup),
+           "--threads", str(threads)] + (["--spin"] if spin else []) + (["--inputs", str(inputs)] if inputs else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _processes(args) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; before: {_load()}")
     med = [[] for _ in args.artifacts]
     for r in range(args.processes):
         for i, p in enumerate(args.artifacts):
-            cmd = [sys.executable, __file__, str(p), "--child", "--runs", str(args.runs), "--warmup", str(args.warmup),
-                   "--threads", str(args.threads)] + (["--spin"] if args.spin else []) + \
-                  (["--inputs", str(args.inputs)] if args.inputs else [])
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            med[i].append(float(out.stdout.strip().splitlines()[-1]))
+            med[i].append(child_median(p, args.runs, args.warmup, args.threads, args.inputs, args.spin))
         print(f"round {r + 1}: " + ", ".join(f"{m[-1]:.3f}" for m in med) + " ms", flush=True)
     print("| artifact | median ms per process (rounds) | median | ratio to first per round | median ratio |")
     print("|---|---|---|---|---|")
