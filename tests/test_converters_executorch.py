@@ -15,6 +15,7 @@ import pytest
 
 executorch = pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
 
+from edgegan.converters.executorch_rewrite import DECONV_PHASE  # noqa: E402
 from edgegan.runner import edgegan_runner as runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +71,34 @@ def test_a_dcgan_is_fully_delegated_and_int8_covers_every_mac(tiny_bundle):
     rows = _rows(manifest)
     module = load_generator("dcgan-tiny").module
     convs = sum(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in module.modules())
-    for fmt, share in (("executorch-fp32", 0.0), ("executorch-int8", 1.0)):
-        q = rows[fmt]["quantization"]
-        assert q["delegate_calls"] == 1 and q["fully_delegated"] and q["ops_portable"] == {}, (fmt, q)
-        assert q["ops_delegated"]["aten.convolution"] == convs
-        assert q["int8_mac_fraction"] == share
-        # the record's MAC count agrees with edgegan's own torch-side count of the model
-        assert q["macs"] == pytest.approx(manifest["model"]["macs"], rel=0.02)
+    q = rows["executorch-int8"]["quantization"]
+    assert q["delegate_calls"] == 1 and q["fully_delegated"] and q["ops_portable"] == {}, q
+    assert q["ops_delegated"]["aten.convolution"] == convs and q["int8_mac_fraction"] == 1.0
+    # the record's MAC count agrees with edgegan's own torch-side count of the model
+    assert q["macs"] == pytest.approx(manifest["model"]["macs"], rel=0.02)
+    # fp32: the first transposed conv (1x1 input) is a linear layer, the three stride-2 ones convs
+    # with a 2x2 window per output phase over the input padded by 1: (H+1)^2 positions x 4 phases
+    q = rows["executorch-fp32"]["quantization"]
+    assert q["delegate_calls"] == 1 and q["fully_delegated"] and q["ops_portable"] == {}, q
+    assert q["ops_delegated"]["aten.convolution"] == convs - 1 and q["ops_delegated"]["aten.linear"] == 1
+    assert q["int8_mac_fraction"] == 0.0
+    sizes = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, sizes=sizes: sizes.__setitem__(m, i[0].shape[2]))
+             for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.no_grad():
+        module(torch.zeros(1, *load_generator("dcgan-tiny").input_spec.shape))
+    for h in hooks:
+        h.remove()
+    expected = 0
+    for m, h in sizes.items():
+        cin, cout = m.in_channels, m.out_channels
+        if isinstance(m, torch.nn.Conv2d):
+            expected += h * h * cin * cout * m.kernel_size[0] ** 2
+        elif m.stride[0] == 1:
+            expected += cin * cout * m.kernel_size[0] ** 2
+        else:
+            expected += (h + 1) ** 2 * 4 * cout * cin * 4
+    assert q["macs"] == expected
     assert rows["executorch-int8"]["quantization"]["quant_ops_delegated"]["quantized_decomposed.dequantize_per_channel"] == convs
 
 
@@ -151,7 +173,7 @@ def test_resnet_fp32_lowers_in_one_xnnpack_call_and_matches_torch(tmp_path):
     res = CONVERTERS.get("executorch-fp32").convert(ctx)
     assert res.quantization["fully_delegated"] and res.quantization["delegate_calls"] == 1
     assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
-                                                    "ReflectionPad2d -> slices + cat"}
+                                                    "ReflectionPad2d -> slices + cat", DECONV_PHASE}
     with torch.no_grad():
         reference = model.module(torch.from_numpy(x)).numpy()
     out = runner.Artifact(str(res.path), "executorch-fp32", res.io, 1).run_all(x)

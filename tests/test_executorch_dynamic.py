@@ -44,7 +44,8 @@ def test_whole_generator_is_one_xnnpack_call_with_dynamic_convs(converted):
     assert q["quant_ops_delegated"].get("quantized_decomposed.choose_qparams.tensor") == n_convs
     assert "quantized_decomposed.quantize_per_tensor" not in q["quant_ops_delegated"]
     assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
-                                                    "ReflectionPad2d -> slices + cat"}
+                                                    "ReflectionPad2d -> slices + cat",
+                                                    "ConvTranspose2d -> conv with one tap window per phase + crop + interleave"}
 
 
 def test_nothing_is_calibrated(converted):
