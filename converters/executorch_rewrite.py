@@ -94,6 +94,26 @@ class SliceReflectionPad2d(nn.Module):
         return _reflect(_reflect(x, left, right, 3), top, bottom, 2)
 
 
+def _phase_taps(src: nn.ConvTranspose2d) -> dict:
+    """Per axis, output phase a -> [(tap t of the transposed kernel, input offset d)]: output
+    s*m + a takes tap t from input m + d, d = (a + padding - t) / s."""
+    s, k, p = src.stride[0], src.kernel_size[0], src.padding[0]
+    return {a: [(t, (a + p - t) // s) for t in range(k) if (a + p - t) % s == 0] for a in range(s)}
+
+
+def _phase_kernels(src: nn.ConvTranspose2d, taps: dict, first: dict, n: int) -> torch.Tensor:
+    """[s, s, cout, cin, n, n]: phase (a, b)'s conv kernel, its window starting at input offset
+    ``first[a]`` (rows) / ``first[b]`` (columns); taps a phase does not use stay zero."""
+    s, src_w = src.stride[0], src.weight.detach()  # [cin, cout, k, k]
+    w = torch.zeros(s, s, src_w.shape[1], src_w.shape[0], n, n)
+    for a in range(s):
+        for b in range(s):
+            for ta, da in taps[a]:
+                for tb, db in taps[b]:
+                    w[a, b, :, :, da - first[a], db - first[b]] = src_w[:, :, ta, tb].t()
+    return w
+
+
 class SubPixelConvTranspose2d(nn.Module):
     """ConvTranspose2d as zero pad + Conv2d + pixel_shuffle: output phase (a, b) of output
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
@@ -103,20 +123,12 @@ class SubPixelConvTranspose2d(nn.Module):
 
     def __init__(self, src: nn.ConvTranspose2d, crop: bool = False) -> None:
         super().__init__()
-        s, k, p = src.stride[0], src.kernel_size[0], src.padding[0]
+        s, taps = src.stride[0], _phase_taps(src)
         cin, cout = src.weight.shape[0], src.weight.shape[1]
-        # per axis: phase a takes tap t of the transposed kernel from input offset d = (a + p - t) / s
-        taps = {a: [(t, (a + p - t) // s) for t in range(k) if (a + p - t) % s == 0] for a in range(s)}
         ds = [d for pairs in taps.values() for _, d in pairs]
         lo, hi = min(ds), max(ds)
         n = hi - lo + 1
-        w = torch.zeros(cout, s, s, cin, n, n)
-        src_w = src.weight.detach()  # [cin, cout, k, k]
-        for a in range(s):
-            for b in range(s):
-                for ta, da in taps[a]:
-                    for tb, db in taps[b]:
-                        w[:, a, b, :, da - lo, db - lo] = src_w[:, :, ta, tb].t()
+        w = _phase_kernels(src, taps, {a: lo for a in range(s)}, n).permute(2, 0, 1, 3, 4, 5)  # [cout, a, b, ...]
         self.crop = max(-lo, hi) if crop and -lo != hi else None
         padding = self.crop if self.crop is not None else 0
         self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None, padding=padding)
@@ -157,20 +169,12 @@ class PhaseConvTranspose2d(nn.Module):
 
     def __init__(self, src: nn.ConvTranspose2d) -> None:
         super().__init__()
-        s, k, p = src.stride[0], src.kernel_size[0], src.padding[0]
+        s, taps = src.stride[0], _phase_taps(src)
         cin, cout = src.weight.shape[0], src.weight.shape[1]
-        # per axis: phase a takes tap t of the transposed kernel from input offset d = (a + p - t) / s
-        taps = {a: [(t, (a + p - t) // s) for t in range(k) if (a + p - t) % s == 0] for a in range(s)}
         start = {a: min(d for _, d in taps[a]) for a in range(s)}
         n = max(max(d for _, d in taps[a]) - start[a] + 1 for a in range(s))
         pad = max(0, -min(start.values()), n - 1 + max(start.values()))
-        w = torch.zeros(s, s, cout, cin, n, n)
-        src_w = src.weight.detach()  # [cin, cout, k, k]
-        for a in range(s):
-            for b in range(s):
-                for ta, da in taps[a]:
-                    for tb, db in taps[b]:
-                        w[a, b, :, :, da - start[a], db - start[b]] = src_w[:, :, ta, tb].t()
+        w = _phase_kernels(src, taps, start, n)
         self.conv = nn.Conv2d(cin, s * s * cout, n, bias=src.bias is not None, padding=pad)
         with torch.no_grad():
             self.conv.weight.copy_(w.reshape(s * s * cout, cin, n, n))
