@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("executorch.exir", reason="needs the executorch extra")
 
 from edgegan.devices.per_op import (  # noqa: E402
-    PerOpProfile, debug_buffer_bytes, profile_pte, program_ops, _run_child)
+    PerOpProfile, debug_buffer_bytes, instance_times, profile_pte, program_ops, _run_child)
 from edgegan.errors import ArtifactRunError  # noqa: E402
 
 INSTANCE_NORM = "aten::_native_batch_norm_legit.no_stats_out"
@@ -92,6 +92,27 @@ def test_portable_counts_match_the_lowered_graph(lowered, profile):
         assert sum(c for op, c in measured.items() if op.split("::")[1].split(".")[0] == base) == n, name
     static = program_ops(path)
     assert static.kernel_calls == measured and static.delegate_calls == {"XnnpackBackend": graph["executorch_call_delegate"]}
+
+
+def test_instance_times_list_every_occurrence_in_execution_order(lowered):
+    """One row per op occurrence, in the order the program runs them: the portable kernels as
+    many times as the lowered graph holds them, one row per delegate call, XNNPACK's own ops in
+    between, the first op of the program first."""
+    import torch
+
+    module, x, graph, path = lowered
+    rows = instance_times(path, x, runs=5, threads=1, warmup=1)
+    names = [n for n, _, _ in rows]
+    norms = sum(isinstance(m, torch.nn.InstanceNorm2d) for m in module.modules())
+    assert sum(n.startswith("native_call__native_batch_norm_legit") for n in names) == norms
+    assert names.count("DELEGATE_CALL") == graph["executorch_call_delegate"]
+    portable = sum(v for k, v in graph.items() if k != "executorch_call_delegate")
+    assert sum(n.startswith("native_call_") for n in names) == portable
+    assert any(" #" in n and "Convolution" in n for n in names)  # XNNPACK ops, numbered per kind
+    assert all(mean >= 0 and med >= 0 for _, mean, med in rows)
+    # resnet-tiny begins with a reflect pad (portable, as lowered here) before any convolution
+    first_conv = next(i for i, n in enumerate(names) if "Convolution" in n)
+    assert any(n.startswith("native_call_") for n in names[:first_conv])
 
 
 def test_debug_buffer_is_sized_from_the_model_and_holds_every_output(lowered, profile, tmp_path):

@@ -326,6 +326,33 @@ def _execute_block(insp):
     return blocks[0]
 
 
+def instance_times(pte: str | Path, inputs: np.ndarray, runs: int = 200, threads: int = 2,
+                   warmup: int = 20, timeout_s: float = 900.0) -> list[tuple[str, float, float]]:
+    """Every op occurrence of one inference of ``pte`` in execution order, as (the runtime's
+    event name with its occurrence number, mean ms, median ms over the timed runs): the
+    per-layer view the ranked profile folds together (e.g. which of three Deconvolutions is slow,
+    and how each scales with ``threads``). ETDump ticks are microseconds: an op under ~1 us
+    reads 0 or 0.001 ms."""
+    _require_executorch()
+    if runs < 1 or threads < 1 or warmup < 0:
+        raise ConfigError(f"runs, threads must be >= 1 and warmup >= 0, got {runs} / {threads} / {warmup}",
+                          field="runs")
+    x = np.ascontiguousarray(np.asarray(inputs, np.float32)[:1])
+    with tempfile.TemporaryDirectory(prefix="edgegan-perop-") as tmp:
+        work = Path(tmp)
+        np.save(work / "input.npy", x)
+        job = {"pte": str(Path(pte).resolve()), "input": str(work / "input.npy"), "runs": runs, "warmup": warmup,
+               "threads": threads, "etdump": str(work / "etdump.etdp"), "debug_buffer_bytes": None}
+        _run_child(job, work, timeout_s)
+        out = []
+        for e in _execute_block(_inspector(work / "etdump.etdp")).events:
+            ms = _mean_ms(e, runs)
+            if ms is None or e.name in _WRAPPERS:
+                continue
+            out.append((e.name, ms, float(np.median(np.asarray(e.perf_data.raw[-runs:], np.float64)))))
+    return out
+
+
 # ---------------------------------------------------------------------------- the entry point
 def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, threads: int = 2, warmup: int = 3,
                 capture_outputs: bool = True, keep: Optional[Path] = None, etrecord: Optional[str | Path] = None,
