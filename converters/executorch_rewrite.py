@@ -164,7 +164,8 @@ class PhaseConvTranspose2d(nn.Module):
     3x3), then a crop per phase and one interleaving permute (exact up to float rounding).
 
     For fp32 and dynamic int8: XNNPACK's fp32 Deconvolution ran ~2x slower than this form on
-    dcgan-digits (1.06 -> 0.49 ms at 1 thread), and its dynamic quantization skips transposed
+    dcgan-digits (1.10 -> 0.59 ms at 1 thread, benchmarks/executorch_deconv_forms.py), and its
+    dynamic quantization skips transposed
     convs (the DCGAN's executorch-dynamic stayed float)."""
 
     def __init__(self, src: nn.ConvTranspose2d) -> None:
@@ -203,7 +204,7 @@ class LinearConvTranspose2d(nn.Module):
     """A stride-1, unpadded ConvTranspose2d (a DCGAN's first layer) as Linear + reshape when its
     input is 1x1 (decided at trace time; other inputs run the transposed conv, same weights).
     On a 1x1 input XNNPACK ran it as an indirect GEMM over the zero padding, k*k times the MACs
-    (dcgan-digits fp32: ~95 us of ~1.06 ms at 1 thread; as a fully connected layer ~10 us)."""
+    (dcgan-digits fp32: 75 us of a 915 us inference at 1 thread, benchmarks/executorch_layers.py)."""
 
     def __init__(self, src: nn.ConvTranspose2d) -> None:
         super().__init__()
@@ -298,7 +299,8 @@ def _deconvs_before_norms(module: nn.Module) -> set:
     """ids of the ConvTranspose2d that fit the sub-pixel form and feed an InstanceNorm2d in a
     Sequential: the measured case (CycleGAN upsampling). A DCGAN's BatchNorm'd transposed convs
     stay XNNPACK int8 Deconvolutions: on dcgan-digits the sub-pixel form read 0.32x the fp32 .pte
-    where they read 0.21-0.28x, the phase form 1.6x (1 thread) to 1.9x (2 threads) their time."""
+    where they read 0.21-0.28x, the phase form 1.3x (1 thread) to 1.75x (2 threads) their time
+    (benchmarks/executorch_deconv_forms.py)."""
     found = set()
     for mod in module.modules():
         kids = list(mod.children()) if isinstance(mod, nn.Sequential) else []

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Transposed convs in an ExecuTorch .pte: XNNPACK's Deconvolution (as exported) against the
+phase / linear forms (``converters/executorch_rewrite.py``), in fp32, dynamic int8 and int8.
+
+    .venv/bin/python benchmarks/executorch_deconv_forms.py [--model dcgan-digits] [--runs 400] [--out DIR]
+
+Lowers the zoo model six ways (as exported / ``delegation_rewrite(phase=True)``, each as fp32,
+dynamic and static int8 with the converters' own worker and PT2E settings; calibration: 64 of
+the model's sample inputs), prints each .pte's size, int8 MAC share and max error / PSNR vs
+float torch on 16 other inputs, then times all six in strict alternation
+(``benchmarks/alternating_ab.py``) at 1 and at 2 threads. The int8 rows are the product's
+executorch-int8 only for a model without InstanceNorm (the DCGANs): for the ResNets the product
+adds the norm rewrite, equalization and its sub-pixel form. A few minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    import torch
+
+    from edgegan.converters import executorch_worker as worker
+    from edgegan.converters.executorch_rewrite import delegation_rewrite
+    from edgegan.models.loading import load_generator
+    from edgegan.runner.edgegan_runner import Artifact
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="dcgan-digits")
+    ap.add_argument("--runs", type=int, default=400)
+    ap.add_argument("--out", help="keep the .pte files here (default: a temp dir)")
+    args = ap.parse_args()
+    out = Path(args.out or tempfile.mkdtemp(prefix="edgegan-deconv-forms-"))
+    out.mkdir(parents=True, exist_ok=True)
+
+    model = load_generator(args.model)
+    module = model.module.eval()
+    calibration = np.ascontiguousarray(model.sample_inputs(64, 0), np.float32)
+    inputs = np.ascontiguousarray(model.sample_inputs(16, 1), np.float32)
+    np.save(out / "calibration.npy", calibration)
+    np.save(out / "inputs.npy", inputs)
+    with torch.no_grad():
+        reference = module(torch.from_numpy(inputs)).numpy()
+    peak = float(np.abs(reference).max()) or 1.0
+
+    done = delegation_rewrite(module, calibration[:8], phase=True)
+    forms = {"as-exported": module, "phase": done.module if done else module}
+    print(f"# {args.model}: transposed convs as XNNPACK Deconvolutions vs the phase / linear forms\n")
+    if done:
+        print("rewrites: " + ", ".join(f"{k} x{v}" for k, v in done.counts.items()) + f" (max abs err {done.max_abs_err:.1e})\n")
+    print("| .pte | bytes | int8 MAC share | max abs err vs torch | PSNR dB (peak-to-peak range) |")
+    print("|---|---|---|---|---|")
+    paths = []
+    for form, mod in forms.items():
+        ep = torch.export.export(mod, (torch.from_numpy(calibration[:1]),))
+        program = out / f"{form}.pt2"
+        torch.export.save(ep, str(program))
+        for mode in ("fp32", "dynamic", "int8"):
+            pte = out / f"{form}_{mode}.pte"
+            report = worker.convert({"program": str(program), "mode": mode, "out": str(pte),
+                                     "calibration": str(out / "calibration.npy"), "per_channel": True,
+                                     "fold_relu": mode == "int8"})
+            got = Artifact(str(pte), f"executorch-{mode}", {}, 1).run_all(inputs)
+            err = float(np.abs(got - reference).max())
+            mse = float(np.mean((got - reference) ** 2))
+            psnr = 10 * np.log10((2 * peak) ** 2 / mse) if mse > 0 else float("inf")
+            print(f"| {pte.name} | {pte.stat().st_size:,} | {report['int8_mac_fraction']} | {err:.2g} | {psnr:.2f} |")
+            paths.append(pte)
+    print()
+    for threads in (1, 2):
+        print(f"## strict alternation, {threads} thread(s), {args.runs} runs each (ratios to the first row)\n", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "alternating_ab.py"), *map(str, paths),
+                        "--inputs", str(out / "inputs.npy"), "--runs", str(args.runs), "--threads", str(threads)],
+                       check=True)
+        print()
+    print(f"files in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
