@@ -30,6 +30,7 @@ def main() -> int:
 
     from edgegan.converters import executorch_worker as worker
     from edgegan.converters.executorch_rewrite import delegation_rewrite
+    from edgegan.metrics.paired import psnr_overall
     from edgegan.models.loading import load_generator
     from edgegan.runner.edgegan_runner import Artifact
 
@@ -70,8 +71,7 @@ def main() -> int:
                                      "fold_relu": mode == "int8"})
             got = Artifact(str(pte), f"executorch-{mode}", {}, 1).run_all(inputs)
             err = float(np.abs(got - reference).max())
-            mse = float(np.mean((got - reference) ** 2))
-            psnr = 10 * np.log10((2 * peak) ** 2 / mse) if mse > 0 else float("inf")
+            psnr = psnr_overall(got, reference, data_range=2 * peak)
             print(f"| {pte.name} | {pte.stat().st_size:,} | {report['int8_mac_fraction']} | {err:.2g} | {psnr:.2f} |")
             paths.append(pte)
     print()

@@ -44,7 +44,7 @@ def main() -> int:
         print("|---|---|---|---|---|")
         for name, _, t1 in one:
             t2 = two.get(name)
-            if t2 is None or name in ("DELEGATE_CALL",) or t1 * 1e3 < args.min_us:
+            if t2 is None or name == "DELEGATE_CALL" or t1 * 1e3 < args.min_us:
                 continue
             print(f"| {name} | {t1 * 1e3:.1f} | {t2 * 1e3:.1f} | {t1 / t2 if t2 else float('inf'):.2f}x | "
                   f"{max(0.0, 2 * t2 - t1) * 1e3:.1f} |")

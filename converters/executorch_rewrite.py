@@ -165,8 +165,7 @@ class PhaseConvTranspose2d(nn.Module):
 
     For fp32 and dynamic int8: XNNPACK's fp32 Deconvolution ran ~2x slower than this form on
     dcgan-digits (1.10 -> 0.59 ms at 1 thread, benchmarks/executorch_deconv_forms.py), and its
-    dynamic quantization skips transposed
-    convs (the DCGAN's executorch-dynamic stayed float)."""
+    dynamic quantization skips transposed convs (the DCGAN's executorch-dynamic stayed float)."""
 
     def __init__(self, src: nn.ConvTranspose2d) -> None:
         super().__init__()
@@ -316,6 +315,7 @@ def _phase_targets(module: nn.Module, x: torch.Tensor) -> dict:
     sub-pixel fit (phase form), or stride 1 unpadded on the 1x1 input ``x`` gives it (linear)."""
     sizes: dict = {}
     deconvs = [m for m in module.modules() if isinstance(m, nn.ConvTranspose2d)]
+
     def seen(mod, args, out) -> None:  # a hook that returned a value would replace the output
         sizes.setdefault(id(mod), tuple(args[0].shape[2:]))
 

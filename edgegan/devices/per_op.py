@@ -326,6 +326,19 @@ def _execute_block(insp):
     return blocks[0]
 
 
+def _check_counts(runs: int, threads: int, warmup: int) -> None:
+    if runs < 1 or threads < 1 or warmup < 0:
+        raise ConfigError(f"per-op runs, threads must be >= 1 and warmup >= 0, got {runs} / {threads} / {warmup}",
+                          field="runs")
+
+
+def _timed_job(pte: Path, inputs: np.ndarray, runs: int, threads: int, warmup: int, tmp: Path, work: Path) -> dict:
+    """The child's job for the timed runs: the first input saved in ``tmp``, the ETDump in ``work``."""
+    np.save(tmp / "input.npy", np.ascontiguousarray(np.asarray(inputs, np.float32)[:1]))
+    return {"pte": str(pte.resolve()), "input": str(tmp / "input.npy"), "runs": runs, "warmup": warmup,
+            "threads": threads, "etdump": str(work / "etdump.etdp")}
+
+
 def instance_times(pte: str | Path, inputs: np.ndarray, runs: int = 200, threads: int = 2,
                    warmup: int = 20, timeout_s: float = 900.0) -> list[tuple[str, float, float]]:
     """Every op occurrence of one inference of ``pte`` in execution order, as (the runtime's
@@ -334,15 +347,10 @@ def instance_times(pte: str | Path, inputs: np.ndarray, runs: int = 200, threads
     and how each scales with ``threads``). ETDump ticks are microseconds: an op under ~1 us
     reads 0 or 0.001 ms."""
     _require_executorch()
-    if runs < 1 or threads < 1 or warmup < 0:
-        raise ConfigError(f"runs, threads must be >= 1 and warmup >= 0, got {runs} / {threads} / {warmup}",
-                          field="runs")
-    x = np.ascontiguousarray(np.asarray(inputs, np.float32)[:1])
+    _check_counts(runs, threads, warmup)
     with tempfile.TemporaryDirectory(prefix="edgegan-perop-") as tmp:
         work = Path(tmp)
-        np.save(work / "input.npy", x)
-        job = {"pte": str(Path(pte).resolve()), "input": str(work / "input.npy"), "runs": runs, "warmup": warmup,
-               "threads": threads, "etdump": str(work / "etdump.etdp"), "debug_buffer_bytes": None}
+        job = _timed_job(Path(pte), inputs, runs, threads, warmup, work, work)
         _run_child(job, work, timeout_s)
         out = []
         for e in _execute_block(_inspector(work / "etdump.etdp")).events:
@@ -363,19 +371,13 @@ def profile_pte(pte: str | Path, inputs: np.ndarray, fmt: str, runs: int = 20, t
     to leave the ETDump files in (next to per_op.json)."""
     _require_executorch()
     pte = Path(pte)
-    if runs < 1 or threads < 1 or warmup < 0:
-        raise ConfigError(f"per-op runs, threads must be >= 1 and warmup >= 0, got {runs} / {threads} / {warmup}",
-                          field="runs")
-    x = np.ascontiguousarray(np.asarray(inputs, np.float32)[:1])
+    _check_counts(runs, threads, warmup)
     program = program_ops(pte)
     buffer = debug_buffer_bytes(pte) if capture_outputs else None
     with tempfile.TemporaryDirectory(prefix="edgegan-perop-") as tmp:
         work = Path(keep) if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        np.save(Path(tmp) / "input.npy", x)
-        job = {"pte": str(pte.resolve()), "input": str(Path(tmp) / "input.npy"), "runs": runs, "warmup": warmup,
-               "threads": threads,
-               "etdump": str(work / "etdump.etdp"), "debug_buffer_bytes": buffer,
+        job = {**_timed_job(pte, inputs, runs, threads, warmup, Path(tmp), work), "debug_buffer_bytes": buffer,
                "outputs_etdump": str(work / "outputs.etdp"), "debug_buffer": str(work / "debug_buffer.bin")}
         outputs_failed = ""
         try:
