@@ -4,13 +4,14 @@ phase / linear forms (``converters/executorch_rewrite.py``), in fp32, dynamic in
 
     .venv/bin/python benchmarks/executorch_deconv_forms.py [--model dcgan-digits] [--runs 400] [--out DIR]
 
-Lowers the zoo model six ways (as exported / ``delegation_rewrite(phase=True)``, each as fp32,
-dynamic and static int8 with the converters' own worker and PT2E settings; calibration: 64 of
-the model's sample inputs), prints each .pte's size, int8 MAC share and max error / PSNR vs
-float torch on 16 other inputs, then times all six in strict alternation
-(``benchmarks/alternating_ab.py``) at 1 and at 2 threads. The int8 rows are the product's
-executorch-int8 only for a model without InstanceNorm (the DCGANs): for the ResNets the product
-adds the norm rewrite, equalization and its sub-pixel form. A few minutes on 2 cores.
+Lowers the zoo model seven ways (as exported / ``delegation_rewrite(phase=True)``, each as fp32,
+dynamic and static int8, and ``delegation_rewrite(latent=True)``, only the 1x1-input layer as a
+linear layer with its BatchNorm folded in, as int8: executorch-int8's choice; the converters' own
+worker and PT2E settings; calibration: 64 of the model's sample inputs), prints each .pte's size,
+int8 MAC share and max error / PSNR vs float torch on 16 other inputs, then times all seven in
+strict alternation (``benchmarks/alternating_ab.py``) at 1 and at 2 threads. The int8 rows are
+the product's executorch-int8 only for a model without InstanceNorm (the DCGANs): for the ResNets
+the product adds the norm rewrite, equalization and its sub-pixel form. A few minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+MODES = ("fp32", "dynamic", "int8")
 
 
 def main() -> int:
@@ -53,18 +55,23 @@ def main() -> int:
     peak = float(np.abs(reference).max()) or 1.0
 
     done = delegation_rewrite(module, calibration[:8], phase=True)
-    forms = {"as-exported": module, "phase": done.module if done else module}
+    latent = delegation_rewrite(module, calibration[:8], latent=True)
+    # form -> (module, modes it is lowered in): the latent-only form is executorch-int8's choice
+    forms = {"as-exported": (module, MODES), "phase": (done.module if done else module, MODES),
+             "latent": (latent.module if latent else module, ("int8",))}
     print(f"# {args.model}: transposed convs as XNNPACK Deconvolutions vs the phase / linear forms\n")
-    if done:
-        print("rewrites: " + ", ".join(f"{k} x{v}" for k, v in done.counts.items()) + f" (max abs err {done.max_abs_err:.1e})\n")
+    for name, rewrite in (("phase", done), ("latent", latent)):
+        if rewrite:
+            print(f"{name} rewrites: " + ", ".join(f"{k} x{v}" for k, v in rewrite.counts.items())
+                  + f" (max abs err {rewrite.max_abs_err:.1e})\n")
     print("| .pte | bytes | int8 MAC share | max abs err vs torch | PSNR dB (peak-to-peak range) |")
     print("|---|---|---|---|---|")
     paths = []
-    for form, mod in forms.items():
+    for form, (mod, modes) in forms.items():
         ep = torch.export.export(mod, (torch.from_numpy(calibration[:1]),))
         program = out / f"{form}.pt2"
         torch.export.save(ep, str(program))
-        for mode in ("fp32", "dynamic", "int8"):
+        for mode in modes:
             pte = out / f"{form}_{mode}.pte"
             report = worker.convert({"program": str(program), "mode": mode, "out": str(pte),
                                      "calibration": str(out / "calibration.npy"), "per_channel": True,

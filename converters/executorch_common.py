@@ -38,6 +38,10 @@ PHASE_HELP = ("with the rewrite: each ConvTranspose2d that fills exactly stride 
               "unpadded) a linear layer (both exact): XNNPACK's fp32 Deconvolution ran ~2x slower")
 
 
+LATENT_HELP = ("with the rewrite: a stride-1 unpadded ConvTranspose2d on a 1x1 input (a DCGAN's latent layer) becomes "
+               "a linear layer (exact): XNNPACK ran it as an int8 Deconvolution over k*k zero-padded taps")
+
+
 @dataclasses.dataclass
 class ExecutorchFp32Options(JsonConfig):
     """executorch-fp32's own options (``ConvertOptions.formats['executorch-fp32']``). The rewrite
@@ -69,6 +73,7 @@ class ExecutorchInt8Options(JsonConfig):
     subpixel_crop: bool = dataclasses.field(default=True, metadata={"help": (
         "with subpixel_deconv: the sub-pixel conv pads symmetrically itself and an int8 slice crops "
         "its output, instead of a zero pad op (XNNPACK runs that pad in fp32, a convert on each side)")})
+    linear_latent: bool = dataclasses.field(default=True, metadata={"help": LATENT_HELP})
     fold_relu: bool = dataclasses.field(default=True, metadata={"help": (
         "drop each ReLU that a quantize with its zero point at the int8 minimum follows: the quantize "
         "clamps negatives to 0 already (exact); after the float InstanceNorm XNNPACK ran it as an "
@@ -96,15 +101,16 @@ class Program:
 
 
 def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False, subpixel: bool = False,
-                     crop: bool = False, phase: bool = False) -> Program:
+                     crop: bool = False, phase: bool = False, latent: bool = False) -> Program:
     """``torch.export`` the module (rewritten for delegation when asked, its norm inputs
     equalized on the calibration inputs when ``equalize``, its transposed convs in sub-pixel
     form when ``subpixel``, cropping instead of padding when ``crop``, the other transposed convs in
-    their fp32 forms when ``phase``) at batch 1, once per export
+    their fp32 forms when ``phase``, the one on a 1x1 input as a linear layer when ``latent``) at batch 1, once per export
     and setting; the saved .pt2 (or the failure) is cached in ctx.cache for the other format."""
     crop = crop and subpixel
     tag = ("rewritten" + ("_equalized" if equalize else "") + ("_subpixel" if subpixel else "")
-           + ("_crop" if crop else "") + ("_phase" if phase else "")) if rewrite else "as_is"
+           + ("_crop" if crop else "") + ("_phase" if phase else "")
+           + ("_latent" if latent and not phase else "")) if rewrite else "as_is"
     key = f"executorch_program:{tag}"
     if key + ":error" in ctx.cache:
         raise ConversionError(ctx.cache[key + ":error"])
@@ -119,7 +125,7 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False,
         try:
             done = delegation_rewrite(ctx.module, ctx.calibration[:8],
                                       equalize=ctx.calibration if equalize else None, deconvs=subpixel,
-                                      crop=crop, phase=phase)
+                                      crop=crop, phase=phase, latent=latent)
         except ValueError as exc:
             done, notes = None, [f"no delegation rewrite: {exc}"]
         except Exception as exc:  # noqa: BLE001 - an unusual module: lower it as it is
@@ -163,7 +169,7 @@ class ExecutorchConverterBase(Converter):
         opts = ctx.options_for(self)
         program = exported_program(ctx, opts.rewrite, getattr(opts, "equalize_norm_inputs", False),
                                    getattr(opts, "subpixel_deconv", False), getattr(opts, "subpixel_crop", False),
-                                   getattr(opts, "phase_deconv", False))
+                                   getattr(opts, "phase_deconv", False), getattr(opts, "linear_latent", False))
         out = ctx.out_dir / self.filename
         calib = ctx.workdir / "executorch_calibration.npy"
         if self.mode in ("int8", "dynamic") and not calib.exists():

@@ -114,6 +114,20 @@ def _phase_kernels(src: nn.ConvTranspose2d, taps: dict, first: dict, n: int) -> 
     return w
 
 
+def _bn_affine(bn: nn.Module, channels: int) -> tuple | None:
+    """(scale, shift) per channel of an eval-mode BatchNorm2d over ``channels`` channels, the
+    affine map it applies (y = x * scale + shift); None for anything else (training mode, no
+    running statistics, another width), which is then left where it is."""
+    if not (isinstance(bn, nn.BatchNorm2d) and not bn.training and bn.running_mean is not None
+            and bn.num_features == channels):
+        return None
+    scale = 1.0 / torch.sqrt(bn.running_var.detach() + bn.eps)
+    if bn.affine:
+        scale = scale * bn.weight.detach()
+    shift = -bn.running_mean.detach() * scale + (bn.bias.detach() if bn.affine else 0.0)
+    return scale, shift
+
+
 class SubPixelConvTranspose2d(nn.Module):
     """ConvTranspose2d as zero pad + Conv2d + pixel_shuffle: output phase (a, b) of output
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
@@ -208,9 +222,11 @@ class LinearConvTranspose2d(nn.Module):
     def __init__(self, src: nn.ConvTranspose2d) -> None:
         super().__init__()
         cin, cout, k = src.weight.shape[0], src.weight.shape[1], src.kernel_size[0]
-        # nn.Linear's layout [out, in], so the graph holds aten.linear, which dynamic int8 quantizes
+        # nn.Linear's layout [out, in], so the graph holds aten.linear, which dynamic int8 quantizes;
+        # the bias per output (channel c repeated k*k times) inside it: a broadcast add of a
+        # [C, 1, 1] bias after the reshape failed XNNPACK's shape propagation in the dynamic .pte
         self.weight = nn.Parameter(src.weight.detach().reshape(cin, cout * k * k).t().contiguous())
-        self.bias = None if src.bias is None else nn.Parameter(src.bias.detach().clone())
+        self.bias = None if src.bias is None else nn.Parameter(src.bias.detach().repeat_interleave(k * k))
         self.shape = (cout, k, k)
 
     @staticmethod
@@ -219,12 +235,21 @@ class LinearConvTranspose2d(nn.Module):
                 and m.groups == 1 and tuple(m.dilation) == (1, 1) and m.kernel_size[0] == m.kernel_size[1]
                 and isinstance(m.padding, tuple))
 
+    def fold(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        """Take a per-channel affine map that follows (an eval BatchNorm) into the weight and
+        bias (rows / entries c * k * k ... belong to channel c)."""
+        k2 = self.shape[1] * self.shape[2]
+        scale, shift = scale.repeat_interleave(k2), shift.repeat_interleave(k2)
+        with torch.no_grad():
+            self.weight.mul_(scale.view(-1, 1))
+            self.bias = nn.Parameter((self.bias.detach() if self.bias is not None else 0.0) * scale + shift)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cout, k, _ = self.shape
         if x.shape[2] != 1 or x.shape[3] != 1:
-            return torch.nn.functional.conv_transpose2d(x, self.weight.t().reshape(-1, cout, k, k), self.bias)
-        y = torch.nn.functional.linear(x.flatten(1), self.weight).view(x.shape[0], cout, k, k)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+            bias = None if self.bias is None else self.bias[:: k * k]
+            return torch.nn.functional.conv_transpose2d(x, self.weight.t().reshape(-1, cout, k, k), bias)
+        return torch.nn.functional.linear(x.flatten(1), self.weight, self.bias).view(x.shape[0], cout, k, k)
 
 
 @dataclasses.dataclass
@@ -243,6 +268,7 @@ DECONV = "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"
 DECONV_CROP = "ConvTranspose2d -> conv + crop + pixel_shuffle (sub-pixel)"
 DECONV_PHASE = "ConvTranspose2d -> conv with one tap window per phase + crop + interleave"
 DECONV_LINEAR = "ConvTranspose2d on a 1x1 input -> linear + reshape"
+BN_FOLD = "BatchNorm2d after the linear form (int8) -> folded into it"
 
 
 EQUALIZE = "conv before InstanceNorm -> channels equalized"
@@ -336,9 +362,10 @@ def _phase_targets(module: nn.Module, x: torch.Tensor) -> dict:
 
 
 def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False,
-             phase: dict | None = None) -> None:
+             phase: dict | None = None, fold_bn: bool = False) -> None:
     phase = phase or {}
-    for name, child in module.named_children():
+    kids = list(module.named_children())
+    for i, (name, child) in enumerate(kids):
         if norms and isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
             setattr(module, name, TwoPassInstanceNorm2d(child))
             counts[NORM] = counts.get(NORM, 0) + 1
@@ -350,19 +377,32 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             key = DECONV_CROP if crop else DECONV
             counts[key] = counts.get(key, 0) + 1
         elif id(child) in phase:
-            setattr(module, name, phase[id(child)](child))
+            new = phase[id(child)](child)
+            setattr(module, name, new)
             key = DECONV_PHASE if phase[id(child)] is PhaseConvTranspose2d else DECONV_LINEAR
             counts[key] = counts.get(key, 0) + 1
+            # int8: the linear form's BatchNorm no longer follows a conv that XNNPACK fuses it into
+            # and became its own requantized op: folded into it. Not with the phase forms (fp32 /
+            # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us, and with it folded
+            # (so the linear gets a bias) dcgan-tiny's dynamic .pte failed XNNPACK's shape propagation.
+            affine = _bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
+                and isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
+            if affine is not None:
+                new.fold(*affine)
+                setattr(module, kids[i + 1][0], nn.Identity())
+                counts[BN_FOLD] = counts.get(BN_FOLD, 0) + 1
         else:
-            _replace(child, counts, norms, pads, deconvs, crop, phase)
+            _replace(child, counts, norms, pads, deconvs, crop, phase, fold_bn)
 
 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
                        equalize: np.ndarray | None = None, deconvs: bool = False,
-                       crop: bool = False, phase: bool = False) -> DelegationRewrite | None:
+                       crop: bool = False, phase: bool = False, latent: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
     ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the other
-    transposed convs in their fp32 forms (``phase``: PhaseConvTranspose2d, LinearConvTranspose2d), the convs
+    transposed convs in their fp32 forms (``phase``: PhaseConvTranspose2d, LinearConvTranspose2d;
+    ``latent``: only the LinearConvTranspose2d, with a BatchNorm after it folded in, the int8
+    choice), the convs
     before the norms equalized on the calibration inputs ``equalize`` when given, checked on
     ``inputs``; None when there is nothing to rewrite. ValueError when the copy disagrees with
     the original by more than TOLERANCE (the caller then lowers the module as it is)."""
@@ -371,8 +411,11 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
     counts: dict = {}
     new = copy.deepcopy(module)
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop,
-             _phase_targets(new, x[:1]) if phase else None)
+    targets = _phase_targets(new, x[:1]) if phase or latent else {}
+    if not phase:
+        targets = {k: v for k, v in targets.items() if v is LinearConvTranspose2d}
+    _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop, targets,
+             fold_bn=not phase)
     if not counts:
         return None
     if equalize is not None and norms:

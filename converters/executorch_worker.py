@@ -67,7 +67,8 @@ def node_macs(node) -> int:
         return _numel(_shape(node)) * _numel(weight[1:])  # weight [Cout, Cin/groups, k...]
     if name in _LINEARS:
         out = _shape(node)
-        inner = _shape(node.args[-1])  # linear(x, W[out, in]) / mm(x, W[in, out]) / addmm(b, x, W)
+        # linear(x, W[out, in][, b]) / mm(x, W[in, out]) / addmm(b, x, W)
+        inner = _shape(node.args[1] if name == "linear" else node.args[-1])
         k = inner[-1] if name == "linear" else (inner[0] if inner else 0)
         return _numel(out) * int(k)
     return 0

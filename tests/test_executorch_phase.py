@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from edgegan.converters.executorch_rewrite import (DECONV_LINEAR, DECONV_PHASE, LinearConvTranspose2d,  # noqa: E402
-                                                   PhaseConvTranspose2d, delegation_rewrite)
+from edgegan.converters.executorch_rewrite import (BN_FOLD, DECONV_LINEAR, DECONV_PHASE,  # noqa: E402
+                                                   LinearConvTranspose2d, PhaseConvTranspose2d, delegation_rewrite)
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -53,26 +53,56 @@ def test_linear_form_equals_the_transposed_conv_on_1x1_and_falls_back_elsewhere(
     assert not LinearConvTranspose2d.fits(nn.ConvTranspose2d(7, 5, 4, stride=2))
 
 
-def _dcgan_like(size_in: int) -> nn.Module:
-    return nn.Sequential(nn.ConvTranspose2d(8, 6, 4, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
-                         nn.ConvTranspose2d(6, 4, 4, 2, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.Conv2d(4, 1, 1), nn.Tanh()).eval()
+def _dcgan_like(bias: bool = False) -> nn.Module:
+    """A DCGAN's layer pattern, its BatchNorms with trained-looking statistics (so folding them
+    is not the identity), the second transposed conv with or without a bias."""
+    model = nn.Sequential(nn.ConvTranspose2d(8, 6, 4, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.ConvTranspose2d(6, 4, 4, 2, 1, bias=bias), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 1, 1), nn.Tanh())
+    with torch.no_grad():
+        for bn in (model[1], model[4]):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.3, 3.0)
+            bn.weight.normal_()
+            bn.bias.normal_()
+    return model.eval()
 
 
-def test_rewrite_takes_a_dcgans_transposed_convs_and_the_linear_form_only_on_a_1x1_input():
+def _max_gap(a: nn.Module, b: nn.Module, x: np.ndarray) -> float:
+    """max |a(x) - b(x)|, ``a`` (the original) in double precision, ``b`` in float32."""
+    import copy
+
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        return float((copy.deepcopy(a).double()(t.double()) - b(t).double()).abs().max())
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_rewrite_takes_a_dcgans_transposed_convs_and_the_linear_form_only_on_a_1x1_input(bias):
     torch.manual_seed(0)
-    model = _dcgan_like(1)
-    done = delegation_rewrite(model, np.random.default_rng(0).standard_normal((4, 8, 1, 1)).astype(np.float32),
-                              phase=True)
+    model = _dcgan_like(bias)
+    x = np.random.default_rng(0).standard_normal((4, 8, 1, 1)).astype(np.float32)
+    done = delegation_rewrite(model, x, phase=True)
     assert done.counts == {DECONV_LINEAR: 1, DECONV_PHASE: 1}
     assert isinstance(done.module[0], LinearConvTranspose2d) and isinstance(done.module[3], PhaseConvTranspose2d)
-    assert done.max_abs_err < 1e-5
-    # the same stride-1 layer on a 2x2 input: not a linear layer, left as it is
-    done = delegation_rewrite(model, np.random.default_rng(0).standard_normal((4, 8, 2, 2)).astype(np.float32),
-                              phase=True)
+    assert isinstance(done.module[1], nn.BatchNorm2d)  # fp32 / dynamic: not folded (XNNPACK runs it as is)
+    # against the original in double precision (the rewrite's own check is float32)
+    assert _max_gap(model, done.module, x) < 1e-5
+    # the same stride-1 layer on a 2x2 input: not a linear layer, left as it is, its BatchNorm too
+    x2 = np.random.default_rng(0).standard_normal((4, 8, 2, 2)).astype(np.float32)
+    done = delegation_rewrite(model, x2, phase=True)
     assert done.counts == {DECONV_PHASE: 1} and isinstance(done.module[0], nn.ConvTranspose2d)
+    assert isinstance(done.module[1], nn.BatchNorm2d) and _max_gap(model, done.module, x2) < 1e-5
     # off by default: the int8 format keeps XNNPACK's int8 Deconvolution for these
     assert delegation_rewrite(model, np.zeros((2, 8, 1, 1), np.float32)) is None
+
+
+def test_batchnorm_in_training_mode_or_of_another_width_is_not_folded():
+    model = _dcgan_like()
+    model[1].train()  # batch statistics: not an affine map of fixed coefficients
+    x = np.random.default_rng(1).standard_normal((4, 8, 1, 1)).astype(np.float32)
+    done = delegation_rewrite(model, x, latent=True)
+    assert done.counts == {DECONV_LINEAR: 1} and isinstance(done.module[1], nn.BatchNorm2d)
 
 
 @pytest.mark.parametrize("phase", [True, False])
@@ -102,3 +132,51 @@ def test_dcgan_dynamic_int8_quantizes_every_mac_only_with_the_phase_form(tmp_pat
     out = runner.Artifact(str(res.path), "executorch-dynamic", res.io, 1).run_all(x)
     err = np.abs(out - ref).max()
     assert (1e-5 < err < 0.2) if phase else (err < 1e-4)  # quantized, but close / float as exported
+
+
+def test_int8_rewrite_takes_only_the_latent_layer():
+    """executorch-int8 keeps XNNPACK's int8 Deconvolution for the stride-2 layers (faster than
+    the phase form in int8) and takes only the 1x1-input layer as a linear layer."""
+    torch.manual_seed(0)
+    model = _dcgan_like()
+    x = np.random.default_rng(0).standard_normal((4, 8, 1, 1)).astype(np.float32)
+    done = delegation_rewrite(model, x, latent=True)
+    assert done.counts == {DECONV_LINEAR: 1, BN_FOLD: 1}
+    assert isinstance(done.module[0], LinearConvTranspose2d) and isinstance(done.module[3], nn.ConvTranspose2d)
+    assert isinstance(done.module[4], nn.BatchNorm2d) and _max_gap(model, done.module, x) < 1e-5
+    assert delegation_rewrite(model, np.zeros((2, 8, 2, 2), np.float32), latent=True) is None
+
+
+@pytest.mark.parametrize("latent", [True, False])
+def test_dcgan_int8_latent_layer_lowers_as_an_int8_linear(tmp_path, latent):
+    """dcgan-tiny's executorch-int8 with and without ``linear_latent``: the same MACs, all int8,
+    one XNNPACK call; with it the delegated graph holds one linear and 3 transposed convs (of 4),
+    the rewrite is recorded, and the two .pte agree with torch alike (same int8 scheme)."""
+    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
+    from edgegan.converters import CONVERTERS
+    from edgegan.converters.base import ConvertContext, ConvertOptions
+    from edgegan.metrics.paired import psnr_overall
+    from edgegan.models.loading import load_generator
+    from edgegan.runner import edgegan_runner as runner
+
+    model = load_generator("dcgan-tiny")
+    cal, x = model.sample_inputs(32, 0), model.sample_inputs(8, 1)
+    options = ConvertOptions(formats={"executorch-int8": {"linear_latent": latent}})
+    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx", calibration=cal,
+                         input_shape=list(model.input_spec.shape), workdir=tmp_path, out_dir=tmp_path,
+                         options=options)
+    res = CONVERTERS.get("executorch-int8").convert(ctx)
+    q = res.quantization
+    assert q["fully_delegated"] and q["delegate_calls"] == 1 and q["int8_mac_fraction"] == 1.0
+    assert q["macs"] == 25_600 + 3 * 32_768 + 2_048  # dcgan-tiny's MACs, either form
+    deconvs = sum(v for k, v in q["ops_delegated"].items() if "convolution" in k)
+    linears = sum(v for k, v in q["ops_delegated"].items() if "linear" in k or "addmm" in k)
+    names = [r["rewrite"] for r in res.rewrites or []]
+    if latent:
+        assert names == [DECONV_LINEAR, BN_FOLD] and linears == 1 and deconvs == 4  # 3 transposed + the 1x1 conv
+    else:
+        assert names == [] and linears == 0 and deconvs == 5
+    with torch.no_grad():
+        ref = model.module(torch.from_numpy(x)).numpy()
+    out = runner.Artifact(str(res.path), "executorch-int8", res.io, 1).run_all(x)
+    assert 30.0 < psnr_overall(out, ref, data_range=2.0) < 80.0

@@ -318,10 +318,11 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
                             module=None, rewrite: Optional[Callable] = None) -> DebugReport:
     """Per-op numerics of the bundle's executorch-int8 .pte (see the module docstring for what is
     measured). ``module``: the float torch model, when it cannot be rebuilt from the bundle.
-    ``rewrite(module, inputs, equalize=None[, deconvs=True]) -> (module, keep_float)``: the
-    converter's delegation rewrite (``equalize``: the calibration inputs, when the artifact
+    ``rewrite(module, inputs, equalize=None[, deconvs=True, crop=True, latent=True]) -> (module, keep_float)``:
+    the converter's delegation rewrite (``equalize``: the calibration inputs, when the artifact
     records the norm-input equalization; ``deconvs`` when it records the sub-pixel
-    ConvTranspose rewrite, ``crop`` when that rewrite crops) and the class names it keeps float,
+    ConvTranspose rewrite, ``crop`` when that rewrite crops, ``latent`` when a transposed conv
+    on a 1x1 input became a linear layer) and the class names it keeps float,
     needed when the artifact records one (the converters package provides it; passed in so this
     package does not import the converters, which import it)."""
     from ..bundle import Bundle
@@ -349,6 +350,8 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
         subpixel = {"deconvs": True} if any("sub-pixel" in n for n in names) else {}
         if any("sub-pixel" in n and "crop" in n for n in names):
             subpixel["crop"] = True
+        if any("1x1 input -> linear" in n for n in names):
+            subpixel["latent"] = True
         module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None, **subpixel)
     twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep,
                          fold_relu="relus_folded_into_quantize" in q)
