@@ -63,7 +63,9 @@ class ExecutorchInt8Options(JsonConfig):
     fp32); as exported 38.11 dB, 31 calls between portable InstanceNorm / reflect-pad kernels,
     2.85 ms. Sub-pixel on top, then the ReLUs folded into the quantize after them and the
     sub-pixel conv's pad done by the conv + an int8 crop: README, ExecuTorch section
-    (benchmarks/alternating_ab.py --cpu-time)."""
+    (benchmarks/alternating_ab.py --cpu-time). A DCGAN's latent layer as an int8 linear
+    (``linear_latent``): dcgan-digits 0.88x / 0.91x the time at 1 / 2 threads
+    (benchmarks/executorch_deconv_forms.py)."""
 
     rewrite: bool = dataclasses.field(default=True, metadata={"help": REWRITE_HELP})
     equalize_norm_inputs: bool = dataclasses.field(default=True, metadata={"help": (

@@ -217,7 +217,8 @@ class LinearConvTranspose2d(nn.Module):
     """A stride-1, unpadded ConvTranspose2d (a DCGAN's first layer) as Linear + reshape when its
     input is 1x1 (decided at trace time; other inputs run the transposed conv, same weights).
     On a 1x1 input XNNPACK ran it as an indirect GEMM over the zero padding, k*k times the MACs
-    (dcgan-digits fp32: 75 us of a 915 us inference at 1 thread, benchmarks/executorch_layers.py)."""
+    (dcgan-digits fp32: 75 us of a 915 us inference at 1 thread; int8: ~40 us as a Deconvolution,
+    ~6 us as a Fully Connected, benchmarks/executorch_layers.py)."""
 
     def __init__(self, src: nn.ConvTranspose2d) -> None:
         super().__init__()
@@ -322,10 +323,11 @@ def equalize_norm_inputs(module: nn.Module, inputs: np.ndarray) -> int:
 
 def _deconvs_before_norms(module: nn.Module) -> set:
     """ids of the ConvTranspose2d that fit the sub-pixel form and feed an InstanceNorm2d in a
-    Sequential: the measured case (CycleGAN upsampling). A DCGAN's BatchNorm'd transposed convs
-    stay XNNPACK int8 Deconvolutions: on dcgan-digits the sub-pixel form read 0.32x the fp32 .pte
-    where they read 0.21-0.28x, the phase form 1.3x (1 thread) to 1.75x (2 threads) their time
-    (benchmarks/executorch_deconv_forms.py)."""
+    Sequential: the measured case (CycleGAN upsampling). A DCGAN's BatchNorm'd stride-2 transposed
+    convs stay XNNPACK int8 Deconvolutions: on dcgan-digits the sub-pixel form read 0.32x the fp32
+    .pte where they read 0.21-0.28x, the phase form 1.3x (1 thread) to 1.75x (2 threads) their
+    time, the export route's 2x2 sub-pixel form slower too (benchmarks/executorch_deconv_forms.py
+    --tried)."""
     found = set()
     for mod in module.modules():
         kids = list(mod.children()) if isinstance(mod, nn.Sequential) else []
