@@ -105,24 +105,30 @@ def test_batchnorm_in_training_mode_or_of_another_width_is_not_folded():
     assert done.counts == {DECONV_LINEAR: 1} and isinstance(done.module[1], nn.BatchNorm2d)
 
 
+def _convert_dcgan_tiny(tmp_path, fmt: str, format_options: dict, n_calibration: int):
+    """(model, ConvertResult): dcgan-tiny through the real ``fmt`` converter with these options,
+    calibrated on its first ``n_calibration`` sample inputs."""
+    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
+    from edgegan.converters import CONVERTERS
+    from edgegan.converters.base import ConvertContext, ConvertOptions
+    from edgegan.models.loading import load_generator
+
+    model = load_generator("dcgan-tiny")
+    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx",
+                         calibration=model.sample_inputs(n_calibration, 0), input_shape=list(model.input_spec.shape),
+                         workdir=tmp_path, out_dir=tmp_path, options=ConvertOptions(formats={fmt: format_options}))
+    return model, CONVERTERS.get(fmt).convert(ctx)
+
+
 @pytest.mark.parametrize("phase", [True, False])
 def test_dcgan_dynamic_int8_quantizes_every_mac_only_with_the_phase_form(tmp_path, phase):
     """XNNPACK's dynamic quantization takes convs and linears, not transposed convs: as exported
     the DCGAN's executorch-dynamic stayed float (int8 MAC share < 2 %, output within 1e-4 of
     torch); in the phase / linear forms every MAC is int8 and the output visibly quantized."""
-    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
-    from edgegan.converters import CONVERTERS
-    from edgegan.converters.base import ConvertContext, ConvertOptions
-    from edgegan.models.loading import load_generator
     from edgegan.runner import edgegan_runner as runner
 
-    model = load_generator("dcgan-tiny")
+    model, res = _convert_dcgan_tiny(tmp_path, "executorch-dynamic", {"phase_deconv": phase}, 6)
     x = model.sample_inputs(6, 0)
-    options = ConvertOptions(formats={"executorch-dynamic": {"phase_deconv": phase}})
-    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx", calibration=x,
-                         input_shape=list(model.input_spec.shape), workdir=tmp_path, out_dir=tmp_path,
-                         options=options)
-    res = CONVERTERS.get("executorch-dynamic").convert(ctx)
     q = res.quantization
     assert q["fully_delegated"] and q["delegate_calls"] == 1
     # dcgan-tiny's MACs: 25,600 (latent layer) + 3 x 32,768 (transposed convs) + 2,048 (1x1 conv)
@@ -152,20 +158,11 @@ def test_dcgan_int8_latent_layer_lowers_as_an_int8_linear(tmp_path, latent):
     """dcgan-tiny's executorch-int8 with and without ``linear_latent``: the same MACs, all int8,
     one XNNPACK call; with it the delegated graph holds one linear and 3 transposed convs (of 4),
     the rewrite is recorded, and the two .pte agree with torch alike (same int8 scheme)."""
-    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
-    from edgegan.converters import CONVERTERS
-    from edgegan.converters.base import ConvertContext, ConvertOptions
     from edgegan.metrics.paired import psnr_overall
-    from edgegan.models.loading import load_generator
     from edgegan.runner import edgegan_runner as runner
 
-    model = load_generator("dcgan-tiny")
-    cal, x = model.sample_inputs(32, 0), model.sample_inputs(8, 1)
-    options = ConvertOptions(formats={"executorch-int8": {"linear_latent": latent}})
-    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx", calibration=cal,
-                         input_shape=list(model.input_spec.shape), workdir=tmp_path, out_dir=tmp_path,
-                         options=options)
-    res = CONVERTERS.get("executorch-int8").convert(ctx)
+    model, res = _convert_dcgan_tiny(tmp_path, "executorch-int8", {"linear_latent": latent}, 32)
+    x = model.sample_inputs(8, 1)
     q = res.quantization
     assert q["fully_delegated"] and q["delegate_calls"] == 1 and q["int8_mac_fraction"] == 1.0
     assert q["macs"] == 25_600 + 3 * 32_768 + 2_048  # dcgan-tiny's MACs, either form
