@@ -224,8 +224,7 @@ class LinearConvTranspose2d(nn.Module):
         super().__init__()
         cin, cout, k = src.weight.shape[0], src.weight.shape[1], src.kernel_size[0]
         # nn.Linear's layout [out, in], so the graph holds aten.linear, which dynamic int8 quantizes;
-        # the bias per output (channel c repeated k*k times) inside it: a broadcast add of a
-        # [C, 1, 1] bias after the reshape failed XNNPACK's shape propagation in the dynamic .pte
+        # the bias per output (channel c repeated k*k times) inside it: one op, no broadcast add
         self.weight = nn.Parameter(src.weight.detach().reshape(cin, cout * k * k).t().contiguous())
         self.bias = None if src.bias is None else nn.Parameter(src.bias.detach().repeat_interleave(k * k))
         self.shape = (cout, k, k)
@@ -385,8 +384,9 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             counts[key] = counts.get(key, 0) + 1
             # int8: the linear form's BatchNorm no longer follows a conv that XNNPACK fuses it into
             # and became its own requantized op: folded into it. Not with the phase forms (fp32 /
-            # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us, and with it folded
-            # (so the linear gets a bias) dcgan-tiny's dynamic .pte failed XNNPACK's shape propagation.
+            # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us, and without it the
+            # linear's reshape feeds the ReLU and the dynamically quantized conv directly, which
+            # failed XNNPACK's shape propagation when dcgan-tiny's dynamic .pte ran.
             affine = _bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
                 and isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
             if affine is not None:
