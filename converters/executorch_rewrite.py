@@ -228,6 +228,13 @@ class LinearConvTranspose2d(nn.Module):
         self.weight = nn.Parameter(src.weight.detach().reshape(cin, cout * k * k).t().contiguous())
         self.bias = None if src.bias is None else nn.Parameter(src.bias.detach().repeat_interleave(k * k))
         self.shape = (cout, k, k)
+        # set by the fp32 / dynamic forms when no BatchNorm follows: XNNPACK (executorch 1.5.1)
+        # lowered a dynamically quantized linear whose reshape fed a dynamically quantized conv
+        # (with or without a ReLU between) but failed its shape propagation when run; a float
+        # per-channel op between them (the BatchNorm a DCGAN has there, ~1 us as XNNPACK's
+        # depthwise op) made it run, an elementwise multiply or a channels-last copy did not
+        # (the copy runs outside the delegate), so here it is an identity BatchNorm
+        self.entry: nn.Module | None = None
 
     @staticmethod
     def fits(m: nn.ConvTranspose2d) -> bool:
@@ -249,7 +256,12 @@ class LinearConvTranspose2d(nn.Module):
         if x.shape[2] != 1 or x.shape[3] != 1:
             bias = None if self.bias is None else self.bias[:: k * k]
             return torch.nn.functional.conv_transpose2d(x, self.weight.t().reshape(-1, cout, k, k), bias)
-        return torch.nn.functional.linear(x.flatten(1), self.weight, self.bias).view(x.shape[0], cout, k, k)
+        y = torch.nn.functional.linear(x.flatten(1), self.weight, self.bias).view(x.shape[0], cout, k, k)
+        return y if self.entry is None else self.entry(y)
+
+    def add_identity_entry(self) -> None:
+        """An eval BatchNorm2d that is exactly the identity (mean 0, variance 1, eps 0)."""
+        self.entry = nn.BatchNorm2d(self.shape[0], eps=0.0).eval()
 
 
 @dataclasses.dataclass
@@ -384,15 +396,16 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             counts[key] = counts.get(key, 0) + 1
             # int8: the linear form's BatchNorm no longer follows a conv that XNNPACK fuses it into
             # and became its own requantized op: folded into it. Not with the phase forms (fp32 /
-            # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us, and without it the
-            # linear's reshape feeds the ReLU and the dynamically quantized conv directly, which
-            # failed XNNPACK's shape propagation when dcgan-tiny's dynamic .pte ran.
+            # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us.
             affine = _bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
                 and isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
             if affine is not None:
                 new.fold(*affine)
                 setattr(module, kids[i + 1][0], nn.Identity())
                 counts[BN_FOLD] = counts.get(BN_FOLD, 0) + 1
+            elif isinstance(new, LinearConvTranspose2d) and not fold_bn and not (
+                    isinstance(module, nn.Sequential) and i + 1 < len(kids) and isinstance(kids[i + 1][1], nn.BatchNorm2d)):
+                new.add_identity_entry()
         else:
             _replace(child, counts, norms, pads, deconvs, crop, phase, fold_bn)
 

@@ -86,6 +86,7 @@ def test_rewrite_takes_a_dcgans_transposed_convs_and_the_linear_form_only_on_a_1
     assert done.counts == {DECONV_LINEAR: 1, DECONV_PHASE: 1}
     assert isinstance(done.module[0], LinearConvTranspose2d) and isinstance(done.module[3], PhaseConvTranspose2d)
     assert isinstance(done.module[1], nn.BatchNorm2d)  # fp32 / dynamic: not folded (XNNPACK runs it as is)
+    assert done.module[0].entry is None  # that BatchNorm separates the linear from the ReLU already
     # against the original in double precision (the rewrite's own check is float32)
     assert _max_gap(model, done.module, x) < 1e-5
     # the same stride-1 layer on a 2x2 input: not a linear layer, left as it is, its BatchNorm too
@@ -97,27 +98,70 @@ def test_rewrite_takes_a_dcgans_transposed_convs_and_the_linear_form_only_on_a_1
     assert delegation_rewrite(model, np.zeros((2, 8, 1, 1), np.float32)) is None
 
 
-def test_batchnorm_in_training_mode_or_of_another_width_is_not_folded():
+def _latent_then_relu() -> nn.Module:
+    """A generator whose latent layer feeds its ReLU directly (no BatchNorm between)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.ConvTranspose2d(16, 32, 4, bias=True), nn.ReLU(),
+                         nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 1, 1), nn.Tanh()).eval()
+
+
+def test_batchnorm_in_training_mode_or_a_relu_after_the_latent_layer_is_not_folded():
     model = _dcgan_like()
     model[1].train()  # batch statistics: not an affine map of fixed coefficients
     x = np.random.default_rng(1).standard_normal((4, 8, 1, 1)).astype(np.float32)
     done = delegation_rewrite(model, x, latent=True)
     assert done.counts == {DECONV_LINEAR: 1} and isinstance(done.module[1], nn.BatchNorm2d)
+    model = _latent_then_relu()
+    x = np.random.default_rng(1).standard_normal((4, 16, 1, 1)).astype(np.float32)
+    done = delegation_rewrite(model, x, latent=True)
+    assert done.counts == {DECONV_LINEAR: 1} and isinstance(done.module[1], nn.ReLU)
+    assert _max_gap(model, done.module, x) < 1e-5 and done.module[0].entry is None
+    # the fp32 / dynamic form: an exact identity BatchNorm between the reshape and the ReLU
+    done = delegation_rewrite(model, x, phase=True)
+    assert isinstance(done.module[0].entry, nn.BatchNorm2d) and _max_gap(model, done.module, x) < 1e-6
+
+
+def _convert(tmp_path, module: nn.Module, calibration: np.ndarray, fmt: str, format_options: dict):
+    """ConvertResult of ``module`` through the real ``fmt`` converter with these options."""
+    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
+    from edgegan.converters import CONVERTERS
+    from edgegan.converters.base import ConvertContext, ConvertOptions
+
+    ctx = ConvertContext(module=module, onnx_path=tmp_path / "unused.onnx", calibration=calibration,
+                         input_shape=list(calibration.shape[1:]), workdir=tmp_path, out_dir=tmp_path,
+                         options=ConvertOptions(formats={fmt: format_options}))
+    return CONVERTERS.get(fmt).convert(ctx)
 
 
 def _convert_dcgan_tiny(tmp_path, fmt: str, format_options: dict, n_calibration: int):
     """(model, ConvertResult): dcgan-tiny through the real ``fmt`` converter with these options,
     calibrated on its first ``n_calibration`` sample inputs."""
-    pytest.importorskip("executorch.exir", reason="the [executorch] extra is not installed")
-    from edgegan.converters import CONVERTERS
-    from edgegan.converters.base import ConvertContext, ConvertOptions
     from edgegan.models.loading import load_generator
 
     model = load_generator("dcgan-tiny")
-    ctx = ConvertContext(module=model.module, onnx_path=tmp_path / "unused.onnx",
-                         calibration=model.sample_inputs(n_calibration, 0), input_shape=list(model.input_spec.shape),
-                         workdir=tmp_path, out_dir=tmp_path, options=ConvertOptions(formats={fmt: format_options}))
-    return model, CONVERTERS.get(fmt).convert(ctx)
+    return model, _convert(tmp_path, model.module, model.sample_inputs(n_calibration, 0), fmt, format_options)
+
+
+@pytest.mark.parametrize("fmt", ["executorch-dynamic", "executorch-int8"])
+def test_pte_of_a_latent_layer_feeding_its_relu_runs(tmp_path, fmt):
+    """The linear form's reshape feeding a ReLU and a dynamically quantized conv lowered but failed
+    XNNPACK's shape propagation when run (executorch 1.5.1) until the fp32 / dynamic form put an
+    identity BatchNorm after it: converted and run here, one XNNPACK call, every MAC int8, output
+    close to torch's (the int8 form, which folds a following BatchNorm instead, too)."""
+    from edgegan.runner import edgegan_runner as runner
+
+    model = _latent_then_relu()
+    x = np.random.default_rng(2).standard_normal((16, 16, 1, 1)).astype(np.float32)
+    res = _convert(tmp_path, model, x, fmt, {})
+    names = [r["rewrite"] for r in res.rewrites]
+    assert names == ([DECONV_LINEAR, DECONV_PHASE] if fmt == "executorch-dynamic" else [DECONV_LINEAR])
+    q = res.quantization
+    assert q["fully_delegated"] and q["delegate_calls"] == 1 and q["int8_mac_fraction"] == 1.0
+    out = runner.Artifact(str(res.path), fmt, res.io, 1).run_all(x)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert out.shape == ref.shape == (16, 1, 8, 8) and 1e-5 < np.abs(out - ref).max() < 0.2
 
 
 @pytest.mark.parametrize("phase", [True, False])

@@ -24,3 +24,24 @@ def test_a_corrupt_onnx_file_is_a_typed_one_line_error(tmp_path):
 def test_a_missing_artifact_is_a_typed_error(tmp_path):
     with pytest.raises(ArtifactRunError, match="not found"):
         run_artifact(tmp_path / "gone.tflite", "tflite-fp32", {}, X)
+
+
+def test_an_artifact_that_loads_but_fails_when_run_does_not_ask_to_install_the_runtime(tmp_path):
+    """A valid ONNX graph whose Reshape cannot hold the input (4 channels, a width the graph leaves
+    open, into rows of 3): the real onnxruntime loads it and fails running it, so the fix named is
+    the export, not an install."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "bad_reshape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "c", 1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 3])])
+    path = tmp_path / "model_ort_fp32.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ArtifactRunError) as err:
+        run_artifact(path, "ort-fp32", {}, X)
+    msg = str(err.value)
+    assert "\n" not in msg and "loaded but failed when run" in msg and "model_ort_fp32.onnx" in msg
+    assert "install" not in msg and "--convert-option" in msg

@@ -770,6 +770,7 @@ class Artifact:
             raise RunnerError(f"artifact {path} not found on this device")
         self.io = io or {}
         self.spec = runtime_for(path)
+        self.path = path
         try:
             self.model = globals()[self.spec.adapter](path, threads)
         except RunnerError as exc:
@@ -791,7 +792,15 @@ class Artifact:
         return np.ascontiguousarray(y.transpose(perm)) if perm else y
 
     def run_one(self, x):
-        return self.finish(self.model.run(self.prepare(x)))
+        try:
+            y = self.model.run(self.prepare(x))
+        except RunnerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - each runtime has its own exception types
+            said = (str(exc).strip().splitlines() or [""])[-1][:300]
+            raise RunnerError(f"{self.runtime} failed running {os.path.basename(self.path)} on input of shape "
+                              f"{list(np.shape(x))}: {type(exc).__name__}: {said}") from None
+        return self.finish(y)
 
     def run_all(self, inputs):
         """Outputs for every input, one at a time (batch 1, as on a device)."""

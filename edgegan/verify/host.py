@@ -62,10 +62,15 @@ def run_artifact(path: Path, fmt: str, io: dict, inputs: np.ndarray, threads: in
     r = _runner()
     try:
         art = r.Artifact(str(path), fmt, io, threads)
-        return art.run_all(inputs)
     except r.RunnerError as exc:
-        raise ArtifactRunError(f"cannot run {fmt} artifact '{Path(path).name}' on this host: {first_line(exc, 300)}; "
+        raise ArtifactRunError(f"cannot load {fmt} artifact '{Path(path).name}' on this host: {first_line(exc, 300)}; "
                                "install its runtime (see `edgegan env`) or re-export the bundle") from None
+    try:
+        return art.run_all(inputs)
+    except r.RunnerError as exc:  # loaded, so the runtime is there: the artifact's graph failed in it
+        raise ArtifactRunError(f"{fmt} artifact '{Path(path).name}' loaded but failed when run: {first_line(exc, 300)}; "
+                               f"re-export without the option that produced it (see `edgegan export --help`, "
+                               f"--convert-option) or leave {fmt} out") from None
 
 
 # Runtimes' worker threads keep spinning for tens of ms after a run and steal the cores from
