@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..export.rewrite import bn_affine
+
 MAX_CAT = 5  # XNNPACK concatenates 2..5 tensors per node
 TOLERANCE = 1e-4  # max abs error vs the original module beyond which the rewrite is not used
 
@@ -112,20 +114,6 @@ def _phase_kernels(src: nn.ConvTranspose2d, taps: dict, first: dict, n: int) -> 
                 for tb, db in taps[b]:
                     w[a, b, :, :, da - first[a], db - first[b]] = src_w[:, :, ta, tb].t()
     return w
-
-
-def _bn_affine(bn: nn.Module, channels: int) -> tuple | None:
-    """(scale, shift) per channel of an eval-mode BatchNorm2d over ``channels`` channels, the
-    affine map it applies (y = x * scale + shift); None for anything else (training mode, no
-    running statistics, another width), which is then left where it is."""
-    if not (isinstance(bn, nn.BatchNorm2d) and not bn.training and bn.running_mean is not None
-            and bn.num_features == channels):
-        return None
-    scale = 1.0 / torch.sqrt(bn.running_var.detach() + bn.eps)
-    if bn.affine:
-        scale = scale * bn.weight.detach()
-    shift = -bn.running_mean.detach() * scale + (bn.bias.detach() if bn.affine else 0.0)
-    return scale, shift
 
 
 class SubPixelConvTranspose2d(nn.Module):
@@ -397,7 +385,7 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             # int8: the linear form's BatchNorm no longer follows a conv that XNNPACK fuses it into
             # and became its own requantized op: folded into it. Not with the phase forms (fp32 /
             # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us.
-            affine = _bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
+            affine = bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
                 and isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
             if affine is not None:
                 new.fold(*affine)

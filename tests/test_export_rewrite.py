@@ -27,10 +27,12 @@ def test_rewrite_is_exact_on_zoo_models(name):
     assert any(isinstance(mod, nn.ConvTranspose2d) and mod.stride == (2, 2) for mod in m.module.modules())
 
 
+@pytest.mark.parametrize("affine", [True, False])  # a BatchNorm without weight and bias folds too
 @pytest.mark.parametrize("k,p,op", [(4, 1, 0), (3, 1, 1), (2, 0, 0)])
-def test_rewrite_matches_random_transposed_convs(k, p, op):
+def test_rewrite_matches_random_transposed_convs(k, p, op, affine):
     torch.manual_seed(k)
-    seq = nn.Sequential(nn.ConvTranspose2d(5, 3, k, 2, p, output_padding=op, bias=True), nn.BatchNorm2d(3)).eval()
+    seq = nn.Sequential(nn.ConvTranspose2d(5, 3, k, 2, p, output_padding=op, bias=True),
+                        nn.BatchNorm2d(3, affine=affine)).eval()
     seq[1].running_mean.uniform_(-1, 1)
     seq[1].running_var.uniform_(0.5, 2)
     x = torch.randn(2, 5, 6, 7)

@@ -51,13 +51,28 @@ def _phase_taps(k: int, p: int) -> dict[int, tuple[int, dict[int, int]]] | None:
     return phases if sorted(used) == list(range(k)) else None
 
 
-def _fold_bn(weight, bias, bn):
-    """Per-output-channel scale/shift of an eval-mode BatchNorm folded into (weight, bias)."""
+def bn_affine(bn, channels: int | None = None) -> tuple | None:
+    """(scale, shift) per channel of an eval-mode BatchNorm2d (over ``channels`` channels when
+    given), the affine map it applies: y = x * scale + shift. None for anything else (training
+    mode, no running statistics, another width), which then stays where it is."""
     import torch
+    from torch import nn
 
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    new_bias = (bias - bn.running_mean) * scale + bn.bias.detach()
-    return scale, new_bias
+    if not (isinstance(bn, nn.BatchNorm2d) and not bn.training and bn.running_mean is not None
+            and (channels is None or bn.num_features == channels)):
+        return None
+    scale = 1.0 / torch.sqrt(bn.running_var.detach() + bn.eps)
+    if bn.affine:
+        scale = scale * bn.weight.detach()
+    shift = -bn.running_mean.detach() * scale + (bn.bias.detach() if bn.affine else 0.0)
+    return scale, shift
+
+
+def _fold_bn(bias, bn):
+    """(scale, bias) of a conv output channel followed by the eval BatchNorm ``bn`` (its weight
+    is multiplied by scale)."""
+    scale, shift = bn_affine(bn)
+    return scale, bias * scale + shift
 
 
 class _ShuffleConvUp(__import__("torch").nn.Module):
@@ -104,7 +119,7 @@ def _pointwise_module(convt, bn):
     bias = convt.bias.detach() if convt.bias is not None else torch.zeros(c_out)
     scale = torch.ones(c_out)
     if bn is not None:
-        scale, bias = _fold_bn(w, bias, bn)
+        scale, bias = _fold_bn(bias, bn)
     conv = nn.Conv2d(c_in, c_out * k * k, 1, bias=False)
     with torch.no_grad():
         conv.weight.copy_((w * scale[None, :, None, None]).permute(1, 2, 3, 0).reshape(c_out * k * k, c_in, 1, 1))
@@ -122,7 +137,7 @@ def _subpixel_module(convt, bn):
     bias = convt.bias.detach() if convt.bias is not None else torch.zeros(c_out)
     scale = torch.ones(c_out)
     if bn is not None:
-        scale, bias = _fold_bn(w, bias, bn)
+        scale, bias = _fold_bn(bias, bn)
     kernel = torch.zeros(2, 2, c_out, c_in, 2, 2)
     for a, (_, taps_a) in phases.items():
         for b, (_, taps_b) in phases.items():
@@ -169,7 +184,7 @@ def _rewrite_sequential(seq, input_hw: dict, done: list, prefix: str = "", laten
                 and mod.kernel_size[0] == mod.kernel_size[1] and mod.stride[0] == mod.stride[1] \
                 and mod.padding[0] == mod.padding[1]:
             nxt = children[i + 1][1] if i + 1 < len(children) else None
-            bn = nxt if isinstance(nxt, nn.BatchNorm2d) and nxt.track_running_stats else None
+            bn = nxt if bn_affine(nxt, mod.out_channels) is not None else None
             new, what = _replacement(mod, bn, input_hw.get(id(mod)), latent)
             what = f"{path}: {what}"
             if new is not None:
