@@ -134,7 +134,9 @@ def exported_program(ctx: ConvertContext, rewrite: bool, equalize: bool = False,
             done, notes = None, [f"no delegation rewrite: {type(exc).__name__}: {first_line(exc, 160)}"]
         if done is not None:
             module = done.module
-            rewrites = [{"rewrite": name, "count": n, "max_abs_err_vs_original": done.max_abs_err}
+            # the keyword arguments too, so debug-quant replays exactly this rewrite
+            options = {"equalize": equalize, "deconvs": subpixel, "crop": crop, "phase": phase, "latent": latent}
+            rewrites = [{"rewrite": name, "count": n, "max_abs_err_vs_original": done.max_abs_err, "options": options}
                         for name, n in done.counts.items()]
     example = torch.from_numpy(np.ascontiguousarray(ctx.calibration[:1], dtype=np.float32))
     path = ctx.workdir / f"executorch_program_{tag}.pt2"

@@ -164,3 +164,19 @@ def test_rewritten_norm_stays_float_in_the_shared_pt2e_settings():
     x = torch.from_numpy(cal[:2])
     with torch.no_grad():
         assert torch.equal(twin.converted(x), kept(x))
+
+
+def test_replay_takes_the_recorded_rewrite_switches_and_reads_old_bundles_by_name():
+    from edgegan.converters.executorch_rewrite import BN_FOLD, DECONV_CROP, DECONV_LINEAR, EQUALIZE, NORM
+    from edgegan.quantdebug.executorch import _rewrite_options
+
+    opts = {"equalize": False, "deconvs": False, "crop": False, "phase": False, "latent": True}
+    recorded = [{"rewrite": DECONV_LINEAR, "count": 1, "options": opts}, {"rewrite": BN_FOLD, "count": 1, "options": opts}]
+    assert _rewrite_options(recorded) == (False, {"latent": True})
+    # the switches as recorded, not guessed from a name (a name says sub-pixel, the switches do not)
+    assert _rewrite_options([{"rewrite": DECONV_CROP, "options": opts}]) == (False, {"latent": True})
+    # booleans only: a file's "yes" or 1 switches nothing on
+    assert _rewrite_options([{"rewrite": NORM, "options": {"equalize": "yes", "deconvs": 1}}]) == (False, {})
+    # bundles written before the switches were recorded
+    old = [{"rewrite": NORM}, {"rewrite": EQUALIZE}, {"rewrite": DECONV_CROP}, {"rewrite": DECONV_LINEAR}]
+    assert _rewrite_options(old) == (True, {"deconvs": True, "crop": True, "latent": True})

@@ -314,6 +314,22 @@ def rebuild_module(bundle):
     return model.module
 
 
+def _rewrite_options(rewrites: list) -> tuple[bool, dict]:
+    """(equalized, the other delegation_rewrite switches) as the converter recorded them next to
+    each rewrite (booleans only, whatever the file holds); bundles written before that was
+    recorded: read from the rewrites' names."""
+    recorded = next((r["options"] for r in rewrites if isinstance(r, dict) and isinstance(r.get("options"), dict)), None)
+    if recorded is not None:
+        return recorded.get("equalize") is True, {k: True for k in ("deconvs", "crop", "latent") if recorded.get(k) is True}
+    names = [str(r.get("rewrite", "")) for r in rewrites if isinstance(r, dict)]
+    options = {"deconvs": True} if any("sub-pixel" in n for n in names) else {}
+    if any("sub-pixel" in n and "crop" in n for n in names):
+        options["crop"] = True
+    if any("1x1 input -> linear" in n for n in names):
+        options["latent"] = True
+    return any("equalized" in n for n in names), options
+
+
 def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8", n_inputs: int = 8,
                             module=None, rewrite: Optional[Callable] = None) -> DebugReport:
     """Per-op numerics of the bundle's executorch-int8 .pte (see the module docstring for what is
@@ -345,14 +361,8 @@ def debug_executorch_bundle(bundle_dir: str | Path, fmt: str = "executorch-int8"
         if rewrite is None:
             raise ConfigError(f"{fmt} was lowered from a rewritten model ({len(rec.rewrites)} rewrite(s)); pass "
                               "rewrite= (edgegan debug-quant does)")
-        equalized = any("equalized" in str(r.get("rewrite", "")) for r in rec.rewrites)
-        names = [str(r.get("rewrite", "")) for r in rec.rewrites]
-        subpixel = {"deconvs": True} if any("sub-pixel" in n for n in names) else {}
-        if any("sub-pixel" in n and "crop" in n for n in names):
-            subpixel["crop"] = True
-        if any("1x1 input -> linear" in n for n in names):
-            subpixel["latent"] = True
-        module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None, **subpixel)
+        equalized, options = _rewrite_options(rec.rewrites)
+        module, keep = rewrite(module, cal[:8], equalize=cal if equalized else None, **options)
     twin = quantize_twin(module, cal, per_channel=bool(q.get("per_channel", True)), keep_float=keep,
                          fold_relu="relus_folded_into_quantize" in q)
     notes = [f"replayed with the artifact's rewrites: {', '.join(r.get('rewrite', '?') for r in rec.rewrites)}"] \
