@@ -121,27 +121,38 @@ class SubPixelConvTranspose2d(nn.Module):
     channel c is conv output channel c * s * s + a * s + b (pixel_shuffle's order), holding the
     taps of the transposed kernel that reach that phase. ``crop``: the conv pads symmetrically
     itself and the extra row/column is sliced off its output instead (no pad op, which XNNPACK
-    runs only in fp32, with a convert on each side)."""
+    runs only in fp32, with a convert on each side). ``nhwc``: the conv's output channels ordered
+    phase-major (phase * C + c) and the interleave spelled channels-last (to NHWC, one 6-D
+    permute of whole channel rows, back), which XNNPACK runs on the int8 tensor; pixel_shuffle ran
+    as fp32 transposes with a convert on each side."""
 
-    def __init__(self, src: nn.ConvTranspose2d, crop: bool = False) -> None:
+    def __init__(self, src: nn.ConvTranspose2d, crop: bool = False, nhwc: bool = False) -> None:
         super().__init__()
+        self.nhwc = nhwc
         s, taps = src.stride[0], _phase_taps(src)
         cin, cout = src.weight.shape[0], src.weight.shape[1]
         ds = [d for pairs in taps.values() for _, d in pairs]
         lo, hi = min(ds), max(ds)
         n = hi - lo + 1
-        w = _phase_kernels(src, taps, {a: lo for a in range(s)}, n).permute(2, 0, 1, 3, 4, 5)  # [cout, a, b, ...]
+        w = _phase_kernels(src, taps, {a: lo for a in range(s)}, n)  # [a, b, cout, cin, n, n]
+        if not nhwc:
+            w = w.permute(2, 0, 1, 3, 4, 5)  # [cout, a, b, ...]: pixel_shuffle's order
         self.crop = max(-lo, hi) if crop and -lo != hi else None
         padding = self.crop if self.crop is not None else 0
         self.conv = nn.Conv2d(cin, cout * s * s, n, bias=src.bias is not None, padding=padding)
         with torch.no_grad():
             self.conv.weight.copy_(w.reshape(cout * s * s, cin, n, n))
             if src.bias is not None:
-                self.conv.bias.copy_(src.bias.detach().repeat_interleave(s * s))
+                self.conv.bias.copy_(self.per_conv_channel(src.bias.detach(), s))
         self.pad = (-lo, hi, -lo, hi)
         if self.crop is not None:  # output i of the pad form is output i + lo + P of the symmetric conv
             self.crop_start = lo + self.crop
         self.stride = s
+
+    def per_conv_channel(self, v: torch.Tensor, s: int | None = None) -> torch.Tensor:
+        """A per-output-channel vector laid out over the conv's s * s * C output channels."""
+        phases = (s or self.stride) ** 2
+        return v.repeat(phases) if self.nhwc else v.repeat_interleave(phases)
 
     @staticmethod
     def fits(m: nn.ConvTranspose2d) -> bool:
@@ -156,7 +167,12 @@ class SubPixelConvTranspose2d(nn.Module):
         else:
             h, w, c = x.shape[2], x.shape[3], self.crop_start
             y = self.conv(x)[:, :, c: c + h, c: c + w]
-        return torch.nn.functional.pixel_shuffle(y, self.stride)
+        if not self.nhwc:
+            return torch.nn.functional.pixel_shuffle(y, self.stride)
+        n, _, hh, ww = y.shape
+        s = self.stride
+        t = y.permute(0, 2, 3, 1).reshape(n, hh, ww, s, s, -1).permute(0, 1, 3, 2, 4, 5)
+        return t.reshape(n, hh * s, ww * s, -1).permute(0, 3, 1, 2)
 
 
 class PhaseConvTranspose2d(nn.Module):
@@ -266,6 +282,8 @@ KEEP_FLOAT = ("TwoPassInstanceNorm2d",)
 PAD = "ReflectionPad2d -> slices + cat"
 DECONV = "ConvTranspose2d -> pad + conv + pixel_shuffle (sub-pixel)"
 DECONV_CROP = "ConvTranspose2d -> conv + crop + pixel_shuffle (sub-pixel)"
+DECONV_NHWC = "ConvTranspose2d -> pad + conv + channels-last interleave (sub-pixel)"
+DECONV_CROP_NHWC = "ConvTranspose2d -> conv + crop + channels-last interleave (sub-pixel)"
 DECONV_PHASE = "ConvTranspose2d -> conv with one tap window per phase + crop + interleave"
 DECONV_LINEAR = "ConvTranspose2d on a 1x1 input -> linear + reshape"
 BN_FOLD = "BatchNorm2d after the linear form (int8) -> folded into it"
@@ -308,9 +326,8 @@ def equalize_norm_inputs(module: nn.Module, inputs: np.ndarray) -> int:
             spread = (y - shift.view(1, -1, 1, 1)).abs().amax((0, 2, 3))
             scale = torch.where(spread > 0, spread.max() / spread.clamp_min(1e-30), torch.ones_like(spread))
             norm.eps = (norm.eps * scale * scale).view(1, -1, 1, 1)
-            if isinstance(conv, SubPixelConvTranspose2d):  # output channel c = conv channels c*s*s ...
-                phases = conv.stride * conv.stride
-                conv, scale, shift = conv.conv, scale.repeat_interleave(phases), shift.repeat_interleave(phases)
+            if isinstance(conv, SubPixelConvTranspose2d):  # output channel c = s*s conv channels
+                conv, scale, shift = conv.conv, conv.per_conv_channel(scale), conv.per_conv_channel(shift)
             axis = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
             conv.weight.mul_(scale.view(axis))
             if conv.bias is None:
@@ -363,7 +380,7 @@ def _phase_targets(module: nn.Module, x: torch.Tensor) -> dict:
 
 
 def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: set, crop: bool = False,
-             phase: dict | None = None, fold_bn: bool = False) -> None:
+             phase: dict | None = None, fold_bn: bool = False, nhwc: bool = False) -> None:
     phase = phase or {}
     kids = list(module.named_children())
     for i, (name, child) in enumerate(kids):
@@ -374,8 +391,8 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             setattr(module, name, SliceReflectionPad2d(child))
             counts[PAD] = counts.get(PAD, 0) + 1
         elif id(child) in deconvs:
-            setattr(module, name, SubPixelConvTranspose2d(child, crop=crop))
-            key = DECONV_CROP if crop else DECONV
+            setattr(module, name, SubPixelConvTranspose2d(child, crop=crop, nhwc=nhwc))
+            key = ((DECONV_CROP_NHWC if crop else DECONV_NHWC) if nhwc else (DECONV_CROP if crop else DECONV))
             counts[key] = counts.get(key, 0) + 1
         elif id(child) in phase:
             new = phase[id(child)](child)
@@ -395,14 +412,16 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
                     isinstance(module, nn.Sequential) and i + 1 < len(kids) and isinstance(kids[i + 1][1], nn.BatchNorm2d)):
                 new.add_identity_entry()
         else:
-            _replace(child, counts, norms, pads, deconvs, crop, phase, fold_bn)
+            _replace(child, counts, norms, pads, deconvs, crop, phase, fold_bn, nhwc)
 
 
 def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: bool = True,
                        equalize: np.ndarray | None = None, deconvs: bool = False,
-                       crop: bool = False, phase: bool = False, latent: bool = False) -> DelegationRewrite | None:
+                       crop: bool = False, phase: bool = False, latent: bool = False,
+                       nhwc: bool = False) -> DelegationRewrite | None:
     """A copy of ``module`` with its InstanceNorm2d (``norms``) / ReflectionPad2d (``pads``) /
-    ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form) rewritten, the other
+    ConvTranspose2d feeding an InstanceNorm2d (``deconvs``, sub-pixel form; ``crop``, ``nhwc``:
+    see SubPixelConvTranspose2d) rewritten, the other
     transposed convs in their fp32 forms (``phase``: PhaseConvTranspose2d, LinearConvTranspose2d;
     ``latent``: only the LinearConvTranspose2d, with a BatchNorm after it folded in, the int8
     choice), the convs
@@ -418,7 +437,7 @@ def delegation_rewrite(module, inputs: np.ndarray, norms: bool = True, pads: boo
     if not phase:
         targets = {k: v for k, v in targets.items() if v is LinearConvTranspose2d}
     _replace(new, counts, norms, pads, _deconvs_before_norms(new) if deconvs else set(), crop, targets,
-             fold_bn=not phase)
+             fold_bn=not phase, nhwc=nhwc)
     if not counts:
         return None
     if equalize is not None and norms:

@@ -262,10 +262,12 @@ def test_resnet_int8_is_rewritten_by_default_and_lowers_in_one_xnnpack_call(tmp_
     assert {r["rewrite"] for r in res.rewrites} == {"InstanceNorm2d -> two-pass mean/var",
                                                     "ReflectionPad2d -> slices + cat",
                                                     "conv before InstanceNorm -> channels equalized",
-                                                    "ConvTranspose2d -> conv + crop + pixel_shuffle (sub-pixel)"}
+                                                    "ConvTranspose2d -> conv + crop + channels-last interleave (sub-pixel)"}
     assert all(r["max_abs_err_vs_original"] < 1e-4 for r in res.rewrites)  # float-equal to the model
     assert "aten.pixel_shuffle" not in q["ops_portable"] and q["ops_delegated"]["aten.convolution"] >= 4
     # fold_relu (default): the ReLUs after the float norms are left to the quantize's clamp
     assert q["relus_folded_into_quantize"] >= 4 and "aten.relu" not in q["ops_delegated"]
     # subpixel_crop (default): the sub-pixel convs pad themselves, no (fp32-only) pad op is left
     assert "aten.constant_pad_nd" not in q["ops_delegated"]
+    # subpixel_nhwc (default): each interleave is 3 permutes (to NHWC, phases, back), no pixel_shuffle
+    assert q["ops_delegated"]["aten.permute_copy"] == 3 * 2

@@ -8,21 +8,23 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from edgegan.converters.executorch_rewrite import (DECONV, EQUALIZE, SubPixelConvTranspose2d,  # noqa: E402
-                                                   delegation_rewrite)
+from edgegan.converters.executorch_rewrite import (DECONV, DECONV_NHWC, EQUALIZE,  # noqa: E402
+                                                   SubPixelConvTranspose2d, delegation_rewrite)
 
 
+@pytest.mark.parametrize("nhwc", [False, True])
 @pytest.mark.parametrize("crop", [False, True])
 @pytest.mark.parametrize("k,s,p,op", [(3, 2, 1, 1), (4, 2, 1, 0), (2, 2, 0, 0), (5, 3, 1, 0), (6, 3, 2, 1)])
-def test_subpixel_form_equals_the_transposed_conv(k, s, p, op, crop):
-    """``crop``: the conv pads symmetrically itself and slices its output, no pad op."""
+def test_subpixel_form_equals_the_transposed_conv(k, s, p, op, crop, nhwc):
+    """``crop``: the conv pads symmetrically itself and slices its output, no pad op; ``nhwc``:
+    phase-major channels interleaved channels-last instead of pixel_shuffle."""
     torch.manual_seed(k * 10 + s)
     deconv = nn.ConvTranspose2d(5, 3, k, stride=s, padding=p, output_padding=op)
     assert SubPixelConvTranspose2d.fits(deconv)
     x = torch.randn(2, 5, 6, 7)
     with torch.no_grad():
         ref = deconv.double()(x.double())
-        got = SubPixelConvTranspose2d(deconv.float(), crop=crop)(x)
+        got = SubPixelConvTranspose2d(deconv.float(), crop=crop, nhwc=nhwc)(x)
     assert got.shape == ref.shape == (2, 3, 6 * s, 7 * s)
     assert (got.double() - ref).abs().max() < 1e-5
 
@@ -48,7 +50,8 @@ def test_a_fitting_transposed_conv_without_an_instance_norm_after_it_is_left_alo
     assert DECONV not in done.counts and isinstance(done.module[0], nn.ConvTranspose2d)
 
 
-def test_rewritten_generator_with_equalization_matches_the_original():
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_rewritten_generator_with_equalization_matches_the_original(nhwc):
     """CycleGAN's upsampling (convT -> InstanceNorm -> ReLU) twice: rewritten, equalized on the
     inputs, the module's output is the original's, and each norm's input channels (all 4 phases
     of each) share one range."""
@@ -61,8 +64,8 @@ def test_rewritten_generator_with_equalization_matches_the_original():
         model[0].weight.mul_(torch.tensor([1.0, 1e-2, 5.0, 0.2]).view(1, -1, 1, 1))
         model[0].bias.copy_(torch.tensor([3.0, -1.0, 0.0, 0.5]))
     x = torch.randn(6, 6, 5, 5)
-    done = delegation_rewrite(model, x.numpy(), equalize=x.numpy(), deconvs=True)
-    assert done.counts[DECONV] == 2 and done.counts[EQUALIZE] == 2
+    done = delegation_rewrite(model, x.numpy(), equalize=x.numpy(), deconvs=True, nhwc=nhwc)
+    assert done.counts[DECONV_NHWC if nhwc else DECONV] == 2 and done.counts[EQUALIZE] == 2
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in done.module.modules())
     with torch.no_grad():
         ref, got = model(x), done.module(x)
@@ -116,8 +119,8 @@ def test_cropped_subpixel_lowers_without_a_pad_op_and_matches_float(tmp_path):
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     psnr, reports = {}, {}
-    for crop in (False, True):
-        done = delegation_rewrite(model, x[:4], equalize=x, deconvs=True, crop=crop)
+    for crop in (False, True, "nhwc"):
+        done = delegation_rewrite(model, x[:4], equalize=x, deconvs=True, crop=bool(crop), nhwc=crop == "nhwc")
         program, pte = tmp_path / f"p{crop}.pt2", tmp_path / f"m{crop}.pte"
         torch.export.save(torch.export.export(done.module, (torch.from_numpy(x[:1]),)), str(program))
         reports[crop] = convert({"program": str(program), "mode": "int8", "out": str(pte),
@@ -131,3 +134,8 @@ def test_cropped_subpixel_lowers_without_a_pad_op_and_matches_float(tmp_path):
     assert reports[True]["fully_delegated"] and reports[True]["delegate_calls"] == 1
     assert reports[True]["int8_mac_fraction"] == 1.0
     assert psnr[True] > 30 and abs(psnr[True] - psnr[False]) < 1.5, psnr
+    # the interleave spelled channels-last: 3 permutes instead of pixel_shuffle's one, still one
+    # XNNPACK call, the same int8 values in another order (PSNR as close)
+    nhwc = reports["nhwc"]
+    assert nhwc["ops_delegated"]["aten.permute_copy"] == 3 and reports[True]["ops_delegated"]["aten.permute_copy"] == 1
+    assert nhwc["fully_delegated"] and nhwc["delegate_calls"] == 1 and abs(psnr["nhwc"] - psnr[True]) < 1.5, psnr

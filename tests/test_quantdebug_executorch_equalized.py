@@ -89,17 +89,17 @@ def test_every_convolution_has_a_matched_row(resnet_bundle, debugged):
 
     from edgegan.models.loading import load_generator
 
-    from edgegan.converters.executorch_rewrite import DECONV_CROP, delegation_rewrite
+    from edgegan.converters.executorch_rewrite import DECONV_CROP_NHWC, delegation_rewrite
 
     report, _ = debugged
     manifest = json.loads((resnet_bundle / "bundle.json").read_text())
     x = np.load(resnet_bundle / manifest["inputs"]["file"])[:1]
     rec = next(a for a in manifest["artifacts"] if a["format"] == "executorch-int8")
     subpixel = any("sub-pixel" in r["rewrite"] for r in rec["rewrites"])
-    crop = any(r["rewrite"] == DECONV_CROP for r in rec["rewrites"])
-    assert subpixel and crop  # the default: the upsampling convT run as sub-pixel convs, cropped
+    crop = any(r["rewrite"] == DECONV_CROP_NHWC for r in rec["rewrites"])
+    assert subpixel and crop  # the default: the upsampling convT run as sub-pixel convs, cropped, channels-last
     # the convs of the module the .pte was lowered from (equalization changes no shape)
-    module = delegation_rewrite(load_generator("resnet-tiny").module, x, deconvs=subpixel, crop=crop).module
+    module = delegation_rewrite(load_generator("resnet-tiny").module, x, deconvs=subpixel, crop=crop, nhwc=crop).module
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     rows = [o for o in report.ops if o.macs > 0]
     assert report.unmatched == []

@@ -67,14 +67,16 @@ def _print_table(report, paths: dict, top: int) -> None:
     console.print(f"  wrote {paths['json']} and {paths['plot']}")
 
 
-def _delegation_rewrite(module, inputs, equalize=None, deconvs=False, crop=False, latent=False):
+def _delegation_rewrite(module, inputs, equalize=None, deconvs=False, crop=False, latent=False, nhwc=False):
     """executorch-int8's delegation rewrite, as the converter applies it (the norm inputs
     equalized on ``equalize``, the transposed convs in sub-pixel form with ``deconvs`` (cropping
-    with ``crop``), the one on a 1x1 input linear with ``latent``, when the artifact records
+    with ``crop``, interleaved channels-last with ``nhwc``), the one on a 1x1 input linear with
+    ``latent``, when the artifact records
     them): (module, the class names PT2E leaves float)."""
     from ..converters.executorch_rewrite import KEEP_FLOAT, delegation_rewrite
 
-    done = delegation_rewrite(module, inputs, equalize=equalize, deconvs=deconvs, crop=crop, latent=latent)
+    done = delegation_rewrite(module, inputs, equalize=equalize, deconvs=deconvs, crop=crop, latent=latent,
+                              nhwc=nhwc)
     return (module if done is None else done.module), KEEP_FLOAT
 
 

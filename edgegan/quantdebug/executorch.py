@@ -320,7 +320,7 @@ def _rewrite_options(rewrites: list) -> tuple[bool, dict]:
     recorded: read from the rewrites' names."""
     recorded = next((r["options"] for r in rewrites if isinstance(r, dict) and isinstance(r.get("options"), dict)), None)
     if recorded is not None:
-        return recorded.get("equalize") is True, {k: True for k in ("deconvs", "crop", "latent") if recorded.get(k) is True}
+        return recorded.get("equalize") is True, {k: True for k in ("deconvs", "crop", "latent", "nhwc") if recorded.get(k) is True}
     names = [str(r.get("rewrite", "")) for r in rewrites if isinstance(r, dict)]
     options = {"deconvs": True} if any("sub-pixel" in n for n in names) else {}
     if any("sub-pixel" in n and "crop" in n for n in names):
