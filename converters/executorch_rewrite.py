@@ -130,6 +130,7 @@ class SubPixelConvTranspose2d(nn.Module):
         super().__init__()
         self.nhwc = nhwc
         s, taps = src.stride[0], _phase_taps(src)
+        self.stride = s
         cin, cout = src.weight.shape[0], src.weight.shape[1]
         ds = [d for pairs in taps.values() for _, d in pairs]
         lo, hi = min(ds), max(ds)
@@ -143,15 +144,14 @@ class SubPixelConvTranspose2d(nn.Module):
         with torch.no_grad():
             self.conv.weight.copy_(w.reshape(cout * s * s, cin, n, n))
             if src.bias is not None:
-                self.conv.bias.copy_(self.per_conv_channel(src.bias.detach(), s))
+                self.conv.bias.copy_(self.per_conv_channel(src.bias.detach()))
         self.pad = (-lo, hi, -lo, hi)
         if self.crop is not None:  # output i of the pad form is output i + lo + P of the symmetric conv
             self.crop_start = lo + self.crop
-        self.stride = s
 
-    def per_conv_channel(self, v: torch.Tensor, s: int | None = None) -> torch.Tensor:
+    def per_conv_channel(self, v: torch.Tensor) -> torch.Tensor:
         """A per-output-channel vector laid out over the conv's s * s * C output channels."""
-        phases = (s or self.stride) ** 2
+        phases = self.stride ** 2
         return v.repeat(phases) if self.nhwc else v.repeat_interleave(phases)
 
     @staticmethod
@@ -402,14 +402,13 @@ def _replace(module: nn.Module, counts: dict, norms: bool, pads: bool, deconvs: 
             # int8: the linear form's BatchNorm no longer follows a conv that XNNPACK fuses it into
             # and became its own requantized op: folded into it. Not with the phase forms (fp32 /
             # dynamic): there XNNPACK runs it as a float depthwise op of ~1 us.
-            affine = bn_affine(kids[i + 1][1], child.out_channels) if fold_bn \
-                and isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
+            nxt = kids[i + 1][1] if isinstance(module, nn.Sequential) and i + 1 < len(kids) else None
+            affine = bn_affine(nxt, child.out_channels) if fold_bn else None
             if affine is not None:
                 new.fold(*affine)
                 setattr(module, kids[i + 1][0], nn.Identity())
                 counts[BN_FOLD] = counts.get(BN_FOLD, 0) + 1
-            elif isinstance(new, LinearConvTranspose2d) and not fold_bn and not (
-                    isinstance(module, nn.Sequential) and i + 1 < len(kids) and isinstance(kids[i + 1][1], nn.BatchNorm2d)):
+            elif isinstance(new, LinearConvTranspose2d) and not fold_bn and not isinstance(nxt, nn.BatchNorm2d):
                 new.add_identity_entry()
         else:
             _replace(child, counts, norms, pads, deconvs, crop, phase, fold_bn, nhwc)
